@@ -1,0 +1,97 @@
+"""Configuration: the only module that reads environment variables.
+
+`load_config()` returns a plain dict for `app.config.from_mapping`. The environment picks the
+profile (`TRACKER_ENV` = development | testing | production); every setting can be overridden by
+the variable of the same name.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+# Development only: production refuses to start with it (see `load_config`).
+DEV_SECRET_KEY = "dev-only-not-secret"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run the service safely."""
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _normalise_database_url(url: str) -> str:
+    # Hosted PostgreSQL often hands out postgres:// URLs; SQLAlchemy wants a driver name.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_config(env: str | None = None) -> dict:
+    env = env or os.environ.get("TRACKER_ENV", "development")
+    if env not in {"development", "testing", "production"}:
+        raise ConfigError(f"TRACKER_ENV must be development, testing or production, not {env!r}")
+
+    database_url = os.environ.get("DATABASE_URL")
+    if not database_url:
+        database_url = f"sqlite:///{INSTANCE_DIR / 'tracker.sqlite3'}"
+    redis_url = os.environ.get("REDIS_URL") or None
+    secret_key = os.environ.get("SECRET_KEY") or None
+
+    if env == "production":
+        missing = [name for name in ("SECRET_KEY", "DATABASE_URL") if not os.environ.get(name)]
+        if missing:
+            raise ConfigError(f"production needs {', '.join(missing)} set in the environment")
+        if secret_key == DEV_SECRET_KEY or len(secret_key or "") < 32:
+            raise ConfigError("SECRET_KEY must be a random value of at least 32 characters")
+
+    return {
+        "ENV_NAME": env,
+        "TESTING": env == "testing",
+        "SECRET_KEY": secret_key or DEV_SECRET_KEY,
+        "SQLALCHEMY_DATABASE_URI": _normalise_database_url(database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLITE_BUSY_TIMEOUT_MS": _int("SQLITE_BUSY_TIMEOUT_MS", 30_000),
+        "REDIS_URL": redis_url,
+        # Rate limits (Flask-Limiter syntax). Storage is Redis when REDIS_URL is set, so the limit
+        # holds across every gunicorn worker; in-process memory otherwise.
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_ENABLED": os.environ.get("RATELIMIT_ENABLED", "1") != "0",
+        "TRACK_RATE_LIMIT": os.environ.get("TRACK_RATE_LIMIT", "30 per minute;300 per hour"),
+        # Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
+        # Argon2id cost; tests lower it so that creating users stays fast.
+        "ARGON2_TIME_COST": _int("ARGON2_TIME_COST", 1 if env == "testing" else 3),
+        "ARGON2_MEMORY_COST_KIB": _int(
+            "ARGON2_MEMORY_COST_KIB", 8 * 1024 if env == "testing" else 64 * 1024
+        ),
+        # A dossier with no event for this many days is "stuck".
+        "STUCK_AFTER_DAYS": _int("STUCK_AFTER_DAYS", 7),
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        "TIMEZONE": "Asia/Ho_Chi_Minh",
+        # OpenAPI (flask-smorest); Swagger UI is served from the app itself, no CDN.
+        "API_TITLE": "tracker",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api",
+        "OPENAPI_JSON_PATH": "v1/openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "/api/docs/assets/",
+        "SESSION_COOKIE_SECURE": env == "production",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "JSON_SORT_KEYS": False,
+    }

@@ -1,0 +1,219 @@
+"""Test fixtures. Every database test runs twice: on SQLite and on a real PostgreSQL server that
+this session starts on loopback and stops at the end.
+
+Without PostgreSQL installed, the PostgreSQL half is skipped with a message saying so; with CI=true
+(as `.ci/run` sets it) a missing server is a failure instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import delete
+
+from tests.servers import PostgresServer, find_postgres_bin, find_redis_server
+from tracker import create_app
+from tracker.accounts.models import User
+from tracker.accounts.operations import create_user, issue_token
+from tracker.catalogue.models import Agency, Channel, Office, Procedure, Sector
+from tracker.extensions import db, limiter
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+PASSWORD = "correct horse battery"
+
+
+def missing_service(what: str, how: str) -> None:
+    """Skip on a developer's machine, fail under CI: CI must never skip for want of a service."""
+    message = f"{what} is not installed ({how}); these tests need it"
+    if IN_CI:
+        pytest.fail(message + " and CI=true", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    bin_dir = find_postgres_bin()
+    if bin_dir is None:
+        missing_service("PostgreSQL", "apt-get install postgresql")
+    with PostgresServer(bin_dir) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    from tests.servers import RedisServer
+
+    binary = find_redis_server()
+    if binary is None:
+        missing_service("redis-server", "apt-get install redis-server")
+    with RedisServer(binary) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def database_url(backend, tmp_path_factory, request) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'tracker.sqlite3'}"
+    server = request.getfixturevalue("postgres_server")
+    return server.create_database("tracker_test")
+
+
+def make_app(database_url: str, **overrides) -> Flask:
+    config = {"SQLALCHEMY_DATABASE_URI": database_url, "TRACK_RATE_LIMIT": "1000 per minute"}
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture(scope="session")
+def _app(database_url) -> Flask:
+    app = make_app(database_url)
+    with app.app_context():
+        upgrade()  # the schema comes from the migrations, as in production
+    return app
+
+
+@pytest.fixture
+def app(_app: Flask) -> Iterator[Flask]:
+    """The application in an app context; every table is emptied after the test."""
+    with _app.app_context():
+        yield _app
+        db.session.rollback()
+        db.session.remove()
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(delete(table))
+        db.session.commit()
+        db.session.remove()
+    limiter.reset()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@dataclass
+class Catalogue:
+    channel: Channel
+    hotline: Channel
+    office: Office
+    other_office: Office
+    hotline_office: Office
+    agency: Agency
+    other_agency: Agency
+    sector: Sector
+    procedure: Procedure
+    return_procedure: Procedure
+    other_procedure: Procedure
+
+
+@pytest.fixture
+def catalogue(app) -> Catalogue:
+    """A small catalogue: two post offices, a hotline desk, two agencies, three procedures."""
+    post = Channel(code="post_l1", name_vi="Bưu cục cấp 1", name_en="Level 1 post office",
+                   national_code=3)
+    hotline = Channel(code="hotline_1022", name_vi="Tổng đài 1022", name_en="Hotline 1022",
+                      national_code=3)
+    agency = Agency(code="000.00.01.H19", name="Sở Tư pháp tỉnh Đồng Nai")
+    other_agency = Agency(code="000.00.02.H19", name="Sở Xây dựng tỉnh Đồng Nai")
+    sector = Sector(code="TP", name_vi="Tư pháp", name_en="Justice")
+    office = Office(code="810000", name="Bưu cục Biên Hòa", channel=post, district="Biên Hòa")
+    other = Office(code="811000", name="Bưu cục Long Khánh", channel=post, district="Long Khánh")
+    hotline_office = Office(code="HL1022", name="Tổng đài 1022", channel=hotline)
+    procedure = Procedure(code="1.001234", name="Cấp phiếu lý lịch tư pháp",
+                          search_name="cap phieu ly lich tu phap", sector=sector, agency=agency,
+                          working_days=10)
+    return_procedure = Procedure(code="1.004567", name="Cấp bản sao trích lục hộ tịch",
+                                 search_name="cap ban sao trich luc ho tich", sector=sector,
+                                 agency=agency, working_days=3, allows_two_way=False,
+                                 allows_send_only=False)
+    other_procedure = Procedure(code="1.009876", name="Cấp giấy phép xây dựng",
+                                search_name="cap giay phep xay dung", sector=sector,
+                                agency=other_agency, working_days=15)
+    db.session.add_all([post, hotline, agency, other_agency, sector, office, other,
+                        hotline_office, procedure, return_procedure, other_procedure])
+    db.session.commit()
+    return Catalogue(post, hotline, office, other, hotline_office, agency, other_agency, sector,
+                     procedure, return_procedure, other_procedure)
+
+
+@dataclass
+class Staff:
+    user: User
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def make_staff(app, catalogue) -> Callable[..., Staff]:
+    counter = iter(range(1, 10_000))
+
+    def make(role: str = "clerk", *, office: Office | None = None,
+             agency: Agency | None = None) -> Staff:
+        if role == "clerk":
+            office = office or catalogue.office
+        if role == "agency":
+            agency = agency or catalogue.agency
+        user = create_user(f"{role}{next(counter)}", role, PASSWORD,
+                           office_code=office.code if office else None,
+                           agency_code=agency.code if agency else None)
+        token = issue_token(user, name="test")
+        db.session.commit()
+        return Staff(user, token)
+
+    return make
+
+
+@pytest.fixture
+def clerk(make_staff) -> Staff:
+    return make_staff("clerk")
+
+
+def dossier_payload(**overrides) -> dict:
+    payload = {
+        "service_form": "two_way",
+        "procedure_code": "1.001234",
+        "applicant": {"name": "Nguyễn Văn An", "phone": "0912345678"},
+        "delivery_address": "12 Đường 30/4, phường Trung Dũng, Biên Hòa, Đồng Nai",
+        "documents": [{"name": "Tờ khai", "kind": "original", "count": 1},
+                      {"name": "CCCD", "kind": "certified_copy", "count": 1}],
+        "postal_item_number": "EE123456785VN",
+        "fee_vnd": 200000,
+    }
+    payload.update(overrides)
+    return payload
+
+
+@pytest.fixture
+def create_dossier(client, clerk) -> Callable[..., dict]:
+    """POST a dossier as the clerk; returns the JSON body (code, lookup_secret, ...)."""
+
+    def create(staff: Staff | None = None, **overrides) -> dict:
+        overrides.setdefault("postal_item_number", None)
+        response = client.post("/api/v1/dossiers", json=dossier_payload(**overrides),
+                               headers=(staff or clerk).headers)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    return create
+
+
+@pytest.fixture
+def today() -> date:
+    from tracker.calendar import today_vn
+
+    return today_vn()

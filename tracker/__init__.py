@@ -1,0 +1,90 @@
+"""The tracker application factory."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import load_config
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.from_mapping(load_config("testing" if test_config else None))
+    if test_config:
+        app.config.update(test_config)
+    if app.config["TRUSTED_PROXIES"]:
+        proxies = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    register_security_headers(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from tracker import models  # noqa: F401 - every table known to SQLAlchemy and Alembic
+    from tracker.accounts import auth  # noqa: F401 - login loaders
+    from tracker.api import api
+    from tracker.database import configure_sqlite
+    from tracker.extensions import db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    configure_sqlite(app)
+    migrate.init_app(app, db, directory=str(app.config.get("MIGRATIONS_DIR", "migrations")))
+    login_manager.init_app(app)
+    limiter.init_app(app)
+    api.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from tracker.api import api
+    from tracker.catalogue.api import blp as catalogue_api
+    from tracker.dossiers.api import blp as dossiers_api
+    from tracker.health import blp as health
+    from tracker.tracking.api import blp as tracking_api
+
+    for blueprint in (catalogue_api, dossiers_api, tracking_api):
+        api.register_blueprint(blueprint)
+    app.register_blueprint(health)
+
+
+def register_error_handlers(app: Flask) -> None:
+    from tracker.errors import register_error_handlers as register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from tracker.accounts.cli import user_cli
+    from tracker.catalogue.cli import catalogue_cli
+    from tracker.demo import demo_cli
+
+    for group in (user_cli, catalogue_cli, demo_cli):
+        app.cli.add_command(group)
+
+
+def register_security_headers(app: Flask) -> None:
+    production = app.config["ENV_NAME"] == "production"
+
+    @app.after_request
+    def _headers(response):
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'self'",
+        )
+        if production:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response

@@ -1,0 +1,1 @@
+"""Accounts: staff users, roles, API tokens, sign-in."""

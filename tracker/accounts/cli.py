@@ -1,0 +1,58 @@
+"""flask user create / flask user token"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+
+import click
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from tracker.accounts.models import ROLES, User
+from tracker.accounts.operations import create_user, issue_token
+from tracker.errors import DomainError
+from tracker.extensions import db
+
+user_cli = click.Group("user", help="Staff users and API tokens.")
+
+
+@user_cli.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--office", "office_code", help="office code (clerks)")
+@click.option("--agency", "agency_code", help="agency code (agency officers)")
+@click.option("--full-name", default="")
+@with_appcontext
+def create(username: str, role: str, office_code: str | None, agency_code: str | None,
+           full_name: str) -> None:
+    """Create a user. The password is read from stdin, or generated and printed."""
+    password = "" if sys.stdin.isatty() else sys.stdin.readline().strip()
+    generated = not password
+    if generated:
+        password = secrets.token_urlsafe(12)
+    try:
+        create_user(username, role, password, full_name=full_name, office_code=office_code,
+                    agency_code=agency_code)
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(f"{exc.message} ({', '.join(exc.fields) or 'input'})") from exc
+    db.session.commit()
+    click.echo(f"created {role} {username}")
+    if generated:
+        click.echo(f"password: {password}")
+
+
+@user_cli.command("token")
+@click.argument("username")
+@click.option("--name", default="cli", help="what the token is for")
+@click.option("--scope", "scopes", multiple=True, help="integration scope, e.g. feed:postal")
+@with_appcontext
+def token(username: str, name: str, scopes: tuple[str, ...]) -> None:
+    """Print a new API token for USERNAME (shown once, stored hashed)."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.ClickException(f"no user {username}")
+    value = issue_token(user, name=name, scopes=" ".join(scopes))
+    db.session.commit()
+    click.echo(value)

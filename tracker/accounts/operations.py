@@ -1,0 +1,99 @@
+"""Users, passwords (Argon2id) and API tokens (stored as SHA-256 only)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from sqlalchemy import select
+
+from tracker.accounts.models import ROLES, ApiToken, User
+from tracker.audit.operations import record_audit
+from tracker.calendar import utcnow
+from tracker.catalogue.models import Agency, Office
+from tracker.errors import Conflict, ValidationFailed
+from tracker.extensions import db
+
+TOKEN_PREFIX = "trk_"
+
+
+def _hasher() -> PasswordHasher:
+    config = current_app.config
+    return PasswordHasher(time_cost=config["ARGON2_TIME_COST"],
+                          memory_cost=config["ARGON2_MEMORY_COST_KIB"], parallelism=1,
+                          type=Type.ID)
+
+
+def hash_password(password: str) -> str:
+    return _hasher().hash(password)
+
+
+def verify_password(user: User, password: str) -> bool:
+    try:
+        _hasher().verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return True
+
+
+def create_user(username: str, role: str, password: str, *, full_name: str = "",
+                office_code: str | None = None, agency_code: str | None = None,
+                actor: User | None = None) -> User:
+    """A staff user. Clerks belong to one office, agency officers to one agency."""
+    if role not in ROLES:
+        raise ValidationFailed.field("role", f"must be one of {', '.join(ROLES)}")
+    if len(password) < 10:
+        raise ValidationFailed.field("password", "must have at least 10 characters")
+    if db.session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"user {username} exists", fields={"username": ["already taken"]})
+    office = agency = None
+    if role == "clerk":
+        office = db.session.scalar(select(Office).where(Office.code == office_code))
+        if office is None:
+            raise ValidationFailed.field("office", "a clerk needs an existing office code")
+    if role == "agency":
+        agency = db.session.scalar(select(Agency).where(Agency.code == agency_code))
+        if agency is None:
+            raise ValidationFailed.field("agency", "an agency officer needs an existing agency code")
+    user = User(username=username, role=role, full_name=full_name, office=office, agency=agency,
+                password_hash=hash_password(password))
+    db.session.add(user)
+    db.session.flush()
+    record_audit(actor.id if actor else None, "user.create", "user", username,
+                 after={"role": role, "office": office_code, "agency": agency_code})
+    return user
+
+
+def issue_token(user: User, *, name: str = "", scopes: str = "") -> str:
+    """A new bearer token for `user`; the token is returned once and stored hashed."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    db.session.add(ApiToken(user=user, token_hash=_token_hash(token), name=name, scopes=scopes))
+    db.session.flush()
+    record_audit(user.id, "token.issue", "user", user.username, after={"name": name,
+                                                                      "scopes": scopes})
+    return token
+
+
+def user_for_token(token: str) -> User | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    if row is None or row.revoked_at is not None or not row.user.active:
+        return None
+    return row.user
+
+
+def revoke_tokens(user: User) -> int:
+    rows = db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
+                                                     ApiToken.revoked_at.is_(None))).all()
+    for row in rows:
+        row.revoked_at = utcnow()
+    db.session.flush()
+    return len(rows)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

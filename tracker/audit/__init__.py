@@ -1,0 +1,1 @@
+"""Audit log: every change, and every staff view of personal data."""

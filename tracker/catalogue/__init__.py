@@ -1,0 +1,1 @@
+"""Catalogue: channels, offices, agencies, sectors and procedures, kept as data with history."""

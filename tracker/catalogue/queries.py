@@ -1,0 +1,53 @@
+"""Catalogue reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from tracker.calendar import today_vn
+from tracker.catalogue.models import Agency, Channel, Office, Procedure, Sector
+from tracker.extensions import db
+from tracker.text import fold
+
+
+def list_channels() -> list[Channel]:
+    return list(db.session.scalars(select(Channel).order_by(Channel.id)))
+
+
+def list_offices(args: dict[str, Any]) -> list[Office]:
+    query = select(Office).order_by(Office.code)
+    if "channel" in args:
+        query = query.join(Office.channel).where(Channel.code == args["channel"])
+    if args.get("active"):
+        today = today_vn()
+        query = query.where(or_(Office.active_from.is_(None), Office.active_from <= today),
+                            or_(Office.active_to.is_(None), Office.active_to >= today))
+    return list(db.session.scalars(query))
+
+
+def list_agencies() -> list[Agency]:
+    return list(db.session.scalars(select(Agency).order_by(Agency.code)))
+
+
+def list_sectors() -> list[Sector]:
+    return list(db.session.scalars(select(Sector).order_by(Sector.code)))
+
+
+def search_procedures(args: dict[str, Any]) -> list[Procedure]:
+    query = select(Procedure)
+    if "q" in args:
+        term = args["q"].strip()
+        query = query.where(or_(Procedure.code.startswith(term, autoescape=True),
+                                Procedure.search_name.contains(fold(term), autoescape=True)))
+    if "sector" in args:
+        query = query.join(Procedure.sector).where(Sector.code == args["sector"])
+    if "agency" in args:
+        query = query.join(Procedure.agency).where(Agency.code == args["agency"])
+    if "service_form" in args:
+        column = {"two_way": Procedure.allows_two_way, "return_only": Procedure.allows_return_only,
+                  "send_only": Procedure.allows_send_only}[args["service_form"]]
+        query = query.where(column.is_(True))
+    query = query.order_by(Procedure.code).limit(args["limit"]).offset(args["offset"])
+    return list(db.session.scalars(query))

@@ -1,0 +1,60 @@
+"""Engine set-up: SQLite pragmas and write-lock-first transactions; the write-intent flag."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import Flask, current_app, g, has_request_context, request
+from sqlalchemy import event
+
+from tracker.extensions import db
+
+F = TypeVar("F", bound=Callable)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def writes(view: F) -> F:
+    """Mark a GET view that writes (e.g. audits a view), so that SQLite locks before reading."""
+    view._tracker_writes = True  # type: ignore[attr-defined]
+    return view
+
+
+def _wants_write_lock() -> bool:
+    if not has_request_context():
+        return True  # CLI commands and tasks
+    if "write_transaction" not in g:
+        view = current_app.view_functions.get(request.endpoint or "")
+        # Class-based views dispatch to a method per HTTP verb: the mark is on the method.
+        handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
+        g.write_transaction = request.method not in SAFE_METHODS or getattr(
+            handler, "_tracker_writes", False)
+    return g.write_transaction
+
+
+def configure_sqlite(app: Flask) -> None:
+    """WAL, a busy timeout, foreign keys, and BEGIN IMMEDIATE for write transactions.
+
+    pysqlite's own transaction handling is turned off so that SQLAlchemy's "begin" event can
+    emit the BEGIN itself: a write transaction that takes the lock up front waits its turn
+    (busy timeout) instead of failing later with "database is locked" when it tries to upgrade.
+    """
+    timeout_ms = app.config["SQLITE_BUSY_TIMEOUT_MS"]
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if _wants_write_lock() else "BEGIN")

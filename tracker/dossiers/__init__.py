@@ -1,0 +1,1 @@
+"""Dossiers: intake, codes, lifecycle events, corrections."""

@@ -1,0 +1,119 @@
+"""REST endpoints for dossiers. Handlers parse, authorise, call one operation, commit, dump."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from tracker.accounts.auth import actor, roles_required
+from tracker.audit.operations import record_audit
+from tracker.database import writes
+from tracker.dossiers import operations, queries
+from tracker.dossiers.schemas import (
+    DossierCreatedOut,
+    DossierCreateSchema,
+    DossierListArgs,
+    DossierOut,
+    DossierPageOut,
+    DossierPatchSchema,
+    EventCreateSchema,
+    EventOut,
+    EventRecordedOut,
+    ReceiptOut,
+)
+from tracker.extensions import db
+
+blp = Blueprint("dossiers", __name__, url_prefix="/api/v1/dossiers",
+                description="Dossiers, their lifecycle events and receipts (staff)")
+
+STAFF = ("clerk", "agency", "manager", "admin")
+WRITERS = ("clerk", "agency", "admin")
+
+
+@blp.route("")
+class Dossiers(MethodView):
+    @writes
+    @blp.arguments(DossierListArgs, location="query")
+    @blp.response(200, DossierPageOut)
+    @roles_required(*STAFF)
+    def get(self, args):
+        """List dossiers in the caller's scope, newest first (keyset pagination)."""
+        items, next_cursor = queries.list_dossiers(actor(), args)
+        # Lists show applicants' names: the view of personal data is audited.
+        record_audit(actor().id, "dossier.list", "dossier", "*",
+                     after={"codes": [d.code for d in items]})
+        db.session.commit()
+        return {"items": items, "next_cursor": next_cursor}
+
+    @blp.arguments(DossierCreateSchema)
+    @blp.response(201, DossierCreatedOut)
+    @roles_required("clerk", "admin")
+    def post(self, data):
+        """Log a dossier taken in at a counter, a hotline pick-up or a one-stop desk."""
+        dossier, secret = operations.create_dossier(data, actor())
+        db.session.commit()
+        dossier.lookup_secret = secret
+        return dossier
+
+
+@blp.route("/<string:code>")
+class DossierItem(MethodView):
+    @writes
+    @blp.response(200, DossierOut)
+    @roles_required(*STAFF)
+    def get(self, code):
+        """One dossier with the applicant's personal data (the view is audited)."""
+        dossier = queries.get_dossier(code, actor())
+        record_audit(actor().id, "dossier.view", "dossier", code)
+        db.session.commit()
+        return dossier
+
+    @blp.arguments(DossierPatchSchema)
+    @blp.response(200, DossierOut)
+    @roles_required(*WRITERS)
+    def patch(self, changes, code):
+        """Correct details. `version` must be the version you read, else 409."""
+        dossier = queries.get_dossier(code, actor(), for_update=True)
+        operations.update_dossier(dossier, changes, actor())
+        db.session.commit()
+        return dossier
+
+
+@blp.route("/<string:code>/events")
+class DossierEvents(MethodView):
+    @blp.response(200, EventOut(many=True))
+    @roles_required(*STAFF)
+    def get(self, code):
+        """The dossier's full history, late events included (`applied` false)."""
+        return queries.list_events(queries.get_dossier(code, actor()))
+
+    @blp.arguments(EventCreateSchema)
+    @blp.response(201, EventRecordedOut)
+    @roles_required(*WRITERS)
+    def post(self, data, code):
+        """Record a status change. 409 lists the statuses that may follow."""
+        user = actor()
+        dossier = queries.get_dossier(code, user, for_update=True)
+        outcome = operations.record_event(
+            dossier, data["status"], source="counter" if user.role != "agency" else "agency",
+            actor=user, occurred_at=data.get("occurred_at"),
+            source_event_id=data.get("source_event_id"), note=data.get("note"),
+            office_id=user.office_id, appointment_date=data.get("appointment_date"),
+            expected_version=data.get("expected_version"),
+        )
+        db.session.commit()
+        event = outcome.event
+        event.duplicate = outcome.duplicate
+        event.dossier = dossier
+        return event
+
+
+@blp.route("/<string:code>/receipt", methods=["POST"])
+@blp.response(200, ReceiptOut)
+@roles_required("clerk", "admin")
+def reissue_receipt(code):
+    """Reprint a receipt: a new lookup secret replaces the old one."""
+    dossier = queries.get_dossier(code, actor(), for_update=True)
+    secret = operations.reissue_receipt(dossier, actor())
+    db.session.commit()
+    return {"code": dossier.code, "lookup_secret": secret}

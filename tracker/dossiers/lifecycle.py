@@ -1,0 +1,101 @@
+"""Statuses and the transition table: the only place that says what may follow what."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Status:
+    code: str
+    label_vi: str
+    label_en: str
+    national_code: int | None
+
+
+STATUSES: dict[str, Status] = {
+    s.code: s
+    for s in (
+        Status("received", "Bưu điện đã tiếp nhận", "Received by the post", 1),
+        Status("forwarded", "Đã chuyển cơ quan giải quyết", "Handed to the agency", 2),
+        Status("processing", "Đang giải quyết", "Being processed", 4),
+        Status("supplement_required", "Yêu cầu bổ sung", "Supplement required", 5),
+        Status("rejected", "Không đủ điều kiện giải quyết", "Not eligible (refused)", 3),
+        Status("result_ready", "Đã có kết quả", "Result ready", 9),
+        Status("result_collected", "Bưu điện đã nhận kết quả", "Result taken by the post", None),
+        Status("out_for_delivery", "Đang phát", "Out for delivery", None),
+        Status("delivery_failed", "Phát không thành công", "Delivery failed", None),
+        Status("delivered", "Đã trả kết quả", "Result delivered", 10),
+        Status("returned_to_agency", "Chuyển hoàn", "Returned to the agency", None),
+        Status("collected_in_person", "Công dân nhận trực tiếp", "Collected in person", 10),
+        Status("withdrawn", "Công dân rút hồ sơ", "Withdrawn by the citizen", 7),
+    )
+}
+
+SERVICE_FORM_LABELS = {
+    "two_way": ("Tiếp nhận và trả kết quả qua bưu điện (2 chiều)", "Sent and returned by post"),
+    "return_only": ("Trả kết quả qua bưu điện (1 chiều)", "Result returned by post"),
+    "send_only": ("Gửi hồ sơ qua bưu điện", "Dossier sent by post"),
+}
+
+TERMINAL = frozenset({"delivered", "returned_to_agency", "collected_in_person", "withdrawn"})
+
+# While a dossier is in one of these, the agency's clock runs (or is paused for a supplement).
+AGENCY_CLOCK = frozenset({"received", "forwarded", "processing", "supplement_required"})
+
+_WITHDRAWABLE = {"withdrawn"}
+
+# Agency side shared by the forms in which the post carries the dossier in.
+_INBOUND: dict[str, set[str]] = {
+    "received": {"forwarded"} | _WITHDRAWABLE,
+    "forwarded": {"processing", "supplement_required", "rejected"} | _WITHDRAWABLE,
+    "processing": {"supplement_required", "rejected", "result_ready"} | _WITHDRAWABLE,
+    "supplement_required": {"processing", "rejected"} | _WITHDRAWABLE,
+}
+
+# Delivery side shared by the forms in which the post carries the result out.
+_OUTBOUND: dict[str, set[str]] = {
+    "result_collected": {"out_for_delivery", "delivered"},
+    "out_for_delivery": {"delivered", "delivery_failed"},
+    # After a failed attempt: another attempt, the citizen fetches it at the post office, or it
+    # goes back to the agency.
+    "delivery_failed": {"out_for_delivery", "delivered", "returned_to_agency"},
+}
+
+TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
+    "two_way": {
+        **_INBOUND,
+        # A refusal notice is also returned by post.
+        "rejected": {"result_collected"},
+        "result_ready": {"result_collected"},
+        **_OUTBOUND,
+    },
+    "return_only": dict(_OUTBOUND),
+    "send_only": {
+        **_INBOUND,
+        "rejected": {"collected_in_person"},
+        "result_ready": {"collected_in_person"},
+    },
+}
+TRANSITIONS = {
+    form: {status: frozenset(after) for status, after in table.items()}
+    for form, table in TRANSITIONS.items()
+}
+
+INITIAL_STATUS = {"two_way": "received", "send_only": "received", "return_only": "result_collected"}
+
+
+def allowed_next(service_form: str, status: str) -> list[str]:
+    """The statuses that may follow `status`, in lifecycle order."""
+    following = TRANSITIONS[service_form].get(status, frozenset())
+    return [code for code in STATUSES if code in following]
+
+
+def is_allowed(service_form: str, from_status: str, to_status: str) -> bool:
+    return to_status in TRANSITIONS[service_form].get(from_status, frozenset())
+
+
+def status_label(code: str) -> dict:
+    status = STATUSES[code]
+    return {"code": code, "label_vi": status.label_vi, "label_en": status.label_en,
+            "national_code": status.national_code}

@@ -1,0 +1,282 @@
+"""The rules for dossiers. Operations flush, never commit: the request or task owns the
+transaction. Every status change goes through `record_event`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from tracker.accounts.models import User
+from tracker.audit.operations import record_audit
+from tracker.calendar import add_working_days, local_date, utcnow, working_days_between
+from tracker.catalogue.models import Office, Procedure
+from tracker.dossiers import codes, lifecycle
+from tracker.dossiers.models import Dossier, DossierDocument, StatusEvent
+from tracker.errors import Conflict, Forbidden, StaleVersion, TransitionNotAllowed, ValidationFailed
+from tracker.extensions import db
+from tracker.text import fold
+
+log = logging.getLogger(__name__)
+
+# A clock a few minutes fast on a scanner or a feed is tolerated; more is a typo.
+FUTURE_TOLERANCE = timedelta(minutes=10)
+# S10 identifiers are not reused within 12 months.
+ITEM_REUSE_WINDOW = timedelta(days=365)
+# Statuses an agency officer may record; everything else is the post's side.
+AGENCY_STATUSES = frozenset({"processing", "supplement_required", "rejected", "result_ready"})
+# Fields a correction (PATCH) may change, as audited.
+CORRECTABLE = (
+    "applicant_name", "applicant_phone", "applicant_id_number", "applicant_email",
+    "delivery_address", "postal_item_number", "fee_vnd", "note", "appointment_date",
+    "agency_reference",
+)
+
+
+@dataclass
+class EventOutcome:
+    event: StatusEvent
+    applied: bool
+    duplicate: bool = False
+
+
+def create_dossier(data: dict[str, Any], actor: User | None, *, source: str = "counter"
+                   ) -> tuple[Dossier, str]:
+    """Log a dossier the post took charge of. Returns it with its lookup secret (shown once)."""
+    now = utcnow()
+    procedure = _active_procedure(data["procedure_code"], now)
+    service_form = data["service_form"]
+    if not procedure.allows(service_form):
+        raise ValidationFailed.field(
+            "service_form", f"procedure {procedure.code} allows only {', '.join(procedure.service_forms)}"
+        )
+    office = _receiving_office(data.get("office_code"), actor, now)
+    received_at = data.get("received_at") or now
+    _check_not_future("received_at", received_at, now)
+    if service_form in ("two_way", "return_only") and not data.get("delivery_address"):
+        raise ValidationFailed.field("delivery_address", "required when the post returns the result")
+    item = data.get("postal_item_number")
+    if item:
+        _check_item_free(item, received_at, None)
+
+    code = codes.allocate_code(procedure.agency.code, local_date(received_at))
+    secret = codes.new_lookup_secret()
+    applicant = data["applicant"]
+    dossier = Dossier(
+        code=code,
+        service_form=service_form,
+        procedure=procedure,
+        agency=procedure.agency,
+        office=office,
+        channel=office.channel,
+        agency_reference=data.get("agency_reference"),
+        applicant_name=applicant["name"],
+        applicant_name_folded=fold(applicant["name"]),
+        applicant_phone=applicant["phone"],
+        applicant_id_number=applicant.get("id_number"),
+        applicant_email=applicant.get("email"),
+        delivery_address=data.get("delivery_address"),
+        postal_item_number=item,
+        fee_vnd=data.get("fee_vnd", 0),
+        note=data.get("note"),
+        status=lifecycle.INITIAL_STATUS[service_form],
+        received_at=received_at,
+        status_changed_at=received_at,
+        appointment_date=data.get("appointment_date"),
+        lookup_secret_hash=codes.hash_secret(code, secret),
+        created_by_id=actor.id if actor else None,
+        documents=[DossierDocument(**doc) for doc in data.get("documents", [])],
+    )
+    dossier.due_date = dossier.compute_due_date()
+    db.session.add(dossier)
+    db.session.add(StatusEvent(
+        dossier=dossier, from_status=None, to_status=dossier.status, occurred_at=received_at,
+        source=source, actor_id=actor.id if actor else None, office_id=office.id,
+    ))
+    db.session.flush()
+    record_audit(actor.id if actor else None, "dossier.create", "dossier", code,
+                 after=snapshot(dossier))
+    log.info("dossier %s created at office %s", code, office.code)
+    return dossier, secret
+
+
+def record_event(
+    dossier: Dossier,
+    to_status: str,
+    *,
+    source: str,
+    actor: User | None = None,
+    occurred_at: datetime | None = None,
+    source_event_id: str | None = None,
+    raw_code: str | None = None,
+    office_id: int | None = None,
+    note: str | None = None,
+    appointment_date=None,
+    expected_version: int | None = None,
+    data: dict[str, Any] | None = None,
+) -> EventOutcome:
+    """Append a status event and move the dossier when the transition table allows it.
+
+    A (source, source_event_id) seen before is not applied again. An event that happened before
+    the dossier's current status was reached is kept in the history without moving the status back.
+    """
+    if source_event_id is not None:
+        seen = db.session.scalar(select(StatusEvent).where(
+            StatusEvent.source == source, StatusEvent.source_event_id == source_event_id))
+        if seen is not None:
+            return EventOutcome(seen, applied=seen.applied, duplicate=True)
+    if expected_version is not None and expected_version != dossier.version:
+        raise StaleVersion(
+            f"dossier {dossier.code} is at version {dossier.version}, not {expected_version}",
+            fields={"expected_version": ["stale version: reload the dossier"]},
+            extra={"current_version": dossier.version},
+        )
+    if actor is not None and actor.role == "agency" and to_status not in AGENCY_STATUSES:
+        raise Forbidden(f"an agency officer cannot record {to_status}",
+                        fields={"status": [f"must be one of {', '.join(sorted(AGENCY_STATUSES))}"]})
+    now = utcnow()
+    occurred_at = occurred_at or now
+    _check_not_future("occurred_at", occurred_at, now)
+    event = StatusEvent(
+        dossier=dossier, to_status=to_status, occurred_at=occurred_at, recorded_at=now,
+        source=source, source_event_id=source_event_id, raw_code=raw_code,
+        actor_id=actor.id if actor else None, office_id=office_id, note=note, data=data,
+    )
+    if occurred_at < dossier.status_changed_at:
+        event.applied = False
+        db.session.add(event)
+        db.session.flush()
+        log.info("late event for %s kept without moving status (%s)", dossier.code, to_status)
+        return EventOutcome(event, applied=False)
+
+    if not lifecycle.is_allowed(dossier.service_form, dossier.status, to_status):
+        allowed = lifecycle.allowed_next(dossier.service_form, dossier.status)
+        raise TransitionNotAllowed(
+            f"{dossier.status} cannot be followed by {to_status}",
+            fields={"status": [f"allowed after {dossier.status}: {', '.join(allowed) or 'none'}"]},
+            extra={"current_status": dossier.status, "allowed": allowed},
+        )
+    before = snapshot(dossier)
+    event.from_status = dossier.status
+    _apply_clock(dossier, to_status, occurred_at, appointment_date)
+    dossier.status = to_status
+    dossier.status_changed_at = occurred_at
+    db.session.add(event)
+    db.session.flush()
+    record_audit(event.actor_id, "dossier.event", "dossier", dossier.code, before=before,
+                 after=snapshot(dossier))
+    return EventOutcome(event, applied=True)
+
+
+def update_dossier(dossier: Dossier, changes: dict[str, Any], actor: User) -> Dossier:
+    """Correct a dossier's details; `changes["version"]` must be the version the caller read."""
+    version = changes.pop("version")
+    if version != dossier.version:
+        raise StaleVersion(
+            f"dossier {dossier.code} is at version {dossier.version}, not {version}",
+            fields={"version": ["stale version: reload the dossier"]},
+            extra={"current_version": dossier.version},
+        )
+    applicant = changes.pop("applicant", {}) or {}
+    for key, value in applicant.items():
+        changes[f"applicant_{key}"] = value
+    item = changes.get("postal_item_number")
+    if item and item != dossier.postal_item_number:
+        _check_item_free(item, dossier.received_at, dossier.id)
+    address_cleared = "delivery_address" in changes and not changes["delivery_address"]
+    if address_cleared and dossier.service_form != "send_only":
+        raise ValidationFailed.field("delivery_address", "required when the post returns the result")
+    before = snapshot(dossier)
+    for key in CORRECTABLE:
+        if key in changes:
+            setattr(dossier, key, changes[key])
+    if "applicant_name" in changes:
+        dossier.applicant_name_folded = fold(changes["applicant_name"])
+    if "documents" in changes:
+        dossier.documents = [DossierDocument(**doc) for doc in changes["documents"]]
+    dossier.due_date = dossier.compute_due_date()
+    db.session.flush()
+    record_audit(actor.id, "dossier.update", "dossier", dossier.code, before=before,
+                 after=snapshot(dossier))
+    return dossier
+
+
+def reissue_receipt(dossier: Dossier, actor: User) -> str:
+    """A new lookup secret for a reprinted receipt; the old one stops working."""
+    secret = codes.new_lookup_secret()
+    dossier.lookup_secret_hash = codes.hash_secret(dossier.code, secret)
+    db.session.flush()
+    record_audit(actor.id, "dossier.reissue_receipt", "dossier", dossier.code)
+    return secret
+
+
+def snapshot(dossier: Dossier) -> dict[str, Any]:
+    """The audited state of a dossier, JSON-ready."""
+    state = {key: getattr(dossier, key) for key in CORRECTABLE}
+    state.update(status=dossier.status, version=dossier.version, due_date=dossier.due_date,
+                 supplement_days=dossier.supplement_days,
+                 documents=[{"name": d.name, "kind": d.kind, "count": d.count}
+                            for d in dossier.documents])
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in state.items()}
+
+
+def _apply_clock(dossier: Dossier, to_status: str, occurred_at: datetime, appointment_date) -> None:
+    """Deadline bookkeeping for a transition: appointment, supplement pause, result, closing."""
+    day = local_date(occurred_at)
+    if dossier.status == "supplement_required" and dossier.supplement_since is not None:
+        dossier.supplement_days += working_days_between(local_date(dossier.supplement_since), day)
+        dossier.supplement_since = None
+    if to_status == "supplement_required":
+        dossier.supplement_since = occurred_at
+    if appointment_date is not None:
+        dossier.appointment_date = appointment_date
+    elif to_status == "forwarded" and dossier.appointment_date is None:
+        # Statutory deadline counted from the hand-over until the agency gives its own date.
+        dossier.appointment_date = add_working_days(day, dossier.procedure.working_days)
+    if to_status in ("result_ready", "rejected"):
+        dossier.result_at = occurred_at
+    if to_status in lifecycle.TERMINAL:
+        dossier.closed_at = occurred_at
+    dossier.due_date = dossier.compute_due_date()
+
+
+def _active_procedure(code: str, now: datetime) -> Procedure:
+    procedure = db.session.scalar(select(Procedure).where(Procedure.code == code))
+    if procedure is None or not procedure.is_active_on(local_date(now)):
+        raise ValidationFailed.field("procedure_code", f"no active procedure with code {code}")
+    return procedure
+
+
+def _receiving_office(code: str | None, actor: User | None, now: datetime) -> Office:
+    if actor is not None and actor.role == "clerk":
+        if code and code != actor.office.code:
+            raise ValidationFailed.field("office_code", "a clerk logs dossiers for their own office")
+        office = actor.office
+    elif not code:
+        raise ValidationFailed.field("office_code", "required")
+    else:
+        office = db.session.scalar(select(Office).where(Office.code == code))
+    if office is None or not office.is_active_on(local_date(now)):
+        raise ValidationFailed.field("office_code", f"no active office with code {code}")
+    return office
+
+
+def _check_not_future(field: str, moment: datetime, now: datetime) -> None:
+    if moment > now + FUTURE_TOLERANCE:
+        raise ValidationFailed.field(field, "must not be in the future")
+
+
+def _check_item_free(item: str, received_at: datetime, own_id: int | None) -> None:
+    query = select(Dossier.code).where(
+        Dossier.postal_item_number == item,
+        Dossier.received_at > received_at - ITEM_REUSE_WINDOW,
+    )
+    if own_id is not None:
+        query = query.where(Dossier.id != own_id)
+    holder = db.session.scalar(query.limit(1))
+    if holder is not None:
+        raise Conflict(f"postal item {item} is already used by dossier {holder}",
+                       fields={"postal_item_number": [f"already used by dossier {holder}"]})

@@ -1,0 +1,127 @@
+"""Read side: what a user may see, lists with filters and keyset pagination."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+
+from tracker.accounts.models import User
+from tracker.calendar import VN_TZ, today_vn
+from tracker.catalogue.models import Channel, Office, Procedure, Sector
+from tracker.dossiers import s10
+from tracker.dossiers.lifecycle import AGENCY_CLOCK
+from tracker.dossiers.models import Dossier, StatusEvent
+from tracker.dossiers.schemas import normalise_phone
+from tracker.errors import NotFound, ValidationFailed
+from tracker.extensions import db
+from tracker.text import fold
+
+
+def scope(query: Select, user: User) -> Select:
+    """Restrict a dossier query to what `user` may see: clerks their office, agencies theirs."""
+    if user.role == "clerk":
+        return query.where(Dossier.office_id == user.office_id)
+    if user.role == "agency":
+        return query.where(Dossier.agency_id == user.agency_id)
+    return query
+
+
+def get_dossier(code: str, user: User, *, for_update: bool = False) -> Dossier:
+    """The dossier with `code` if `user` may see it; otherwise 404, exactly as a missing one."""
+    query = scope(select(Dossier).where(Dossier.code == code), user)
+    if for_update:
+        query = query.with_for_update(of=Dossier)
+    dossier = db.session.scalar(query)
+    if dossier is None:
+        raise NotFound(f"no dossier with code {code}")
+    return dossier
+
+
+def list_events(dossier: Dossier) -> list[StatusEvent]:
+    return list(db.session.scalars(
+        select(StatusEvent).where(StatusEvent.dossier_id == dossier.id)
+        .order_by(StatusEvent.occurred_at, StatusEvent.id)))
+
+
+def list_dossiers(user: User, args: dict[str, Any]) -> tuple[list[Dossier], str | None]:
+    """One page, newest first. The cursor is the id of the last row seen (keyset pagination)."""
+    query = scope(select(Dossier), user)
+    query = _filter(query, args)
+    if args.get("cursor"):
+        query = query.where(Dossier.id < _decode_cursor(args["cursor"]))
+    limit = args["limit"]
+    rows = list(db.session.scalars(query.order_by(Dossier.id.desc()).limit(limit + 1)))
+    next_cursor = _encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def _filter(query: Select, args: dict[str, Any]) -> Select:
+    if "status" in args:
+        query = query.where(Dossier.status == args["status"])
+    if "service_form" in args:
+        query = query.where(Dossier.service_form == args["service_form"])
+    if "office" in args:
+        query = query.where(Dossier.office_id == _id_of(Office, args["office"], "office"))
+    if "channel" in args:
+        query = query.where(Dossier.channel_id == _id_of(Channel, args["channel"], "channel"))
+    if "procedure" in args:
+        query = query.where(
+            Dossier.procedure_id == _id_of(Procedure, args["procedure"], "procedure"))
+    if "sector" in args:
+        sector_id = _id_of(Sector, args["sector"], "sector")
+        query = query.where(Dossier.procedure_id.in_(
+            select(Procedure.id).where(Procedure.sector_id == sector_id)))
+    if "received_from" in args:
+        query = query.where(Dossier.received_at >= _start_of(args["received_from"]))
+    if "received_to" in args:
+        query = query.where(
+            Dossier.received_at < _start_of(args["received_to"] + timedelta(days=1)))
+    if "overdue" in args:
+        overdue = (Dossier.status.in_(AGENCY_CLOCK - {"supplement_required"})
+                   & (Dossier.due_date < today_vn()))
+        query = query.where(overdue if args["overdue"] else ~overdue | Dossier.due_date.is_(None))
+    if "q" in args:
+        query = query.where(_text_match(args["q"]))
+    return query
+
+
+def _text_match(text: str):
+    """Exact code, phone or item number, or a part of the name (accents and case ignored)."""
+    term = text.strip()
+    conditions = [Dossier.code == term, Dossier.code.startswith(term.upper(), autoescape=True)]
+    phone = normalise_phone(term)
+    if phone.isdigit():
+        conditions.append(Dossier.applicant_phone == phone)
+    item = s10.normalise(term)
+    if len(item) == 13:
+        conditions.append(Dossier.postal_item_number == item)
+    folded = fold(term)
+    if folded:
+        conditions.append(Dossier.applicant_name_folded.contains(folded, autoescape=True))
+    return or_(*conditions)
+
+
+def _id_of(model, code: str, field: str) -> int:
+    found = db.session.scalar(select(model.id).where(model.code == code))
+    if found is None:
+        raise ValidationFailed.field(field, f"unknown {field} code {code}")
+    return found
+
+
+def _start_of(day) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=VN_TZ)
+
+
+def _encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(str(last_id).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return int(base64.urlsafe_b64decode(padded.encode()).decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed.field("cursor", "not a cursor this API returned") from exc

@@ -1,0 +1,157 @@
+"""Errors: the domain's exceptions and the one JSON shape every error answers with.
+
+Every error body is `{"error": {"code": ..., "message": ..., "fields": {...}}}`: `code` is a stable
+slug a client can branch on, `fields` maps a dotted field path to its messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class DomainError(Exception):
+    """A rule said no. Operations raise these; the request turns them into JSON."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        fields: dict[str, list[str]] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+        self.extra = extra or {}
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class ValidationFailed(DomainError):
+    status = 422
+    code = "validation_failed"
+
+    @classmethod
+    def field(cls, name: str, message: str) -> ValidationFailed:
+        return cls(f"{name}: {message}", fields={name: [message]})
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class TransitionNotAllowed(Conflict):
+    code = "transition_not_allowed"
+
+
+class StaleVersion(Conflict):
+    code = "stale_version"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+def error_body(
+    status: int, message: str, *, code: str | None = None, fields: dict | None = None, **extra: Any
+) -> dict:
+    body = {"code": code or HTTP_CODES.get(status, "error"), "message": message,
+            "fields": fields or {}}
+    body.update(extra)
+    return {"error": body}
+
+
+def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Turn webargs/marshmallow nested messages into {"a.b.0.c": [...]}."""
+    if isinstance(messages, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            # webargs nests by location ("json", "query", ...): the location is not a field.
+            if not prefix and key in {"json", "query", "form", "files", "headers", "view_args"}:
+                name = ""
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(flatten_messages(value, name))
+        return flat
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {prefix or "body": list(messages)}
+    if isinstance(messages, list):
+        flat = {}
+        for index, value in enumerate(messages):
+            flat.update(flatten_messages(value, f"{prefix}.{index}" if prefix else str(index)))
+        return flat
+    return {prefix or "body": [str(messages)]}
+
+
+def handle_http_exception(error: HTTPException):
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    fields = flatten_messages(data.get("messages") or data.get("errors") or {})
+    if status == 422 and fields:
+        message = "Some fields are not valid: " + ", ".join(sorted(fields))
+    else:
+        message = data.get("message") or error.description or error.name
+    if status == 400 and fields:
+        # webargs answers 400 for a body that is not JSON at all.
+        message = "The request body is not valid JSON" if "body" in fields else message
+    response = jsonify(error_body(status, message, fields=fields))
+    response.status_code = status
+    for name, value in (data.get("headers") or {}).items():
+        response.headers[name] = value
+    valid_methods = getattr(error, "valid_methods", None)
+    if status == 405 and valid_methods:
+        response.headers["Allow"] = ", ".join(valid_methods)
+    if status == 429:
+        # Flask-Limiter's own headers (Retry-After) are added after this handler runs.
+        response.headers.setdefault("Retry-After", "60")
+    return response
+
+
+def handle_domain_error(error: DomainError):
+    response = jsonify(error_body(error.status, error.message, code=error.code,
+                                  fields=error.fields, **error.extra))
+    response.status_code = error.status
+    return response
+
+
+def handle_unexpected(error: Exception):
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    response = jsonify(error_body(500, "An unexpected error occurred; it has been logged"))
+    response.status_code = 500
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    if not app.testing:
+        app.register_error_handler(Exception, handle_unexpected)
