@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from datetime import date
 
 import pytest
-from flask import Flask
+import redis
+from flask import Flask, g
+from flask.globals import _cv_app
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import delete
 
-from tests.servers import PostgresServer, find_postgres_bin, find_redis_server
+from tests.servers import PostgresServer, RedisServer, find_postgres_bin, find_redis_server
 from tracker import create_app
 from tracker.accounts.models import User
 from tracker.accounts.operations import create_user, issue_token
@@ -47,14 +49,20 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    from tests.servers import RedisServer
-
+def redis_server() -> Iterator[RedisServer]:
     binary = find_redis_server()
     if binary is None:
         missing_service("redis-server", "apt-get install redis-server")
     with RedisServer(binary) as server:
-        yield server.url
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    """A real Redis server, emptied before the test."""
+    with redis.Redis.from_url(redis_server.url) as connection:
+        connection.flushdb()
+    return redis_server.url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -73,21 +81,27 @@ def database_url(backend, tmp_path_factory, request) -> str:
 def make_app(database_url: str, **overrides) -> Flask:
     config = {"SQLALCHEMY_DATABASE_URI": database_url, "TRACK_RATE_LIMIT": "1000 per minute"}
     config.update(overrides)
-    return create_app(config)
+    app = create_app(config)
+    app.test_client_class = IsolatedClient
+    return app
 
 
 @pytest.fixture(scope="session")
-def _app(database_url) -> Flask:
+def _app(database_url) -> Iterator[Flask]:
     app = make_app(database_url)
     with app.app_context():
         upgrade()  # the schema comes from the migrations, as in production
-    return app
+    yield app
+    with app.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture
 def app(_app: Flask) -> Iterator[Flask]:
     """The application in an app context; every table is emptied after the test."""
     with _app.app_context():
+        # The test's own reads must not take SQLite's write lock: requests need it.
+        g.write_transaction = False
         yield _app
         db.session.rollback()
         db.session.remove()
@@ -96,6 +110,25 @@ def app(_app: Flask) -> Iterator[Flask]:
         db.session.commit()
         db.session.remove()
     limiter.reset()
+
+
+class IsolatedClient(FlaskClient):
+    """Runs each request in its own app context, as a server does.
+
+    Flask reuses an app context that is already pushed (the test's own), which would share `g`
+    (the signed-in user) and the database session between requests and the test.
+    """
+
+    def open(self, *args, **kwargs):
+        # End the test's own transaction first: it then holds no lock and sees fresh data after.
+        outer = _cv_app.get(None)
+        if outer is not None and outer.app is self.application:
+            db.session.commit()
+        token = _cv_app.set(None)
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            _cv_app.reset(token)
 
 
 @pytest.fixture

@@ -128,3 +128,62 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class GunicornServer:
+    """`gunicorn wsgi:app` on a free loopback port, for tests that need real worker processes."""
+
+    def __init__(self, env: dict[str, str], *, workers: int = 2) -> None:
+        self.env = env
+        self.workers = workers
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> GunicornServer:
+        root = Path(__file__).resolve().parent.parent
+        gunicorn = Path(os.environ.get("VIRTUAL_ENV", root / ".venv")) / "bin" / "gunicorn"
+        if not gunicorn.exists():
+            gunicorn = Path(shutil.which("gunicorn") or "gunicorn")
+        self.process = subprocess.Popen(
+            [str(gunicorn), "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
+             "--log-level", "warning", "wsgi:app"],
+            cwd=root, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.process.stderr.read().decode()}")
+            try:
+                if self.get("/healthz")[0] == 200:
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("gunicorn did not answer /healthz")
+
+    def get(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        import http.client
+
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process is not None and self.process.stderr:
+            self.process.stderr.close()
+
+    def __enter__(self) -> GunicornServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -30,3 +30,234 @@ def test_get_and_events(client, clerk, create_dossier):
     assert "lookup_secret" not in response.get_json()
     events = client.get(f"/api/v1/dossiers/{created['code']}/events", headers=clerk.headers)
     assert [e["to_status"]["code"] for e in events.get_json()] == ["received"]
+
+
+def test_missing_and_wrong_fields_are_named(client, clerk, catalogue):
+    payload = dossier_payload(fee_vnd="lots", documents=[{"name": "Tờ khai", "kind": "scan"}])
+    del payload["applicant"]["phone"]
+    payload["colour"] = "blue"
+
+    response = client.post("/api/v1/dossiers", json=payload, headers=clerk.headers)
+
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["code"] == "validation_failed"
+    assert set(error["fields"]) == {"fee_vnd", "documents.0.kind", "applicant.phone", "colour"}
+
+
+def test_bad_s10_check_digit_is_422_on_the_field(client, clerk, catalogue):
+    response = client.post("/api/v1/dossiers", json=dossier_payload(
+        postal_item_number="EE123456784VN"), headers=clerk.headers)
+
+    assert response.status_code == 422
+    assert list(response.get_json()["error"]["fields"]) == ["postal_item_number"]
+
+
+def test_body_that_is_not_json_is_400(client, clerk, catalogue):
+    response = client.post("/api/v1/dossiers", data="{not json", headers={
+        **clerk.headers, "Content-Type": "application/json"})
+
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "bad_request"
+
+
+def test_unknown_procedure_and_disallowed_form(client, clerk, catalogue):
+    unknown = client.post("/api/v1/dossiers", json=dossier_payload(procedure_code="9.999999"),
+                          headers=clerk.headers)
+    assert unknown.status_code == 422
+    assert list(unknown.get_json()["error"]["fields"]) == ["procedure_code"]
+
+    disallowed = client.post("/api/v1/dossiers", json=dossier_payload(
+        procedure_code="1.004567", service_form="two_way"), headers=clerk.headers)
+    assert disallowed.status_code == 422
+    assert list(disallowed.get_json()["error"]["fields"]) == ["service_form"]
+
+
+def test_delivery_address_required_when_post_returns(client, clerk, catalogue):
+    response = client.post("/api/v1/dossiers", json=dossier_payload(delivery_address=None),
+                           headers=clerk.headers)
+    assert response.status_code == 422
+    assert list(response.get_json()["error"]["fields"]) == ["delivery_address"]
+
+    send_only = client.post("/api/v1/dossiers", json=dossier_payload(
+        service_form="send_only", delivery_address=None), headers=clerk.headers)
+    assert send_only.status_code == 201
+
+
+def test_item_number_not_reused_within_a_year(client, clerk, create_dossier):
+    create_dossier(postal_item_number="EE123456785VN")
+    response = client.post("/api/v1/dossiers", json=dossier_payload(
+        postal_item_number="EE123456785VN"), headers=clerk.headers)
+
+    assert response.status_code == 409
+    assert list(response.get_json()["error"]["fields"]) == ["postal_item_number"]
+
+
+def test_phone_numbers_are_normalised(client, clerk, catalogue):
+    response = client.post("/api/v1/dossiers", json=dossier_payload(
+        applicant={"name": "Trần Thị Bình", "phone": "+84 912.345.678"}), headers=clerk.headers)
+
+    assert response.status_code == 201
+    assert response.get_json()["applicant"]["phone"] == "0912345678"
+
+
+def test_requests_without_token_are_401(client, catalogue):
+    assert client.get("/api/v1/dossiers").status_code == 401
+    bad = client.get("/api/v1/dossiers", headers={"Authorization": "Bearer trk_nope"})
+    assert bad.status_code == 401
+    assert bad.get_json()["error"]["code"] == "unauthorized"
+
+
+def test_other_office_dossier_answers_like_a_missing_one(client, make_staff, catalogue,
+                                                           create_dossier):
+    created = create_dossier()
+    stranger = make_staff("clerk", office=catalogue.other_office)
+
+    other = client.get(f"/api/v1/dossiers/{created['code']}", headers=stranger.headers)
+    missing = client.get("/api/v1/dossiers/000.00.01.H19-991231-0001", headers=stranger.headers)
+
+    assert other.status_code == missing.status_code == 404
+    assert other.get_json()["error"]["code"] == missing.get_json()["error"]["code"]
+    assert client.post(f"/api/v1/dossiers/{created['code']}/events", json={"status": "forwarded"},
+                       headers=stranger.headers).status_code == 404
+    listed = client.get("/api/v1/dossiers", headers=stranger.headers).get_json()
+    assert listed["items"] == []
+
+
+def test_agency_officer_sees_own_agency_only(client, make_staff, catalogue, create_dossier):
+    own = create_dossier()
+    other = create_dossier(procedure_code="1.009876")
+    officer = make_staff("agency", agency=catalogue.agency)
+
+    codes = [d["code"] for d in client.get("/api/v1/dossiers", headers=officer.headers)
+             .get_json()["items"]]
+
+    assert codes == [own["code"]]
+    assert client.get(f"/api/v1/dossiers/{other['code']}", headers=officer.headers) \
+        .status_code == 404
+
+
+def test_manager_reads_all_but_cannot_write(client, make_staff, create_dossier):
+    created = create_dossier()
+    manager = make_staff("manager")
+
+    assert client.get(f"/api/v1/dossiers/{created['code']}", headers=manager.headers) \
+        .status_code == 200
+    refused = client.post("/api/v1/dossiers", json=dossier_payload(), headers=manager.headers)
+    assert refused.status_code == 403
+    assert refused.get_json()["error"]["code"] == "forbidden"
+
+
+def test_admin_must_name_the_office(client, make_staff, catalogue):
+    admin = make_staff("admin")
+    missing = client.post("/api/v1/dossiers", json=dossier_payload(), headers=admin.headers)
+    assert missing.status_code == 422
+    assert list(missing.get_json()["error"]["fields"]) == ["office_code"]
+
+    ok = client.post("/api/v1/dossiers", json=dossier_payload(office_code="HL1022"),
+                     headers=admin.headers)
+    assert ok.status_code == 201
+    assert ok.get_json()["channel"]["code"] == "hotline_1022"
+
+
+def test_forbidden_transition_lists_what_may_follow(client, clerk, create_dossier):
+    created = create_dossier()
+    response = client.post(f"/api/v1/dossiers/{created['code']}/events",
+                           json={"status": "delivered"}, headers=clerk.headers)
+
+    assert response.status_code == 409
+    error = response.get_json()["error"]
+    assert error["code"] == "transition_not_allowed"
+    assert error["allowed"] == ["forwarded", "withdrawn"]
+    assert error["current_status"] == "received"
+
+
+def test_event_moves_status_and_bumps_version(client, clerk, create_dossier):
+    created = create_dossier()
+    response = client.post(f"/api/v1/dossiers/{created['code']}/events",
+                           json={"status": "forwarded", "note": "Biên bản bàn giao số 12"},
+                           headers=clerk.headers)
+
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["applied"] is True and body["duplicate"] is False
+    assert body["dossier"]["status"]["code"] == "forwarded"
+    assert body["dossier"]["version"] == 2
+    assert body["dossier"]["appointment_date"] is not None
+
+
+def test_patch_corrects_with_version_and_refuses_stale(client, clerk, create_dossier):
+    created = create_dossier()
+    url = f"/api/v1/dossiers/{created['code']}"
+
+    ok = client.patch(url, json={"version": 1, "applicant": {"phone": "0987654321"},
+                                 "delivery_address": "45 Phan Chu Trinh, Biên Hòa"},
+                      headers=clerk.headers)
+    assert ok.status_code == 200
+    assert ok.get_json()["applicant"]["phone"] == "0987654321"
+    assert ok.get_json()["applicant"]["name"] == "Nguyễn Văn An"
+    assert ok.get_json()["version"] == 2
+
+    stale = client.patch(url, json={"version": 1, "fee_vnd": 0}, headers=clerk.headers)
+    assert stale.status_code == 409
+    assert stale.get_json()["error"]["code"] == "stale_version"
+    assert client.get(url, headers=clerk.headers).get_json()["fee_vnd"] == 200000
+
+
+def test_patch_requires_version(client, clerk, create_dossier):
+    created = create_dossier()
+    response = client.patch(f"/api/v1/dossiers/{created['code']}", json={"fee_vnd": 0},
+                            headers=clerk.headers)
+    assert response.status_code == 422
+    assert list(response.get_json()["error"]["fields"]) == ["version"]
+
+
+def test_list_filters_and_keyset_pagination(client, clerk, create_dossier):
+    first = create_dossier(applicant={"name": "Lê Văn Cường", "phone": "0901111111"})
+    second = create_dossier(service_form="send_only")
+    third = create_dossier(applicant={"name": "Phạm Thị Dung", "phone": "0902222222"})
+
+    page = client.get("/api/v1/dossiers?limit=2", headers=clerk.headers).get_json()
+    assert [d["code"] for d in page["items"]] == [third["code"], second["code"]]
+    rest = client.get(f"/api/v1/dossiers?limit=2&cursor={page['next_cursor']}",
+                      headers=clerk.headers).get_json()
+    assert [d["code"] for d in rest["items"]] == [first["code"]]
+    assert rest["next_cursor"] is None
+
+    def codes(query):
+        response = client.get(f"/api/v1/dossiers?{query}", headers=clerk.headers)
+        assert response.status_code == 200, response.get_json()
+        return [d["code"] for d in response.get_json()["items"]]
+
+    assert codes("q=cuong") == [first["code"]]
+    assert codes("q=0902222222") == [third["code"]]
+    assert codes("service_form=send_only") == [second["code"]]
+    assert codes("office=810000&channel=post_l1&sector=TP&procedure=1.001234") == [
+        third["code"], second["code"], first["code"]]
+    assert codes("overdue=true") == []
+    assert codes("status=forwarded") == []
+
+
+def test_list_rejects_bad_filters(client, clerk, catalogue):
+    unknown = client.get("/api/v1/dossiers?office=NOPE", headers=clerk.headers)
+    assert unknown.status_code == 422
+    assert list(unknown.get_json()["error"]["fields"]) == ["office"]
+    wrong = client.get("/api/v1/dossiers?received_from=2026-02-30&limit=0&cursor=@@",
+                       headers=clerk.headers)
+    assert wrong.status_code == 422
+    assert set(wrong.get_json()["error"]["fields"]) == {"received_from", "limit"}
+    cursor = client.get("/api/v1/dossiers?cursor=@@", headers=clerk.headers)
+    assert cursor.status_code == 422
+    assert list(cursor.get_json()["error"]["fields"]) == ["cursor"]
+
+
+def test_reissued_receipt_rotates_the_secret(client, clerk, create_dossier):
+    created = create_dossier()
+    response = client.post(f"/api/v1/dossiers/{created['code']}/receipt", headers=clerk.headers)
+    new_secret = response.get_json()["lookup_secret"]
+
+    assert response.status_code == 200 and new_secret != created["lookup_secret"]
+    old = client.get(f"/api/v1/track?code={created['code']}&secret={created['lookup_secret']}")
+    new = client.get(f"/api/v1/track?code={created['code']}&secret={new_secret}")
+    assert old.status_code == 404
+    assert new.status_code == 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app, g, has_app_context, has_request_context, request
 from sqlalchemy import event
 
 from tracker.extensions import db
@@ -21,14 +21,15 @@ def writes(view: F) -> F:
 
 
 def _wants_write_lock() -> bool:
+    if has_app_context() and "write_transaction" in g:
+        return g.write_transaction
     if not has_request_context():
         return True  # CLI commands and tasks
-    if "write_transaction" not in g:
-        view = current_app.view_functions.get(request.endpoint or "")
-        # Class-based views dispatch to a method per HTTP verb: the mark is on the method.
-        handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
-        g.write_transaction = request.method not in SAFE_METHODS or getattr(
-            handler, "_tracker_writes", False)
+    view = current_app.view_functions.get(request.endpoint or "")
+    # Class-based views dispatch to a method per HTTP verb: the mark is on the method.
+    handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
+    g.write_transaction = request.method not in SAFE_METHODS or getattr(
+        handler, "_tracker_writes", False)
     return g.write_transaction
 
 
