@@ -261,3 +261,25 @@ def test_reissued_receipt_rotates_the_secret(client, clerk, create_dossier):
     new = client.get(f"/api/v1/track?code={created['code']}&secret={new_secret}")
     assert old.status_code == 404
     assert new.status_code == 200
+
+
+def test_nul_characters_and_absurd_dates_are_refused_by_field(client, clerk, create_dossier):
+    nul = client.post("/api/v1/dossiers", json=dossier_payload(
+        applicant={"name": "An\x00", "phone": "0912345678"}), headers=clerk.headers)
+    assert nul.status_code == 422
+    assert list(nul.get_json()["error"]["fields"]) == ["applicant.name"]
+
+    dates = client.post("/api/v1/dossiers", json=dossier_payload(
+        appointment_date="9999-12-31", received_at="0001-01-01T00:00:00"), headers=clerk.headers)
+    assert dates.status_code == 422
+    assert set(dates.get_json()["error"]["fields"]) == {"appointment_date", "received_at"}
+
+    created = create_dossier()
+    event = client.post(f"/api/v1/dossiers/{created['code']}/events",
+                        json={"status": "forwarded", "occurred_at": "1900-01-01T00:00:00Z"},
+                        headers=clerk.headers)
+    assert event.status_code == 422
+    assert list(event.get_json()["error"]["fields"]) == ["occurred_at"]
+    search = client.get("/api/v1/dossiers?q=a%00b", headers=clerk.headers)
+    assert search.status_code == 422
+    assert list(search.get_json()["error"]["fields"]) == ["q"]

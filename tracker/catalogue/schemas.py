@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from tracker.catalogue.models import SERVICE_FORMS
+from tracker.schemas import LoadSchema
 
 
 class ChannelOut(ma.Schema):
@@ -54,10 +55,7 @@ class ProcedureOut(ma.Schema):
     active_to = fields.Date()
 
 
-class ProcedureArgs(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
+class ProcedureArgs(LoadSchema):
     q = fields.String(validate=validate.Length(min=1, max=200),
                       metadata={"description": "part of the code or name (accents ignored)"})
     sector = fields.String(validate=validate.Length(max=40))
@@ -67,9 +65,6 @@ class ProcedureArgs(ma.Schema):
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
 
 
-class OfficeArgs(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
+class OfficeArgs(LoadSchema):
     channel = fields.String(validate=validate.Length(max=40))
     active = fields.Boolean(metadata={"description": "only offices active today"})

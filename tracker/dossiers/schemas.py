@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 
 import marshmallow as ma
-from marshmallow import ValidationError, fields, post_load, pre_load, validate
+from marshmallow import ValidationError, fields, post_load, validate
 
-from tracker.calendar import VN_TZ
 from tracker.catalogue.models import SERVICE_FORMS
 from tracker.dossiers import s10
 from tracker.dossiers.lifecycle import SERVICE_FORM_LABELS, STATUSES, allowed_next, status_label
 from tracker.dossiers.models import DOCUMENT_KINDS
+from tracker.schemas import Day, LoadSchema, Timestamp
 
 _PHONE = re.compile(r"^0\d{9,10}$")
 _ID_NUMBER = re.compile(r"^(\d{9}|\d{12})$")
@@ -45,29 +45,11 @@ class ItemNumberField(fields.String):
         return item
 
 
-def Timestamp(**kwargs) -> fields.AwareDateTime:  # noqa: N802 - a field factory
-    # A time without an offset is read as Vietnam time, as a clerk means it.
-    return fields.AwareDateTime(default_timezone=VN_TZ, **kwargs)
-
-
 def _text(max_length: int, **kwargs) -> fields.String:
     return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
 
 
-class StrictSchema(ma.Schema):
-    """Unknown fields are an error naming the field, not silently dropped."""
-
-    class Meta:
-        unknown = ma.RAISE
-
-    @pre_load
-    def _strip_strings(self, data, **kwargs):
-        if isinstance(data, dict):
-            return {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
-        return data
-
-
-class ApplicantSchema(StrictSchema):
+class ApplicantSchema(LoadSchema):
     name = _text(200, required=True)
     phone = PhoneField(required=True)
     id_number = fields.String(validate=validate.Regexp(_ID_NUMBER, error="must be 9 or 12 digits"),
@@ -75,13 +57,13 @@ class ApplicantSchema(StrictSchema):
     email = fields.Email(allow_none=True, validate=validate.Length(max=200))
 
 
-class DocumentSchema(StrictSchema):
+class DocumentSchema(LoadSchema):
     name = _text(300, required=True)
     kind = fields.String(required=True, validate=validate.OneOf(DOCUMENT_KINDS))
     count = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1000))
 
 
-class DossierCreateSchema(StrictSchema):
+class DossierCreateSchema(LoadSchema):
     service_form = fields.String(required=True, validate=validate.OneOf(SERVICE_FORMS))
     procedure_code = _text(40, required=True)
     office_code = _text(40, metadata={"description": "required for admins; clerks use their own"})
@@ -92,7 +74,7 @@ class DossierCreateSchema(StrictSchema):
     postal_item_number = ItemNumberField(allow_none=True)
     fee_vnd = fields.Integer(load_default=0, validate=validate.Range(min=0, max=1_000_000_000))
     received_at = Timestamp()
-    appointment_date = fields.Date(allow_none=True)
+    appointment_date = Day(allow_none=True)
     agency_reference = fields.String(validate=validate.Length(max=80), allow_none=True)
     note = fields.String(validate=validate.Length(max=2000), allow_none=True)
 
@@ -102,36 +84,36 @@ class ApplicantPatchSchema(ApplicantSchema):
     phone = PhoneField()
 
 
-class DossierPatchSchema(StrictSchema):
+class DossierPatchSchema(LoadSchema):
     version = fields.Integer(required=True, metadata={"description": "the version you read"})
     applicant = fields.Nested(ApplicantPatchSchema)
     delivery_address = fields.String(validate=validate.Length(max=500), allow_none=True)
     documents = fields.List(fields.Nested(DocumentSchema), validate=validate.Length(max=100))
     postal_item_number = ItemNumberField(allow_none=True)
     fee_vnd = fields.Integer(validate=validate.Range(min=0, max=1_000_000_000))
-    appointment_date = fields.Date(allow_none=True)
+    appointment_date = Day(allow_none=True)
     agency_reference = fields.String(validate=validate.Length(max=80), allow_none=True)
     note = fields.String(validate=validate.Length(max=2000), allow_none=True)
 
 
-class EventCreateSchema(StrictSchema):
+class EventCreateSchema(LoadSchema):
     status = fields.String(required=True, validate=validate.OneOf(list(STATUSES)))
     occurred_at = Timestamp(metadata={"description": "when it happened; default now"})
     note = fields.String(validate=validate.Length(max=2000), allow_none=True)
     source_event_id = fields.String(validate=validate.Length(min=1, max=120))
-    appointment_date = fields.Date()
+    appointment_date = Day()
     expected_version = fields.Integer()
 
 
-class DossierListArgs(StrictSchema):
+class DossierListArgs(LoadSchema):
     status = fields.String(validate=validate.OneOf(list(STATUSES)))
     service_form = fields.String(validate=validate.OneOf(SERVICE_FORMS))
     office = fields.String(validate=validate.Length(max=40))
     channel = fields.String(validate=validate.Length(max=40))
     procedure = fields.String(validate=validate.Length(max=40))
     sector = fields.String(validate=validate.Length(max=40))
-    received_from = fields.Date(metadata={"description": "first day (Vietnam time), inclusive"})
-    received_to = fields.Date(metadata={"description": "last day (Vietnam time), inclusive"})
+    received_from = Day(metadata={"description": "first day (Vietnam time), inclusive"})
+    received_to = Day(metadata={"description": "last day (Vietnam time), inclusive"})
     overdue = fields.Boolean()
     q = fields.String(validate=validate.Length(min=1, max=200),
                       metadata={"description": "code, phone, item number or part of the name"})

@@ -7,13 +7,11 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from tracker.dossiers.schemas import ItemNumberField, RefSchema, ServiceFormField, StatusField
 from tracker.dossiers.timeliness import timeliness
+from tracker.schemas import LoadSchema
 from tracker.text import mask_name
 
 
-class TrackArgs(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
+class TrackArgs(LoadSchema):
     code = fields.String(validate=validate.Length(min=1, max=40))
     secret = fields.String(validate=validate.Length(min=1, max=40))
     item = ItemNumberField()

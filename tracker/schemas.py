@@ -1,0 +1,60 @@
+"""Base for every load schema: unknown fields, NUL characters and absurd dates are errors that
+name the field, never a crash further down."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+
+import marshmallow as ma
+from marshmallow import ValidationError, fields, pre_load, validate
+
+from tracker.calendar import VN_TZ
+
+# Far enough for any real dossier, near enough that date arithmetic cannot overflow.
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2100, 12, 31)
+
+
+def _check_text(value, path: str, errors: dict) -> object:
+    if isinstance(value, str):
+        if "\x00" in value:
+            errors[path] = ["must not contain NUL characters"]
+            return value
+        return value.strip()
+    if isinstance(value, dict):
+        return {k: _check_text(v, f"{path}.{k}" if path else str(k), errors)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_check_text(v, f"{path}.{i}", errors) for i, v in enumerate(value)]
+    return value
+
+
+class LoadSchema(ma.Schema):
+    """Strict input: unknown fields are refused by name; strings are stripped."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    @pre_load
+    def _clean_text(self, data, **kwargs):
+        if not isinstance(data, Mapping):
+            return data
+        errors: dict[str, list[str]] = {}
+        cleaned = _check_text(dict(data), "", errors)
+        if errors:
+            raise ValidationError(errors)
+        return cleaned
+
+
+def Timestamp(**kwargs) -> fields.AwareDateTime:
+    """A moment; one written without an offset is read as Vietnam time, as a clerk means it."""
+    return fields.AwareDateTime(
+        default_timezone=VN_TZ,
+        validate=validate.Range(min=datetime(2000, 1, 1, tzinfo=UTC),
+                                max=datetime(2100, 12, 31, tzinfo=UTC)),
+        **kwargs)
+
+
+def Day(**kwargs) -> fields.Date:
+    return fields.Date(validate=validate.Range(min=EARLIEST, max=LATEST), **kwargs)
