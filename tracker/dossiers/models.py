@@ -94,7 +94,8 @@ class Dossier(db.Model):
     def compute_due_date(self) -> date | None:
         if self.appointment_date is None:
             return None
-        return add_working_days(self.appointment_date, self.supplement_days)
+        # supplement_days gets its column default only at flush; a new dossier has none paused.
+        return add_working_days(self.appointment_date, self.supplement_days or 0)
 
     def is_overdue(self, today: date | None = None) -> bool:
         # The clock is paused while the citizen is asked for a supplement.

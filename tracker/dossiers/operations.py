@@ -50,14 +50,15 @@ def create_dossier(data: dict[str, Any], actor: User | None, *, source: str = "c
     procedure = _active_procedure(data["procedure_code"], now)
     service_form = data["service_form"]
     if not procedure.allows(service_form):
+        allowed = ", ".join(procedure.service_forms)
         raise ValidationFailed.field(
-            "service_form", f"procedure {procedure.code} allows only {', '.join(procedure.service_forms)}"
-        )
+            "service_form", f"procedure {procedure.code} allows only {allowed}")
     office = _receiving_office(data.get("office_code"), actor, now)
     received_at = data.get("received_at") or now
     _check_not_future("received_at", received_at, now)
     if service_form in ("two_way", "return_only") and not data.get("delivery_address"):
-        raise ValidationFailed.field("delivery_address", "required when the post returns the result")
+        raise ValidationFailed.field("delivery_address",
+                                     "required when the post returns the result")
     item = data.get("postal_item_number")
     if item:
         _check_item_free(item, received_at, None)
@@ -86,6 +87,8 @@ def create_dossier(data: dict[str, Any], actor: User | None, *, source: str = "c
         received_at=received_at,
         status_changed_at=received_at,
         appointment_date=data.get("appointment_date"),
+        # The column default only applies at INSERT; compute_due_date() below needs it now.
+        supplement_days=0,
         lookup_secret_hash=codes.hash_secret(code, secret),
         created_by_id=actor.id if actor else None,
         documents=[DossierDocument(**doc) for doc in data.get("documents", [])],
@@ -127,6 +130,12 @@ def record_event(
         seen = db.session.scalar(select(StatusEvent).where(
             StatusEvent.source == source, StatusEvent.source_event_id == source_event_id))
         if seen is not None:
+            if seen.dossier_id != dossier.id:
+                # Not a resend: answering "duplicate" would drop this event and report another
+                # dossier's event as its own.
+                raise Conflict(
+                    f"{source} event {source_event_id} is already recorded for another dossier",
+                    fields={"source_event_id": ["already used for another dossier"]})
             return EventOutcome(seen, applied=seen.applied, duplicate=True)
     if expected_version is not None and expected_version != dossier.version:
         raise StaleVersion(
@@ -188,7 +197,8 @@ def update_dossier(dossier: Dossier, changes: dict[str, Any], actor: User) -> Do
         _check_item_free(item, dossier.received_at, dossier.id)
     address_cleared = "delivery_address" in changes and not changes["delivery_address"]
     if address_cleared and dossier.service_form != "send_only":
-        raise ValidationFailed.field("delivery_address", "required when the post returns the result")
+        raise ValidationFailed.field("delivery_address",
+                                     "required when the post returns the result")
     before = snapshot(dossier)
     for key in CORRECTABLE:
         if key in changes:
@@ -232,7 +242,9 @@ def _apply_clock(dossier: Dossier, to_status: str, occurred_at: datetime, appoin
     if to_status == "supplement_required":
         dossier.supplement_since = occurred_at
     if appointment_date is not None:
+        # A date the agency gives now is the date it commits to: earlier pauses are in it.
         dossier.appointment_date = appointment_date
+        dossier.supplement_days = 0
     elif to_status == "forwarded" and dossier.appointment_date is None:
         # Statutory deadline counted from the hand-over until the agency gives its own date.
         dossier.appointment_date = add_working_days(day, dossier.procedure.working_days)
@@ -253,7 +265,8 @@ def _active_procedure(code: str, now: datetime) -> Procedure:
 def _receiving_office(code: str | None, actor: User | None, now: datetime) -> Office:
     if actor is not None and actor.role == "clerk":
         if code and code != actor.office.code:
-            raise ValidationFailed.field("office_code", "a clerk logs dossiers for their own office")
+            raise ValidationFailed.field("office_code",
+                                         "a clerk logs dossiers for their own office")
         office = actor.office
     elif not code:
         raise ValidationFailed.field("office_code", "required")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-_S10 = re.compile(r"^[A-Z]{2}(\d{8})(\d)[A-Z]{2}$")
+# [0-9], not \d (which takes any Unicode digit, e.g. full-width ones), and fullmatch, not $ (which
+# lets a trailing newline through).
+_S10 = re.compile(r"[A-Z]{2}([0-9]{8})([0-9])[A-Z]{2}")
 _WEIGHTS = (8, 6, 4, 2, 3, 5, 9, 7)
 
 
@@ -21,7 +23,7 @@ def normalise(value: str) -> str:
 
 def validate(value: str) -> str | None:
     """None when `value` (already normalised) is a valid S10 identifier, else the reason."""
-    match = _S10.match(value)
+    match = _S10.fullmatch(value)
     if not match:
         return "must be 2 letters, 8 digits, a check digit and 2 letters (e.g. EE123456785VN)"
     serial, digit = match.groups()
