@@ -149,3 +149,11 @@ def test_cli_refuses_bad_users(app, catalogue):
     assert again.exit_code != 0 and "username" in again.output
     unknown = runner.invoke(args=["user", "token", "nobody"])
     assert unknown.exit_code != 0
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
+    app = make_app(f"sqlite:///{tmp_path / 'wal.sqlite3'}")
+    with app.app_context(), db.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
