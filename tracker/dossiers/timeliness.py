@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from typing import Protocol
 
 from tracker.calendar import local_date, today_vn
 from tracker.dossiers.lifecycle import AGENCY_CLOCK
-from tracker.dossiers.models import Dossier
 
 DELIVERED = frozenset({"delivered", "collected_in_person"})
 
 
-def timeliness(dossier: Dossier, today: date | None = None) -> str:
-    """early | on_time | late once the result is in the citizen's hands; before that
+class Dated(Protocol):
+    status: str
+    due_date: date | None
+    closed_at: datetime | None
+
+
+def timeliness(dossier: Dated, today: date | None = None) -> str:
+    """The on-time state of a dossier (or any row with its status, due_date and closed_at).
+
+    early | on_time | late once the result is in the citizen's hands; before that
     on_track | paused (waiting for a supplement) | overdue (the agency is late) | late (the result
     exists but reaches the citizen after the date); unknown without an appointment date;
     not_applicable for a dossier closed without a result delivered."""
@@ -27,7 +35,7 @@ def timeliness(dossier: Dossier, today: date | None = None) -> str:
         return "not_applicable"
     if dossier.status == "supplement_required":
         return "paused"
-    today = today or today_vn()
-    if dossier.status in AGENCY_CLOCK:
-        return "overdue" if dossier.is_overdue(today) else "on_track"
-    return "late" if today > dossier.due_date else "on_track"
+    if (today or today_vn()) <= dossier.due_date:
+        return "on_track"
+    # Past the date: the agency is overdue while its clock runs; after that the result is late.
+    return "overdue" if dossier.status in AGENCY_CLOCK else "late"

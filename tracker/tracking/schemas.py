@@ -5,10 +5,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from tracker.dossiers.schemas import ItemNumberField, RefSchema, ServiceFormField, StatusField
-from tracker.dossiers.timeliness import timeliness
+from tracker.dossiers.schemas import ItemNumberField, RefSchema
 from tracker.schemas import LoadSchema
-from tracker.text import mask_name
 
 
 class TrackArgs(LoadSchema):
@@ -29,20 +27,28 @@ class TrackArgs(LoadSchema):
             raise ValidationError(missing)
 
 
+class LabelOut(ma.Schema):
+    code = fields.String()
+    label_vi = fields.String()
+    label_en = fields.String()
+
+
 class TimelineEntryOut(ma.Schema):
-    status = StatusField(attribute="to_status")
-    at = fields.DateTime(attribute="occurred_at")
-    office = fields.Function(lambda e: e.office.name if e.office else None)
+    status = fields.Nested(LabelOut)
+    at = fields.DateTime()
+    office = fields.String(metadata={"description": "where it happened (never a staff name)"})
 
 
 class TrackOut(ma.Schema):
     code = fields.String()
     procedure = fields.Nested(RefSchema)
-    service_form = ServiceFormField()
-    status = StatusField()
+    service_form = fields.Nested(LabelOut)
+    status = fields.Nested(LabelOut)
     received_at = fields.DateTime()
     appointment_date = fields.Date()
-    due_date = fields.Date()
-    timeliness = fields.Function(timeliness)
-    applicant_name = fields.Function(lambda d: mask_name(d.applicant_name))
-    timeline = fields.Function(lambda d: TimelineEntryOut(many=True).dump(d.events))
+    due_date = fields.Date(metadata={"description": "appointment pushed back by supplement days"})
+    timeliness = fields.String(metadata={
+        "description": "early | on_time | late | on_track | paused | overdue | unknown | "
+                       "not_applicable"})
+    applicant_name = fields.String(metadata={"description": "masked"})
+    timeline = fields.List(fields.Nested(TimelineEntryOut))
