@@ -1,5 +1,66 @@
-"""flask catalogue load FILE.csv"""
+"""flask catalogue load FILE.csv / flask catalogue load-demo"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import click
+from flask.cli import with_appcontext
+
+from tracker.catalogue.operations import LoadReport, load_demo_catalogue, load_procedures_csv
+from tracker.errors import DomainError
+from tracker.extensions import db
 
 catalogue_cli = click.Group("catalogue", help="Load and inspect the catalogue.")
+
+
+@catalogue_cli.command("load")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check the file and report; save nothing.")
+@with_appcontext
+def load(path: Path, dry_run: bool) -> None:
+    """Load procedures from a CSV file into the catalogue (insert or update by code).
+
+    UTF-8 (with or without BOM), comma or semicolon separated, header on line 1. Columns: code,
+    name, sector, agency, working_days, service_forms (e.g. two_way|return_only); optional fee_vnd
+    and agency_name (creates an unknown agency). Valid rows are saved even when others are bad;
+    each bad row is listed with its line number and the command exits with status 1.
+    """
+    report = load_procedures_csv(path)
+    if dry_run:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    echo_report(report, verb="would load" if dry_run else "loaded")
+
+
+@catalogue_cli.command("load-demo")
+@with_appcontext
+def load_demo() -> None:
+    """Load the SAMPLE Đồng Nai catalogue shipped with the code (not official data)."""
+    try:
+        counts, report = load_demo_catalogue()
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from exc
+    db.session.commit()
+    click.echo(
+        "SAMPLE catalogue for Đồng Nai (demonstration data, not official): "
+        + ", ".join(f"{count} {kind}" for kind, count in counts.items())
+    )
+    echo_report(report)
+
+
+def echo_report(report: LoadReport, *, verb: str = "loaded") -> None:
+    """Print a load report; exit with status 1 when a row was refused."""
+    click.echo(
+        f"{verb} {report.loaded} procedures ({report.created} new, {report.updated} updated)"
+    )
+    if report.ignored_columns:
+        click.echo(f"ignored column(s): {', '.join(report.ignored_columns)}")
+    for error in report.errors:
+        click.echo(str(error), err=True)
+    if report.errors:
+        lines = len({error.line for error in report.errors})
+        click.echo(f"{lines} line(s) not loaded, see above", err=True)
+        click.get_current_context().exit(1)

@@ -1,0 +1,394 @@
+"""Catalogue rules: loading channels, offices, agencies, sectors and procedures.
+
+Operations flush, never commit: the CLI command (or request) that calls them owns the transaction.
+
+The procedure loader is deliberately forgiving of the file and strict about each row: valid rows
+are loaded, every bad row is reported with its line number (line 1 is the header), the field and the
+reason, and the caller decides what a bad row means (the CLI commits the valid rows and exits 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import select
+
+from tracker.catalogue.models import SERVICE_FORMS, Agency, Channel, Office, Procedure, Sector
+from tracker.errors import ValidationFailed
+from tracker.extensions import db
+from tracker.text import fold
+
+DATA_DIR = Path(__file__).parent / "data"
+DEMO_CATALOGUE = DATA_DIR / "dongnai_sample.json"
+DEMO_PROCEDURES = DATA_DIR / "dongnai_sample_procedures.csv"
+
+REQUIRED_COLUMNS = ("code", "name", "sector", "agency", "working_days", "service_forms")
+OPTIONAL_COLUMNS = ("fee_vnd", "agency_name")
+AGENCY_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
+_PROCEDURE_CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._\-]{0,39}$")
+# "200000", or grouped thousands as Vietnamese Excel writes them: "200.000", "200,000", "200 000".
+_VND = re.compile(r"^\d+$|^\d{1,3}(?:([.,\s])\d{3})(?:\1\d{3})*$")
+_DIGITS = re.compile(r"^[0-9]+$")
+_FORM_SEPARATORS = re.compile(r"[|,\s]+")
+MAX_WORKING_DAYS = 365
+MAX_FEE_VND = 1_000_000_000
+_DELIMITERS = (",", ";", "\t")
+
+Source = str | os.PathLike[str] | IO[bytes] | IO[str]
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.field}: {self.reason}"
+
+
+@dataclass
+class LoadReport:
+    """What a procedure load did: counts, rows refused and columns ignored."""
+
+    created: int = 0
+    updated: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+
+    @property
+    def loaded(self) -> int:
+        return self.created + self.updated
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class _Bad(Exception):
+    """One field of one row is invalid; the message is the reason shown to the user."""
+
+
+# ---- channels, offices, agencies, sectors -----------------------------------------------------
+
+
+def load_catalogue(data: Mapping[str, Any]) -> dict[str, int]:
+    """Upsert channels, sectors, agencies and offices (by code) from a JSON-like structure.
+
+    Every field the structure knows is set from it, so a field left out becomes empty. Nothing is
+    deleted: entries missing from the structure stay (deactivate them with `active_to`). Returns
+    the number of entries written per kind.
+    """
+    counts = {
+        "channels": _upsert(Channel, data.get("channels", []), _channel_values),
+        "sectors": _upsert(Sector, data.get("sectors", []), _sector_values),
+        "agencies": _upsert(Agency, data.get("agencies", []), _agency_values),
+    }
+    channels = {c.code: c for c in db.session.scalars(select(Channel))}
+    counts["offices"] = _upsert(
+        Office, data.get("offices", []), lambda entry, where: _office_values(entry, where, channels)
+    )
+    return counts
+
+
+def load_demo_catalogue() -> tuple[dict[str, int], LoadReport]:
+    """The SAMPLE Đồng Nai catalogue shipped in `data/`: structure first, then procedures."""
+    counts = load_catalogue(json.loads(DEMO_CATALOGUE.read_text(encoding="utf-8")))
+    return counts, load_procedures_csv(DEMO_PROCEDURES)
+
+
+def _upsert(model: type, entries: list[dict[str, Any]], values: Callable[..., dict]) -> int:
+    kind = model.__tablename__
+    existing = {row.code: row for row in db.session.scalars(select(model))}
+    for index, entry in enumerate(entries):
+        where = f"{kind}[{index}]"
+        fields = {"code": _entry_text(entry, "code", where), **values(entry, where)}
+        for name, value in fields.items():
+            if isinstance(value, str) and len(value) > _max_length(model, name):
+                raise ValidationFailed.field(f"{where}.{name}", "too long")
+        row = existing.get(fields["code"])
+        if row is None:
+            row = existing[fields["code"]] = model()
+            db.session.add(row)
+        for name, value in fields.items():
+            setattr(row, name, value)
+    db.session.flush()
+    return len(entries)
+
+
+def _channel_values(entry: dict[str, Any], where: str) -> dict[str, Any]:
+    national_code = entry.get("national_code")
+    if national_code is not None and type(national_code) is not int:
+        raise ValidationFailed.field(f"{where}.national_code", "must be a whole number")
+    return {"national_code": national_code, **_sector_values(entry, where), **_period(entry, where)}
+
+
+def _sector_values(entry: dict[str, Any], where: str) -> dict[str, Any]:
+    return {key: _entry_text(entry, key, where) for key in ("name_vi", "name_en")}
+
+
+def _agency_values(entry: dict[str, Any], where: str) -> dict[str, Any]:
+    if not AGENCY_CODE.match(entry.get("code") or ""):
+        raise ValidationFailed.field(f"{where}.code", "must have the national format 000.00.01.H19")
+    return {"name": _entry_text(entry, "name", where), **_period(entry, where)}
+
+
+def _office_values(entry: dict[str, Any], where: str, channels: dict[str, Channel]) -> dict:
+    channel = channels.get(entry.get("channel") or "")
+    if channel is None:
+        raise ValidationFailed.field(f"{where}.channel", f"unknown channel {entry.get('channel')}")
+    optional = {key: entry.get(key) for key in ("commune", "district", "province", "address")}
+    return {
+        "name": _entry_text(entry, "name", where),
+        "channel": channel,
+        **optional,
+        **_period(entry, where),
+    }
+
+
+def _max_length(model: type, column: str) -> int:
+    length = getattr(model.__table__.c[column].type, "length", None)
+    return length or 1_000_000
+
+
+def _entry_text(entry: dict[str, Any], key: str, where: str) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationFailed.field(f"{where}.{key}", "required")
+    return _clean_text(value)
+
+
+def _period(entry: dict[str, Any], where: str) -> dict[str, date | None]:
+    period = {}
+    for key in ("active_from", "active_to"):
+        try:
+            period[key] = date.fromisoformat(entry[key]) if entry.get(key) else None
+        except (TypeError, ValueError):
+            raise ValidationFailed.field(f"{where}.{key}", "must be a date YYYY-MM-DD") from None
+    return period
+
+
+# ---- procedures ---------------------------------------------------------------------------------
+
+
+def load_procedures_csv(source: Source) -> LoadReport:
+    """Upsert procedures (by code) from a CSV file, path or open stream; returns a `LoadReport`.
+
+    UTF-8 with or without BOM; comma, semicolon or tab separated (guessed from the header). A file
+    that cannot be read at all (not UTF-8, missing columns) loads nothing.
+    """
+    report = LoadReport()
+    try:
+        rows = _csv_rows(_read_text(source))
+        header = _check_header(next(rows, (1, [])), report)
+    except _FileError as exc:
+        report.errors.append(exc.error)
+        return report
+    if report.errors:
+        return report
+    loader = _ProcedureLoader(report)
+    try:
+        for line, cells in rows:
+            loader.load_row(line, _row_dict(header, cells, line, report))
+    except _FileError as exc:
+        report.errors.append(exc.error)
+    db.session.flush()
+    return report
+
+
+class _FileError(Exception):
+    def __init__(self, line: int, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.error = RowError(line, field, reason)
+
+
+def _read_text(source: Source) -> str:
+    if isinstance(source, str | os.PathLike):
+        raw: bytes | str = Path(source).read_bytes()
+    else:
+        raw = source.read()
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise _FileError(line, "file", 'not UTF-8 text: save it as "CSV UTF-8"') from None
+    return raw.removeprefix("\ufeff")
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
+    """(first physical line, cells) per non-blank record; quoted cells may span lines."""
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    delimiter = max(_DELIMITERS, key=first_line.count)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    start = 1
+    try:
+        for cells in reader:
+            if any(cell.strip() for cell in cells):
+                yield start, cells
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise _FileError(reader.line_num, "file", f"not readable as CSV ({exc})") from None
+
+
+def _check_header(first: tuple[int, list[str]], report: LoadReport) -> list[str]:
+    line, cells = first
+    header = [cell.strip().lower().replace(" ", "_") for cell in cells]
+    if not header:
+        report.errors.append(RowError(1, "header", "the file is empty"))
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    if header and missing:
+        report.errors.append(RowError(line, "header", f"missing column(s): {', '.join(missing)}"))
+    duplicated = sorted({name for name in header if name and header.count(name) > 1})
+    if duplicated:
+        report.errors.append(
+            RowError(line, "header", f"repeated column(s): {', '.join(duplicated)}")
+        )
+    known = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
+    report.ignored_columns = [name for name in header if name and name not in known]
+    return header
+
+
+def _row_dict(header: list[str], cells: list[str], line: int, report: LoadReport) -> dict | None:
+    extra = [cell for cell in cells[len(header) :] if cell.strip()]
+    if extra:
+        report.errors.append(RowError(line, "row", f"{len(cells)} cells but {len(header)} columns"))
+        return None
+    cells = cells + [""] * (len(header) - len(cells))
+    return {name: cell.strip() for name, cell in zip(header, cells, strict=True) if name}
+
+
+class _ProcedureLoader:
+    """Validates and upserts rows one at a time against the catalogue already in the database."""
+
+    def __init__(self, report: LoadReport) -> None:
+        self.report = report
+        self.sectors = {s.code: s for s in db.session.scalars(select(Sector))}
+        self.agencies = {a.code: a for a in db.session.scalars(select(Agency))}
+        self.procedures = {p.code: p for p in db.session.scalars(select(Procedure))}
+        self.seen: dict[str, int] = {}
+
+    def load_row(self, line: int, row: dict[str, str] | None) -> None:
+        if row is None:
+            return
+        values, errors = self.validate(row)
+        if errors:
+            self.report.errors.extend(RowError(line, name, reason) for name, reason in errors)
+            return
+        self.seen[values["code"]] = line
+        self.upsert(values, row.get("agency_name", ""))
+
+    def validate(self, row: dict[str, str]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        checks: dict[str, Callable[[str], Any]] = {
+            "code": self._code,
+            "name": _clean_text,
+            "sector": self._sector,
+            "agency": self._agency_code,
+            "working_days": _working_days,
+            "service_forms": _service_forms,
+            "fee_vnd": _fee,
+        }
+        values, errors = {}, []
+        for name, check in checks.items():
+            try:
+                if name in REQUIRED_COLUMNS and not row.get(name):
+                    raise _Bad("required")
+                values[name] = check(row.get(name, ""))
+            except _Bad as exc:
+                errors.append((name, str(exc)))
+        if "agency" in values and values["agency"] not in self.agencies:
+            errors.extend(_new_agency_problems(values["agency"], row.get("agency_name", "")))
+        return values, errors
+
+    def upsert(self, values: dict[str, Any], agency_name: str) -> None:
+        agency = self.agencies.get(values["agency"])
+        if agency is None:
+            agency = self.agencies[values["agency"]] = Agency(
+                code=values["agency"], name=_clean_text(agency_name)
+            )
+            db.session.add(agency)
+        procedure = self.procedures.get(values["code"])
+        if procedure is None:
+            procedure = self.procedures[values["code"]] = Procedure(code=values["code"])
+            db.session.add(procedure)
+            self.report.created += 1
+        else:
+            self.report.updated += 1
+        forms = values["service_forms"]
+        procedure.name = values["name"]
+        procedure.search_name = fold(values["name"])
+        procedure.sector = values["sector"]
+        procedure.agency = agency
+        procedure.working_days = values["working_days"]
+        procedure.fee_vnd = values["fee_vnd"]
+        procedure.allows_two_way = "two_way" in forms
+        procedure.allows_return_only = "return_only" in forms
+        procedure.allows_send_only = "send_only" in forms
+
+    def _code(self, value: str) -> str:
+        if not _PROCEDURE_CODE.match(value):
+            raise _Bad("must be letters, digits, dots or dashes, at most 40 (e.g. 1.001234)")
+        if value in self.seen:
+            raise _Bad(f"{value} is already on line {self.seen[value]}")
+        return value
+
+    def _sector(self, value: str) -> Sector:
+        if value not in self.sectors:
+            raise _Bad(f"unknown sector {value}")
+        return self.sectors[value]
+
+    def _agency_code(self, value: str) -> str:
+        if value not in self.agencies and not AGENCY_CODE.match(value):
+            raise _Bad(f"{value} is not in the national format 000.00.01.H19")
+        return value
+
+
+def _new_agency_problems(code: str, name: str) -> list[tuple[str, str]]:
+    if not name:
+        return [("agency", f"unknown agency {code} (give agency_name to create it)")]
+    limit = _max_length(Agency, "name")
+    if len(name) > limit:
+        return [("agency_name", f"at most {limit} characters")]
+    return []
+
+
+def _working_days(value: str) -> int:
+    if not _DIGITS.match(value) or int(value) == 0:
+        raise _Bad("must be a positive whole number")
+    if int(value) > MAX_WORKING_DAYS:
+        raise _Bad(f"must be at most {MAX_WORKING_DAYS}")
+    return int(value)
+
+
+def _service_forms(value: str) -> set[str]:
+    forms = {form for form in _FORM_SEPARATORS.split(value.lower()) if form}
+    unknown = sorted(forms - set(SERVICE_FORMS))
+    if unknown:
+        raise _Bad(f"unknown {', '.join(unknown)}; use {'|'.join(SERVICE_FORMS)}")
+    return forms
+
+
+def _fee(value: str) -> int | None:
+    if not value:
+        return None
+    if not _VND.match(value):
+        raise _Bad("must be a whole number of VND, not negative (or empty)")
+    fee = int(re.sub(r"\D", "", value))
+    if fee > MAX_FEE_VND:
+        raise _Bad(f"must be at most {MAX_FEE_VND}")
+    return fee
+
+
+def _clean_text(value: str) -> str:
+    # Text pasted from Windows tools is often decomposed (NFD); store one form so search matches.
+    return " ".join(unicodedata.normalize("NFC", value).split())
