@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from tests.conftest import dossier_payload
+from tracker.extensions import db
 
 
 def test_create_returns_code_secret_and_initial_status(client, clerk, catalogue, today):
@@ -283,3 +285,20 @@ def test_nul_characters_and_absurd_dates_are_refused_by_field(client, clerk, cre
     search = client.get("/api/v1/dossiers?q=a%00b", headers=clerk.headers)
     assert search.status_code == 422
     assert list(search.get_json()["error"]["fields"]) == ["q"]
+
+
+def test_offices_are_checked_on_the_day_of_receipt(client, make_staff, catalogue):
+    catalogue.hotline_office.active_to = date(2025, 6, 30)
+    db.session.commit()
+    admin = make_staff("admin")
+
+    before = client.post("/api/v1/dossiers", json=dossier_payload(
+        office_code="HL1022", received_at="2025-06-30T16:00:00+07:00"), headers=admin.headers)
+    after = client.post("/api/v1/dossiers", json=dossier_payload(
+        office_code="HL1022", received_at="2025-07-01T08:00:00+07:00", postal_item_number=None),
+        headers=admin.headers)
+
+    assert before.status_code == 201
+    assert before.get_json()["code"].endswith("-250630-0001")
+    assert after.status_code == 422
+    assert list(after.get_json()["error"]["fields"]) == ["office_code"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -47,15 +47,18 @@ def create_dossier(data: dict[str, Any], actor: User | None, *, source: str = "c
                    ) -> tuple[Dossier, str]:
     """Log a dossier the post took charge of. Returns it with its lookup secret (shown once)."""
     now = utcnow()
-    procedure = _active_procedure(data["procedure_code"], now)
+    received_at = data.get("received_at") or now
+    _check_not_future("received_at", received_at, now)
+    # The catalogue as it stood on the day of receipt: a back-dated dossier from a desk that has
+    # since closed is still accepted, one at an office not yet open is not.
+    received_on = local_date(received_at)
+    procedure = _active_procedure(data["procedure_code"], received_on)
     service_form = data["service_form"]
     if not procedure.allows(service_form):
         allowed = ", ".join(procedure.service_forms)
         raise ValidationFailed.field(
             "service_form", f"procedure {procedure.code} allows only {allowed}")
-    office = _receiving_office(data.get("office_code"), actor, now)
-    received_at = data.get("received_at") or now
-    _check_not_future("received_at", received_at, now)
+    office = _receiving_office(data.get("office_code"), actor, received_on)
     if service_form in ("two_way", "return_only") and not data.get("delivery_address"):
         raise ValidationFailed.field("delivery_address",
                                      "required when the post returns the result")
@@ -63,7 +66,7 @@ def create_dossier(data: dict[str, Any], actor: User | None, *, source: str = "c
     if item:
         _check_item_free(item, received_at, None)
 
-    code = codes.allocate_code(procedure.agency.code, local_date(received_at))
+    code = codes.allocate_code(procedure.agency.code, received_on)
     secret = codes.new_lookup_secret()
     applicant = data["applicant"]
     dossier = Dossier(
@@ -255,14 +258,15 @@ def _apply_clock(dossier: Dossier, to_status: str, occurred_at: datetime, appoin
     dossier.due_date = dossier.compute_due_date()
 
 
-def _active_procedure(code: str, now: datetime) -> Procedure:
+def _active_procedure(code: str, day: date) -> Procedure:
     procedure = db.session.scalar(select(Procedure).where(Procedure.code == code))
-    if procedure is None or not procedure.is_active_on(local_date(now)):
-        raise ValidationFailed.field("procedure_code", f"no active procedure with code {code}")
+    if procedure is None or not procedure.is_active_on(day):
+        raise ValidationFailed.field("procedure_code",
+                                     f"no procedure with code {code} active on {day}")
     return procedure
 
 
-def _receiving_office(code: str | None, actor: User | None, now: datetime) -> Office:
+def _receiving_office(code: str | None, actor: User | None, day: date) -> Office:
     if actor is not None and actor.role == "clerk":
         if code and code != actor.office.code:
             raise ValidationFailed.field("office_code",
@@ -272,8 +276,8 @@ def _receiving_office(code: str | None, actor: User | None, now: datetime) -> Of
         raise ValidationFailed.field("office_code", "required")
     else:
         office = db.session.scalar(select(Office).where(Office.code == code))
-    if office is None or not office.is_active_on(local_date(now)):
-        raise ValidationFailed.field("office_code", f"no active office with code {code}")
+    if office is None or not office.is_active_on(day):
+        raise ValidationFailed.field("office_code", f"no office with code {code} active on {day}")
     return office
 
 
