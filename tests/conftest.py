@@ -154,31 +154,73 @@ class Catalogue:
 @pytest.fixture
 def catalogue(app) -> Catalogue:
     """A small catalogue: two post offices, a hotline desk, two agencies, three procedures."""
-    post = Channel(code="post_l1", name_vi="Bưu cục cấp 1", name_en="Level 1 post office",
-                   national_code=3)
-    hotline = Channel(code="hotline_1022", name_vi="Tổng đài 1022", name_en="Hotline 1022",
-                      national_code=3)
+    post = Channel(
+        code="post_l1", name_vi="Bưu cục cấp 1", name_en="Level 1 post office", national_code=3
+    )
+    hotline = Channel(
+        code="hotline_1022", name_vi="Tổng đài 1022", name_en="Hotline 1022", national_code=3
+    )
     agency = Agency(code="000.00.01.H19", name="Sở Tư pháp tỉnh Đồng Nai")
     other_agency = Agency(code="000.00.02.H19", name="Sở Xây dựng tỉnh Đồng Nai")
     sector = Sector(code="TP", name_vi="Tư pháp", name_en="Justice")
     office = Office(code="810000", name="Bưu cục Biên Hòa", channel=post, district="Biên Hòa")
     other = Office(code="811000", name="Bưu cục Long Khánh", channel=post, district="Long Khánh")
     hotline_office = Office(code="HL1022", name="Tổng đài 1022", channel=hotline)
-    procedure = Procedure(code="1.001234", name="Cấp phiếu lý lịch tư pháp",
-                          search_name="cap phieu ly lich tu phap", sector=sector, agency=agency,
-                          working_days=10)
-    return_procedure = Procedure(code="1.004567", name="Cấp bản sao trích lục hộ tịch",
-                                 search_name="cap ban sao trich luc ho tich", sector=sector,
-                                 agency=agency, working_days=3, allows_two_way=False,
-                                 allows_send_only=False)
-    other_procedure = Procedure(code="1.009876", name="Cấp giấy phép xây dựng",
-                                search_name="cap giay phep xay dung", sector=sector,
-                                agency=other_agency, working_days=15)
-    db.session.add_all([post, hotline, agency, other_agency, sector, office, other,
-                        hotline_office, procedure, return_procedure, other_procedure])
+    procedure = Procedure(
+        code="1.001234",
+        name="Cấp phiếu lý lịch tư pháp",
+        search_name="cap phieu ly lich tu phap",
+        sector=sector,
+        agency=agency,
+        working_days=10,
+    )
+    return_procedure = Procedure(
+        code="1.004567",
+        name="Cấp bản sao trích lục hộ tịch",
+        search_name="cap ban sao trich luc ho tich",
+        sector=sector,
+        agency=agency,
+        working_days=3,
+        allows_two_way=False,
+        allows_send_only=False,
+    )
+    other_procedure = Procedure(
+        code="1.009876",
+        name="Cấp giấy phép xây dựng",
+        search_name="cap giay phep xay dung",
+        sector=sector,
+        agency=other_agency,
+        working_days=15,
+    )
+    db.session.add_all(
+        [
+            post,
+            hotline,
+            agency,
+            other_agency,
+            sector,
+            office,
+            other,
+            hotline_office,
+            procedure,
+            return_procedure,
+            other_procedure,
+        ]
+    )
     db.session.commit()
-    return Catalogue(post, hotline, office, other, hotline_office, agency, other_agency, sector,
-                     procedure, return_procedure, other_procedure)
+    return Catalogue(
+        post,
+        hotline,
+        office,
+        other,
+        hotline_office,
+        agency,
+        other_agency,
+        sector,
+        procedure,
+        return_procedure,
+        other_procedure,
+    )
 
 
 @dataclass
@@ -195,15 +237,20 @@ class Staff:
 def make_staff(app, catalogue) -> Callable[..., Staff]:
     counter = iter(range(1, 10_000))
 
-    def make(role: str = "clerk", *, office: Office | None = None,
-             agency: Agency | None = None) -> Staff:
+    def make(
+        role: str = "clerk", *, office: Office | None = None, agency: Agency | None = None
+    ) -> Staff:
         if role == "clerk":
             office = office or catalogue.office
         if role == "agency":
             agency = agency or catalogue.agency
-        user = create_user(f"{role}{next(counter)}", role, PASSWORD,
-                           office_code=office.code if office else None,
-                           agency_code=agency.code if agency else None)
+        user = create_user(
+            f"{role}{next(counter)}",
+            role,
+            PASSWORD,
+            office_code=office.code if office else None,
+            agency_code=agency.code if agency else None,
+        )
         token = issue_token(user, name="test")
         db.session.commit()
         return Staff(user, token)
@@ -222,8 +269,10 @@ def dossier_payload(**overrides) -> dict:
         "procedure_code": "1.001234",
         "applicant": {"name": "Nguyễn Văn An", "phone": "0912345678"},
         "delivery_address": "12 Đường 30/4, phường Trung Dũng, Biên Hòa, Đồng Nai",
-        "documents": [{"name": "Tờ khai", "kind": "original", "count": 1},
-                      {"name": "CCCD", "kind": "certified_copy", "count": 1}],
+        "documents": [
+            {"name": "Tờ khai", "kind": "original", "count": 1},
+            {"name": "CCCD", "kind": "certified_copy", "count": 1},
+        ],
         "postal_item_number": "EE123456785VN",
         "fee_vnd": 200000,
     }
@@ -237,8 +286,9 @@ def create_dossier(client, clerk) -> Callable[..., dict]:
 
     def create(staff: Staff | None = None, **overrides) -> dict:
         overrides.setdefault("postal_item_number", None)
-        response = client.post("/api/v1/dossiers", json=dossier_payload(**overrides),
-                               headers=(staff or clerk).headers)
+        response = client.post(
+            "/api/v1/dossiers", json=dossier_payload(**overrides), headers=(staff or clerk).headers
+        )
         assert response.status_code == 201, response.get_json()
         return response.get_json()
 

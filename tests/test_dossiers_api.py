@@ -48,56 +48,76 @@ def test_missing_and_wrong_fields_are_named(client, clerk, catalogue):
 
 
 def test_bad_s10_check_digit_is_422_on_the_field(client, clerk, catalogue):
-    response = client.post("/api/v1/dossiers", json=dossier_payload(
-        postal_item_number="EE123456784VN"), headers=clerk.headers)
+    response = client.post(
+        "/api/v1/dossiers",
+        json=dossier_payload(postal_item_number="EE123456784VN"),
+        headers=clerk.headers,
+    )
 
     assert response.status_code == 422
     assert list(response.get_json()["error"]["fields"]) == ["postal_item_number"]
 
 
 def test_body_that_is_not_json_is_400(client, clerk, catalogue):
-    response = client.post("/api/v1/dossiers", data="{not json", headers={
-        **clerk.headers, "Content-Type": "application/json"})
+    response = client.post(
+        "/api/v1/dossiers",
+        data="{not json",
+        headers={**clerk.headers, "Content-Type": "application/json"},
+    )
 
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "bad_request"
 
 
 def test_unknown_procedure_and_disallowed_form(client, clerk, catalogue):
-    unknown = client.post("/api/v1/dossiers", json=dossier_payload(procedure_code="9.999999"),
-                          headers=clerk.headers)
+    unknown = client.post(
+        "/api/v1/dossiers", json=dossier_payload(procedure_code="9.999999"), headers=clerk.headers
+    )
     assert unknown.status_code == 422
     assert list(unknown.get_json()["error"]["fields"]) == ["procedure_code"]
 
-    disallowed = client.post("/api/v1/dossiers", json=dossier_payload(
-        procedure_code="1.004567", service_form="two_way"), headers=clerk.headers)
+    disallowed = client.post(
+        "/api/v1/dossiers",
+        json=dossier_payload(procedure_code="1.004567", service_form="two_way"),
+        headers=clerk.headers,
+    )
     assert disallowed.status_code == 422
     assert list(disallowed.get_json()["error"]["fields"]) == ["service_form"]
 
 
 def test_delivery_address_required_when_post_returns(client, clerk, catalogue):
-    response = client.post("/api/v1/dossiers", json=dossier_payload(delivery_address=None),
-                           headers=clerk.headers)
+    response = client.post(
+        "/api/v1/dossiers", json=dossier_payload(delivery_address=None), headers=clerk.headers
+    )
     assert response.status_code == 422
     assert list(response.get_json()["error"]["fields"]) == ["delivery_address"]
 
-    send_only = client.post("/api/v1/dossiers", json=dossier_payload(
-        service_form="send_only", delivery_address=None), headers=clerk.headers)
+    send_only = client.post(
+        "/api/v1/dossiers",
+        json=dossier_payload(service_form="send_only", delivery_address=None),
+        headers=clerk.headers,
+    )
     assert send_only.status_code == 201
 
 
 def test_item_number_not_reused_within_a_year(client, clerk, create_dossier):
     create_dossier(postal_item_number="EE123456785VN")
-    response = client.post("/api/v1/dossiers", json=dossier_payload(
-        postal_item_number="EE123456785VN"), headers=clerk.headers)
+    response = client.post(
+        "/api/v1/dossiers",
+        json=dossier_payload(postal_item_number="EE123456785VN"),
+        headers=clerk.headers,
+    )
 
     assert response.status_code == 409
     assert list(response.get_json()["error"]["fields"]) == ["postal_item_number"]
 
 
 def test_phone_numbers_are_normalised(client, clerk, catalogue):
-    response = client.post("/api/v1/dossiers", json=dossier_payload(
-        applicant={"name": "Trần Thị Bình", "phone": "+84 912.345.678"}), headers=clerk.headers)
+    response = client.post(
+        "/api/v1/dossiers",
+        json=dossier_payload(applicant={"name": "Trần Thị Bình", "phone": "+84 912.345.678"}),
+        headers=clerk.headers,
+    )
 
     assert response.status_code == 201
     assert response.get_json()["applicant"]["phone"] == "0912345678"
@@ -110,8 +130,9 @@ def test_requests_without_token_are_401(client, catalogue):
     assert bad.get_json()["error"]["code"] == "unauthorized"
 
 
-def test_other_office_dossier_answers_like_a_missing_one(client, make_staff, catalogue,
-                                                           create_dossier):
+def test_other_office_dossier_answers_like_a_missing_one(
+    client, make_staff, catalogue, create_dossier
+):
     created = create_dossier()
     stranger = make_staff("clerk", office=catalogue.other_office)
 
@@ -120,8 +141,14 @@ def test_other_office_dossier_answers_like_a_missing_one(client, make_staff, cat
 
     assert other.status_code == missing.status_code == 404
     assert other.get_json()["error"]["code"] == missing.get_json()["error"]["code"]
-    assert client.post(f"/api/v1/dossiers/{created['code']}/events", json={"status": "forwarded"},
-                       headers=stranger.headers).status_code == 404
+    assert (
+        client.post(
+            f"/api/v1/dossiers/{created['code']}/events",
+            json={"status": "forwarded"},
+            headers=stranger.headers,
+        ).status_code
+        == 404
+    )
     listed = client.get("/api/v1/dossiers", headers=stranger.headers).get_json()
     assert listed["items"] == []
 
@@ -131,20 +158,25 @@ def test_agency_officer_sees_own_agency_only(client, make_staff, catalogue, crea
     other = create_dossier(procedure_code="1.009876")
     officer = make_staff("agency", agency=catalogue.agency)
 
-    codes = [d["code"] for d in client.get("/api/v1/dossiers", headers=officer.headers)
-             .get_json()["items"]]
+    codes = [
+        d["code"]
+        for d in client.get("/api/v1/dossiers", headers=officer.headers).get_json()["items"]
+    ]
 
     assert codes == [own["code"]]
-    assert client.get(f"/api/v1/dossiers/{other['code']}", headers=officer.headers) \
-        .status_code == 404
+    assert (
+        client.get(f"/api/v1/dossiers/{other['code']}", headers=officer.headers).status_code == 404
+    )
 
 
 def test_manager_reads_all_but_cannot_write(client, make_staff, create_dossier):
     created = create_dossier()
     manager = make_staff("manager")
 
-    assert client.get(f"/api/v1/dossiers/{created['code']}", headers=manager.headers) \
-        .status_code == 200
+    assert (
+        client.get(f"/api/v1/dossiers/{created['code']}", headers=manager.headers).status_code
+        == 200
+    )
     refused = client.post("/api/v1/dossiers", json=dossier_payload(), headers=manager.headers)
     assert refused.status_code == 403
     assert refused.get_json()["error"]["code"] == "forbidden"
@@ -156,16 +188,20 @@ def test_admin_must_name_the_office(client, make_staff, catalogue):
     assert missing.status_code == 422
     assert list(missing.get_json()["error"]["fields"]) == ["office_code"]
 
-    ok = client.post("/api/v1/dossiers", json=dossier_payload(office_code="HL1022"),
-                     headers=admin.headers)
+    ok = client.post(
+        "/api/v1/dossiers", json=dossier_payload(office_code="HL1022"), headers=admin.headers
+    )
     assert ok.status_code == 201
     assert ok.get_json()["channel"]["code"] == "hotline_1022"
 
 
 def test_forbidden_transition_lists_what_may_follow(client, clerk, create_dossier):
     created = create_dossier()
-    response = client.post(f"/api/v1/dossiers/{created['code']}/events",
-                           json={"status": "delivered"}, headers=clerk.headers)
+    response = client.post(
+        f"/api/v1/dossiers/{created['code']}/events",
+        json={"status": "delivered"},
+        headers=clerk.headers,
+    )
 
     assert response.status_code == 409
     error = response.get_json()["error"]
@@ -176,9 +212,11 @@ def test_forbidden_transition_lists_what_may_follow(client, clerk, create_dossie
 
 def test_event_moves_status_and_bumps_version(client, clerk, create_dossier):
     created = create_dossier()
-    response = client.post(f"/api/v1/dossiers/{created['code']}/events",
-                           json={"status": "forwarded", "note": "Biên bản bàn giao số 12"},
-                           headers=clerk.headers)
+    response = client.post(
+        f"/api/v1/dossiers/{created['code']}/events",
+        json={"status": "forwarded", "note": "Biên bản bàn giao số 12"},
+        headers=clerk.headers,
+    )
 
     assert response.status_code == 201
     body = response.get_json()
@@ -192,9 +230,15 @@ def test_patch_corrects_with_version_and_refuses_stale(client, clerk, create_dos
     created = create_dossier()
     url = f"/api/v1/dossiers/{created['code']}"
 
-    ok = client.patch(url, json={"version": 1, "applicant": {"phone": "0987654321"},
-                                 "delivery_address": "45 Phan Chu Trinh, Biên Hòa"},
-                      headers=clerk.headers)
+    ok = client.patch(
+        url,
+        json={
+            "version": 1,
+            "applicant": {"phone": "0987654321"},
+            "delivery_address": "45 Phan Chu Trinh, Biên Hòa",
+        },
+        headers=clerk.headers,
+    )
     assert ok.status_code == 200
     assert ok.get_json()["applicant"]["phone"] == "0987654321"
     assert ok.get_json()["applicant"]["name"] == "Nguyễn Văn An"
@@ -208,8 +252,9 @@ def test_patch_corrects_with_version_and_refuses_stale(client, clerk, create_dos
 
 def test_patch_requires_version(client, clerk, create_dossier):
     created = create_dossier()
-    response = client.patch(f"/api/v1/dossiers/{created['code']}", json={"fee_vnd": 0},
-                            headers=clerk.headers)
+    response = client.patch(
+        f"/api/v1/dossiers/{created['code']}", json={"fee_vnd": 0}, headers=clerk.headers
+    )
     assert response.status_code == 422
     assert list(response.get_json()["error"]["fields"]) == ["version"]
 
@@ -221,8 +266,9 @@ def test_list_filters_and_keyset_pagination(client, clerk, create_dossier):
 
     page = client.get("/api/v1/dossiers?limit=2", headers=clerk.headers).get_json()
     assert [d["code"] for d in page["items"]] == [third["code"], second["code"]]
-    rest = client.get(f"/api/v1/dossiers?limit=2&cursor={page['next_cursor']}",
-                      headers=clerk.headers).get_json()
+    rest = client.get(
+        f"/api/v1/dossiers?limit=2&cursor={page['next_cursor']}", headers=clerk.headers
+    ).get_json()
     assert [d["code"] for d in rest["items"]] == [first["code"]]
     assert rest["next_cursor"] is None
 
@@ -235,7 +281,10 @@ def test_list_filters_and_keyset_pagination(client, clerk, create_dossier):
     assert codes("q=0902222222") == [third["code"]]
     assert codes("service_form=send_only") == [second["code"]]
     assert codes("office=810000&channel=post_l1&sector=TP&procedure=1.001234") == [
-        third["code"], second["code"], first["code"]]
+        third["code"],
+        second["code"],
+        first["code"],
+    ]
     assert codes("overdue=true") == []
     assert codes("status=forwarded") == []
 
@@ -244,8 +293,9 @@ def test_list_rejects_bad_filters(client, clerk, catalogue):
     unknown = client.get("/api/v1/dossiers?office=NOPE", headers=clerk.headers)
     assert unknown.status_code == 422
     assert list(unknown.get_json()["error"]["fields"]) == ["office"]
-    wrong = client.get("/api/v1/dossiers?received_from=2026-02-30&limit=0&cursor=@@",
-                       headers=clerk.headers)
+    wrong = client.get(
+        "/api/v1/dossiers?received_from=2026-02-30&limit=0&cursor=@@", headers=clerk.headers
+    )
     assert wrong.status_code == 422
     assert set(wrong.get_json()["error"]["fields"]) == {"received_from", "limit"}
     cursor = client.get("/api/v1/dossiers?cursor=@@", headers=clerk.headers)
@@ -266,20 +316,28 @@ def test_reissued_receipt_rotates_the_secret(client, clerk, create_dossier):
 
 
 def test_nul_characters_and_absurd_dates_are_refused_by_field(client, clerk, create_dossier):
-    nul = client.post("/api/v1/dossiers", json=dossier_payload(
-        applicant={"name": "An\x00", "phone": "0912345678"}), headers=clerk.headers)
+    nul = client.post(
+        "/api/v1/dossiers",
+        json=dossier_payload(applicant={"name": "An\x00", "phone": "0912345678"}),
+        headers=clerk.headers,
+    )
     assert nul.status_code == 422
     assert list(nul.get_json()["error"]["fields"]) == ["applicant.name"]
 
-    dates = client.post("/api/v1/dossiers", json=dossier_payload(
-        appointment_date="9999-12-31", received_at="0001-01-01T00:00:00"), headers=clerk.headers)
+    dates = client.post(
+        "/api/v1/dossiers",
+        json=dossier_payload(appointment_date="9999-12-31", received_at="0001-01-01T00:00:00"),
+        headers=clerk.headers,
+    )
     assert dates.status_code == 422
     assert set(dates.get_json()["error"]["fields"]) == {"appointment_date", "received_at"}
 
     created = create_dossier()
-    event = client.post(f"/api/v1/dossiers/{created['code']}/events",
-                        json={"status": "forwarded", "occurred_at": "1900-01-01T00:00:00Z"},
-                        headers=clerk.headers)
+    event = client.post(
+        f"/api/v1/dossiers/{created['code']}/events",
+        json={"status": "forwarded", "occurred_at": "1900-01-01T00:00:00Z"},
+        headers=clerk.headers,
+    )
     assert event.status_code == 422
     assert list(event.get_json()["error"]["fields"]) == ["occurred_at"]
     search = client.get("/api/v1/dossiers?q=a%00b", headers=clerk.headers)
@@ -292,11 +350,18 @@ def test_offices_are_checked_on_the_day_of_receipt(client, make_staff, catalogue
     db.session.commit()
     admin = make_staff("admin")
 
-    before = client.post("/api/v1/dossiers", json=dossier_payload(
-        office_code="HL1022", received_at="2025-06-30T16:00:00+07:00"), headers=admin.headers)
-    after = client.post("/api/v1/dossiers", json=dossier_payload(
-        office_code="HL1022", received_at="2025-07-01T08:00:00+07:00", postal_item_number=None),
-        headers=admin.headers)
+    before = client.post(
+        "/api/v1/dossiers",
+        json=dossier_payload(office_code="HL1022", received_at="2025-06-30T16:00:00+07:00"),
+        headers=admin.headers,
+    )
+    after = client.post(
+        "/api/v1/dossiers",
+        json=dossier_payload(
+            office_code="HL1022", received_at="2025-07-01T08:00:00+07:00", postal_item_number=None
+        ),
+        headers=admin.headers,
+    )
 
     assert before.status_code == 201
     assert before.get_json()["code"].endswith("-250630-0001")

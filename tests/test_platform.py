@@ -76,8 +76,14 @@ def test_readiness_reports_an_unreachable_database(tmp_path):
 def test_openapi_document_and_docs_page_are_served_locally(client):
     spec = client.get("/api/v1/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
-    for path in ("/api/v1/dossiers", "/api/v1/dossiers/{code}", "/api/v1/dossiers/{code}/events",
-                 "/api/v1/track", "/api/v1/procedures", "/api/v1/offices"):
+    for path in (
+        "/api/v1/dossiers",
+        "/api/v1/dossiers/{code}",
+        "/api/v1/dossiers/{code}/events",
+        "/api/v1/track",
+        "/api/v1/procedures",
+        "/api/v1/offices",
+    ):
         assert path in spec["paths"], path
     docs = client.get("/api/docs")
     assert docs.status_code == 200
@@ -110,11 +116,13 @@ def test_changes_and_views_are_audited(app, client, clerk, create_dossier):
     created = create_dossier()
     code = created["code"]
     client.get(f"/api/v1/dossiers/{code}", headers=clerk.headers)
-    client.patch(f"/api/v1/dossiers/{code}", json={"version": 1, "fee_vnd": 0},
-                 headers=clerk.headers)
+    client.patch(
+        f"/api/v1/dossiers/{code}", json={"version": 1, "fee_vnd": 0}, headers=clerk.headers
+    )
 
-    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_key == code)
-                                 .order_by(AuditEntry.id)).all()
+    entries = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.entity_key == code).order_by(AuditEntry.id)
+    ).all()
     assert [e.action for e in entries] == ["dossier.create", "dossier.view", "dossier.update"]
     assert {e.actor_id for e in entries} == {clerk.user.id}
     update = entries[-1]
@@ -123,8 +131,10 @@ def test_changes_and_views_are_audited(app, client, clerk, create_dossier):
 
 def test_cli_creates_users_with_argon2id_and_issues_tokens(app, catalogue):
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["user", "create", "lan", "--role", "clerk", "--office", "810000"],
-                           input=PASSWORD + "\n")
+    result = runner.invoke(
+        args=["user", "create", "lan", "--role", "clerk", "--office", "810000"],
+        input=PASSWORD + "\n",
+    )
     assert result.exit_code == 0, result.output
     user = db.session.scalar(select(User).where(User.username == "lan"))
     assert user.password_hash.startswith("$argon2id$")
@@ -135,8 +145,12 @@ def test_cli_creates_users_with_argon2id_and_issues_tokens(app, catalogue):
     value = token.output.strip()
     stored = db.session.scalar(select(ApiToken).where(ApiToken.user_id == user.id))
     assert value.startswith("trk_") and value not in stored.token_hash
-    assert app.test_client().get("/api/v1/dossiers", headers={
-        "Authorization": f"Bearer {value}"}).status_code == 200
+    assert (
+        app.test_client()
+        .get("/api/v1/dossiers", headers={"Authorization": f"Bearer {value}"})
+        .status_code
+        == 200
+    )
 
 
 def test_cli_refuses_bad_users(app, catalogue):

@@ -16,16 +16,28 @@ def track(client, **params):
 
 def test_lookup_shows_status_timeline_and_masked_name(client, clerk, create_dossier):
     created = create_dossier()
-    client.post(f"/api/v1/dossiers/{created['code']}/events", json={"status": "forwarded"},
-                headers=clerk.headers)
+    client.post(
+        f"/api/v1/dossiers/{created['code']}/events",
+        json={"status": "forwarded"},
+        headers=clerk.headers,
+    )
 
     response = track(client, code=created["code"], secret=created["lookup_secret"])
 
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {"code", "procedure", "service_form", "status", "received_at",
-                         "appointment_date", "due_date", "timeliness", "applicant_name",
-                         "timeline"}
+    assert set(body) == {
+        "code",
+        "procedure",
+        "service_form",
+        "status",
+        "received_at",
+        "appointment_date",
+        "due_date",
+        "timeliness",
+        "applicant_name",
+        "timeline",
+    }
     assert body["applicant_name"] == "N***** V** A*"
     assert body["status"]["code"] == "forwarded"
     assert body["status"]["label_vi"] == "Đã chuyển cơ quan giải quyết"
@@ -66,13 +78,16 @@ def test_lookup_by_item_and_phone_digits(client, create_dossier):
     assert wrong_phone.get_data() == unknown_item.get_data()
 
 
-@pytest.mark.parametrize(("params", "fields"), [
-    ({}, {"code", "secret"}),
-    ({"code": "X"}, {"secret"}),
-    ({"item": "RA473124829VN"}, {"phone_last4"}),
-    ({"item": "RA473124820VN", "phone_last4": "12a4"}, {"item", "phone_last4"}),
-    ({"code": "X", "secret": "Y", "item": "RA473124829VN", "phone_last4": "1234"}, {"_schema"}),
-])
+@pytest.mark.parametrize(
+    ("params", "fields"),
+    [
+        ({}, {"code", "secret"}),
+        ({"code": "X"}, {"secret"}),
+        ({"item": "RA473124829VN"}, {"phone_last4"}),
+        ({"item": "RA473124820VN", "phone_last4": "12a4"}, {"item", "phone_last4"}),
+        ({"code": "X", "secret": "Y", "item": "RA473124829VN", "phone_last4": "1234"}, {"_schema"}),
+    ],
+)
 def test_incomplete_lookups_name_the_fields(client, catalogue, params, fields):
     response = track(client, **params)
     assert response.status_code == 422
@@ -81,8 +96,13 @@ def test_incomplete_lookups_name_the_fields(client, catalogue, params, fields):
 
 def test_rate_limit_holds_across_gunicorn_workers(database_url, redis_url, catalogue):
     """Two gunicorn worker processes share one count in Redis; the 4th lookup is refused."""
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-           "TRACK_RATE_LIMIT": "3 per minute", "TRACKER_ENV": "development"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "TRACK_RATE_LIMIT": "3 per minute",
+        "TRACKER_ENV": "development",
+    }
     with GunicornServer(env, workers=2) as server:
         statuses, retry_after, bodies = [], None, []
         for _ in range(6):

@@ -25,5 +25,9 @@ class TrackerApi(Api):
         return handle_http_exception(error)
 
 
-api = TrackerApi(spec_kwargs={"components": {"securitySchemes": {
-    "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
+api = TrackerApi(
+    spec_kwargs={
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+    }
+)

@@ -29,7 +29,8 @@ def _wants_write_lock() -> bool:
     # Class-based views dispatch to a method per HTTP verb: the mark is on the method.
     handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
     g.write_transaction = request.method not in SAFE_METHODS or getattr(
-        handler, "_tracker_writes", False)
+        handler, "_tracker_writes", False
+    )
     return g.write_transaction
 
 

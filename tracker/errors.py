@@ -84,8 +84,11 @@ class Forbidden(DomainError):
 def error_body(
     status: int, message: str, *, code: str | None = None, fields: dict | None = None, **extra: Any
 ) -> dict:
-    body = {"code": code or HTTP_CODES.get(status, "error"), "message": message,
-            "fields": fields or {}}
+    body = {
+        "code": code or HTTP_CODES.get(status, "error"),
+        "message": message,
+        "fields": fields or {},
+    }
     body.update(extra)
     return {"error": body}
 
@@ -137,8 +140,9 @@ def handle_http_exception(error: HTTPException):
 
 
 def handle_domain_error(error: DomainError):
-    response = jsonify(error_body(error.status, error.message, code=error.code,
-                                  fields=error.fields, **error.extra))
+    response = jsonify(
+        error_body(error.status, error.message, code=error.code, fields=error.fields, **error.extra)
+    )
     response.status_code = error.status
     return response
 

@@ -6,6 +6,16 @@ from tracker.catalogue.models import Agency, Channel, Office, Procedure, Sector
 from tracker.dossiers.models import CodeCounter, Dossier, DossierDocument, StatusEvent
 
 __all__ = [
-    "Agency", "ApiToken", "AuditEntry", "Channel", "CodeCounter", "Dossier", "DossierDocument",
-    "Office", "Procedure", "Sector", "StatusEvent", "User",
+    "Agency",
+    "ApiToken",
+    "AuditEntry",
+    "Channel",
+    "CodeCounter",
+    "Dossier",
+    "DossierDocument",
+    "Office",
+    "Procedure",
+    "Sector",
+    "StatusEvent",
+    "User",
 ]

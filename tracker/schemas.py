@@ -23,8 +23,9 @@ def _check_text(value, path: str, errors: dict) -> object:
             return value
         return value.strip()
     if isinstance(value, dict):
-        return {k: _check_text(v, f"{path}.{k}" if path else str(k), errors)
-                for k, v in value.items()}
+        return {
+            k: _check_text(v, f"{path}.{k}" if path else str(k), errors) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_check_text(v, f"{path}.{i}", errors) for i, v in enumerate(value)]
     return value
@@ -51,9 +52,11 @@ def Timestamp(**kwargs) -> fields.AwareDateTime:
     """A moment; one written without an offset is read as Vietnam time, as a clerk means it."""
     return fields.AwareDateTime(
         default_timezone=VN_TZ,
-        validate=validate.Range(min=datetime(2000, 1, 1, tzinfo=UTC),
-                                max=datetime(2100, 12, 31, tzinfo=UTC)),
-        **kwargs)
+        validate=validate.Range(
+            min=datetime(2000, 1, 1, tzinfo=UTC), max=datetime(2100, 12, 31, tzinfo=UTC)
+        ),
+        **kwargs,
+    )
 
 
 def Day(**kwargs) -> fields.Date:

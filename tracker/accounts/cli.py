@@ -24,16 +24,23 @@ user_cli = click.Group("user", help="Staff users and API tokens.")
 @click.option("--agency", "agency_code", help="agency code (agency officers)")
 @click.option("--full-name", default="")
 @with_appcontext
-def create(username: str, role: str, office_code: str | None, agency_code: str | None,
-           full_name: str) -> None:
+def create(
+    username: str, role: str, office_code: str | None, agency_code: str | None, full_name: str
+) -> None:
     """Create a user. The password is read from stdin, or generated and printed."""
     password = "" if sys.stdin.isatty() else sys.stdin.readline().strip()
     generated = not password
     if generated:
         password = secrets.token_urlsafe(12)
     try:
-        create_user(username, role, password, full_name=full_name, office_code=office_code,
-                    agency_code=agency_code)
+        create_user(
+            username,
+            role,
+            password,
+            full_name=full_name,
+            office_code=office_code,
+            agency_code=agency_code,
+        )
     except DomainError as exc:
         db.session.rollback()
         raise click.ClickException(f"{exc.message} ({', '.join(exc.fields) or 'input'})") from exc

@@ -22,9 +22,12 @@ TOKEN_PREFIX = "trk_"
 
 def _hasher() -> PasswordHasher:
     config = current_app.config
-    return PasswordHasher(time_cost=config["ARGON2_TIME_COST"],
-                          memory_cost=config["ARGON2_MEMORY_COST_KIB"], parallelism=1,
-                          type=Type.ID)
+    return PasswordHasher(
+        time_cost=config["ARGON2_TIME_COST"],
+        memory_cost=config["ARGON2_MEMORY_COST_KIB"],
+        parallelism=1,
+        type=Type.ID,
+    )
 
 
 def hash_password(password: str) -> str:
@@ -39,9 +42,16 @@ def verify_password(user: User, password: str) -> bool:
     return True
 
 
-def create_user(username: str, role: str, password: str, *, full_name: str = "",
-                office_code: str | None = None, agency_code: str | None = None,
-                actor: User | None = None) -> User:
+def create_user(
+    username: str,
+    role: str,
+    password: str,
+    *,
+    full_name: str = "",
+    office_code: str | None = None,
+    agency_code: str | None = None,
+    actor: User | None = None,
+) -> User:
     """A staff user. Clerks belong to one office, agency officers to one agency."""
     if role not in ROLES:
         raise ValidationFailed.field("role", f"must be one of {', '.join(ROLES)}")
@@ -57,13 +67,26 @@ def create_user(username: str, role: str, password: str, *, full_name: str = "",
     if role == "agency":
         agency = db.session.scalar(select(Agency).where(Agency.code == agency_code))
         if agency is None:
-            raise ValidationFailed.field("agency", "an agency officer needs an existing agency code")
-    user = User(username=username, role=role, full_name=full_name, office=office, agency=agency,
-                password_hash=hash_password(password))
+            raise ValidationFailed.field(
+                "agency", "an agency officer needs an existing agency code"
+            )
+    user = User(
+        username=username,
+        role=role,
+        full_name=full_name,
+        office=office,
+        agency=agency,
+        password_hash=hash_password(password),
+    )
     db.session.add(user)
     db.session.flush()
-    record_audit(actor.id if actor else None, "user.create", "user", username,
-                 after={"role": role, "office": office_code, "agency": agency_code})
+    record_audit(
+        actor.id if actor else None,
+        "user.create",
+        "user",
+        username,
+        after={"role": role, "office": office_code, "agency": agency_code},
+    )
     return user
 
 
@@ -72,8 +95,9 @@ def issue_token(user: User, *, name: str = "", scopes: str = "") -> str:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     db.session.add(ApiToken(user=user, token_hash=_token_hash(token), name=name, scopes=scopes))
     db.session.flush()
-    record_audit(user.id, "token.issue", "user", user.username, after={"name": name,
-                                                                      "scopes": scopes})
+    record_audit(
+        user.id, "token.issue", "user", user.username, after={"name": name, "scopes": scopes}
+    )
     return token
 
 
@@ -87,8 +111,9 @@ def user_for_token(token: str) -> User | None:
 
 
 def revoke_tokens(user: User) -> int:
-    rows = db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
-                                                     ApiToken.revoked_at.is_(None))).all()
+    rows = db.session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).all()
     for row in rows:
         row.revoked_at = utcnow()
     db.session.flush()

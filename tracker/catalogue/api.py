@@ -15,8 +15,12 @@ from tracker.catalogue.schemas import (
     SectorOut,
 )
 
-blp = Blueprint("catalogue", __name__, url_prefix="/api/v1",
-                description="Channels, offices, agencies, sectors and procedures")
+blp = Blueprint(
+    "catalogue",
+    __name__,
+    url_prefix="/api/v1",
+    description="Channels, offices, agencies, sectors and procedures",
+)
 
 
 @blp.route("/channels")

@@ -22,8 +22,10 @@ def list_offices(args: dict[str, Any]) -> list[Office]:
         query = query.join(Office.channel).where(Channel.code == args["channel"])
     if args.get("active"):
         today = today_vn()
-        query = query.where(or_(Office.active_from.is_(None), Office.active_from <= today),
-                            or_(Office.active_to.is_(None), Office.active_to >= today))
+        query = query.where(
+            or_(Office.active_from.is_(None), Office.active_from <= today),
+            or_(Office.active_to.is_(None), Office.active_to >= today),
+        )
     return list(db.session.scalars(query))
 
 
@@ -39,15 +41,22 @@ def search_procedures(args: dict[str, Any]) -> list[Procedure]:
     query = select(Procedure)
     if "q" in args:
         term = args["q"].strip()
-        query = query.where(or_(Procedure.code.startswith(term, autoescape=True),
-                                Procedure.search_name.contains(fold(term), autoescape=True)))
+        query = query.where(
+            or_(
+                Procedure.code.startswith(term, autoescape=True),
+                Procedure.search_name.contains(fold(term), autoescape=True),
+            )
+        )
     if "sector" in args:
         query = query.join(Procedure.sector).where(Sector.code == args["sector"])
     if "agency" in args:
         query = query.join(Procedure.agency).where(Agency.code == args["agency"])
     if "service_form" in args:
-        column = {"two_way": Procedure.allows_two_way, "return_only": Procedure.allows_return_only,
-                  "send_only": Procedure.allows_send_only}[args["service_form"]]
+        column = {
+            "two_way": Procedure.allows_two_way,
+            "return_only": Procedure.allows_return_only,
+            "send_only": Procedure.allows_send_only,
+        }[args["service_form"]]
         query = query.where(column.is_(True))
     query = query.order_by(Procedure.code).limit(args["limit"]).offset(args["offset"])
     return list(db.session.scalars(query))

@@ -56,8 +56,10 @@ class ProcedureOut(ma.Schema):
 
 
 class ProcedureArgs(LoadSchema):
-    q = fields.String(validate=validate.Length(min=1, max=200),
-                      metadata={"description": "part of the code or name (accents ignored)"})
+    q = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "part of the code or name (accents ignored)"},
+    )
     sector = fields.String(validate=validate.Length(max=40))
     agency = fields.String(validate=validate.Length(max=40))
     service_form = fields.String(validate=validate.OneOf(SERVICE_FORMS))

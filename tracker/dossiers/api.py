@@ -23,8 +23,12 @@ from tracker.dossiers.schemas import (
 )
 from tracker.extensions import db
 
-blp = Blueprint("dossiers", __name__, url_prefix="/api/v1/dossiers",
-                description="Dossiers, their lifecycle events and receipts (staff)")
+blp = Blueprint(
+    "dossiers",
+    __name__,
+    url_prefix="/api/v1/dossiers",
+    description="Dossiers, their lifecycle events and receipts (staff)",
+)
 
 STAFF = ("clerk", "agency", "manager", "admin")
 WRITERS = ("clerk", "agency", "admin")
@@ -40,8 +44,9 @@ class Dossiers(MethodView):
         """List dossiers in the caller's scope, newest first (keyset pagination)."""
         items, next_cursor = queries.list_dossiers(actor(), args)
         # Lists show applicants' names: the view of personal data is audited.
-        record_audit(actor().id, "dossier.list", "dossier", "*",
-                     after={"codes": [d.code for d in items]})
+        record_audit(
+            actor().id, "dossier.list", "dossier", "*", after={"codes": [d.code for d in items]}
+        )
         db.session.commit()
         return {"items": items, "next_cursor": next_cursor}
 
@@ -95,10 +100,15 @@ class DossierEvents(MethodView):
         user = actor()
         dossier = queries.get_dossier(code, user, for_update=True)
         outcome = operations.record_event(
-            dossier, data["status"], source="counter" if user.role != "agency" else "agency",
-            actor=user, occurred_at=data.get("occurred_at"),
-            source_event_id=data.get("source_event_id"), note=data.get("note"),
-            office_id=user.office_id, appointment_date=data.get("appointment_date"),
+            dossier,
+            data["status"],
+            source="counter" if user.role != "agency" else "agency",
+            actor=user,
+            occurred_at=data.get("occurred_at"),
+            source_event_id=data.get("source_event_id"),
+            note=data.get("note"),
+            office_id=user.office_id,
+            appointment_date=data.get("appointment_date"),
             expected_version=data.get("expected_version"),
         )
         db.session.commit()

@@ -97,5 +97,9 @@ def is_allowed(service_form: str, from_status: str, to_status: str) -> bool:
 
 def status_label(code: str) -> dict:
     status = STATUSES[code]
-    return {"code": code, "label_vi": status.label_vi, "label_en": status.label_en,
-            "national_code": status.national_code}
+    return {
+        "code": code,
+        "label_vi": status.label_vi,
+        "label_en": status.label_en,
+        "national_code": status.national_code,
+    }

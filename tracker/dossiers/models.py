@@ -83,12 +83,16 @@ class Dossier(db.Model):
     channel: Mapped[Channel] = relationship(lazy="joined", innerjoin=True)
     agency: Mapped[Agency] = relationship(lazy="joined", innerjoin=True)
     documents: Mapped[list[DossierDocument]] = relationship(
-        back_populates="dossier", cascade="all, delete-orphan", order_by="DossierDocument.id",
+        back_populates="dossier",
+        cascade="all, delete-orphan",
+        order_by="DossierDocument.id",
         lazy="selectin",
     )
     events: Mapped[list[StatusEvent]] = relationship(
-        back_populates="dossier", order_by=lambda: (StatusEvent.occurred_at, StatusEvent.id),
-        lazy="select", viewonly=True,
+        back_populates="dossier",
+        order_by=lambda: (StatusEvent.occurred_at, StatusEvent.id),
+        lazy="select",
+        viewonly=True,
     )
 
     def compute_due_date(self) -> date | None:
@@ -109,8 +113,9 @@ class DossierDocument(db.Model):
     __table_args__ = (CheckConstraint("count > 0", name="count_positive"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id", ondelete="CASCADE"),
-                                            index=True)
+    dossier_id: Mapped[int] = mapped_column(
+        ForeignKey("dossiers.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(300))
     kind: Mapped[str] = mapped_column(String(20))
     count: Mapped[int] = mapped_column(Integer, default=1)

@@ -30,8 +30,15 @@ ITEM_REUSE_WINDOW = timedelta(days=365)
 AGENCY_STATUSES = frozenset({"processing", "supplement_required", "rejected", "result_ready"})
 # Fields a correction (PATCH) may change, as audited.
 CORRECTABLE = (
-    "applicant_name", "applicant_phone", "applicant_id_number", "applicant_email",
-    "delivery_address", "postal_item_number", "fee_vnd", "note", "appointment_date",
+    "applicant_name",
+    "applicant_phone",
+    "applicant_id_number",
+    "applicant_email",
+    "delivery_address",
+    "postal_item_number",
+    "fee_vnd",
+    "note",
+    "appointment_date",
     "agency_reference",
 )
 
@@ -43,8 +50,9 @@ class EventOutcome:
     duplicate: bool = False
 
 
-def create_dossier(data: dict[str, Any], actor: User | None, *, source: str = "counter"
-                   ) -> tuple[Dossier, str]:
+def create_dossier(
+    data: dict[str, Any], actor: User | None, *, source: str = "counter"
+) -> tuple[Dossier, str]:
     """Log a dossier the post took charge of. Returns it with its lookup secret (shown once)."""
     now = utcnow()
     received_at = data.get("received_at") or now
@@ -57,11 +65,13 @@ def create_dossier(data: dict[str, Any], actor: User | None, *, source: str = "c
     if not procedure.allows(service_form):
         allowed = ", ".join(procedure.service_forms)
         raise ValidationFailed.field(
-            "service_form", f"procedure {procedure.code} allows only {allowed}")
+            "service_form", f"procedure {procedure.code} allows only {allowed}"
+        )
     office = _receiving_office(data.get("office_code"), actor, received_on)
     if service_form in ("two_way", "return_only") and not data.get("delivery_address"):
-        raise ValidationFailed.field("delivery_address",
-                                     "required when the post returns the result")
+        raise ValidationFailed.field(
+            "delivery_address", "required when the post returns the result"
+        )
     item = data.get("postal_item_number")
     if item:
         _check_item_free(item, received_at, None)
@@ -98,13 +108,21 @@ def create_dossier(data: dict[str, Any], actor: User | None, *, source: str = "c
     )
     dossier.due_date = dossier.compute_due_date()
     db.session.add(dossier)
-    db.session.add(StatusEvent(
-        dossier=dossier, from_status=None, to_status=dossier.status, occurred_at=received_at,
-        source=source, actor_id=actor.id if actor else None, office_id=office.id,
-    ))
+    db.session.add(
+        StatusEvent(
+            dossier=dossier,
+            from_status=None,
+            to_status=dossier.status,
+            occurred_at=received_at,
+            source=source,
+            actor_id=actor.id if actor else None,
+            office_id=office.id,
+        )
+    )
     db.session.flush()
-    record_audit(actor.id if actor else None, "dossier.create", "dossier", code,
-                 after=snapshot(dossier))
+    record_audit(
+        actor.id if actor else None, "dossier.create", "dossier", code, after=snapshot(dossier)
+    )
     log.info("dossier %s created at office %s", code, office.code)
     return dossier, secret
 
@@ -130,15 +148,19 @@ def record_event(
     the dossier's current status was reached is kept in the history without moving the status back.
     """
     if source_event_id is not None:
-        seen = db.session.scalar(select(StatusEvent).where(
-            StatusEvent.source == source, StatusEvent.source_event_id == source_event_id))
+        seen = db.session.scalar(
+            select(StatusEvent).where(
+                StatusEvent.source == source, StatusEvent.source_event_id == source_event_id
+            )
+        )
         if seen is not None:
             if seen.dossier_id != dossier.id:
                 # Not a resend: answering "duplicate" would drop this event and report another
                 # dossier's event as its own.
                 raise Conflict(
                     f"{source} event {source_event_id} is already recorded for another dossier",
-                    fields={"source_event_id": ["already used for another dossier"]})
+                    fields={"source_event_id": ["already used for another dossier"]},
+                )
             return EventOutcome(seen, applied=seen.applied, duplicate=True)
     if expected_version is not None and expected_version != dossier.version:
         raise StaleVersion(
@@ -147,15 +169,25 @@ def record_event(
             extra={"current_version": dossier.version},
         )
     if actor is not None and actor.role == "agency" and to_status not in AGENCY_STATUSES:
-        raise Forbidden(f"an agency officer cannot record {to_status}",
-                        fields={"status": [f"must be one of {', '.join(sorted(AGENCY_STATUSES))}"]})
+        raise Forbidden(
+            f"an agency officer cannot record {to_status}",
+            fields={"status": [f"must be one of {', '.join(sorted(AGENCY_STATUSES))}"]},
+        )
     now = utcnow()
     occurred_at = occurred_at or now
     _check_not_future("occurred_at", occurred_at, now)
     event = StatusEvent(
-        dossier=dossier, to_status=to_status, occurred_at=occurred_at, recorded_at=now,
-        source=source, source_event_id=source_event_id, raw_code=raw_code,
-        actor_id=actor.id if actor else None, office_id=office_id, note=note, data=data,
+        dossier=dossier,
+        to_status=to_status,
+        occurred_at=occurred_at,
+        recorded_at=now,
+        source=source,
+        source_event_id=source_event_id,
+        raw_code=raw_code,
+        actor_id=actor.id if actor else None,
+        office_id=office_id,
+        note=note,
+        data=data,
     )
     if occurred_at < dossier.status_changed_at:
         event.applied = False
@@ -178,8 +210,14 @@ def record_event(
     dossier.status_changed_at = occurred_at
     db.session.add(event)
     db.session.flush()
-    record_audit(event.actor_id, "dossier.event", "dossier", dossier.code, before=before,
-                 after=snapshot(dossier))
+    record_audit(
+        event.actor_id,
+        "dossier.event",
+        "dossier",
+        dossier.code,
+        before=before,
+        after=snapshot(dossier),
+    )
     return EventOutcome(event, applied=True)
 
 
@@ -200,8 +238,9 @@ def update_dossier(dossier: Dossier, changes: dict[str, Any], actor: User) -> Do
         _check_item_free(item, dossier.received_at, dossier.id)
     address_cleared = "delivery_address" in changes and not changes["delivery_address"]
     if address_cleared and dossier.service_form != "send_only":
-        raise ValidationFailed.field("delivery_address",
-                                     "required when the post returns the result")
+        raise ValidationFailed.field(
+            "delivery_address", "required when the post returns the result"
+        )
     before = snapshot(dossier)
     for key in CORRECTABLE:
         if key in changes:
@@ -212,8 +251,9 @@ def update_dossier(dossier: Dossier, changes: dict[str, Any], actor: User) -> Do
         dossier.documents = [DossierDocument(**doc) for doc in changes["documents"]]
     dossier.due_date = dossier.compute_due_date()
     db.session.flush()
-    record_audit(actor.id, "dossier.update", "dossier", dossier.code, before=before,
-                 after=snapshot(dossier))
+    record_audit(
+        actor.id, "dossier.update", "dossier", dossier.code, before=before, after=snapshot(dossier)
+    )
     return dossier
 
 
@@ -229,10 +269,13 @@ def reissue_receipt(dossier: Dossier, actor: User) -> str:
 def snapshot(dossier: Dossier) -> dict[str, Any]:
     """The audited state of a dossier, JSON-ready."""
     state = {key: getattr(dossier, key) for key in CORRECTABLE}
-    state.update(status=dossier.status, version=dossier.version, due_date=dossier.due_date,
-                 supplement_days=dossier.supplement_days,
-                 documents=[{"name": d.name, "kind": d.kind, "count": d.count}
-                            for d in dossier.documents])
+    state.update(
+        status=dossier.status,
+        version=dossier.version,
+        due_date=dossier.due_date,
+        supplement_days=dossier.supplement_days,
+        documents=[{"name": d.name, "kind": d.kind, "count": d.count} for d in dossier.documents],
+    )
     return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in state.items()}
 
 
@@ -261,16 +304,18 @@ def _apply_clock(dossier: Dossier, to_status: str, occurred_at: datetime, appoin
 def _active_procedure(code: str, day: date) -> Procedure:
     procedure = db.session.scalar(select(Procedure).where(Procedure.code == code))
     if procedure is None or not procedure.is_active_on(day):
-        raise ValidationFailed.field("procedure_code",
-                                     f"no procedure with code {code} active on {day}")
+        raise ValidationFailed.field(
+            "procedure_code", f"no procedure with code {code} active on {day}"
+        )
     return procedure
 
 
 def _receiving_office(code: str | None, actor: User | None, day: date) -> Office:
     if actor is not None and actor.role == "clerk":
         if code and code != actor.office.code:
-            raise ValidationFailed.field("office_code",
-                                         "a clerk logs dossiers for their own office")
+            raise ValidationFailed.field(
+                "office_code", "a clerk logs dossiers for their own office"
+            )
         office = actor.office
     elif not code:
         raise ValidationFailed.field("office_code", "required")
@@ -295,5 +340,7 @@ def _check_item_free(item: str, received_at: datetime, own_id: int | None) -> No
         query = query.where(Dossier.id != own_id)
     holder = db.session.scalar(query.limit(1))
     if holder is not None:
-        raise Conflict(f"postal item {item} is already used by dossier {holder}",
-                       fields={"postal_item_number": [f"already used by dossier {holder}"]})
+        raise Conflict(
+            f"postal item {item} is already used by dossier {holder}",
+            fields={"postal_item_number": [f"already used by dossier {holder}"]},
+        )

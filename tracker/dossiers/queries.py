@@ -41,9 +41,13 @@ def get_dossier(code: str, user: User, *, for_update: bool = False) -> Dossier:
 
 
 def list_events(dossier: Dossier) -> list[StatusEvent]:
-    return list(db.session.scalars(
-        select(StatusEvent).where(StatusEvent.dossier_id == dossier.id)
-        .order_by(StatusEvent.occurred_at, StatusEvent.id)))
+    return list(
+        db.session.scalars(
+            select(StatusEvent)
+            .where(StatusEvent.dossier_id == dossier.id)
+            .order_by(StatusEvent.occurred_at, StatusEvent.id)
+        )
+    )
 
 
 def list_dossiers(user: User, args: dict[str, Any]) -> tuple[list[Dossier], str | None]:
@@ -69,19 +73,23 @@ def _filter(query: Select, args: dict[str, Any]) -> Select:
         query = query.where(Dossier.channel_id == _id_of(Channel, args["channel"], "channel"))
     if "procedure" in args:
         query = query.where(
-            Dossier.procedure_id == _id_of(Procedure, args["procedure"], "procedure"))
+            Dossier.procedure_id == _id_of(Procedure, args["procedure"], "procedure")
+        )
     if "sector" in args:
         sector_id = _id_of(Sector, args["sector"], "sector")
-        query = query.where(Dossier.procedure_id.in_(
-            select(Procedure.id).where(Procedure.sector_id == sector_id)))
+        query = query.where(
+            Dossier.procedure_id.in_(select(Procedure.id).where(Procedure.sector_id == sector_id))
+        )
     if "received_from" in args:
         query = query.where(Dossier.received_at >= _start_of(args["received_from"]))
     if "received_to" in args:
         query = query.where(
-            Dossier.received_at < _start_of(args["received_to"] + timedelta(days=1)))
+            Dossier.received_at < _start_of(args["received_to"] + timedelta(days=1))
+        )
     if "overdue" in args:
-        overdue = (Dossier.status.in_(AGENCY_CLOCK - {"supplement_required"})
-                   & (Dossier.due_date < today_vn()))
+        overdue = Dossier.status.in_(AGENCY_CLOCK - {"supplement_required"}) & (
+            Dossier.due_date < today_vn()
+        )
         query = query.where(overdue if args["overdue"] else ~overdue | Dossier.due_date.is_(None))
     if "q" in args:
         query = query.where(_text_match(args["q"]))

@@ -52,8 +52,9 @@ def _text(max_length: int, **kwargs) -> fields.String:
 class ApplicantSchema(LoadSchema):
     name = _text(200, required=True)
     phone = PhoneField(required=True)
-    id_number = fields.String(validate=validate.Regexp(_ID_NUMBER, error="must be 9 or 12 digits"),
-                              allow_none=True)
+    id_number = fields.String(
+        validate=validate.Regexp(_ID_NUMBER, error="must be 9 or 12 digits"), allow_none=True
+    )
     email = fields.Email(allow_none=True, validate=validate.Length(max=200))
 
 
@@ -69,8 +70,9 @@ class DossierCreateSchema(LoadSchema):
     office_code = _text(40, metadata={"description": "required for admins; clerks use their own"})
     applicant = fields.Nested(ApplicantSchema, required=True)
     delivery_address = fields.String(validate=validate.Length(max=500), allow_none=True)
-    documents = fields.List(fields.Nested(DocumentSchema), load_default=list,
-                            validate=validate.Length(max=100))
+    documents = fields.List(
+        fields.Nested(DocumentSchema), load_default=list, validate=validate.Length(max=100)
+    )
     postal_item_number = ItemNumberField(allow_none=True)
     fee_vnd = fields.Integer(load_default=0, validate=validate.Range(min=0, max=1_000_000_000))
     received_at = Timestamp()
@@ -115,15 +117,20 @@ class DossierListArgs(LoadSchema):
     received_from = Day(metadata={"description": "first day (Vietnam time), inclusive"})
     received_to = Day(metadata={"description": "last day (Vietnam time), inclusive"})
     overdue = fields.Boolean()
-    q = fields.String(validate=validate.Length(min=1, max=200),
-                      metadata={"description": "code, phone, item number or part of the name"})
+    q = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "code, phone, item number or part of the name"},
+    )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String(validate=validate.Length(max=40))
 
     @post_load
     def _check_range(self, data, **kwargs):
-        if data.get("received_from") and data.get("received_to") \
-                and data["received_from"] > data["received_to"]:
+        if (
+            data.get("received_from")
+            and data.get("received_to")
+            and data["received_from"] > data["received_to"]
+        ):
             raise ValidationError("must not be after received_to", "received_from")
         return data
 
@@ -171,12 +178,18 @@ class DossierSummaryOut(ma.Schema):
 class DossierOut(DossierSummaryOut):
     channel = fields.Function(lambda d: {"code": d.channel.code, "name": d.channel.name_vi})
     agency = fields.Nested(RefSchema)
-    sector = fields.Function(lambda d: {"code": d.procedure.sector.code,
-                                        "name": d.procedure.sector.name_vi})
+    sector = fields.Function(
+        lambda d: {"code": d.procedure.sector.code, "name": d.procedure.sector.name_vi}
+    )
     agency_reference = fields.String()
-    applicant = fields.Function(lambda d: {
-        "name": d.applicant_name, "phone": d.applicant_phone, "id_number": d.applicant_id_number,
-        "email": d.applicant_email})
+    applicant = fields.Function(
+        lambda d: {
+            "name": d.applicant_name,
+            "phone": d.applicant_phone,
+            "id_number": d.applicant_id_number,
+            "email": d.applicant_email,
+        }
+    )
     delivery_address = fields.String()
     documents = fields.List(fields.Nested(DocumentOut))
     fee_vnd = fields.Integer()

@@ -10,8 +10,12 @@ from tracker.extensions import limiter
 from tracker.tracking import queries
 from tracker.tracking.schemas import TrackArgs, TrackOut
 
-blp = Blueprint("tracking", __name__, url_prefix="/api/v1",
-                description="Public lookup with the code and secret printed on the receipt")
+blp = Blueprint(
+    "tracking",
+    __name__,
+    url_prefix="/api/v1",
+    description="Public lookup with the code and secret printed on the receipt",
+)
 
 NOT_FOUND_MESSAGE = "No dossier matches what was entered. Check the receipt and try again."
 

@@ -23,11 +23,21 @@ _DUMMY_HASH = "0" * 64
 
 _VIEW: Select = (
     select(
-        Dossier.code, Dossier.service_form, Dossier.status, Dossier.received_at,
-        Dossier.appointment_date, Dossier.due_date, Dossier.closed_at, Dossier.applicant_name,
-        Dossier.applicant_phone, Dossier.lookup_secret_hash,
-        Procedure.code.label("procedure_code"), Procedure.name.label("procedure_name"),
-        StatusEvent.to_status, StatusEvent.occurred_at, Office.name.label("event_office"),
+        Dossier.code,
+        Dossier.service_form,
+        Dossier.status,
+        Dossier.received_at,
+        Dossier.appointment_date,
+        Dossier.due_date,
+        Dossier.closed_at,
+        Dossier.applicant_name,
+        Dossier.applicant_phone,
+        Dossier.lookup_secret_hash,
+        Procedure.code.label("procedure_code"),
+        Procedure.name.label("procedure_name"),
+        StatusEvent.to_status,
+        StatusEvent.occurred_at,
+        Office.name.label("event_office"),
     )
     .join(Procedure, Procedure.id == Dossier.procedure_id)
     .outerjoin(StatusEvent, StatusEvent.dossier_id == Dossier.id)
@@ -36,9 +46,16 @@ _VIEW: Select = (
 )
 # Built once: only the parameters change from one lookup to the next.
 _BY_CODE = _VIEW.where(Dossier.code == bindparam("code"))
-_BY_ITEM = _VIEW.where(Dossier.id == (
-    select(Dossier.id).where(Dossier.postal_item_number == bindparam("item"))
-    .order_by(Dossier.received_at.desc()).limit(1).scalar_subquery()))
+_BY_ITEM = _VIEW.where(
+    Dossier.id
+    == (
+        select(Dossier.id)
+        .where(Dossier.postal_item_number == bindparam("item"))
+        .order_by(Dossier.received_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+)
 
 
 def find_by_code_and_secret(code: str, secret: str) -> dict[str, Any] | None:
@@ -83,6 +100,13 @@ def _present(rows: list[Row]) -> dict[str, Any]:
         "due_date": first.due_date,
         "timeliness": timeliness(first),
         "applicant_name": mask_name(first.applicant_name),
-        "timeline": [{"status": status_label(row.to_status), "at": row.occurred_at,
-                      "office": row.event_office} for row in rows if row.to_status],
+        "timeline": [
+            {
+                "status": status_label(row.to_status),
+                "at": row.occurred_at,
+                "office": row.event_office,
+            }
+            for row in rows
+            if row.to_status
+        ],
     }

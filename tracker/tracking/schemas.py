@@ -47,8 +47,11 @@ class TrackOut(ma.Schema):
     received_at = fields.DateTime()
     appointment_date = fields.Date()
     due_date = fields.Date(metadata={"description": "appointment pushed back by supplement days"})
-    timeliness = fields.String(metadata={
-        "description": "early | on_time | late | on_track | paused | overdue | unknown | "
-                       "not_applicable"})
+    timeliness = fields.String(
+        metadata={
+            "description": "early | on_time | late | on_track | paused | overdue | unknown | "
+            "not_applicable"
+        }
+    )
     applicant_name = fields.String(metadata={"description": "masked"})
     timeline = fields.List(fields.Nested(TimelineEntryOut))
