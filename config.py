@@ -93,5 +93,4 @@ def load_config(env: str | None = None) -> dict:
         "SESSION_COOKIE_SECURE": env == "production",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "JSON_SORT_KEYS": False,
     }
