@@ -39,6 +39,19 @@ def _normalise_database_url(url: str) -> str:
     return url
 
 
+def _check_production(secret_key: str | None, rate_limits_on: bool) -> None:
+    """Production refuses to start on development defaults."""
+    # Redis holds the rate-limit counts that every worker must share.
+    required = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL")
+    missing = [name for name in required if not os.environ.get(name)]
+    if missing:
+        raise ConfigError(f"production needs {', '.join(missing)} set in the environment")
+    if secret_key == DEV_SECRET_KEY or len(secret_key or "") < 32:
+        raise ConfigError("SECRET_KEY must be a random value of at least 32 characters")
+    if not rate_limits_on:
+        raise ConfigError("RATELIMIT_ENABLED=0 is for development only")
+
+
 def load_config(env: str | None = None) -> dict:
     env = env or os.environ.get("TRACKER_ENV", "development")
     if env not in {"development", "testing", "production"}:
@@ -50,12 +63,9 @@ def load_config(env: str | None = None) -> dict:
     redis_url = os.environ.get("REDIS_URL") or None
     secret_key = os.environ.get("SECRET_KEY") or None
 
+    rate_limits_on = os.environ.get("RATELIMIT_ENABLED", "1") != "0"
     if env == "production":
-        missing = [name for name in ("SECRET_KEY", "DATABASE_URL") if not os.environ.get(name)]
-        if missing:
-            raise ConfigError(f"production needs {', '.join(missing)} set in the environment")
-        if secret_key == DEV_SECRET_KEY or len(secret_key or "") < 32:
-            raise ConfigError("SECRET_KEY must be a random value of at least 32 characters")
+        _check_production(secret_key, rate_limits_on)
 
     return {
         "ENV_NAME": env,
@@ -69,8 +79,12 @@ def load_config(env: str | None = None) -> dict:
         # holds across every gunicorn worker; in-process memory otherwise.
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
-        "RATELIMIT_ENABLED": os.environ.get("RATELIMIT_ENABLED", "1") != "0",
+        "RATELIMIT_ENABLED": rate_limits_on,
+        # Redis down: count in each worker's memory for a while rather than fail the lookup.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "TRACK_RATE_LIMIT": os.environ.get("TRACK_RATE_LIMIT", "30 per minute;300 per hour"),
+        # Guessing the 4 phone digits of one item from many addresses is limited per item too.
+        "TRACK_ITEM_RATE_LIMIT": os.environ.get("TRACK_ITEM_RATE_LIMIT", "10 per hour"),
         # Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
         # Argon2id cost; tests lower it so that creating users stays fast.
@@ -90,6 +104,7 @@ def load_config(env: str | None = None) -> dict:
         "OPENAPI_JSON_PATH": "v1/openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",
         "OPENAPI_SWAGGER_UI_URL": "/api/docs/assets/",
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
         "SESSION_COOKIE_SECURE": env == "production",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

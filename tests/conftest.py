@@ -129,6 +129,8 @@ class IsolatedClient(FlaskClient):
             return super().open(*args, **kwargs)
         finally:
             _cv_app.reset(token)
+            if outer is not None and outer.app is self.application:
+                db.session.expire_all()
 
 
 @pytest.fixture

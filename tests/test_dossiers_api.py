@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 from tests.conftest import dossier_payload
+from tracker.audit.models import AuditEntry
+from tracker.catalogue.models import Office
+from tracker.dossiers.models import Dossier
 from tracker.extensions import db
 
 
@@ -367,3 +373,207 @@ def test_offices_are_checked_on_the_day_of_receipt(client, make_staff, catalogue
     assert before.get_json()["code"].endswith("-250630-0001")
     assert after.status_code == 422
     assert list(after.get_json()["error"]["fields"]) == ["office_code"]
+
+
+def test_long_non_latin_names_fit_on_every_backend(client, clerk, catalogue):
+    # Folding for search decomposes Hangul syllables into three characters each.
+    response = client.post(
+        "/api/v1/dossiers",
+        json=dossier_payload(applicant={"name": "한" * 200, "phone": "0912345678"}),
+        headers=clerk.headers,
+    )
+    assert response.status_code == 201
+    assert response.get_json()["applicant"]["name"] == "한" * 200
+
+
+def test_odd_codes_cursors_and_offsets_are_client_errors(client, clerk, catalogue):
+    assert client.get("/api/v1/dossiers/a%00b", headers=clerk.headers).status_code == 404
+    assert client.get("/api/v1/dossiers/" + "9" * 500, headers=clerk.headers).status_code == 404
+    huge = base64.urlsafe_b64encode(str(2**63).encode()).decode()
+    cursor = client.get(f"/api/v1/dossiers?cursor={huge}", headers=clerk.headers)
+    assert cursor.status_code == 422
+    assert list(cursor.get_json()["error"]["fields"]) == ["cursor"]
+    offset = client.get("/api/v1/procedures?offset=99999999999999999999")
+    assert offset.status_code == 422
+    assert list(offset.get_json()["error"]["fields"]) == ["offset"]
+
+
+def test_misspelt_query_parameters_are_named(client, clerk, catalogue):
+    response = client.get("/api/v1/dossiers?stauts=withdrawn", headers=clerk.headers)
+    assert response.status_code == 422
+    assert list(response.get_json()["error"]["fields"]) == ["stauts"]
+
+
+def test_hostile_bodies_are_refused_before_and_after_sign_in(client, clerk, catalogue):
+    deep = "[" * 100_000 + "]" * 100_000
+    nested = client.post(
+        "/api/v1/dossiers",
+        data=deep,
+        headers={**clerk.headers, "Content-Type": "application/json"},
+    )
+    assert nested.status_code == 400
+    anonymous = client.post("/api/v1/dossiers", json=dossier_payload(fee_vnd=-1))
+    assert anonymous.status_code == 401
+    assert anonymous.get_json()["error"]["fields"] == {}
+    too_big = client.post(
+        "/api/v1/dossiers",
+        data="x" * (3 * 1024 * 1024),
+        headers={**clerk.headers, "Content-Type": "application/json"},
+    )
+    assert too_big.status_code == 413
+    assert too_big.get_json()["error"]["code"] == "payload_too_large"
+
+
+# Digits of other scripts match Python's \d but belong in no Vietnamese phone or ID number.
+ARABIC_INDIC = "0" + "".join(chr(0x0661 + i) for i in range(9))
+FULL_WIDTH = "".join(chr(0xFF11 + i) for i in range(9))
+
+
+def test_numbers_and_digits_are_taken_strictly(client, clerk, catalogue):
+    response = client.post(
+        "/api/v1/dossiers",
+        json=dossier_payload(
+            fee_vnd=1.9,
+            applicant={"name": "An", "phone": ARABIC_INDIC, "id_number": FULL_WIDTH},
+        ),
+        headers=clerk.headers,
+    )
+    assert response.status_code == 422
+    assert set(response.get_json()["error"]["fields"]) == {
+        "fee_vnd",
+        "applicant.phone",
+        "applicant.id_number",
+    }
+
+
+def test_same_item_scanned_at_two_counters_at_once_is_taken_once(app, clerk, make_staff):
+    other = make_staff("clerk", office=Office.query.filter_by(code="811000").one())
+    start = threading.Barrier(6)
+
+    def post(staff):
+        with app.app_context():
+            start.wait()
+            return app.test_client().post(
+                "/api/v1/dossiers",
+                json=dossier_payload(postal_item_number="RA473124829VN"),
+                headers=staff.headers,
+            )
+
+    db.session.commit()
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(post, [clerk, other] * 3))
+
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409, 409, 409]
+    conflict = next(r for r in responses if r.status_code == 409).get_json()["error"]
+    assert "dossier" not in conflict["fields"]["postal_item_number"][0].split("another ")[0]
+    assert "H19" not in conflict["message"]  # the other dossier may be outside the scope
+    assert Dossier.query.filter_by(postal_item_number="RA473124829VN").count() == 1
+
+
+def test_corrections_are_split_between_post_and_agency(client, clerk, make_staff, create_dossier):
+    code = create_dossier()["code"]
+    url = f"/api/v1/dossiers/{code}"
+    officer = make_staff("agency")
+
+    clerk_date = client.patch(
+        url, json={"version": 1, "appointment_date": "2030-01-01"}, headers=clerk.headers
+    )
+    assert clerk_date.status_code == 403
+    assert list(clerk_date.get_json()["error"]["fields"]) == ["appointment_date"]
+    officer_phone = client.patch(
+        url, json={"version": 1, "applicant": {"phone": "0987654321"}}, headers=officer.headers
+    )
+    assert officer_phone.status_code == 403
+    assert list(officer_phone.get_json()["error"]["fields"]) == ["applicant.phone"]
+    too_early = client.patch(
+        url, json={"version": 1, "appointment_date": "2001-01-01"}, headers=officer.headers
+    )
+    assert too_early.status_code == 422
+    ok = client.patch(
+        url, json={"version": 1, "appointment_date": "2030-01-02"}, headers=officer.headers
+    )
+    assert ok.status_code == 200
+    assert ok.get_json()["due_date"] == "2030-01-02"
+
+
+def test_appointment_is_frozen_once_the_agency_is_done(client, clerk, make_staff, create_dossier):
+    code = create_dossier(service_form="send_only", delivery_address=None)["code"]
+    officer = make_staff("agency")
+    for status in ("forwarded", "processing", "result_ready"):
+        staff = clerk if status == "forwarded" else officer
+        response = client.post(
+            f"/api/v1/dossiers/{code}/events", json={"status": status}, headers=staff.headers
+        )
+        assert response.status_code == 201, response.get_json()
+    late_date = client.patch(
+        f"/api/v1/dossiers/{code}",
+        json={"version": 4, "appointment_date": "2031-01-01"},
+        headers=officer.headers,
+    )
+    assert late_date.status_code == 422
+    # The citizen fetched the result at the agency's desk: the officer records it.
+    fetched = client.post(
+        f"/api/v1/dossiers/{code}/events",
+        json={"status": "collected_in_person"},
+        headers=officer.headers,
+    )
+    assert fetched.status_code == 201
+    assert fetched.get_json()["dossier"]["status"]["code"] == "collected_in_person"
+
+
+def test_failed_delivery_needs_its_reason(client, clerk, catalogue, create_dossier):
+    code = create_dossier(procedure_code="1.004567", service_form="return_only")["code"]
+    url = f"/api/v1/dossiers/{code}/events"
+    assert (
+        client.post(url, json={"status": "out_for_delivery"}, headers=clerk.headers).status_code
+        == 201
+    )
+    missing = client.post(url, json={"status": "delivery_failed"}, headers=clerk.headers)
+    assert missing.status_code == 422
+    assert list(missing.get_json()["error"]["fields"]) == ["note"]
+    given = client.post(
+        url, json={"status": "delivery_failed", "note": "Sai địa chỉ"}, headers=clerk.headers
+    )
+    assert given.status_code == 201
+
+
+def test_late_events_are_bounded_audited_and_hidden_from_the_public(client, clerk, create_dossier):
+    created = create_dossier(received_at="2025-06-02T08:00:00+07:00")
+    code = created["code"]
+    url = f"/api/v1/dossiers/{code}/events"
+    assert (
+        client.post(
+            url,
+            json={"status": "forwarded", "occurred_at": "2025-06-03T08:00:00+07:00"},
+            headers=clerk.headers,
+        ).status_code
+        == 201
+    )
+
+    before_receipt = client.post(
+        url,
+        json={"status": "withdrawn", "occurred_at": "2001-01-01T00:00:00Z"},
+        headers=clerk.headers,
+    )
+    assert before_receipt.status_code == 422
+    never = client.post(
+        url,
+        json={"status": "collected_in_person", "occurred_at": "2025-06-02T09:00:00+07:00"},
+        headers=clerk.headers,
+    )
+    assert never.status_code == 409
+    late = client.post(
+        url,
+        json={"status": "withdrawn", "occurred_at": "2025-06-02T09:00:00+07:00"},
+        headers=clerk.headers,
+    )
+    assert late.status_code == 201 and late.get_json()["applied"] is False
+
+    actions = [e.action for e in AuditEntry.query.filter_by(entity_key=code)]
+    assert actions.count("dossier.late_event") == 1
+    public = client.get(
+        "/api/v1/track", query_string={"code": code, "secret": created["lookup_secret"]}
+    ).get_json()
+    assert [e["status"]["code"] for e in public["timeline"]] == ["received", "forwarded"]
+    staff = client.get(url, headers=clerk.headers).get_json()
+    assert [e["to_status"]["code"] for e in staff] == ["received", "withdrawn", "forwarded"]

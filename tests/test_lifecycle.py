@@ -20,7 +20,6 @@ from tracker.dossiers.lifecycle import STATUSES, TERMINAL
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.dossiers.timeliness import timeliness
 from tracker.errors import (
-    Conflict,
     Forbidden,
     StaleVersion,
     TransitionNotAllowed,
@@ -151,6 +150,8 @@ def new_dossier(
 
 def move(dossier: Dossier, status: str, when: datetime, **kwargs) -> operations.EventOutcome:
     kwargs.setdefault("source", "counter")
+    if status == "delivery_failed":
+        kwargs.setdefault("note", "Không có người nhận")
     outcome = operations.record_event(dossier, status, occurred_at=when, **kwargs)
     db.session.commit()
     return outcome
@@ -182,7 +183,9 @@ def assert_refuses_all_but_allowed(dossier: Dossier, when: datetime) -> None:
         if target in expected:
             continue
         with pytest.raises(TransitionNotAllowed) as refused:
-            operations.record_event(dossier, target, source="counter", occurred_at=when)
+            operations.record_event(
+                dossier, target, source="counter", occurred_at=when, note="lý do"
+            )
         assert refused.value.extra == {"current_status": current, "allowed": expected}
         assert refused.value.fields == {
             "status": [f"allowed after {current}: {', '.join(expected) or 'none'}"]
@@ -369,28 +372,17 @@ def test_same_event_id_from_another_source_is_another_event(app, catalogue):
     assert dossier.status == "processing"
 
 
-def test_event_id_already_used_for_another_dossier_is_a_conflict(app, catalogue):
+def test_same_event_id_on_another_dossier_is_another_event(app, catalogue):
+    # Agencies number their events independently, and a clerk may reuse a scan label: an event id
+    # identifies an event within one dossier's history.
     first = new_dossier(catalogue)
     second = new_dossier(catalogue)
-    move(
-        first,
-        "forwarded",
-        MONDAY + timedelta(hours=1),
-        source="postal_feed",
-        source_event_id="VNP-3",
-    )
-    with pytest.raises(Conflict) as conflict:
-        operations.record_event(
-            second,
-            "forwarded",
-            source="postal_feed",
-            source_event_id="VNP-3",
-            occurred_at=MONDAY + timedelta(hours=1),
-        )
-    assert conflict.value.fields == {"source_event_id": ["already used for another dossier"]}
-    db.session.rollback()
-    assert second.status == "received"
-    assert event_count(second) == 1
+    when = MONDAY + timedelta(hours=1)
+    move(first, "forwarded", when, source="agency", source_event_id="42")
+    outcome = move(second, "forwarded", when, source="agency", source_event_id="42")
+    assert (outcome.applied, outcome.duplicate) == (True, False)
+    assert (first.status, second.status) == ("forwarded", "forwarded")
+    assert event_count(second) == 2
 
 
 def test_late_event_is_kept_without_moving_the_status(app, catalogue):
@@ -482,7 +474,7 @@ def test_default_occurred_at_is_now(app, catalogue):
     assert dossier.status_changed_at == outcome.event.occurred_at
 
 
-@pytest.mark.parametrize("status", ["forwarded", "result_collected", "withdrawn", "delivered"])
+@pytest.mark.parametrize("status", ["forwarded", "result_collected", "delivered"])
 def test_agency_officer_cannot_record_post_statuses(app, catalogue, make_staff, status):
     officer = make_staff("agency").user
     dossier = new_dossier(catalogue)
@@ -491,7 +483,10 @@ def test_agency_officer_cannot_record_post_statuses(app, catalogue, make_staff, 
             dossier, status, source="agency", actor=officer, occurred_at=MONDAY + timedelta(hours=1)
         )
     assert refused.value.fields == {
-        "status": ["must be one of processing, rejected, result_ready, supplement_required"]
+        "status": [
+            "must be one of collected_in_person, processing, rejected, result_ready, "
+            "supplement_required, withdrawn"
+        ]
     }
     assert event_count(dossier) == 1
 
@@ -572,24 +567,21 @@ def test_api_duplicate_and_late_events(client, clerk, create_dossier):
     ]
 
 
-def test_api_event_id_of_another_dossier_is_refused(client, clerk, create_dossier):
+def test_api_event_id_of_another_dossier_is_applied_there(client, clerk, create_dossier):
     first = create_dossier(received_at="2025-06-02T08:00:00+07:00")["code"]
     second = create_dossier(received_at="2025-06-02T08:00:00+07:00")["code"]
     when = "2025-06-02T10:00:00+07:00"
-    assert (
-        post_event(
-            client, clerk, first, status="forwarded", source_event_id="scan-9", occurred_at=when
-        ).status_code
-        == 201
-    )
-    reused = post_event(
+    for code in (first, second):
+        response = post_event(
+            client, clerk, code, status="forwarded", source_event_id="scan-9", occurred_at=when
+        )
+        assert response.status_code == 201
+        assert response.get_json()["duplicate"] is False
+    again = post_event(
         client, clerk, second, status="forwarded", source_event_id="scan-9", occurred_at=when
     )
-    assert reused.status_code == 409
-    assert reused.get_json()["error"]["fields"] == {
-        "source_event_id": ["already used for another dossier"]
-    }
-    history = client.get(f"/api/v1/dossiers/{first}/events", headers=clerk.headers).get_json()
+    assert again.get_json()["duplicate"] is True
+    history = client.get(f"/api/v1/dossiers/{second}/events", headers=clerk.headers).get_json()
     assert [e["to_status"]["code"] for e in history] == ["received", "forwarded"]
 
 

@@ -44,20 +44,27 @@ def test_migrations_build_the_models_schema_and_downgrade_cleanly(empty_database
         db.engine.dispose()
 
 
-def test_production_refuses_to_start_without_secrets(monkeypatch):
-    monkeypatch.delenv("SECRET_KEY", raising=False)
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    with pytest.raises(ConfigError, match="SECRET_KEY, DATABASE_URL"):
+def test_production_refuses_to_start_on_development_defaults(monkeypatch):
+    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "RATELIMIT_ENABLED"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError, match="SECRET_KEY, DATABASE_URL, REDIS_URL"):
         load_config("production")
 
     monkeypatch.setenv("DATABASE_URL", "postgres://db/tracker")
+    monkeypatch.setenv("REDIS_URL", "redis://cache:6379/0")
     monkeypatch.setenv("SECRET_KEY", "short")
     with pytest.raises(ConfigError, match="at least 32"):
         load_config("production")
 
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("RATELIMIT_ENABLED", "0")
+    with pytest.raises(ConfigError, match="RATELIMIT_ENABLED"):
+        load_config("production")
+
+    monkeypatch.delenv("RATELIMIT_ENABLED")
     config = load_config("production")
     assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://db/tracker"
+    assert config["RATELIMIT_STORAGE_URI"] == "redis://cache:6379/0"
     assert config["SESSION_COOKIE_SECURE"] is True
 
 

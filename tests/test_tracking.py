@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.servers import GunicornServer
+from tests.servers import GunicornServer, free_port
 
 
 def track(client, **params):
@@ -94,8 +94,11 @@ def test_incomplete_lookups_name_the_fields(client, catalogue, params, fields):
     assert set(response.get_json()["error"]["fields"]) == fields
 
 
-def test_rate_limit_holds_across_gunicorn_workers(database_url, redis_url, catalogue):
-    """Two gunicorn worker processes share one count in Redis; the 4th lookup is refused."""
+def test_rate_limit_is_shared_by_separate_server_processes(database_url, redis_url, catalogue):
+    """Two gunicorn servers (as on two nodes) count in the same Redis: the 4th lookup is 429.
+
+    With per-process counting each server would allow 3, and all 4 lookups would pass.
+    """
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -103,15 +106,51 @@ def test_rate_limit_holds_across_gunicorn_workers(database_url, redis_url, catal
         "TRACK_RATE_LIMIT": "3 per minute",
         "TRACKER_ENV": "development",
     }
-    with GunicornServer(env, workers=2) as server:
-        statuses, retry_after, bodies = [], None, []
-        for _ in range(6):
-            # A new connection per request, so that both workers serve some of them.
-            status, headers, body = server.get("/api/v1/track?code=X&secret=Y")
-            statuses.append(status)
-            bodies.append(body)
-            retry_after = headers.get("Retry-After", retry_after)
+    with GunicornServer(env, workers=1) as first, GunicornServer(env, workers=1) as second:
+        answers = [server.get("/api/v1/track?code=X&secret=Y") for server in (first, second) * 2]
 
-    assert statuses == [404, 404, 404, 429, 429, 429]
-    assert json.loads(bodies[-1])["error"]["code"] == "rate_limited"
-    assert retry_after is not None and int(retry_after) > 0
+    assert [status for status, _, _ in answers] == [404, 404, 404, 429]
+    _, headers, body = answers[-1]
+    assert json.loads(body)["error"]["code"] == "rate_limited"
+    assert int(headers["Retry-After"]) > 0
+
+
+def test_one_item_is_limited_whoever_asks(app, create_dossier):
+    create_dossier(postal_item_number="RA473124829VN")
+    app.config["TRACK_ITEM_RATE_LIMIT"] = "3 per hour"
+    try:
+        statuses = []
+        for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
+            client = app.test_client()
+            client.environ_base["REMOTE_ADDR"] = address
+            statuses.append(track(client, item="RA473124829VN", phone_last4="0000").status_code)
+    finally:
+        app.config["TRACK_ITEM_RATE_LIMIT"] = "10 per hour"
+    assert statuses == [404, 404, 404, 429]
+
+
+def test_lookup_survives_redis_going_away(database_url, catalogue):
+    """Nothing listens where REDIS_URL points: lookups still answer, readiness says why not."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "TRACKER_ENV": "development",
+    }
+    with GunicornServer(env, workers=1) as server:
+        lookup = server.get("/api/v1/track?code=X&secret=Y")
+        ready = server.get("/readyz")
+
+    assert lookup[0] == 404
+    assert ready[0] == 503
+    assert json.loads(ready[2]) == {
+        "status": "unavailable",
+        "database": "ok",
+        "redis": "unreachable",
+    }
+
+
+def test_answers_are_not_cached(client, create_dossier):
+    created = create_dossier()
+    response = track(client, code=created["code"], secret=created["lookup_secret"])
+    assert response.headers["Cache-Control"] == "no-store"

@@ -5,10 +5,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import load_config
+
+
+class JSONProvider(DefaultJSONProvider):
+    # Vietnamese stays readable (and shorter) in JSON; fields keep the order the schemas give.
+    ensure_ascii = False
+    sort_keys = False
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -16,9 +23,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(load_config("testing" if test_config else None))
     if test_config:
         app.config.update(test_config)
-    # Vietnamese stays readable (and shorter) in JSON; fields keep the order the schemas give.
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = JSONProvider(app)
     if app.config["TRUSTED_PROXIES"]:
         proxies = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
@@ -74,6 +79,9 @@ def register_commands(app: Flask) -> None:
         app.cli.add_command(group)
 
 
+PRIVATE_PATHS = ("/api/v1/dossiers", "/api/v1/track")
+
+
 def register_security_headers(app: Flask) -> None:
     production = app.config["ENV_NAME"] == "production"
 
@@ -90,4 +98,7 @@ def register_security_headers(app: Flask) -> None:
         )
         if production:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if request.path.startswith(PRIVATE_PATHS):
+            # Personal data (staff views) and lookup answers must not sit in any cache.
+            headers["Cache-Control"] = "no-store"
         return response

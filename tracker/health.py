@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, send_from_directory
+import redis
+from flask import Blueprint, current_app, jsonify, send_from_directory
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from swagger_ui_bundle import swagger_ui_path
@@ -19,12 +20,31 @@ def healthz():
 
 @blp.get("/readyz")
 def readyz():
+    """Ready when the database answers, and Redis too where it is configured."""
+    checks = {"database": _database_ok()}
+    if current_app.config["REDIS_URL"]:
+        checks["redis"] = _redis_ok(current_app.config["REDIS_URL"])
+    ready = all(checks.values())
+    body = {"status": "ok" if ready else "unavailable"}
+    body.update({name: "ok" if ok else "unreachable" for name, ok in checks.items()})
+    return jsonify(body), 200 if ready else 503
+
+
+def _database_ok() -> bool:
     try:
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError:
         db.session.rollback()
-        return jsonify(status="unavailable", database="unreachable"), 503
-    return jsonify(status="ok", database="ok")
+        return False
+    return True
+
+
+def _redis_ok(url: str) -> bool:
+    try:
+        with redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1) as client:
+            return bool(client.ping())
+    except redis.RedisError:
+        return False
 
 
 @blp.get("/api/docs/assets/<path:filename>")

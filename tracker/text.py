@@ -16,7 +16,3 @@ def fold(text: str) -> str:
 def mask_name(name: str) -> str:
     """Keep the first letter of each word: "Nguyễn Văn An" -> "N***** V** A*"."""
     return " ".join(word[0] + "*" * (len(word) - 1) for word in name.split())
-
-
-def mask_phone(phone: str) -> str:
-    return "*" * max(len(phone) - 3, 0) + phone[-3:]

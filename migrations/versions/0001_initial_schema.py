@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 16:04:09.653951
+Create Date: 2026-11-25 16:32:35.962889
 
 """
 from alembic import op
@@ -116,7 +116,6 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
-    sa.Column('scopes', sa.String(length=200), nullable=False),
     sa.Column('name', sa.String(length=120), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
@@ -232,7 +231,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['dossier_id'], ['dossiers.id'], name=op.f('fk_status_events_dossier_id_dossiers')),
     sa.ForeignKeyConstraint(['office_id'], ['offices.id'], name=op.f('fk_status_events_office_id_offices')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_status_events')),
-    sa.UniqueConstraint('source', 'source_event_id', name=op.f('uq_status_events_source_source_event_id'))
+    sa.UniqueConstraint('dossier_id', 'source', 'source_event_id', name=op.f('uq_status_events_dossier_id_source_source_event_id'))
     )
     with op.batch_alter_table('status_events', schema=None) as batch_op:
         batch_op.create_index('ix_status_events_dossier_occurred', ['dossier_id', 'occurred_at'], unique=False)

@@ -1,4 +1,4 @@
-"""Who is calling: a bearer token (API, integrations) or the signed-in session (pages)."""
+"""Who is calling: the API knows staff by their bearer token only (no cookie, so no CSRF)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from flask_login import current_user
 from tracker.accounts.models import User
 from tracker.accounts.operations import user_for_token
 from tracker.errors import DomainError, Forbidden
-from tracker.extensions import db, login_manager
+from tracker.extensions import login_manager
 
 F = TypeVar("F", bound=Callable)
 
@@ -20,12 +20,6 @@ F = TypeVar("F", bound=Callable)
 class Unauthorized(DomainError):
     status = 401
     code = "unauthorized"
-
-
-@login_manager.user_loader
-def _load_session_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id))
-    return user if user is not None and user.active else None
 
 
 @login_manager.request_loader

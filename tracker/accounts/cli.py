@@ -53,13 +53,12 @@ def create(
 @user_cli.command("token")
 @click.argument("username")
 @click.option("--name", default="cli", help="what the token is for")
-@click.option("--scope", "scopes", multiple=True, help="integration scope, e.g. feed:postal")
 @with_appcontext
-def token(username: str, name: str, scopes: tuple[str, ...]) -> None:
+def token(username: str, name: str) -> None:
     """Print a new API token for USERNAME (shown once, stored hashed)."""
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
         raise click.ClickException(f"no user {username}")
-    value = issue_token(user, name=name, scopes=" ".join(scopes))
+    value = issue_token(user, name=name)
     db.session.commit()
     click.echo(value)

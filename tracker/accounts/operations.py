@@ -12,7 +12,6 @@ from sqlalchemy import select
 
 from tracker.accounts.models import ROLES, ApiToken, User
 from tracker.audit.operations import record_audit
-from tracker.calendar import utcnow
 from tracker.catalogue.models import Agency, Office
 from tracker.errors import Conflict, ValidationFailed
 from tracker.extensions import db
@@ -90,13 +89,13 @@ def create_user(
     return user
 
 
-def issue_token(user: User, *, name: str = "", scopes: str = "") -> str:
+def issue_token(user: User, *, name: str = "", actor: User | None = None) -> str:
     """A new bearer token for `user`; the token is returned once and stored hashed."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user=user, token_hash=_token_hash(token), name=name, scopes=scopes))
+    db.session.add(ApiToken(user=user, token_hash=_token_hash(token), name=name))
     db.session.flush()
     record_audit(
-        user.id, "token.issue", "user", user.username, after={"name": name, "scopes": scopes}
+        actor.id if actor else None, "token.issue", "user", user.username, after={"name": name}
     )
     return token
 
@@ -108,16 +107,6 @@ def user_for_token(token: str) -> User | None:
     if row is None or row.revoked_at is not None or not row.user.active:
         return None
     return row.user
-
-
-def revoke_tokens(user: User) -> int:
-    rows = db.session.scalars(
-        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-    ).all()
-    for row in rows:
-        row.revoked_at = utcnow()
-    db.session.flush()
-    return len(rows)
 
 
 def _token_hash(token: str) -> str:

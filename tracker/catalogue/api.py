@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
+from tracker.api import Blueprint
 from tracker.catalogue import queries
 from tracker.catalogue.schemas import (
     AgencyOut,

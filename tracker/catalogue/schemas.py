@@ -64,7 +64,7 @@ class ProcedureArgs(LoadSchema):
     agency = fields.String(validate=validate.Length(max=40))
     service_form = fields.String(validate=validate.OneOf(SERVICE_FORMS))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=100_000))
 
 
 class OfficeArgs(LoadSchema):

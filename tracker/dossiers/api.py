@@ -1,11 +1,14 @@
-"""REST endpoints for dossiers. Handlers parse, authorise, call one operation, commit, dump."""
+"""REST endpoints for dossiers. Handlers authorise, parse, call one operation, commit, dump.
+
+`roles_required` stands outermost, so an anonymous caller learns nothing from validation errors.
+"""
 
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from tracker.accounts.auth import actor, roles_required
+from tracker.api import Blueprint
 from tracker.audit.operations import record_audit
 from tracker.database import writes
 from tracker.dossiers import operations, queries
@@ -37,9 +40,9 @@ WRITERS = ("clerk", "agency", "admin")
 @blp.route("")
 class Dossiers(MethodView):
     @writes
+    @roles_required(*STAFF)
     @blp.arguments(DossierListArgs, location="query")
     @blp.response(200, DossierPageOut)
-    @roles_required(*STAFF)
     def get(self, args):
         """List dossiers in the caller's scope, newest first (keyset pagination)."""
         items, next_cursor = queries.list_dossiers(actor(), args)
@@ -50,9 +53,9 @@ class Dossiers(MethodView):
         db.session.commit()
         return {"items": items, "next_cursor": next_cursor}
 
+    @roles_required("clerk", "admin")
     @blp.arguments(DossierCreateSchema)
     @blp.response(201, DossierCreatedOut)
-    @roles_required("clerk", "admin")
     def post(self, data):
         """Log a dossier taken in at a counter, a hotline pick-up or a one-stop desk."""
         dossier, secret = operations.create_dossier(data, actor())
@@ -64,8 +67,8 @@ class Dossiers(MethodView):
 @blp.route("/<string:code>")
 class DossierItem(MethodView):
     @writes
-    @blp.response(200, DossierOut)
     @roles_required(*STAFF)
+    @blp.response(200, DossierOut)
     def get(self, code):
         """One dossier with the applicant's personal data (the view is audited)."""
         dossier = queries.get_dossier(code, actor())
@@ -73,9 +76,9 @@ class DossierItem(MethodView):
         db.session.commit()
         return dossier
 
+    @roles_required(*WRITERS)
     @blp.arguments(DossierPatchSchema)
     @blp.response(200, DossierOut)
-    @roles_required(*WRITERS)
     def patch(self, changes, code):
         """Correct details. `version` must be the version you read, else 409."""
         dossier = queries.get_dossier(code, actor(), for_update=True)
@@ -86,15 +89,19 @@ class DossierItem(MethodView):
 
 @blp.route("/<string:code>/events")
 class DossierEvents(MethodView):
-    @blp.response(200, EventOut(many=True))
+    @writes
     @roles_required(*STAFF)
+    @blp.response(200, EventOut(many=True))
     def get(self, code):
-        """The dossier's full history, late events included (`applied` false)."""
-        return queries.list_events(queries.get_dossier(code, actor()))
+        """The dossier's full history, late events included (`applied` false); audited."""
+        events = queries.list_events(queries.get_dossier(code, actor()))
+        record_audit(actor().id, "dossier.view_events", "dossier", code)
+        db.session.commit()
+        return events
 
+    @roles_required(*WRITERS)
     @blp.arguments(EventCreateSchema)
     @blp.response(201, EventRecordedOut)
-    @roles_required(*WRITERS)
     def post(self, data, code):
         """Record a status change. 409 lists the statuses that may follow."""
         user = actor()
@@ -119,8 +126,8 @@ class DossierEvents(MethodView):
 
 
 @blp.route("/<string:code>/receipt", methods=["POST"])
-@blp.response(200, ReceiptOut)
 @roles_required("clerk", "admin")
+@blp.response(200, ReceiptOut)
 def reissue_receipt(code):
     """Reprint a receipt: a new lookup secret replaces the old one."""
     dossier = queries.get_dossier(code, actor(), for_update=True)

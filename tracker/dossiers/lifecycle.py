@@ -42,6 +42,8 @@ TERMINAL = frozenset({"delivered", "returned_to_agency", "collected_in_person", 
 
 # While a dossier is in one of these, the agency's clock runs (or is paused for a supplement).
 AGENCY_CLOCK = frozenset({"received", "forwarded", "processing", "supplement_required"})
+# Past its due date in one of these, a dossier is overdue (the clock is paused in the others).
+OVERDUE_STATUSES = AGENCY_CLOCK - {"supplement_required"}
 
 _WITHDRAWABLE = {"withdrawn"}
 
@@ -83,6 +85,14 @@ TRANSITIONS = {
 }
 
 INITIAL_STATUS = {"two_way": "received", "send_only": "received", "return_only": "result_collected"}
+
+
+def reachable(service_form: str) -> frozenset[str]:
+    """Every status a dossier of this service form can ever be in."""
+    table = TRANSITIONS[service_form]
+    return frozenset(
+        {INITIAL_STATUS[service_form], *table, *(s for t in table.values() for s in t)}
+    )
 
 
 def allowed_next(service_form: str, status: str) -> list[str]:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.calendar import add_working_days, today_vn, utcnow
 from tracker.catalogue.models import Agency, Channel, Office, Procedure
-from tracker.dossiers.lifecycle import AGENCY_CLOCK
+from tracker.dossiers.lifecycle import OVERDUE_STATUSES
 from tracker.extensions import db
 from tracker.types import UTCDateTime
 
@@ -88,12 +88,6 @@ class Dossier(db.Model):
         order_by="DossierDocument.id",
         lazy="selectin",
     )
-    events: Mapped[list[StatusEvent]] = relationship(
-        back_populates="dossier",
-        order_by=lambda: (StatusEvent.occurred_at, StatusEvent.id),
-        lazy="select",
-        viewonly=True,
-    )
 
     def compute_due_date(self) -> date | None:
         if self.appointment_date is None:
@@ -103,9 +97,9 @@ class Dossier(db.Model):
 
     def is_overdue(self, today: date | None = None) -> bool:
         # The clock is paused while the citizen is asked for a supplement.
-        if self.status not in AGENCY_CLOCK or self.status == "supplement_required":
+        if self.status not in OVERDUE_STATUSES or self.due_date is None:
             return False
-        return self.due_date is not None and (today or today_vn()) > self.due_date
+        return (today or today_vn()) > self.due_date
 
 
 class DossierDocument(db.Model):
@@ -128,7 +122,8 @@ class StatusEvent(db.Model):
 
     __tablename__ = "status_events"
     __table_args__ = (
-        UniqueConstraint("source", "source_event_id"),
+        # Feeds resend: an event id is applied once per dossier and source.
+        UniqueConstraint("dossier_id", "source", "source_event_id"),
         Index("ix_status_events_dossier_occurred", "dossier_id", "occurred_at"),
     )
 
@@ -148,7 +143,7 @@ class StatusEvent(db.Model):
     note: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict | None] = mapped_column(JSON)
 
-    dossier: Mapped[Dossier] = relationship(back_populates="events")
+    dossier: Mapped[Dossier] = relationship()
     office: Mapped[Office | None] = relationship(lazy="joined")
 
 

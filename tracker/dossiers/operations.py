@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tracker.accounts.models import User
 from tracker.audit.operations import record_audit
@@ -26,8 +26,18 @@ log = logging.getLogger(__name__)
 FUTURE_TOLERANCE = timedelta(minutes=10)
 # S10 identifiers are not reused within 12 months.
 ITEM_REUSE_WINDOW = timedelta(days=365)
-# Statuses an agency officer may record; everything else is the post's side.
-AGENCY_STATUSES = frozenset({"processing", "supplement_required", "rejected", "result_ready"})
+# Statuses an agency officer may record: its own decisions, and a send-only dossier closing at
+# its desk. Everything else happens at the post.
+AGENCY_STATUSES = frozenset(
+    {
+        "processing",
+        "supplement_required",
+        "rejected",
+        "result_ready",
+        "collected_in_person",
+        "withdrawn",
+    }
+)
 # Fields a correction (PATCH) may change, as audited.
 CORRECTABLE = (
     "applicant_name",
@@ -40,7 +50,14 @@ CORRECTABLE = (
     "note",
     "appointment_date",
     "agency_reference",
+    "documents",
 )
+# Who may correct what: the post keeps the applicant's details, the agency its date.
+CORRECTABLE_BY_ROLE = {
+    "clerk": frozenset(CORRECTABLE) - {"appointment_date"},
+    "agency": frozenset({"appointment_date", "agency_reference", "note"}),
+    "admin": frozenset(CORRECTABLE),
+}
 
 
 @dataclass
@@ -61,6 +78,10 @@ def create_dossier(
     # since closed is still accepted, one at an office not yet open is not.
     received_on = local_date(received_at)
     procedure = _active_procedure(data["procedure_code"], received_on)
+    if not procedure.agency.is_active_on(received_on):
+        raise ValidationFailed.field(
+            "procedure_code", f"agency {procedure.agency.code} was not active on {received_on}"
+        )
     service_form = data["service_form"]
     if not procedure.allows(service_form):
         allowed = ", ".join(procedure.service_forms)
@@ -72,6 +93,7 @@ def create_dossier(
         raise ValidationFailed.field(
             "delivery_address", "required when the post returns the result"
         )
+    _check_appointment(data.get("appointment_date"), received_on)
     item = data.get("postal_item_number")
     if item:
         _check_item_free(item, received_at, None)
@@ -88,7 +110,7 @@ def create_dossier(
         channel=office.channel,
         agency_reference=data.get("agency_reference"),
         applicant_name=applicant["name"],
-        applicant_name_folded=fold(applicant["name"]),
+        applicant_name_folded=_folded_name(applicant["name"]),
         applicant_phone=applicant["phone"],
         applicant_id_number=applicant.get("id_number"),
         applicant_email=applicant.get("email"),
@@ -138,44 +160,26 @@ def record_event(
     raw_code: str | None = None,
     office_id: int | None = None,
     note: str | None = None,
-    appointment_date=None,
+    appointment_date: date | None = None,
     expected_version: int | None = None,
     data: dict[str, Any] | None = None,
 ) -> EventOutcome:
     """Append a status event and move the dossier when the transition table allows it.
 
-    A (source, source_event_id) seen before is not applied again. An event that happened before
-    the dossier's current status was reached is kept in the history without moving the status back.
+    The caller holds the dossier's row lock (`queries.get_dossier(..., for_update=True)`). An event
+    whose (source, source_event_id) this dossier has seen is not applied again. An event that
+    happened before the dossier's current status was reached is kept in the history without moving
+    the status back.
     """
     if source_event_id is not None:
-        seen = db.session.scalar(
-            select(StatusEvent).where(
-                StatusEvent.source == source, StatusEvent.source_event_id == source_event_id
-            )
-        )
+        seen = _seen_event(dossier, source, source_event_id)
         if seen is not None:
-            if seen.dossier_id != dossier.id:
-                # Not a resend: answering "duplicate" would drop this event and report another
-                # dossier's event as its own.
-                raise Conflict(
-                    f"{source} event {source_event_id} is already recorded for another dossier",
-                    fields={"source_event_id": ["already used for another dossier"]},
-                )
             return EventOutcome(seen, applied=seen.applied, duplicate=True)
-    if expected_version is not None and expected_version != dossier.version:
-        raise StaleVersion(
-            f"dossier {dossier.code} is at version {dossier.version}, not {expected_version}",
-            fields={"expected_version": ["stale version: reload the dossier"]},
-            extra={"current_version": dossier.version},
-        )
-    if actor is not None and actor.role == "agency" and to_status not in AGENCY_STATUSES:
-        raise Forbidden(
-            f"an agency officer cannot record {to_status}",
-            fields={"status": [f"must be one of {', '.join(sorted(AGENCY_STATUSES))}"]},
-        )
+    if expected_version is not None:
+        _check_version(dossier, expected_version, "expected_version")
     now = utcnow()
     occurred_at = occurred_at or now
-    _check_not_future("occurred_at", occurred_at, now)
+    _check_event(dossier, to_status, actor, occurred_at, now, note, appointment_date)
     event = StatusEvent(
         dossier=dossier,
         to_status=to_status,
@@ -189,13 +193,81 @@ def record_event(
         note=note,
         data=data,
     )
-    if occurred_at < dossier.status_changed_at:
+    before = snapshot(dossier)
+    late = occurred_at < dossier.status_changed_at
+    if late:
         event.applied = False
-        db.session.add(event)
-        db.session.flush()
         log.info("late event for %s kept without moving status (%s)", dossier.code, to_status)
-        return EventOutcome(event, applied=False)
+    else:
+        event.from_status = dossier.status
+        _apply_clock(dossier, to_status, occurred_at, appointment_date)
+        dossier.status = to_status
+        dossier.status_changed_at = occurred_at
+    db.session.add(event)
+    db.session.flush()
+    record_audit(
+        event.actor_id,
+        "dossier.late_event" if late else "dossier.event",
+        "dossier",
+        dossier.code,
+        before=before,
+        after={
+            **snapshot(dossier),
+            "event": {
+                "status": to_status,
+                "applied": not late,
+                "occurred_at": occurred_at.isoformat(),
+            },
+        },
+    )
+    return EventOutcome(event, applied=not late)
 
+
+def _seen_event(dossier: Dossier, source: str, source_event_id: str) -> StatusEvent | None:
+    return db.session.scalar(
+        select(StatusEvent).where(
+            StatusEvent.dossier_id == dossier.id,
+            StatusEvent.source == source,
+            StatusEvent.source_event_id == source_event_id,
+        )
+    )
+
+
+def _check_event(
+    dossier: Dossier,
+    to_status: str,
+    actor: User | None,
+    occurred_at: datetime,
+    now: datetime,
+    note: str | None,
+    appointment_date: date | None,
+) -> None:
+    """Refuse what no history can contain; the transition table decides the rest."""
+    if actor is not None and actor.role == "agency" and to_status not in AGENCY_STATUSES:
+        raise Forbidden(
+            f"an agency officer cannot record {to_status}",
+            fields={"status": [f"must be one of {', '.join(sorted(AGENCY_STATUSES))}"]},
+        )
+    _check_not_future("occurred_at", occurred_at, now)
+    if occurred_at < dossier.received_at:
+        raise ValidationFailed.field("occurred_at", "must not be before the dossier was received")
+    if to_status == "delivery_failed" and not note:
+        raise ValidationFailed.field("note", "the reason the delivery failed is required")
+    if appointment_date is not None:
+        if to_status not in lifecycle.AGENCY_CLOCK:
+            raise ValidationFailed.field(
+                "appointment_date", "the agency sets it while it handles the dossier"
+            )
+        _check_appointment(appointment_date, local_date(dossier.received_at))
+    if occurred_at < dossier.status_changed_at:
+        # Late: kept in the history only if the service form can contain that status at all.
+        if to_status not in lifecycle.reachable(dossier.service_form):
+            raise TransitionNotAllowed(
+                f"a {dossier.service_form} dossier never reaches {to_status}",
+                fields={"status": [f"not a status of a {dossier.service_form} dossier"]},
+                extra={"current_status": dossier.status, "allowed": []},
+            )
+        return
     if not lifecycle.is_allowed(dossier.service_form, dossier.status, to_status):
         allowed = lifecycle.allowed_next(dossier.service_form, dossier.status)
         raise TransitionNotAllowed(
@@ -203,36 +275,43 @@ def record_event(
             fields={"status": [f"allowed after {dossier.status}: {', '.join(allowed) or 'none'}"]},
             extra={"current_status": dossier.status, "allowed": allowed},
         )
-    before = snapshot(dossier)
-    event.from_status = dossier.status
-    _apply_clock(dossier, to_status, occurred_at, appointment_date)
-    dossier.status = to_status
-    dossier.status_changed_at = occurred_at
-    db.session.add(event)
-    db.session.flush()
-    record_audit(
-        event.actor_id,
-        "dossier.event",
-        "dossier",
-        dossier.code,
-        before=before,
-        after=snapshot(dossier),
-    )
-    return EventOutcome(event, applied=True)
 
 
 def update_dossier(dossier: Dossier, changes: dict[str, Any], actor: User) -> Dossier:
     """Correct a dossier's details; `changes["version"]` must be the version the caller read."""
-    version = changes.pop("version")
-    if version != dossier.version:
-        raise StaleVersion(
-            f"dossier {dossier.code} is at version {dossier.version}, not {version}",
-            fields={"version": ["stale version: reload the dossier"]},
-            extra={"current_version": dossier.version},
-        )
-    applicant = changes.pop("applicant", {}) or {}
-    for key, value in applicant.items():
+    _check_version(dossier, changes.pop("version"), "version")
+    for key, value in (changes.pop("applicant", None) or {}).items():
         changes[f"applicant_{key}"] = value
+    refused = sorted(set(changes) - CORRECTABLE_BY_ROLE.get(actor.role, frozenset()))
+    if refused:
+        raise Forbidden(
+            f"the {actor.role} role cannot change {', '.join(refused)}",
+            fields={
+                name.replace("applicant_", "applicant."): ["not yours to change"]
+                for name in refused
+            },
+        )
+    _check_corrections(dossier, changes)
+    before = snapshot(dossier)
+    for key in CORRECTABLE:
+        if key == "documents" and key in changes:
+            dossier.documents = [DossierDocument(**doc) for doc in changes["documents"]]
+        elif key in changes:
+            setattr(dossier, key, changes[key])
+    if "applicant_name" in changes:
+        dossier.applicant_name_folded = _folded_name(changes["applicant_name"])
+    if "appointment_date" in changes:
+        # As on an event: the agency's new date already accounts for earlier pauses.
+        dossier.supplement_days = 0
+    dossier.due_date = dossier.compute_due_date()
+    db.session.flush()
+    record_audit(
+        actor.id, "dossier.update", "dossier", dossier.code, before=before, after=snapshot(dossier)
+    )
+    return dossier
+
+
+def _check_corrections(dossier: Dossier, changes: dict[str, Any]) -> None:
     item = changes.get("postal_item_number")
     if item and item != dossier.postal_item_number:
         _check_item_free(item, dossier.received_at, dossier.id)
@@ -241,20 +320,12 @@ def update_dossier(dossier: Dossier, changes: dict[str, Any], actor: User) -> Do
         raise ValidationFailed.field(
             "delivery_address", "required when the post returns the result"
         )
-    before = snapshot(dossier)
-    for key in CORRECTABLE:
-        if key in changes:
-            setattr(dossier, key, changes[key])
-    if "applicant_name" in changes:
-        dossier.applicant_name_folded = fold(changes["applicant_name"])
-    if "documents" in changes:
-        dossier.documents = [DossierDocument(**doc) for doc in changes["documents"]]
-    dossier.due_date = dossier.compute_due_date()
-    db.session.flush()
-    record_audit(
-        actor.id, "dossier.update", "dossier", dossier.code, before=before, after=snapshot(dossier)
-    )
-    return dossier
+    if "appointment_date" in changes:
+        if dossier.status not in lifecycle.AGENCY_CLOCK:
+            raise ValidationFailed.field(
+                "appointment_date", f"cannot change once the dossier is {dossier.status}"
+            )
+        _check_appointment(changes["appointment_date"], local_date(dossier.received_at))
 
 
 def reissue_receipt(dossier: Dossier, actor: User) -> str:
@@ -268,7 +339,7 @@ def reissue_receipt(dossier: Dossier, actor: User) -> str:
 
 def snapshot(dossier: Dossier) -> dict[str, Any]:
     """The audited state of a dossier, JSON-ready."""
-    state = {key: getattr(dossier, key) for key in CORRECTABLE}
+    state = {key: getattr(dossier, key) for key in CORRECTABLE if key != "documents"}
     state.update(
         status=dossier.status,
         version=dossier.version,
@@ -332,15 +403,38 @@ def _check_not_future(field: str, moment: datetime, now: datetime) -> None:
 
 
 def _check_item_free(item: str, received_at: datetime, own_id: int | None) -> None:
-    query = select(Dossier.code).where(
+    """An item number serves one dossier within 12 months (S10 numbers are not reused sooner)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Two clerks scanning the same label at once: the second waits, then sees the first.
+        db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:item))"), {"item": item})
+    query = select(Dossier.id).where(
         Dossier.postal_item_number == item,
         Dossier.received_at > received_at - ITEM_REUSE_WINDOW,
     )
     if own_id is not None:
         query = query.where(Dossier.id != own_id)
-    holder = db.session.scalar(query.limit(1))
-    if holder is not None:
+    if db.session.scalar(query.limit(1)) is not None:
+        # The other dossier may be outside the caller's scope: it is not named.
         raise Conflict(
-            f"postal item {item} is already used by dossier {holder}",
-            fields={"postal_item_number": [f"already used by dossier {holder}"]},
+            f"postal item {item} is already used by another dossier",
+            fields={"postal_item_number": ["already used by another dossier within 12 months"]},
         )
+
+
+def _check_version(dossier: Dossier, version: int, field: str) -> None:
+    if version != dossier.version:
+        raise StaleVersion(
+            f"dossier {dossier.code} is at version {dossier.version}, not {version}",
+            fields={field: ["stale version: reload the dossier"]},
+            extra={"current_version": dossier.version},
+        )
+
+
+def _check_appointment(day: date | None, received_on: date) -> None:
+    if day is not None and day < received_on:
+        raise ValidationFailed.field("appointment_date", "must not be before the day of receipt")
+
+
+def _folded_name(name: str) -> str:
+    # Folding can lengthen text (e.g. Hangul syllables decompose): keep within the column.
+    return fold(name)[: Dossier.applicant_name_folded.type.length]

@@ -12,12 +12,15 @@ from tracker.accounts.models import User
 from tracker.calendar import VN_TZ, today_vn
 from tracker.catalogue.models import Channel, Office, Procedure, Sector
 from tracker.dossiers import s10
-from tracker.dossiers.lifecycle import AGENCY_CLOCK
+from tracker.dossiers.lifecycle import OVERDUE_STATUSES
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.dossiers.schemas import normalise_phone
 from tracker.errors import NotFound, ValidationFailed
 from tracker.extensions import db
 from tracker.text import fold
+
+MAX_CODE_LENGTH = Dossier.code.type.length
+MAX_ID = 2**31 - 1  # integer primary keys
 
 
 def scope(query: Select, user: User) -> Select:
@@ -31,6 +34,8 @@ def scope(query: Select, user: User) -> Select:
 
 def get_dossier(code: str, user: User, *, for_update: bool = False) -> Dossier:
     """The dossier with `code` if `user` may see it; otherwise 404, exactly as a missing one."""
+    if len(code) > MAX_CODE_LENGTH or "\x00" in code:
+        raise NotFound(f"no dossier with code {code[:MAX_CODE_LENGTH]}")
     query = scope(select(Dossier).where(Dossier.code == code), user)
     if for_update:
         query = query.with_for_update(of=Dossier)
@@ -87,9 +92,7 @@ def _filter(query: Select, args: dict[str, Any]) -> Select:
             Dossier.received_at < _start_of(args["received_to"] + timedelta(days=1))
         )
     if "overdue" in args:
-        overdue = Dossier.status.in_(AGENCY_CLOCK - {"supplement_required"}) & (
-            Dossier.due_date < today_vn()
-        )
+        overdue = Dossier.status.in_(OVERDUE_STATUSES) & (Dossier.due_date < today_vn())
         query = query.where(overdue if args["overdue"] else ~overdue | Dossier.due_date.is_(None))
     if "q" in args:
         query = query.where(_text_match(args["q"]))
@@ -130,6 +133,9 @@ def _encode_cursor(last_id: int) -> str:
 def _decode_cursor(cursor: str) -> int:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return int(base64.urlsafe_b64decode(padded.encode()).decode())
+        last_id = int(base64.urlsafe_b64decode(padded.encode()).decode())
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationFailed.field("cursor", "not a cursor this API returned") from exc
+    if not 0 < last_id <= MAX_ID:
+        raise ValidationFailed.field("cursor", "not a cursor this API returned")
+    return last_id

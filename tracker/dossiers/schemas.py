@@ -13,8 +13,9 @@ from tracker.dossiers.lifecycle import SERVICE_FORM_LABELS, STATUSES, allowed_ne
 from tracker.dossiers.models import DOCUMENT_KINDS
 from tracker.schemas import Day, LoadSchema, Timestamp
 
-_PHONE = re.compile(r"^0\d{9,10}$")
-_ID_NUMBER = re.compile(r"^(\d{9}|\d{12})$")
+# [0-9], not \d: \d also matches other scripts' digits, which no phone or ID number has.
+_PHONE = re.compile(r"0[0-9]{9,10}")
+_ID_NUMBER = re.compile(r"(?:[0-9]{9}|[0-9]{12})\Z")
 
 
 def normalise_phone(value: str) -> str:
@@ -29,7 +30,7 @@ def normalise_phone(value: str) -> str:
 class PhoneField(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         phone = normalise_phone(super()._deserialize(value, attr, data, **kwargs))
-        if not _PHONE.match(phone):
+        if not _PHONE.fullmatch(phone):
             raise ValidationError("must be a Vietnamese phone number of 10 or 11 digits")
         return phone
 
@@ -61,7 +62,7 @@ class ApplicantSchema(LoadSchema):
 class DocumentSchema(LoadSchema):
     name = _text(300, required=True)
     kind = fields.String(required=True, validate=validate.OneOf(DOCUMENT_KINDS))
-    count = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1000))
+    count = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1, max=1000))
 
 
 class DossierCreateSchema(LoadSchema):
@@ -74,7 +75,9 @@ class DossierCreateSchema(LoadSchema):
         fields.Nested(DocumentSchema), load_default=list, validate=validate.Length(max=100)
     )
     postal_item_number = ItemNumberField(allow_none=True)
-    fee_vnd = fields.Integer(load_default=0, validate=validate.Range(min=0, max=1_000_000_000))
+    fee_vnd = fields.Integer(
+        strict=True, load_default=0, validate=validate.Range(min=0, max=1_000_000_000)
+    )
     received_at = Timestamp()
     appointment_date = Day(allow_none=True)
     agency_reference = fields.String(validate=validate.Length(max=80), allow_none=True)
@@ -87,12 +90,14 @@ class ApplicantPatchSchema(ApplicantSchema):
 
 
 class DossierPatchSchema(LoadSchema):
-    version = fields.Integer(required=True, metadata={"description": "the version you read"})
+    version = fields.Integer(
+        strict=True, required=True, metadata={"description": "the version you read"}
+    )
     applicant = fields.Nested(ApplicantPatchSchema)
     delivery_address = fields.String(validate=validate.Length(max=500), allow_none=True)
     documents = fields.List(fields.Nested(DocumentSchema), validate=validate.Length(max=100))
     postal_item_number = ItemNumberField(allow_none=True)
-    fee_vnd = fields.Integer(validate=validate.Range(min=0, max=1_000_000_000))
+    fee_vnd = fields.Integer(strict=True, validate=validate.Range(min=0, max=1_000_000_000))
     appointment_date = Day(allow_none=True)
     agency_reference = fields.String(validate=validate.Length(max=80), allow_none=True)
     note = fields.String(validate=validate.Length(max=2000), allow_none=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import current_app
-from flask_smorest import Blueprint
+from flask import current_app, request
 
+from tracker.api import Blueprint
+from tracker.dossiers import s10
 from tracker.errors import NotFound
 from tracker.extensions import limiter
 from tracker.tracking import queries
@@ -24,8 +25,22 @@ def track_limit() -> str:
     return current_app.config["TRACK_RATE_LIMIT"]
 
 
+def item_limit() -> str:
+    return current_app.config["TRACK_ITEM_RATE_LIMIT"]
+
+
+def item_key() -> str:
+    return "item:" + s10.normalise(request.args.get("item", ""))
+
+
+def not_an_item_lookup() -> bool:
+    return "item" not in request.args
+
+
 @blp.route("/track")
 @limiter.limit(track_limit)
+# Only 10,000 phone endings exist: an item is also limited by itself, whoever asks.
+@limiter.limit(item_limit, key_func=item_key, exempt_when=not_an_item_lookup)
 @blp.arguments(TrackArgs, location="query")
 @blp.response(200, TrackOut)
 def track(args):

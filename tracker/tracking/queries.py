@@ -40,7 +40,8 @@ _VIEW: Select = (
         Office.name.label("event_office"),
     )
     .join(Procedure, Procedure.id == Dossier.procedure_id)
-    .outerjoin(StatusEvent, StatusEvent.dossier_id == Dossier.id)
+    # Late events stay in the staff history; the citizen sees the path the dossier took.
+    .outerjoin(StatusEvent, (StatusEvent.dossier_id == Dossier.id) & StatusEvent.applied)
     .outerjoin(Office, Office.id == StatusEvent.office_id)
     .order_by(StatusEvent.occurred_at, StatusEvent.id)
 )

@@ -13,7 +13,7 @@ class TrackArgs(LoadSchema):
     code = fields.String(validate=validate.Length(min=1, max=40))
     secret = fields.String(validate=validate.Length(min=1, max=40))
     item = ItemNumberField()
-    phone_last4 = fields.String(validate=validate.Regexp(r"^\d{4}$", error="must be 4 digits"))
+    phone_last4 = fields.String(validate=validate.Regexp(r"^[0-9]{4}\Z", error="must be 4 digits"))
 
     @validates_schema
     def _one_way_to_ask(self, data, **kwargs):
