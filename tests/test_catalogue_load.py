@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from tracker.audit.models import AuditEntry
 from tracker.catalogue.models import Agency, Channel, Office, Procedure, Sector
 from tracker.catalogue.operations import AGENCY_CODE, load_catalogue, load_procedures_csv
 from tracker.errors import ValidationFailed
@@ -177,6 +178,29 @@ def test_reloading_updates_instead_of_duplicating(structure, tmp_path):
         "cap phieu lltp",
         8,
     )
+
+
+def test_catalogue_changes_are_audited_and_unchanged_rows_are_not(structure, tmp_path):
+    load_procedures_csv(csv_file(tmp_path, GOOD))
+    db.session.commit()
+    changed = GOOD.replace(
+        "Cấp lý lịch tư pháp,TP,000.00.01.H19,10", "Cấp lý lịch tư pháp,TP,000.00.01.H19,8"
+    )
+    load_procedures_csv(csv_file(tmp_path, changed, "again.csv"))
+    db.session.commit()
+
+    entries = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.entity == "procedures").order_by(AuditEntry.id)
+    ).all()
+    assert [(e.action, e.entity_key) for e in entries] == [
+        ("procedures.create", "1.001234"),
+        ("procedures.create", "1.004567"),
+        ("procedures.create", "1.009876"),
+        ("procedures.update", "1.001234"),
+    ]
+    update = entries[-1]
+    assert (update.before["working_days"], update.after["working_days"]) == (10, 8)
+    assert update.after["agency"] == "000.00.01.H19"
 
 
 def test_quoted_cells_spanning_lines_keep_physical_line_numbers(structure, tmp_path):

@@ -9,21 +9,20 @@ reason, and the caller decides what a bad row means (the CLI commits the valid r
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from sqlalchemy import select
 
+from tracker.audit.operations import record_audit
 from tracker.catalogue.models import SERVICE_FORMS, Agency, Channel, Office, Procedure, Sector
+from tracker.csvfile import FileProblem, RowError, Source, read_text, records
 from tracker.errors import ValidationFailed
 from tracker.extensions import db
 from tracker.text import fold
@@ -42,19 +41,6 @@ _DIGITS = re.compile(r"^[0-9]+$")
 _FORM_SEPARATORS = re.compile(r"[|,\s]+")
 MAX_WORKING_DAYS = 365
 MAX_FEE_VND = 1_000_000_000
-_DELIMITERS = (",", ";", "\t")
-
-Source = str | os.PathLike[str] | IO[bytes] | IO[str]
-
-
-@dataclass(frozen=True)
-class RowError:
-    line: int
-    field: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.field}: {self.reason}"
 
 
 @dataclass
@@ -120,10 +106,26 @@ def _upsert(model: type, entries: list[dict[str, Any]], values: Callable[..., di
         if row is None:
             row = existing[fields["code"]] = model()
             db.session.add(row)
-        for name, value in fields.items():
-            setattr(row, name, value)
+        _assign(row, fields, kind)
     db.session.flush()
     return len(entries)
+
+
+def _assign(row: Any, fields: dict[str, Any], kind: str) -> None:
+    """Set a catalogue row's fields; a real change is audited (deadlines and fees hang on it)."""
+    before = None if row.id is None else {name: _plain(getattr(row, name)) for name in fields}
+    for name, value in fields.items():
+        setattr(row, name, value)
+    after = {name: _plain(value) for name, value in fields.items()}
+    if before != after:
+        action = f"{kind}.{'create' if before is None else 'update'}"
+        record_audit(None, action, kind, str(fields["code"]), before=before, after=after)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    return getattr(value, "code", value)
 
 
 def _channel_values(entry: dict[str, Any], where: str) -> dict[str, Any]:
@@ -189,9 +191,9 @@ def load_procedures_csv(source: Source) -> LoadReport:
     """
     report = LoadReport()
     try:
-        rows = _csv_rows(_read_text(source))
+        rows = records(read_text(source))
         header = _check_header(next(rows, (1, [])), report)
-    except _FileError as exc:
+    except FileProblem as exc:
         report.errors.append(exc.error)
         return report
     if report.errors:
@@ -200,45 +202,10 @@ def load_procedures_csv(source: Source) -> LoadReport:
     try:
         for line, cells in rows:
             loader.load_row(line, _row_dict(header, cells, line, report))
-    except _FileError as exc:
+    except FileProblem as exc:
         report.errors.append(exc.error)
     db.session.flush()
     return report
-
-
-class _FileError(Exception):
-    def __init__(self, line: int, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.error = RowError(line, field, reason)
-
-
-def _read_text(source: Source) -> str:
-    if isinstance(source, str | os.PathLike):
-        raw: bytes | str = Path(source).read_bytes()
-    else:
-        raw = source.read()
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = raw[: exc.start].count(b"\n") + 1
-            raise _FileError(line, "file", 'not UTF-8 text: save it as "CSV UTF-8"') from None
-    return raw.removeprefix("\ufeff")
-
-
-def _csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
-    """(first physical line, cells) per non-blank record; quoted cells may span lines."""
-    first_line = next((line for line in text.splitlines() if line.strip()), "")
-    delimiter = max(_DELIMITERS, key=first_line.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    start = 1
-    try:
-        for cells in reader:
-            if any(cell.strip() for cell in cells):
-                yield start, cells
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise _FileError(reader.line_num, "file", f"not readable as CSV ({exc})") from None
 
 
 def _check_header(first: tuple[int, list[str]], report: LoadReport) -> list[str]:
@@ -325,15 +292,19 @@ class _ProcedureLoader:
         else:
             self.report.updated += 1
         forms = values["service_forms"]
-        procedure.name = values["name"]
-        procedure.search_name = fold(values["name"])
-        procedure.sector = values["sector"]
-        procedure.agency = agency
-        procedure.working_days = values["working_days"]
-        procedure.fee_vnd = values["fee_vnd"]
-        procedure.allows_two_way = "two_way" in forms
-        procedure.allows_return_only = "return_only" in forms
-        procedure.allows_send_only = "send_only" in forms
+        fields = {
+            "code": values["code"],
+            "name": values["name"],
+            "search_name": fold(values["name"]),
+            "sector": values["sector"],
+            "agency": agency,
+            "working_days": values["working_days"],
+            "fee_vnd": values["fee_vnd"],
+            "allows_two_way": "two_way" in forms,
+            "allows_return_only": "return_only" in forms,
+            "allows_send_only": "send_only" in forms,
+        }
+        _assign(procedure, fields, "procedures")
 
     def _code(self, value: str) -> str:
         if not _PROCEDURE_CODE.match(value):

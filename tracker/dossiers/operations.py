@@ -71,33 +71,10 @@ def create_dossier(
     data: dict[str, Any], actor: User | None, *, source: str = "counter"
 ) -> tuple[Dossier, str]:
     """Log a dossier the post took charge of. Returns it with its lookup secret (shown once)."""
-    now = utcnow()
-    received_at = data.get("received_at") or now
-    _check_not_future("received_at", received_at, now)
-    # The catalogue as it stood on the day of receipt: a back-dated dossier from a desk that has
-    # since closed is still accepted, one at an office not yet open is not.
+    received_at, procedure, office = _check_intake(data, actor)
     received_on = local_date(received_at)
-    procedure = _active_procedure(data["procedure_code"], received_on)
-    if not procedure.agency.is_active_on(received_on):
-        raise ValidationFailed.field(
-            "procedure_code", f"agency {procedure.agency.code} was not active on {received_on}"
-        )
     service_form = data["service_form"]
-    if not procedure.allows(service_form):
-        allowed = ", ".join(procedure.service_forms)
-        raise ValidationFailed.field(
-            "service_form", f"procedure {procedure.code} allows only {allowed}"
-        )
-    office = _receiving_office(data.get("office_code"), actor, received_on)
-    if service_form in ("two_way", "return_only") and not data.get("delivery_address"):
-        raise ValidationFailed.field(
-            "delivery_address", "required when the post returns the result"
-        )
-    _check_appointment(data.get("appointment_date"), received_on)
     item = data.get("postal_item_number")
-    if item:
-        _check_item_free(item, received_at, None)
-
     code = codes.allocate_code(procedure.agency.code, received_on)
     secret = codes.new_lookup_secret()
     applicant = data["applicant"]
@@ -370,6 +347,36 @@ def _apply_clock(dossier: Dossier, to_status: str, occurred_at: datetime, appoin
     if to_status in lifecycle.TERMINAL:
         dossier.closed_at = occurred_at
     dossier.due_date = dossier.compute_due_date()
+
+
+def _check_intake(data: dict[str, Any], actor: User | None) -> tuple[datetime, Procedure, Office]:
+    """The moment, procedure and office of an intake, checked against the catalogue as it stood
+    on the day of receipt: a back-dated dossier from a desk that has since closed is accepted, one
+    at an office not yet open is not."""
+    now = utcnow()
+    received_at = data.get("received_at") or now
+    _check_not_future("received_at", received_at, now)
+    received_on = local_date(received_at)
+    procedure = _active_procedure(data["procedure_code"], received_on)
+    if not procedure.agency.is_active_on(received_on):
+        raise ValidationFailed.field(
+            "procedure_code", f"agency {procedure.agency.code} was not active on {received_on}"
+        )
+    service_form = data["service_form"]
+    if not procedure.allows(service_form):
+        allowed = ", ".join(procedure.service_forms)
+        raise ValidationFailed.field(
+            "service_form", f"procedure {procedure.code} allows only {allowed}"
+        )
+    office = _receiving_office(data.get("office_code"), actor, received_on)
+    if service_form in ("two_way", "return_only") and not data.get("delivery_address"):
+        raise ValidationFailed.field(
+            "delivery_address", "required when the post returns the result"
+        )
+    _check_appointment(data.get("appointment_date"), received_on)
+    if data.get("postal_item_number"):
+        _check_item_free(data["postal_item_number"], received_at, None)
+    return received_at, procedure, office
 
 
 def _active_procedure(code: str, day: date) -> Procedure:
