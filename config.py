@@ -92,8 +92,6 @@ def load_config(env: str | None = None) -> dict:
         "ARGON2_MEMORY_COST_KIB": _int(
             "ARGON2_MEMORY_COST_KIB", 8 * 1024 if env == "testing" else 64 * 1024
         ),
-        # A dossier with no event for this many days is "stuck".
-        "STUCK_AFTER_DAYS": _int("STUCK_AFTER_DAYS", 7),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
         "TIMEZONE": "Asia/Ho_Chi_Minh",
         # OpenAPI (flask-smorest); Swagger UI is served from the app itself, no CDN.
