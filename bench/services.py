@@ -1,0 +1,161 @@
+"""The processes a benchmark run starts: gunicorn (the tracker and the bare baseline), and the
+throwaway PostgreSQL and Redis servers of `tests.servers`. Everything listens on 127.0.0.1 and is
+stopped by the ExitStack that started it, also on an error or Ctrl-C."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.servers import (
+    PostgresServer,
+    RedisServer,
+    find_postgres_bin,
+    find_redis_server,
+    free_port,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class GunicornSettings:
+    workers: int = 2
+    worker_class: str = "sync"
+    threads: int = 1
+
+    def describe(self) -> str:
+        threads = f" x {self.threads} threads" if self.worker_class == "gthread" else ""
+        return f"gunicorn {self.workers} {self.worker_class} workers{threads}"
+
+
+class Gunicorn:
+    """One gunicorn master serving `app_spec` on 127.0.0.1, in its own process group."""
+
+    def __init__(
+        self,
+        app_spec: str,
+        settings: GunicornSettings,
+        env: dict[str, str],
+        log_path: Path,
+        ready_path: str,
+    ) -> None:
+        self.app_spec = app_spec
+        self.settings = settings
+        self.env = env
+        self.log_path = log_path
+        self.ready_path = ready_path
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Gunicorn:
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(self.settings.workers),
+            "--worker-class",
+            self.settings.worker_class,
+            "--threads",
+            str(self.settings.threads if self.settings.worker_class == "gthread" else 1),
+            # The default control socket is one fixed path per user: two masters would collide.
+            "--no-control-socket",
+            "--log-level",
+            "warning",
+            "--chdir",
+            str(ROOT),
+            self.app_spec,
+        ]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn {self.app_spec} exited: {self.log_tail()}")
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                connection.request("GET", self.ready_path)
+                if connection.getresponse().status == 200:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(
+            f"gunicorn {self.app_spec} not ready after {timeout}s: {self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        # The master's group: the master and the workers it forked, nothing else.
+        group = os.getpgid(self.process.pid)
+        os.killpg(group, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(group, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def __enter__(self) -> Gunicorn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_postgres(stack: contextlib.ExitStack) -> tuple[str, int]:
+    """A fresh PostgreSQL on loopback with an empty `bench` database: its URL and the pid of its
+    postmaster (which detaches from this process)."""
+    bin_dir = find_postgres_bin()
+    if bin_dir is None:
+        raise SystemExit("PostgreSQL is not installed (apt-get install postgresql)")
+    server = stack.enter_context(PostgresServer(bin_dir))
+    postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
+    return server.create_database("bench"), postmaster
+
+
+def start_redis(stack: contextlib.ExitStack) -> str:
+    binary = find_redis_server()
+    if binary is None:
+        raise SystemExit("redis-server is not installed (apt-get install -y redis-server)")
+    return stack.enter_context(RedisServer(binary)).url
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]):
+    """Set environment variables for this process (config.py reads them) and restore them."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
