@@ -78,11 +78,13 @@ def load_config(env: str | None = None) -> dict:
         # Rate limits (Flask-Limiter syntax). Storage is Redis when REDIS_URL is set, so the limit
         # holds across every gunicorn worker; in-process memory otherwise.
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
-        "RATELIMIT_HEADERS_ENABLED": True,
+        # X-RateLimit-* headers would cost two more Redis round trips on every lookup; a 429
+        # still carries Retry-After (tracker.errors).
+        "RATELIMIT_HEADERS_ENABLED": False,
         "RATELIMIT_ENABLED": rate_limits_on,
         # Redis down: count in each worker's memory for a while rather than fail the lookup.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
-        "TRACK_RATE_LIMIT": os.environ.get("TRACK_RATE_LIMIT", "30 per minute;300 per hour"),
+        "TRACK_RATE_LIMIT": os.environ.get("TRACK_RATE_LIMIT", "20 per minute"),
         # Guessing the 4 phone digits of one item from many addresses is limited per item too.
         "TRACK_ITEM_RATE_LIMIT": os.environ.get("TRACK_ITEM_RATE_LIMIT", "10 per hour"),
         # Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.

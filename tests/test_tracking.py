@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 
 import pytest
 
 from tests.servers import GunicornServer, free_port
+from tracker.tracking.schemas import TrackOut
 
 
 def track(client, **params):
@@ -45,6 +47,10 @@ def test_lookup_shows_status_timeline_and_masked_name(client, clerk, create_doss
     assert [e["status"]["code"] for e in body["timeline"]] == ["received", "forwarded"]
     assert body["timeline"][0]["office"] == "Bưu cục Biên Hòa"
     assert body["timeliness"] == "on_track"
+    # The hot path builds the body itself: it must be exactly what the documented schema gives.
+    assert TrackOut().validate(body) == {}
+    assert set(body) == set(TrackOut().fields)
+    assert body["received_at"] == datetime.fromisoformat(body["received_at"]).isoformat()
     text = response.get_data(as_text=True)
     for private in ("0912345678", "Nguyễn", "Đường 30/4", "clerk"):
         assert private not in text

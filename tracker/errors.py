@@ -7,6 +7,8 @@ slug a client can branch on, `fields` maps a dotted field path to its messages.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import Any
 
 from flask import Flask, jsonify, request
@@ -134,9 +136,17 @@ def handle_http_exception(error: HTTPException):
     if status == 405 and valid_methods:
         response.headers["Allow"] = ", ".join(valid_methods)
     if status == 429:
-        # Flask-Limiter's own headers (Retry-After) are added after this handler runs.
-        response.headers.setdefault("Retry-After", "60")
+        response.headers["Retry-After"] = str(_seconds_until_reset())
     return response
+
+
+def _seconds_until_reset() -> int:
+    from tracker.extensions import limiter
+
+    breached = limiter.current_limit
+    if breached is None:
+        return 60
+    return max(1, math.ceil(breached.reset_at - time.time()))
 
 
 def handle_domain_error(error: DomainError):

@@ -30,7 +30,7 @@ def channels():
 
 
 @blp.route("/offices")
-@blp.arguments(OfficeArgs, location="query")
+@blp.arguments(OfficeArgs(), location="query")
 @blp.response(200, OfficeOut(many=True))
 def offices(args):
     """Receiving offices, with the channel each belongs to."""
@@ -52,7 +52,7 @@ def sectors():
 
 
 @blp.route("/procedures")
-@blp.arguments(ProcedureArgs, location="query")
+@blp.arguments(ProcedureArgs(), location="query")
 @blp.response(200, ProcedureOut(many=True))
 def procedures(args):
     """Procedures that may go through the post; search by code or name."""

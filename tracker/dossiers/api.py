@@ -41,8 +41,8 @@ WRITERS = ("clerk", "agency", "admin")
 class Dossiers(MethodView):
     @writes
     @roles_required(*STAFF)
-    @blp.arguments(DossierListArgs, location="query")
-    @blp.response(200, DossierPageOut)
+    @blp.arguments(DossierListArgs(), location="query")
+    @blp.response(200, DossierPageOut())
     def get(self, args):
         """List dossiers in the caller's scope, newest first (keyset pagination)."""
         items, next_cursor = queries.list_dossiers(actor(), args)
@@ -54,8 +54,8 @@ class Dossiers(MethodView):
         return {"items": items, "next_cursor": next_cursor}
 
     @roles_required("clerk", "admin")
-    @blp.arguments(DossierCreateSchema)
-    @blp.response(201, DossierCreatedOut)
+    @blp.arguments(DossierCreateSchema())
+    @blp.response(201, DossierCreatedOut())
     def post(self, data):
         """Log a dossier taken in at a counter, a hotline pick-up or a one-stop desk."""
         dossier, secret = operations.create_dossier(data, actor())
@@ -68,7 +68,7 @@ class Dossiers(MethodView):
 class DossierItem(MethodView):
     @writes
     @roles_required(*STAFF)
-    @blp.response(200, DossierOut)
+    @blp.response(200, DossierOut())
     def get(self, code):
         """One dossier with the applicant's personal data (the view is audited)."""
         dossier = queries.get_dossier(code, actor())
@@ -77,8 +77,8 @@ class DossierItem(MethodView):
         return dossier
 
     @roles_required(*WRITERS)
-    @blp.arguments(DossierPatchSchema)
-    @blp.response(200, DossierOut)
+    @blp.arguments(DossierPatchSchema())
+    @blp.response(200, DossierOut())
     def patch(self, changes, code):
         """Correct details. `version` must be the version you read, else 409."""
         dossier = queries.get_dossier(code, actor(), for_update=True)
@@ -100,8 +100,8 @@ class DossierEvents(MethodView):
         return events
 
     @roles_required(*WRITERS)
-    @blp.arguments(EventCreateSchema)
-    @blp.response(201, EventRecordedOut)
+    @blp.arguments(EventCreateSchema())
+    @blp.response(201, EventRecordedOut())
     def post(self, data, code):
         """Record a status change. 409 lists the statuses that may follow."""
         user = actor()
@@ -127,7 +127,7 @@ class DossierEvents(MethodView):
 
 @blp.route("/<string:code>/receipt", methods=["POST"])
 @roles_required("clerk", "admin")
-@blp.response(200, ReceiptOut)
+@blp.response(200, ReceiptOut())
 def reissue_receipt(code):
     """Reprint a receipt: a new lookup secret replaces the old one."""
     dossier = queries.get_dossier(code, actor(), for_update=True)

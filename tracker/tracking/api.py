@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app, jsonify, request
 
 from tracker.api import Blueprint
 from tracker.dossiers import s10
@@ -41,8 +41,8 @@ def not_an_item_lookup() -> bool:
 @limiter.limit(track_limit)
 # Only 10,000 phone endings exist: an item is also limited by itself, whoever asks.
 @limiter.limit(item_limit, key_func=item_key, exempt_when=not_an_item_lookup)
-@blp.arguments(TrackArgs, location="query")
-@blp.response(200, TrackOut)
+@blp.arguments(TrackArgs(), location="query")
+@blp.response(200, TrackOut())
 def track(args):
     """Status, timeline and appointment date of one dossier, with personal data masked.
 
@@ -53,4 +53,5 @@ def track(args):
         dossier = queries.find_by_item_and_phone(args["item"], args["phone_last4"])
     if dossier is None:
         raise NotFound(NOT_FOUND_MESSAGE)
-    return dossier
+    # A Response passes through @blp.response untouched: the view is JSON-shaped already.
+    return jsonify(dossier)

@@ -5,6 +5,7 @@ Every way of failing looks the same from outside: None, after the same hashing w
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select
@@ -87,8 +88,15 @@ def _read_connection() -> Connection:
     return connection
 
 
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
 def _present(rows: list[Row]) -> dict[str, Any]:
-    """The citizen's view: no staff names, the applicant's name masked, nothing else personal."""
+    """The citizen's view: no staff names, the applicant's name masked, nothing else personal.
+
+    Already JSON-shaped (the lookup is the hot path: no dump schema walks it); `TrackOut`
+    documents it and a test holds the two together."""
     first = rows[0]
     label_vi, label_en = SERVICE_FORM_LABELS[first.service_form]
     return {
@@ -96,15 +104,15 @@ def _present(rows: list[Row]) -> dict[str, Any]:
         "procedure": {"code": first.procedure_code, "name": first.procedure_name},
         "service_form": {"code": first.service_form, "label_vi": label_vi, "label_en": label_en},
         "status": status_label(first.status),
-        "received_at": first.received_at,
-        "appointment_date": first.appointment_date,
-        "due_date": first.due_date,
+        "received_at": first.received_at.isoformat(),
+        "appointment_date": _iso(first.appointment_date),
+        "due_date": _iso(first.due_date),
         "timeliness": timeliness(first),
         "applicant_name": mask_name(first.applicant_name),
         "timeline": [
             {
                 "status": status_label(row.to_status),
-                "at": row.occurred_at,
+                "at": row.occurred_at.isoformat(),
                 "office": row.event_office,
             }
             for row in rows

@@ -33,8 +33,14 @@ class LabelOut(ma.Schema):
     label_en = fields.String()
 
 
+class StatusOut(LabelOut):
+    national_code = fields.Integer(
+        allow_none=True, metadata={"description": "national one-stop status code, where one fits"}
+    )
+
+
 class TimelineEntryOut(ma.Schema):
-    status = fields.Nested(LabelOut)
+    status = fields.Nested(StatusOut)
     at = fields.DateTime()
     office = fields.String(metadata={"description": "where it happened (never a staff name)"})
 
@@ -43,7 +49,7 @@ class TrackOut(ma.Schema):
     code = fields.String()
     procedure = fields.Nested(RefSchema)
     service_form = fields.Nested(LabelOut)
-    status = fields.Nested(LabelOut)
+    status = fields.Nested(StatusOut)
     received_at = fields.DateTime()
     appointment_date = fields.Date()
     due_date = fields.Date(metadata={"description": "appointment pushed back by supplement days"})
