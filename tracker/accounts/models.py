@@ -29,8 +29,9 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    office: Mapped[Office | None] = relationship(lazy="joined")
-    agency: Mapped[Agency | None] = relationship(lazy="joined")
+    # Loaded when used (intake needs the clerk's office): authenticating a request stays one join.
+    office: Mapped[Office | None] = relationship()
+    agency: Mapped[Agency | None] = relationship()
 
     @property
     def is_active(self) -> bool:  # Flask-Login

@@ -7,6 +7,7 @@ import hmac
 import secrets
 from datetime import date
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -19,6 +20,22 @@ SECRET_LENGTH = 10  # 10 symbols x 5 bits = 50 random bits
 _CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
+def _next_sequence(insert):
+    return (
+        insert(CodeCounter)
+        .values(agency_code=bindparam("agency"), day=bindparam("day"), last_seq=1)
+        .on_conflict_do_update(
+            index_elements=[CodeCounter.agency_code, CodeCounter.day],
+            set_={"last_seq": CodeCounter.last_seq + 1},
+        )
+        .returning(CodeCounter.last_seq)
+    )
+
+
+# Built once per dialect: only the agency and the day change from one intake to the next.
+_NEXT_SEQUENCE = {"postgresql": _next_sequence(pg_insert), "sqlite": _next_sequence(sqlite_insert)}
+
+
 def allocate_code(agency_code: str, day: date) -> str:
     """Next code `<agency>-<YYMMDD>-<NNNN>` for that agency and day, without gaps or duplicates.
 
@@ -26,17 +43,8 @@ def allocate_code(agency_code: str, day: date) -> str:
     (PostgreSQL row lock, SQLite write lock) until the allocating transaction ends, and a rolled
     back transaction gives its number back, so the sequence has no holes.
     """
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(CodeCounter)
-        .values(agency_code=agency_code, day=day, last_seq=1)
-        .on_conflict_do_update(
-            index_elements=[CodeCounter.agency_code, CodeCounter.day],
-            set_={"last_seq": CodeCounter.last_seq + 1},
-        )
-        .returning(CodeCounter.last_seq)
-    )
-    sequence = db.session.execute(statement).scalar_one()
+    statement = _NEXT_SEQUENCE[db.session.get_bind().dialect.name]
+    sequence = db.session.execute(statement, {"agency": agency_code, "day": day}).scalar_one()
     return f"{agency_code}-{day:%y%m%d}-{sequence:04d}"
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import joinedload, lazyload
 
 from tracker.accounts.models import User
 from tracker.calendar import VN_TZ, today_vn
@@ -36,10 +37,13 @@ def get_dossier(code: str, user: User, *, for_update: bool = False) -> Dossier:
     """The dossier with `code` if `user` may see it; otherwise 404, exactly as a missing one."""
     if len(code) > MAX_CODE_LENGTH or "\x00" in code:
         raise NotFound(f"no dossier with code {code[:MAX_CODE_LENGTH]}")
-    query = scope(select(Dossier).where(Dossier.code == code), user)
+    # The documents come in the same round trip (a single dossier is always shown with them).
+    query = scope(select(Dossier).where(Dossier.code == code), user).options(
+        joinedload(Dossier.documents)
+    )
     if for_update:
         query = query.with_for_update(of=Dossier)
-    dossier = db.session.scalar(query)
+    dossier = db.session.scalars(query).unique().one_or_none()
     if dossier is None:
         raise NotFound(f"no dossier with code {code}")
     return dossier
@@ -57,7 +61,8 @@ def list_events(dossier: Dossier) -> list[StatusEvent]:
 
 def list_dossiers(user: User, args: dict[str, Any]) -> tuple[list[Dossier], str | None]:
     """One page, newest first. The cursor is the id of the last row seen (keyset pagination)."""
-    query = scope(select(Dossier), user)
+    # List rows show no documents: don't fetch them.
+    query = scope(select(Dossier), user).options(lazyload(Dossier.documents))
     query = _filter(query, args)
     if args.get("cursor"):
         query = query.where(Dossier.id < _decode_cursor(args["cursor"]))
