@@ -99,8 +99,9 @@ def create_dossier(
         received_at=received_at,
         status_changed_at=received_at,
         appointment_date=data.get("appointment_date"),
-        # The column default only applies at INSERT; compute_due_date() below needs it now.
+        # Column defaults only apply at INSERT; the due date and the audit need them now.
         supplement_days=0,
+        version=1,
         lookup_secret_hash=codes.hash_secret(code, secret),
         created_by_id=actor.id if actor else None,
         documents=[DossierDocument(**doc) for doc in data.get("documents", [])],
@@ -118,10 +119,11 @@ def create_dossier(
             office_id=office.id,
         )
     )
-    db.session.flush()
     record_audit(
         actor.id if actor else None, "dossier.create", "dossier", code, after=snapshot(dossier)
     )
+    # One flush for the dossier, its documents, its first event and the audit entry.
+    db.session.flush()
     log.info("dossier %s created at office %s", code, office.code)
     return dossier, secret
 
