@@ -21,14 +21,15 @@ _CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
 def _next_sequence(insert):
+    # On the table, not the mapped class: a plain statement skips the ORM's bulk-insert machinery.
     return (
-        insert(CodeCounter)
+        insert(CodeCounter.__table__)
         .values(agency_code=bindparam("agency"), day=bindparam("day"), last_seq=1)
         .on_conflict_do_update(
-            index_elements=[CodeCounter.agency_code, CodeCounter.day],
-            set_={"last_seq": CodeCounter.last_seq + 1},
+            index_elements=["agency_code", "day"],
+            set_={"last_seq": CodeCounter.__table__.c.last_seq + 1},
         )
-        .returning(CodeCounter.last_seq)
+        .returning(CodeCounter.__table__.c.last_seq)
     )
 
 

@@ -416,12 +416,13 @@ def _check_item_free(item: str, received_at: datetime, own_id: int | None) -> No
     if db.session.get_bind().dialect.name == "postgresql":
         # Two clerks scanning the same label at once: the second waits, then sees the first.
         db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:item))"), {"item": item})
-    query = select(Dossier.id).where(
-        Dossier.postal_item_number == item,
-        Dossier.received_at > received_at - ITEM_REUSE_WINDOW,
+    dossiers = Dossier.__table__.c
+    query = select(dossiers.id).where(
+        dossiers.postal_item_number == item,
+        dossiers.received_at > received_at - ITEM_REUSE_WINDOW,
     )
     if own_id is not None:
-        query = query.where(Dossier.id != own_id)
+        query = query.where(dossiers.id != own_id)
     if db.session.scalar(query.limit(1)) is not None:
         # The other dossier may be outside the caller's scope: it is not named.
         raise Conflict(
