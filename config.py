@@ -72,7 +72,9 @@ def load_config(env: str | None = None) -> dict:
         "TESTING": env == "testing",
         "SECRET_KEY": secret_key or DEV_SECRET_KEY,
         "SQLALCHEMY_DATABASE_URI": _normalise_database_url(database_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # No ping before every checkout (a round trip per request): a connection the database
+        # dropped fails once, is discarded by the pool, and the request answers 503 (errors.py).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 1800},
         "SQLITE_BUSY_TIMEOUT_MS": _int("SQLITE_BUSY_TIMEOUT_MS", 30_000),
         "REDIS_URL": redis_url,
         # Rate limits (Flask-Limiter syntax). Storage is Redis when REDIS_URL is set, so the limit

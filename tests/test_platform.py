@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -178,3 +179,25 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_a_dropped_database_connection_is_a_503_then_heals(postgres_server):
+    url = postgres_server.create_database(f"drop_{uuid.uuid4().hex[:10]}")
+    app = make_app(url)
+    with app.app_context():
+        upgrade()
+    client = app.test_client()
+    assert client.get("/api/v1/channels").status_code == 200  # a pooled connection now exists
+
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    dropped = client.get("/api/v1/channels")
+    assert dropped.status_code == 503
+    assert dropped.get_json()["error"]["code"] == "unavailable"
+    assert dropped.headers["Retry-After"] == "5"
+    assert client.get("/api/v1/channels").status_code == 200
+    with app.app_context():
+        db.engine.dispose()

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from flask import Flask, jsonify, request
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,17 @@ def handle_domain_error(error: DomainError):
     return response
 
 
+def handle_database_unavailable(error: DBAPIError):
+    """A dropped or unreachable database: the pool discards the connection, the client retries."""
+    if not error.connection_invalidated and not isinstance(error, OperationalError):
+        raise error  # a bug, not an outage: the generic 500 (and the tests) see it as it is
+    log.warning("database unavailable on %s %s: %s", request.method, request.path, error.orig)
+    response = jsonify(error_body(503, "The database is unavailable; try again shortly"))
+    response.status_code = 503
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def handle_unexpected(error: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
     response = jsonify(error_body(500, "An unexpected error occurred; it has been logged"))
@@ -167,5 +179,6 @@ def handle_unexpected(error: Exception):
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(DBAPIError, handle_database_unavailable)
     if not app.testing:
         app.register_error_handler(Exception, handle_unexpected)
