@@ -39,5 +39,6 @@ format: install
 bench: install
 	$(BIN)/python -m bench.run
 
+# The local database (instance/) is kept: delete it by hand to start over.
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache
