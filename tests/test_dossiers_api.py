@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -577,3 +578,13 @@ def test_late_events_are_bounded_audited_and_hidden_from_the_public(client, cler
     assert [e["status"]["code"] for e in public["timeline"]] == ["received", "forwarded"]
     staff = client.get(url, headers=clerk.headers).get_json()
     assert [e["to_status"]["code"] for e in staff] == ["received", "withdrawn", "forwarded"]
+
+
+def test_bodies_nested_past_any_real_request_are_refused_by_field(client, clerk, catalogue):
+    for depth in (20, 600, 900):
+        body = dossier_payload(note=None)
+        body["documents"] = json.loads("[" * depth + "]" * depth)
+        response = client.post("/api/v1/dossiers", json=body, headers=clerk.headers)
+        assert response.status_code == 422, depth
+        [(field, messages)] = response.get_json()["error"]["fields"].items()
+        assert field.startswith("documents.0.") and messages == ["nested too deeply"]

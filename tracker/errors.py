@@ -11,6 +11,7 @@ import math
 import time
 from typing import Any
 
+import psycopg
 from flask import Flask, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
@@ -158,9 +159,19 @@ def handle_domain_error(error: DomainError):
     return response
 
 
+def _is_transient(error: DBAPIError) -> bool:
+    """A lost connection, a lock wait that timed out, a deadlock: worth a retry, not a bug."""
+    if error.connection_invalidated:
+        return True
+    if isinstance(error.orig, psycopg.OperationalError):
+        return True  # connection failures, deadlocks and serialization failures
+    message = str(error.orig).lower()
+    return isinstance(error, OperationalError) and ("locked" in message or "busy" in message)
+
+
 def handle_database_unavailable(error: DBAPIError):
     """A dropped or unreachable database: the pool discards the connection, the client retries."""
-    if not error.connection_invalidated and not isinstance(error, OperationalError):
+    if not _is_transient(error):
         raise error  # a bug, not an outage: the generic 500 (and the tests) see it as it is
     log.warning("database unavailable on %s %s: %s", request.method, request.path, error.orig)
     response = jsonify(error_body(503, "The database is unavailable; try again shortly"))

@@ -16,18 +16,26 @@ EARLIEST = date(2000, 1, 1)
 LATEST = date(2100, 12, 31)
 
 
-def _check_text(value, path: str, errors: dict) -> object:
+# No request of this API nests deeper than a few levels; deeper input is refused, not walked.
+MAX_DEPTH = 16
+
+
+def _check_text(value, path: str, errors: dict, depth: int = 0) -> object:
     if isinstance(value, str):
         if "\x00" in value:
             errors[path] = ["must not contain NUL characters"]
             return value
         return value.strip()
+    if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+        errors[path or "body"] = ["nested too deeply"]
+        return value
     if isinstance(value, dict):
         return {
-            k: _check_text(v, f"{path}.{k}" if path else str(k), errors) for k, v in value.items()
+            k: _check_text(v, f"{path}.{k}" if path else str(k), errors, depth + 1)
+            for k, v in value.items()
         }
     if isinstance(value, list):
-        return [_check_text(v, f"{path}.{i}", errors) for i, v in enumerate(value)]
+        return [_check_text(v, f"{path}.{i}", errors, depth + 1) for i, v in enumerate(value)]
     return value
 
 

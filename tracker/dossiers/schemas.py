@@ -109,7 +109,7 @@ class EventCreateSchema(LoadSchema):
     note = fields.String(validate=validate.Length(max=2000), allow_none=True)
     source_event_id = fields.String(validate=validate.Length(min=1, max=120))
     appointment_date = Day()
-    expected_version = fields.Integer()
+    expected_version = fields.Integer(strict=True)
 
 
 class DossierListArgs(LoadSchema):
