@@ -16,6 +16,8 @@ from flask import Flask, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from tracker.extensions import limiter
+
 log = logging.getLogger(__name__)
 
 HTTP_CODES = {
@@ -143,8 +145,6 @@ def handle_http_exception(error: HTTPException):
 
 
 def _seconds_until_reset() -> int:
-    from tracker.extensions import limiter
-
     breached = limiter.current_limit
     if breached is None:
         return 60

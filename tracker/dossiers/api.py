@@ -121,7 +121,6 @@ class DossierEvents(MethodView):
         db.session.commit()
         event = outcome.event
         event.duplicate = outcome.duplicate
-        event.dossier = dossier
         return event
 
 
