@@ -52,6 +52,48 @@ def _check_production(secret_key: str | None, rate_limits_on: bool) -> None:
         raise ConfigError("RATELIMIT_ENABLED=0 is for development only")
 
 
+def _celery_config(env: str, redis_url: str | None) -> dict:
+    transport_options: dict = {
+        # Longer than the longest task (a large import), or Redis hands it to a second worker.
+        "visibility_timeout": _int("CELERY_VISIBILITY_TIMEOUT", 3600),
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+    }
+    if redis_url:
+        broker_url = redis_url
+    elif env == "testing":
+        broker_url = "memory://"
+    else:
+        broker_url = "filesystem://"
+        broker_dir = Path(os.environ.get("BROKER_DIR") or INSTANCE_DIR / "broker")
+        transport_options = {
+            "data_folder_in": str(broker_dir / "queue"),
+            "data_folder_out": str(broker_dir / "queue"),
+            "control_folder": str(broker_dir / "control"),
+        }
+    return {
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "task_default_queue": "tracker",
+        # A task is acknowledged when it has finished; a worker killed mid-task leaves it to be
+        # delivered again (tasks are idempotent).
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_timeout": 2,
+        "broker_url": broker_url,
+        "broker_transport_options": transport_options,
+        "timezone": "Asia/Ho_Chi_Minh",
+        "enable_utc": True,
+        "beat_schedule_filename": os.environ.get(
+            "BEAT_SCHEDULE_FILE", str(INSTANCE_DIR / "celerybeat-schedule")
+        ),
+        "worker_hijack_root_logger": False,
+    }
+
+
 def load_config(env: str | None = None) -> dict:
     env = env or os.environ.get("TRACKER_ENV", "development")
     if env not in {"development", "testing", "production"}:
@@ -107,6 +149,28 @@ def load_config(env: str | None = None) -> dict:
         "OPENAPI_SWAGGER_UI_PATH": "docs",
         "OPENAPI_SWAGGER_UI_URL": "/api/docs/assets/",
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
+        # Workers (Celery). Without REDIS_URL the embedded default uses a broker kept in files
+        # under instance/ (no server); tests without Redis publish into memory.
+        "CELERY": _celery_config(env, redis_url),
+        # The relay publishes again what is still not done this long after its last dispatch.
+        "OUTBOX_RETRY_AFTER_SECONDS": _int("OUTBOX_RETRY_AFTER_SECONDS", 60),
+        # A dossier with no event for this many days is marked stuck by the hourly sweep.
+        "STUCK_AFTER_DAYS": _int("STUCK_AFTER_DAYS", 10),
+        # HMAC-SHA256 secrets of the feeds; when set, a batch must carry X-Signature.
+        "FEED_POSTAL_SECRET": os.environ.get("FEED_POSTAL_SECRET") or None,
+        "FEED_AGENCY_SECRET": os.environ.get("FEED_AGENCY_SECRET") or None,
+        "FEED_MAX_EVENTS": _int("FEED_MAX_EVENTS", 10_000),
+        "FEED_MAX_BYTES": _int("FEED_MAX_BYTES", 8 * 1024 * 1024),
+        # "module:Class" of the notification gateway; the default records messages in the
+        # notifications table and appends them to NOTIFICATION_LOG.
+        "NOTIFICATION_GATEWAY": os.environ.get(
+            "NOTIFICATION_GATEWAY", "tracker.notifications.gateways:RecordingGateway"
+        ),
+        "NOTIFICATION_LOG": os.environ.get(
+            "NOTIFICATION_LOG", str(INSTANCE_DIR / "notifications.log")
+        ),
+        "NOTIFICATION_MAX_ATTEMPTS": _int("NOTIFICATION_MAX_ATTEMPTS", 6),
+        "IMPORT_MAX_BYTES": _int("IMPORT_MAX_BYTES", 32 * 1024 * 1024),
         "SESSION_COOKIE_SECURE": env == "production",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

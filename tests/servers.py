@@ -238,3 +238,79 @@ class GunicornServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _venv_bin(name: str) -> str:
+    root = Path(__file__).resolve().parent.parent
+    candidate = Path(os.environ.get("VIRTUAL_ENV", root / ".venv")) / "bin" / name
+    return str(candidate) if candidate.exists() else (shutil.which(name) or name)
+
+
+class CeleryWorker:
+    """A real `celery -A workers.main worker` process (one process, solo pool), optionally with
+    the embedded beat. Its log goes to a file the test can read when something fails."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *, beat: bool = False) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.beat = beat
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> CeleryWorker:
+        root = Path(__file__).resolve().parent.parent
+        command = [
+            _venv_bin("celery"),
+            "-A",
+            "workers.main",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "INFO",
+            "--without-mingle",
+            "--without-gossip",
+            "--hostname",
+            f"test-{free_port()}@%h",
+        ]
+        if self.beat:
+            command += ["--beat", "--schedule", str(self.log_path.with_suffix(".beat"))]
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            command, cwd=root, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"celery worker exited:\n{self.log()}")
+            if b"ready." in self.log_path.read_bytes():
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"celery worker did not start:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def kill(self) -> None:
+        """SIGKILL: the worker dies mid-task without acknowledging anything."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if not self._log.closed:
+            self._log.close()
+
+    def __enter__(self) -> CeleryWorker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

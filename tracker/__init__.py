@@ -50,16 +50,30 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     limiter.init_app(app)
     api.init_app(app)
+    # Workers share the factory: every task runs in this app's context (workers/__init__.py).
+    from workers import celery_init_app
+
+    celery_init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
     from tracker.api import api
     from tracker.catalogue.api import blp as catalogue_api
     from tracker.dossiers.api import blp as dossiers_api
+    from tracker.feeds.api import blp as feeds_api
     from tracker.health import blp as health
+    from tracker.imports.api import blp as imports_api
+    from tracker.sweeps.api import blp as sweeps_api
     from tracker.tracking.api import blp as tracking_api
 
-    for blueprint in (catalogue_api, dossiers_api, tracking_api):
+    for blueprint in (
+        catalogue_api,
+        dossiers_api,
+        tracking_api,
+        feeds_api,
+        imports_api,
+        sweeps_api,
+    ):
         api.register_blueprint(blueprint)
     app.register_blueprint(health)
 
@@ -74,8 +88,10 @@ def register_commands(app: Flask) -> None:
     from tracker.accounts.cli import user_cli
     from tracker.catalogue.cli import catalogue_cli
     from tracker.demo import demo_cli
+    from tracker.feeds.cli import feed_cli
+    from tracker.imports.cli import import_cli
 
-    for group in (user_cli, catalogue_cli, demo_cli):
+    for group in (user_cli, catalogue_cli, demo_cli, feed_cli, import_cli):
         app.cli.add_command(group)
 
 

@@ -4,18 +4,33 @@ from tracker.accounts.models import ApiToken, User
 from tracker.audit.models import AuditEntry
 from tracker.catalogue.models import Agency, Channel, Office, Procedure, Sector
 from tracker.dossiers.models import CodeCounter, Dossier, DossierDocument, StatusEvent
+from tracker.feeds.models import FeedBatch, FeedEvent, PostalEventCode
+from tracker.imports.models import ImportFile, ImportJob, ImportRowError
+from tracker.notifications.models import Notification
+from tracker.outbox.models import OutboxMessage, TaskLease
+from tracker.sweeps.models import Anomaly
 
 __all__ = [
     "Agency",
+    "Anomaly",
     "ApiToken",
     "AuditEntry",
     "Channel",
     "CodeCounter",
     "Dossier",
     "DossierDocument",
+    "FeedBatch",
+    "FeedEvent",
+    "ImportFile",
+    "ImportJob",
+    "ImportRowError",
+    "Notification",
     "Office",
+    "OutboxMessage",
+    "PostalEventCode",
     "Procedure",
     "Sector",
     "StatusEvent",
+    "TaskLease",
     "User",
 ]

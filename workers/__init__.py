@@ -1,4 +1,36 @@
-"""Celery workers (status feeds, sweeps, notifications, imports) arrive with the workers issue.
+"""The Celery side: the app bound to the Flask factory, the task base, and the task modules.
 
-Nothing runs here yet: the registry itself needs no worker.
+Tasks are thin: they take ids, call one operation, and leave the transaction to the base class.
+Run a worker with `celery -A workers.main worker` and the one beat with `celery -A workers.main
+beat` (see the Makefile and README).
 """
+
+from __future__ import annotations
+
+from celery import Celery
+from flask import Flask
+
+from workers.base import TrackerTask
+from workers.schedule import BEAT_SCHEDULE
+
+TASK_MODULES = (
+    "workers.outbox",
+    "workers.feeds",
+    "workers.sweeps",
+    "workers.notifications",
+    "workers.imports",
+)
+
+
+def celery_init_app(app: Flask, **overrides: object) -> Celery:
+    """A Celery app whose tasks run inside `app`'s context; stored in `app.extensions`.
+
+    `overrides` replace settings of `app.config["CELERY"]` (tests point the broker elsewhere).
+    """
+    celery = Celery(app.name, task_cls=TrackerTask, include=list(TASK_MODULES))
+    celery.config_from_object({**app.config["CELERY"], **overrides})
+    celery.conf.beat_schedule = BEAT_SCHEDULE
+    celery.flask_app = app  # type: ignore[attr-defined]
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery

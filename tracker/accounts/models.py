@@ -13,7 +13,9 @@ from tracker.catalogue.models import Agency, Office
 from tracker.extensions import db
 from tracker.types import UTCDateTime
 
-ROLES = ("clerk", "agency", "manager", "admin")
+ROLES = ("clerk", "agency", "manager", "admin", "integration")
+# What an integration account's token may do (a staff token needs none).
+SCOPES = ("feed:postal", "feed:agency")
 
 
 class User(UserMixin, db.Model):
@@ -47,6 +49,8 @@ class ApiToken(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(120), default="")
+    # Space-separated scopes (SCOPES) for integration tokens.
+    scopes: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

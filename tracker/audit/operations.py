@@ -41,4 +41,19 @@ def record_audit(
     )
 
 
+def record_audits(entries: list[dict[str, Any]]) -> None:
+    """Many entries (keyword arguments of `record_audit`) in one executemany INSERT."""
+    if not entries:
+        return
+    at = utcnow()
+    remote_addr = request.remote_addr if has_request_context() else None
+    db.session.execute(
+        _INSERT,
+        [
+            {"before": None, "after": None, **entry, "at": at, "remote_addr": remote_addr}
+            for entry in entries
+        ],
+    )
+
+
 _INSERT = insert(AuditEntry.__table__)

@@ -69,6 +69,10 @@ class Dossier(db.Model):
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     result_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by the hourly sweep when it finds the dossier past its due date / without an event
+    # for too long; cleared when that is no longer true.
+    overdue_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stuck_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     lookup_secret_hash: Mapped[str] = mapped_column(String(64))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -4,20 +4,21 @@ transaction. Every status change goes through `record_event`."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, text
 
 from tracker.accounts.models import User
-from tracker.audit.operations import record_audit
+from tracker.audit.operations import record_audit, record_audits
 from tracker.calendar import add_working_days, local_date, utcnow, working_days_between
 from tracker.catalogue.models import Office, Procedure
 from tracker.dossiers import codes, lifecycle
 from tracker.dossiers.models import Dossier, DossierDocument, StatusEvent
 from tracker.errors import Conflict, Forbidden, StaleVersion, TransitionNotAllowed, ValidationFailed
 from tracker.extensions import db
+from tracker.notifications.operations import queue_notifications
 from tracker.text import fold
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,37 @@ class EventOutcome:
     duplicate: bool = False
 
 
+@dataclass
+class EventBatch:
+    """Many events recorded in one go (a feed batch): one flush and one audit INSERT at the end.
+
+    `known` maps (dossier_id, source, source_event_id) to the events already recorded, preloaded
+    by the caller (`preload`) so that duplicates cost no query each. Audit entries of a batch
+    leave out `version`: the flush at the end moves it once for all the batch's events.
+    """
+
+    known: dict[tuple[int, str, str], StatusEvent] = field(default_factory=dict)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+
+    def preload(self, dossier_ids: list[int], source: str, event_ids: list[str]) -> None:
+        if not dossier_ids or not event_ids:
+            return
+        rows = db.session.scalars(
+            select(StatusEvent).where(
+                StatusEvent.dossier_id.in_(dossier_ids),
+                StatusEvent.source == source,
+                StatusEvent.source_event_id.in_(event_ids),
+            )
+        )
+        for row in rows:
+            self.known[(row.dossier_id, row.source, row.source_event_id)] = row
+
+    def finish(self) -> None:
+        db.session.flush()
+        record_audits(self.audit)
+        self.audit.clear()
+
+
 def create_dossier(
     data: dict[str, Any], actor: User | None, *, source: str = "counter"
 ) -> tuple[Dossier, str]:
@@ -108,21 +140,21 @@ def create_dossier(
     )
     dossier.due_date = dossier.compute_due_date()
     db.session.add(dossier)
-    db.session.add(
-        StatusEvent(
-            dossier=dossier,
-            from_status=None,
-            to_status=dossier.status,
-            occurred_at=received_at,
-            source=source,
-            actor_id=actor.id if actor else None,
-            office_id=office.id,
-        )
+    first_event = StatusEvent(
+        dossier=dossier,
+        from_status=None,
+        to_status=dossier.status,
+        occurred_at=received_at,
+        source=source,
+        actor_id=actor.id if actor else None,
+        office_id=office.id,
     )
+    db.session.add(first_event)
     record_audit(
         actor.id if actor else None, "dossier.create", "dossier", code, after=snapshot(dossier)
     )
-    # One flush for the dossier, its documents, its first event and the audit entry.
+    queue_notifications(dossier, first_event)
+    # One flush for the dossier, its documents, its first event, its notices and the audit entry.
     db.session.flush()
     log.info("dossier %s created at office %s", code, office.code)
     return dossier, secret
@@ -142,16 +174,17 @@ def record_event(
     appointment_date: date | None = None,
     expected_version: int | None = None,
     data: dict[str, Any] | None = None,
+    batch: EventBatch | None = None,
 ) -> EventOutcome:
     """Append a status event and move the dossier when the transition table allows it.
 
     The caller holds the dossier's row lock (`queries.get_dossier(..., for_update=True)`). An event
     whose (source, source_event_id) this dossier has seen is not applied again. An event that
     happened before the dossier's current status was reached is kept in the history without moving
-    the status back.
+    the status back. With `batch`, nothing is flushed or audited until `batch.finish()`.
     """
     if source_event_id is not None:
-        seen = _seen_event(dossier, source, source_event_id)
+        seen = _seen_event(dossier, source, source_event_id, batch)
         if seen is not None:
             return EventOutcome(seen, applied=seen.applied, duplicate=True)
     if expected_version is not None:
@@ -183,26 +216,39 @@ def record_event(
         dossier.status = to_status
         dossier.status_changed_at = occurred_at
     db.session.add(event)
-    db.session.flush()
-    record_audit(
-        event.actor_id,
-        "dossier.late_event" if late else "dossier.event",
-        "dossier",
-        dossier.code,
-        before=before,
-        after={
-            **snapshot(dossier),
-            "event": {
-                "status": to_status,
-                "applied": not late,
-                "occurred_at": occurred_at.isoformat(),
-            },
-        },
-    )
+    if batch is None:
+        db.session.flush()
+    after = snapshot(dossier)
+    after["event"] = {
+        "status": to_status,
+        "applied": not late,
+        "occurred_at": occurred_at.isoformat(),
+    }
+    entry = {
+        "actor_id": event.actor_id,
+        "action": "dossier.late_event" if late else "dossier.event",
+        "entity": "dossier",
+        "entity_key": dossier.code,
+        "before": before,
+        "after": after,
+    }
+    if batch is None:
+        record_audit(**entry)
+    else:
+        del before["version"], after["version"]
+        batch.audit.append(entry)
+        if source_event_id is not None:
+            batch.known[(dossier.id, source, source_event_id)] = event
+    if not late:
+        queue_notifications(dossier, event)
     return EventOutcome(event, applied=not late)
 
 
-def _seen_event(dossier: Dossier, source: str, source_event_id: str) -> StatusEvent | None:
+def _seen_event(
+    dossier: Dossier, source: str, source_event_id: str, batch: EventBatch | None
+) -> StatusEvent | None:
+    if batch is not None:
+        return batch.known.get((dossier.id, source, source_event_id))
     return db.session.scalar(
         select(StatusEvent).where(
             StatusEvent.dossier_id == dossier.id,

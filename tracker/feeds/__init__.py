@@ -1,0 +1,1 @@
+"""Status feeds from the post (tracking events) and from agencies (decisions)."""

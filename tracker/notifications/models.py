@@ -1,0 +1,46 @@
+"""Notifications queued for a gateway, with their delivery attempts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tracker.calendar import utcnow
+from tracker.dossiers.models import Dossier, StatusEvent
+from tracker.extensions import db
+from tracker.types import UTCDateTime
+
+CHANNELS = ("sms", "email")
+STATES = ("queued", "sent", "failed")
+
+
+class Notification(db.Model):
+    __tablename__ = "notifications"
+    __table_args__ = (
+        # One message per status event and channel, however often the event is processed.
+        UniqueConstraint("event_id", "channel"),
+        Index("ix_notifications_state_next", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("status_events.id"))
+    channel: Mapped[str] = mapped_column(String(10))
+    recipient: Mapped[str] = mapped_column(String(200))
+    # The status the message announces.
+    kind: Mapped[str] = mapped_column(String(30))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(10), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    gateway_reference: Mapped[str | None] = mapped_column(String(120))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    # Set with the objects (not ids) so that a notice queued before the flush gets its keys.
+    dossier: Mapped[Dossier] = relationship()
+    event: Mapped[StatusEvent] = relationship()

@@ -1,0 +1,1 @@
+"""Periodic checks over all dossiers: overdue and stuck marking, feed reconciliation."""

@@ -1,0 +1,61 @@
+"""The task base class: an app context per task, one transaction, outbox bookkeeping, leases."""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+from typing import Any
+
+from celery import Task
+
+log = logging.getLogger(__name__)
+
+
+class TrackerTask(Task):
+    """Runs the task in the Flask app context and owns its transaction.
+
+    - commit on success, rollback on error (operations only flush);
+    - `outbox_id` (added by the outbox when it publishes) is marked done in the same commit as
+      the work, so a message is done exactly when its work is;
+    - `lease_seconds` set on a task: the run holds a named lease in the database, and a second
+      run that finds it held returns at once (periodic tasks never overlap);
+    - `retry_backoff` with jitter on the errors listed in `autoretry_for`.
+    """
+
+    abstract = True
+    lease_seconds: int | None = None
+    retry_backoff = 2
+    retry_backoff_max = 300
+    retry_jitter = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from tracker.extensions import db
+        from tracker.outbox import operations as outbox
+
+        outbox_id = kwargs.pop("outbox_id", None)
+        with self.app.flask_app.app_context():  # type: ignore[attr-defined]
+            lease = self.name if self.lease_seconds else None
+            if lease and not outbox.acquire_lease(lease, timedelta(seconds=self.lease_seconds)):
+                log.info("task %s skipped: another run holds its lease", self.name)
+                return None
+            try:
+                result = self.run(*args, **kwargs)
+                if outbox_id is not None:
+                    outbox.mark_done(outbox_id)
+                db.session.commit()
+                return result
+            except BaseException as exc:
+                db.session.rollback()
+                if outbox_id is not None and isinstance(exc, Exception):
+                    outbox.mark_failed(outbox_id, f"{type(exc).__name__}: {exc}")
+                raise
+            finally:
+                db.session.remove()
+                if lease:
+                    outbox.release_lease(lease)
+
+
+def backoff_seconds(attempt: int, base: float = 30.0, cap: float = 3600.0) -> float:
+    """Exponential backoff with full jitter, for retries the application schedules itself."""
+    return random.uniform(0, min(cap, base * 2**attempt))
