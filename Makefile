@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: install run db seed test lint format bench clean
+.PHONY: install run web worker beat db seed test lint format bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,20 @@ db: install
 seed: db
 	$(BIN)/flask demo seed
 
+# Web server + one worker + the one beat, from one command (workers/embedded.py).
 run: seed
+	$(BIN)/python -m workers.embedded --host 127.0.0.1 --port $(PORT)
+
+# The parts alone, e.g. against PostgreSQL and Redis (DATABASE_URL, REDIS_URL): one `make beat`
+# in the whole deployment, as many `make worker` as wanted.
+web: db
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+
+worker: db
+	$(BIN)/celery -A workers.main worker --loglevel INFO
+
+beat: db
+	$(BIN)/celery -A workers.main beat --loglevel INFO
 
 test: install
 	$(BIN)/pytest

@@ -154,8 +154,17 @@ def load_config(env: str | None = None) -> dict:
         "CELERY": _celery_config(env, redis_url),
         # The relay publishes again what is still not done this long after its last dispatch.
         "OUTBOX_RETRY_AFTER_SECONDS": _int("OUTBOX_RETRY_AFTER_SECONDS", 60),
-        # A dossier with no event for this many days is marked stuck by the hourly sweep.
+        # How often beat runs that relay.
+        "OUTBOX_RELAY_SECONDS": _int("OUTBOX_RELAY_SECONDS", 15),
+        # A dossier with no event for this many working days is marked stuck by the hourly sweep
+        # (working days: a week of Tết holidays must not mark every open dossier stuck).
         "STUCK_AFTER_DAYS": _int("STUCK_AFTER_DAYS", 10),
+        # Reconciliation: a two-way result the agency finished this many working days ago and
+        # the post has still not collected is listed as an anomaly.
+        "UNCOLLECTED_RESULT_DAYS": _int("UNCOLLECTED_RESULT_DAYS", 3),
+        # Reconciliation looks at open two-way dossiers and those closed within this many days
+        # (late events on older ones are caught by a full run, `sweeps.reconcile` with full=true).
+        "RECONCILE_LOOKBACK_DAYS": _int("RECONCILE_LOOKBACK_DAYS", 7),
         # HMAC-SHA256 secrets of the feeds; when set, a batch must carry X-Signature.
         "FEED_POSTAL_SECRET": os.environ.get("FEED_POSTAL_SECRET") or None,
         "FEED_AGENCY_SECRET": os.environ.get("FEED_AGENCY_SECRET") or None,
@@ -170,6 +179,13 @@ def load_config(env: str | None = None) -> dict:
             "NOTIFICATION_LOG", str(INSTANCE_DIR / "notifications.log")
         ),
         "NOTIFICATION_MAX_ATTEMPTS": _int("NOTIFICATION_MAX_ATTEMPTS", 6),
+        # First retry after 1-2 minutes, doubling: the 6th attempt ends 31-62 minutes after the
+        # first, by when a status message is stale anyway.
+        "NOTIFICATION_RETRY_BASE_SECONDS": _int("NOTIFICATION_RETRY_BASE_SECONDS", 120),
+        # Events older than this when recorded (a backlog, a late feed) are not announced.
+        "NOTIFICATION_MAX_AGE_HOURS": _int("NOTIFICATION_MAX_AGE_HOURS", 48),
+        # SMS without diacritics: one GSM-7 segment instead of two UCS-2 ones (half the price).
+        "NOTIFICATION_SMS_UNACCENTED": os.environ.get("NOTIFICATION_SMS_UNACCENTED", "0") == "1",
         "IMPORT_MAX_BYTES": _int("IMPORT_MAX_BYTES", 32 * 1024 * 1024),
         "SESSION_COOKIE_SECURE": env == "production",
         "SESSION_COOKIE_HTTPONLY": True,

@@ -124,6 +124,8 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
+        """Start (or start again, on the same port, after `stop(keep_directory=True)`)."""
+        self.directory.mkdir(exist_ok=True)
         self.process = subprocess.Popen(
             [
                 self.binary,
@@ -153,14 +155,15 @@ class RedisServer:
         self.stop()
         raise RuntimeError("redis-server did not start")
 
-    def stop(self) -> None:
+    def stop(self, *, keep_directory: bool = False) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        shutil.rmtree(self.directory, ignore_errors=True)
+        if not keep_directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> RedisServer:
         return self.start()

@@ -7,11 +7,13 @@ beat` (see the Makefile and README).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from celery import Celery
 from flask import Flask
 
 from workers.base import TrackerTask
-from workers.schedule import BEAT_SCHEDULE
+from workers.schedule import beat_schedule
 
 TASK_MODULES = (
     "workers.outbox",
@@ -28,8 +30,13 @@ def celery_init_app(app: Flask, **overrides: object) -> Celery:
     `overrides` replace settings of `app.config["CELERY"]` (tests point the broker elsewhere).
     """
     celery = Celery(app.name, task_cls=TrackerTask, include=list(TASK_MODULES))
-    celery.config_from_object({**app.config["CELERY"], **overrides})
-    celery.conf.beat_schedule = BEAT_SCHEDULE
+    settings = {**app.config["CELERY"], **overrides}
+    if settings["broker_url"] == "filesystem://":
+        # The server-less broker of the embedded default keeps its messages in these folders.
+        for key in ("data_folder_in", "data_folder_out", "control_folder"):
+            Path(settings["broker_transport_options"][key]).mkdir(parents=True, exist_ok=True)
+    celery.config_from_object(settings)
+    celery.conf.beat_schedule = beat_schedule(app.config)
     celery.flask_app = app  # type: ignore[attr-defined]
     celery.set_default()
     app.extensions["celery"] = celery
