@@ -41,6 +41,7 @@ class Notification(db.Model):
     gateway_reference: Mapped[str | None] = mapped_column(String(120))
     last_error: Mapped[str | None] = mapped_column(Text)
 
-    # Set with the objects (not ids) so that a notice queued before the flush gets its keys.
+    # For reading. Rows are written with a plain INSERT at commit, once the event has its id
+    # (tracker.notifications.operations).
     dossier: Mapped[Dossier] = relationship()
     event: Mapped[StatusEvent] = relationship()

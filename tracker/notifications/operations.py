@@ -1,13 +1,256 @@
-"""Queueing and delivering notifications to citizens."""
+"""Queueing notifications with the status change that causes them, and delivering them later.
+
+Requests only queue: a row per message, written with the request's transaction, and one
+outbox message `notifications.deliver` per transaction, published after commit. The worker
+claims due rows, calls the gateway outside any transaction (a slow gateway holds no lock a
+request waits for), then records the outcomes: sent, retried later with backoff, or failed.
+"""
 
 from __future__ import annotations
 
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import event as sa_event
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session
+
+from tracker.calendar import utcnow
 from tracker.dossiers.models import Dossier, StatusEvent
+from tracker.extensions import db
+from tracker.notifications.gateways import (
+    Gateway,
+    GatewayError,
+    OutgoingMessage,
+    PermanentGatewayError,
+)
+from tracker.notifications.messages import NOTIFY_STATUSES, compose
+from tracker.notifications.models import Notification
+from tracker.outbox.operations import enqueue
+
+log = logging.getLogger(__name__)
+
+DELIVER_TASK = "notifications.deliver"
+_QUEUED_KEY = "tracker.notifications.queued"
+# A claimed message is not offered to another run for this long: longer than a chunk can take
+# with a gateway that times out on every message. After a crash it becomes due again.
+CLAIM_SECONDS = 600
+RETRY_CAP_SECONDS = 3600
+
+_TABLE = Notification.__table__
 
 
 def queue_notifications(dossier: Dossier, event: StatusEvent) -> None:
     """Queue the messages (SMS, and e-mail where given) a citizen gets for `event`, if any.
 
-    Called by the dossier operations for every event that moves a dossier (not for late ones).
+    Called by the dossier operations for every event that moves a dossier (not for late ones),
+    in a feed at thousands of events a second: most events return at the first test. An event
+    older than NOTIFICATION_MAX_AGE_HOURS (a backlog loaded late) is not announced: "the
+    courier is on the way" two days later would mislead. The rows are written when the
+    transaction commits (`_write_queued`), in one INSERT, with the one delivery task.
     """
-    del dossier, event  # filled in by the notifications work
+    if event.to_status not in NOTIFY_STATUSES:
+        return
+    config = current_app.config
+    now = utcnow()
+    if event.occurred_at < now - timedelta(hours=config["NOTIFICATION_MAX_AGE_HOURS"]):
+        return
+    messages = compose(
+        dossier,
+        event,
+        unaccented_sms=config["NOTIFICATION_SMS_UNACCENTED"],
+        base_url=config["PUBLIC_BASE_URL"],
+    )
+    queued = db.session.info.setdefault(_QUEUED_KEY, [])
+    for message in messages:
+        row = {
+            "channel": message.channel,
+            "recipient": message.recipient,
+            "kind": event.to_status,
+            "subject": message.subject,
+            "body": message.body,
+            "state": "queued",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        queued.append((event, row))
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _write_queued(session: Session) -> None:
+    """At the outermost commit: the queued rows in one INSERT, and one delivery task.
+
+    The event may not be flushed when its notice is queued (a feed batch flushes once, at its
+    end): its ids are read here, after a flush. A plain INSERT of dicts costs a fraction of ORM
+    objects with relationships (measured in the feed path). A notice whose event went away with
+    a rolled-back savepoint is dropped with it.
+    """
+    # Fires for savepoints too: only the outermost commit writes.
+    if session.in_nested_transaction() or not session.info.get(_QUEUED_KEY):
+        return
+    session.flush()
+    queued = session.info.pop(_QUEUED_KEY)
+    rows = [
+        {**row, "dossier_id": event.dossier_id, "event_id": event.id}
+        for event, row in queued
+        if sa_inspect(event).persistent
+    ]
+    if rows:
+        session.execute(insert(_TABLE), rows)
+        enqueue(DELIVER_TASK)
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_at_the_end(session: Session, transaction) -> None:
+    # Rolled back or closed: the notices go with their events.
+    if transaction.parent is None:
+        session.info.pop(_QUEUED_KEY, None)
+
+
+# Delivery -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    message: OutgoingMessage
+    reference: str | None = None
+    error: str | None = None
+    permanent: bool = False
+
+
+def claim_due(limit: int, *, now: datetime | None = None) -> list[OutgoingMessage]:
+    """Take up to `limit` due messages for this run, oldest first.
+
+    Claiming counts the attempt and moves `next_attempt_at` past the claim window, in one
+    statement (rows other runs hold are skipped on PostgreSQL). The caller commits before
+    calling the gateway. A message whose run crashed is due again when the claim runs out, its
+    attempt counted: a message that crashes every worker still ends in `failed`.
+    """
+    now = now or utcnow()
+    due = (
+        select(_TABLE.c.id)
+        .where(_TABLE.c.state == "queued", _TABLE.c.next_attempt_at <= now)
+        .order_by(_TABLE.c.next_attempt_at, _TABLE.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = db.session.execute(
+        update(_TABLE)
+        .where(_TABLE.c.id.in_(due))
+        .values(
+            attempts=_TABLE.c.attempts + 1,
+            next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS),
+        )
+        .returning(
+            _TABLE.c.id,
+            _TABLE.c.channel,
+            _TABLE.c.recipient,
+            _TABLE.c.subject,
+            _TABLE.c.body,
+            _TABLE.c.kind,
+            _TABLE.c.attempts,
+        )
+    ).all()
+    return sorted(
+        (OutgoingMessage(*row[:6], attempt=row.attempts) for row in claimed),
+        key=lambda message: message.id,
+    )
+
+
+def send_all(gateway: Gateway, messages: list[OutgoingMessage]) -> list[Outcome]:
+    """Hand each message to the gateway; never raises for a message the gateway refuses."""
+    outcomes = []
+    for message in messages:
+        try:
+            reference = gateway.send(message)
+        except PermanentGatewayError as exc:
+            outcomes.append(Outcome(message, error=_describe(exc), permanent=True))
+        except GatewayError as exc:
+            outcomes.append(Outcome(message, error=_describe(exc)))
+        except Exception as exc:  # a gateway's own bug must not stop the other messages
+            log.exception("notification %s: unexpected gateway error", message.id)
+            outcomes.append(Outcome(message, error=_describe(exc)))
+        else:
+            outcomes.append(
+                Outcome(message, reference=None if reference is None else str(reference)[:120])
+            )
+    return outcomes
+
+
+def record_outcomes(outcomes: list[Outcome], *, now: datetime | None = None) -> int:
+    """Write what the gateway said: sent, retried later with backoff, or failed. Returns how
+    many were sent. A result that comes after another run took the message over is dropped."""
+    now = now or utcnow()
+    sent = [{"b_id": o.message.id, "b_reference": o.reference} for o in outcomes if o.error is None]
+    if sent:
+        db.session.execute(
+            update(_TABLE)
+            .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.state == "queued")
+            .values(
+                state="sent",
+                sent_at=now,
+                gateway_reference=bindparam("b_reference"),
+                last_error=None,
+            ),
+            sent,
+        )
+    failures = [_failure(o, now) for o in outcomes if o.error is not None]
+    if failures:
+        db.session.execute(
+            update(_TABLE)
+            .where(
+                _TABLE.c.id == bindparam("b_id"),
+                _TABLE.c.attempts == bindparam("b_attempt"),
+                _TABLE.c.state == "queued",
+            )
+            .values(
+                state=bindparam("b_state"),
+                next_attempt_at=bindparam("b_next"),
+                last_error=bindparam("b_error"),
+            ),
+            failures,
+        )
+    given_up = sum(f["b_state"] == "failed" for f in failures)
+    if outcomes:
+        log.info(
+            "notifications: %s sent, %s to retry, %s failed",
+            len(sent),
+            len(failures) - given_up,
+            given_up,
+        )
+    return len(sent)
+
+
+def _failure(outcome: Outcome, now: datetime) -> dict:
+    config = current_app.config
+    attempt = outcome.message.attempt
+    final = outcome.permanent or attempt >= config["NOTIFICATION_MAX_ATTEMPTS"]
+    if final:
+        log.warning("notification %s failed for good: %s", outcome.message.id, outcome.error)
+    return {
+        "b_id": outcome.message.id,
+        "b_attempt": attempt,
+        "b_state": "failed" if final else "queued",
+        "b_next": now + retry_delay(attempt, config["NOTIFICATION_RETRY_BASE_SECONDS"]),
+        "b_error": outcome.error,
+    }
+
+
+def retry_delay(attempts: int, base: float, cap: float = RETRY_CAP_SECONDS) -> timedelta:
+    """Exponential backoff with "equal jitter": between half and all of base·2^(attempts-1).
+
+    Not full jitter (0 to the ceiling, `workers.base.backoff_seconds`): with half the ceiling
+    as a floor, a message never waits less than before, while messages that failed together
+    (a gateway outage) still come back spread over the other half.
+    """
+    ceiling = min(cap, base * 2 ** (attempts - 1))
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
