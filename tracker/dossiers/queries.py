@@ -65,10 +65,10 @@ def list_dossiers(user: User, args: dict[str, Any]) -> tuple[list[Dossier], str 
     query = scope(select(Dossier), user).options(lazyload(Dossier.documents))
     query = _filter(query, args)
     if args.get("cursor"):
-        query = query.where(Dossier.id < _decode_cursor(args["cursor"]))
+        query = query.where(Dossier.id < decode_cursor(args["cursor"]))
     limit = args["limit"]
     rows = list(db.session.scalars(query.order_by(Dossier.id.desc()).limit(limit + 1)))
-    next_cursor = _encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
 
@@ -78,15 +78,15 @@ def _filter(query: Select, args: dict[str, Any]) -> Select:
     if "service_form" in args:
         query = query.where(Dossier.service_form == args["service_form"])
     if "office" in args:
-        query = query.where(Dossier.office_id == _id_of(Office, args["office"], "office"))
+        query = query.where(Dossier.office_id == id_of(Office, args["office"], "office"))
     if "channel" in args:
-        query = query.where(Dossier.channel_id == _id_of(Channel, args["channel"], "channel"))
+        query = query.where(Dossier.channel_id == id_of(Channel, args["channel"], "channel"))
     if "procedure" in args:
         query = query.where(
-            Dossier.procedure_id == _id_of(Procedure, args["procedure"], "procedure")
+            Dossier.procedure_id == id_of(Procedure, args["procedure"], "procedure")
         )
     if "sector" in args:
-        sector_id = _id_of(Sector, args["sector"], "sector")
+        sector_id = id_of(Sector, args["sector"], "sector")
         query = query.where(
             Dossier.procedure_id.in_(select(Procedure.id).where(Procedure.sector_id == sector_id))
         )
@@ -99,6 +99,10 @@ def _filter(query: Select, args: dict[str, Any]) -> Select:
     if "overdue" in args:
         overdue = Dossier.status.in_(OVERDUE_STATUSES) & (Dossier.due_date < today_vn())
         query = query.where(overdue if args["overdue"] else ~overdue | Dossier.due_date.is_(None))
+    if "stuck" in args:
+        # The hourly sweep's mark (tracker.sweeps): "no event for N working days" is its call.
+        marked = Dossier.stuck_since.is_not(None)
+        query = query.where(marked if args["stuck"] else ~marked)
     if "q" in args:
         query = query.where(_text_match(args["q"]))
     return query
@@ -120,7 +124,7 @@ def _text_match(text: str):
     return or_(*conditions)
 
 
-def _id_of(model, code: str, field: str) -> int:
+def id_of(model, code: str, field: str) -> int:
     found = db.session.scalar(select(model.id).where(model.code == code))
     if found is None:
         raise ValidationFailed.field(field, f"unknown {field} code {code}")
@@ -131,11 +135,11 @@ def _start_of(day) -> datetime:
     return datetime.combine(day, time.min, tzinfo=VN_TZ)
 
 
-def _encode_cursor(last_id: int) -> str:
+def encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(str(last_id).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> int:
+def decode_cursor(cursor: str) -> int:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         last_id = int(base64.urlsafe_b64decode(padded.encode()).decode())

@@ -122,6 +122,7 @@ class DossierListArgs(LoadSchema):
     received_from = Day(metadata={"description": "first day (Vietnam time), inclusive"})
     received_to = Day(metadata={"description": "last day (Vietnam time), inclusive"})
     overdue = fields.Boolean()
+    stuck = fields.Boolean(metadata={"description": "marked stuck by the hourly sweep"})
     q = fields.String(
         validate=validate.Length(min=1, max=200),
         metadata={"description": "code, phone, item number or part of the name"},
@@ -177,6 +178,10 @@ class DossierSummaryOut(ma.Schema):
     appointment_date = fields.Date()
     due_date = fields.Date()
     overdue = fields.Function(lambda d: d.is_overdue())
+    # Set by the hourly sweep: when it first found the dossier overdue / without an event for
+    # STUCK_AFTER_DAYS working days; null when it is not (or not yet seen by the sweep).
+    overdue_since = fields.DateTime()
+    stuck_since = fields.DateTime()
     version = fields.Integer()
 
 
