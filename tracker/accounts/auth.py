@@ -6,11 +6,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import TypeVar
 
-from flask import Request
+from flask import Request, g
 from flask_login import current_user
 
 from tracker.accounts.models import User
-from tracker.accounts.operations import user_for_token
+from tracker.accounts.operations import token_for
 from tracker.errors import DomainError, Forbidden
 from tracker.extensions import login_manager
 
@@ -28,7 +28,17 @@ def _load_bearer_user(request: Request) -> User | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
-    return user_for_token(token.strip())
+    row = token_for(token.strip())
+    if row is None:
+        return None
+    # What this token (not the account) may do, for `scopes_required` later in the request.
+    g.token_scopes = frozenset(row.scopes.split())
+    return row.user
+
+
+def token_scopes() -> frozenset[str]:
+    """The scopes of the bearer token that authenticated this request (none for a session)."""
+    return g.get("token_scopes", frozenset())
 
 
 def actor() -> User:
@@ -47,6 +57,27 @@ def roles_required(*roles: str) -> Callable[[F], F]:
             user = actor()
             if user.role not in roles:
                 raise Forbidden(f"the {user.role} role cannot do this")
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def scopes_required(*scopes: str) -> Callable[[F], F]:
+    """The caller's bearer token must carry every one of `scopes`: 401 without a token, 403 with
+    a token that lacks one."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            actor()
+            missing = [scope for scope in scopes if scope not in token_scopes()]
+            if missing:
+                raise Forbidden(
+                    f"this token lacks the scope {', '.join(missing)}",
+                    extra={"required_scopes": list(scopes)},
+                )
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

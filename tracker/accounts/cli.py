@@ -9,7 +9,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from tracker.accounts.models import ROLES, User
+from tracker.accounts.models import ROLES, SCOPES, User
 from tracker.accounts.operations import create_user, issue_token
 from tracker.errors import DomainError
 from tracker.extensions import db
@@ -21,7 +21,9 @@ user_cli = click.Group("user", help="Staff users and API tokens.")
 @click.argument("username")
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--office", "office_code", help="office code (clerks)")
-@click.option("--agency", "agency_code", help="agency code (agency officers)")
+@click.option(
+    "--agency", "agency_code", help="agency code (agency officers; optional for integrations)"
+)
 @click.option("--full-name", default="")
 @with_appcontext
 def create(
@@ -53,12 +55,23 @@ def create(
 @user_cli.command("token")
 @click.argument("username")
 @click.option("--name", default="cli", help="what the token is for")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(SCOPES),
+    help="what an integration account's token may push (repeat for several)",
+)
 @with_appcontext
-def token(username: str, name: str) -> None:
+def token(username: str, name: str, scopes: tuple[str, ...]) -> None:
     """Print a new API token for USERNAME (shown once, stored hashed)."""
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
         raise click.ClickException(f"no user {username}")
-    value = issue_token(user, name=name)
+    try:
+        value = issue_token(user, name=name, scopes=scopes)
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from exc
     db.session.commit()
     click.echo(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -11,7 +12,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from tracker.accounts.models import ROLES, ApiToken, User
+from tracker.accounts.models import ROLES, SCOPES, ApiToken, User
 from tracker.audit.operations import record_audit
 from tracker.catalogue.models import Agency, Office
 from tracker.errors import Conflict, ValidationFailed
@@ -52,7 +53,8 @@ def create_user(
     agency_code: str | None = None,
     actor: User | None = None,
 ) -> User:
-    """A staff user. Clerks belong to one office, agency officers to one agency."""
+    """A staff user. Clerks belong to one office, agency officers to one agency; an integration
+    account may be tied to an agency (its agency feed then reaches only that agency's dossiers)."""
     if role not in ROLES:
         raise ValidationFailed.field("role", f"must be one of {', '.join(ROLES)}")
     if len(password) < 10:
@@ -64,12 +66,15 @@ def create_user(
         office = db.session.scalar(select(Office).where(Office.code == office_code))
         if office is None:
             raise ValidationFailed.field("office", "a clerk needs an existing office code")
-    if role == "agency":
+    if role == "agency" or (role == "integration" and agency_code):
         agency = db.session.scalar(select(Agency).where(Agency.code == agency_code))
         if agency is None:
-            raise ValidationFailed.field(
-                "agency", "an agency officer needs an existing agency code"
+            message = (
+                "an agency officer needs an existing agency code"
+                if role == "agency"
+                else f"no agency with code {agency_code}"
             )
+            raise ValidationFailed.field("agency", message)
     user = User(
         username=username,
         role=role,
@@ -90,18 +95,43 @@ def create_user(
     return user
 
 
-def issue_token(user: User, *, name: str = "", actor: User | None = None) -> str:
-    """A new bearer token for `user`; the token is returned once and stored hashed."""
+def issue_token(
+    user: User,
+    *,
+    name: str = "",
+    scopes: Iterable[str] = (),
+    actor: User | None = None,
+) -> str:
+    """A new bearer token for `user`; the token is returned once and stored hashed.
+
+    `scopes` (SCOPES) say which feeds an integration account's token may push; staff tokens
+    carry none (their role decides what they may do).
+    """
+    wanted = sorted(set(scopes))
+    unknown = [scope for scope in wanted if scope not in SCOPES]
+    if unknown:
+        raise ValidationFailed.field(
+            "scopes", f"unknown scope {', '.join(unknown)}; known: {', '.join(SCOPES)}"
+        )
+    if wanted and user.role != "integration":
+        raise ValidationFailed.field("scopes", "only integration accounts' tokens carry scopes")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user=user, token_hash=_token_hash(token), name=name))
+    db.session.add(
+        ApiToken(user=user, token_hash=_token_hash(token), name=name, scopes=" ".join(wanted))
+    )
     db.session.flush()
     record_audit(
-        actor.id if actor else None, "token.issue", "user", user.username, after={"name": name}
+        actor.id if actor else None,
+        "token.issue",
+        "user",
+        user.username,
+        after={"name": name, "scopes": wanted},
     )
     return token
 
 
-def user_for_token(token: str) -> User | None:
+def token_for(token: str) -> ApiToken | None:
+    """The live token row (with its user, and the scopes it grants) for a bearer token."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     # The user's office (and its channel) comes along: a clerk's intake needs it, and one join
@@ -113,7 +143,7 @@ def user_for_token(token: str) -> User | None:
     )
     if row is None or row.revoked_at is not None or not row.user.active:
         return None
-    return row.user
+    return row
 
 
 def _token_hash(token: str) -> str:

@@ -1,7 +1,123 @@
-"""REST endpoints: feeds."""
+"""REST endpoints: feeds. A batch is answered 202 as soon as it is stored; a worker applies it.
+
+The order of checks on a batch: token and scope (401/403), body size (413), signature (401),
+JSON (400), envelope (422), then each event on its own (refused by index in the 202 answer).
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
+from flask import current_app, request
+
+from tracker.accounts.auth import actor, roles_required, scopes_required
 from tracker.api import Blueprint
+from tracker.errors import ValidationFailed
+from tracker.extensions import db
+from tracker.feeds import operations, queries
+from tracker.feeds.schemas import (
+    AgencyBatchDoc,
+    BatchAcceptedOut,
+    BatchEventsArgs,
+    BatchOut,
+    FeedEventPageOut,
+    PostalBatchDoc,
+    UnmatchedArgs,
+    check_events,
+)
 
 blp = Blueprint("feeds", __name__, url_prefix="/api/v1", description="feeds")
+
+# Unmatched postal events carry no personal data, and clerks are the ones who can attach the
+# item number a dossier lacks: they see them all. Agency officers have no postal events.
+UNMATCHED_READERS = ("clerk", "manager", "admin")
+BATCH_READERS = (*queries.STAFF, "integration")
+
+
+def _batch_doc(schema) -> dict:
+    """OpenAPI only: the body is read raw (the signature covers its bytes), then checked."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema}},
+            "description": "With a feed secret configured, sign the raw body: header "
+            "`X-Signature: sha256=<hex HMAC-SHA256>`. Malformed events are refused one by "
+            "one (202 lists them); a batch without any valid event is a 422.",
+        }
+    }
+
+
+@blp.route("/feeds/postal", methods=["POST"])
+@scopes_required("feed:postal")
+@blp.doc(**_batch_doc(PostalBatchDoc))
+@blp.response(202, BatchAcceptedOut())
+def post_postal():
+    """A batch of postal tracking events: event_id, item_number (S10), code, occurred_at,
+    office_code, note."""
+    return _receive("postal", "FEED_POSTAL_SECRET")
+
+
+@blp.route("/feeds/agency", methods=["POST"])
+@scopes_required("feed:agency")
+@blp.doc(**_batch_doc(AgencyBatchDoc))
+@blp.response(202, BatchAcceptedOut())
+def post_agency():
+    """A batch of agency decisions: event_id, dossier_code, status, appointment_date,
+    occurred_at, note."""
+    return _receive("agency", "FEED_AGENCY_SECRET")
+
+
+def _receive(source: str, secret_key: str) -> dict:
+    config = current_app.config
+    # Feeds may send more than the API's global body limit.
+    request.max_content_length = config["FEED_MAX_BYTES"]
+    body = request.get_data(cache=False)
+    operations.check_signature(body, request.headers.get("X-Signature"), config[secret_key])
+    events = operations.parse_envelope(body, config["FEED_MAX_EVENTS"])
+    valid, errors = check_events(source, enumerate(events))
+    if not valid:
+        raise ValidationFailed(
+            "no event of the batch is valid: nothing was stored",
+            fields={f"events.{e.index}.{e.field}": [e.message] for e in errors},
+            extra={"errors": [asdict(e) for e in errors]},
+        )
+    refused = len({error.index for error in errors})
+    batch = operations.receive_batch(source, valid, refused=refused, submitted_by=actor())
+    db.session.commit()
+    return {
+        "batch_id": batch.id,
+        "source": source,
+        "accepted": len(valid),
+        "refused": batch.refused_count,
+        "errors": errors,
+        "status_url": f"{blp.url_prefix}/feeds/batches/{batch.id}",
+    }
+
+
+@blp.route("/feeds/batches/<int:batch_id>", methods=["GET"])
+@roles_required(*BATCH_READERS)
+@blp.response(200, BatchOut())
+def get_batch(batch_id: int):
+    """A batch's events counted by state (staff, or the integration that sent it)."""
+    return queries.describe_batch(queries.get_batch(batch_id, actor()))
+
+
+@blp.route("/feeds/batches/<int:batch_id>/events", methods=["GET"])
+@roles_required(*BATCH_READERS)
+@blp.arguments(BatchEventsArgs(), location="query")
+@blp.response(200, FeedEventPageOut())
+def list_batch_events(args, batch_id: int):
+    """A batch's events with their outcome (filter by state), newest first."""
+    batch = queries.get_batch(batch_id, actor())
+    items, next_cursor = queries.list_batch_events(batch.id, args)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@blp.route("/feeds/unmatched", methods=["GET"])
+@roles_required(*UNMATCHED_READERS)
+@blp.arguments(UnmatchedArgs(), location="query")
+@blp.response(200, FeedEventPageOut())
+def list_unmatched(args):
+    """Postal events waiting for a dossier with their item number, newest first."""
+    items, next_cursor = queries.list_unmatched(args)
+    return {"items": items, "next_cursor": next_cursor}

@@ -14,9 +14,10 @@ from tracker.types import UTCDateTime
 
 FEED_SOURCES = ("postal", "agency")
 # pending: not looked at yet; applied: moved the dossier; late: kept in its history without
-# moving it; duplicate: its event id was already applied; unmatched: no dossier has its item
-# number (yet); rejected: it cannot apply (the error says why).
-EVENT_STATES = ("pending", "applied", "late", "duplicate", "unmatched", "rejected")
+# moving it; noted: matched, moves nothing by design (an informational scan, or a status the
+# dossier is already in), kept here only; duplicate: its event id was already applied;
+# unmatched: no dossier has its item number (yet); rejected: it cannot apply (the error says why).
+EVENT_STATES = ("pending", "applied", "late", "noted", "duplicate", "unmatched", "rejected")
 
 
 class FeedBatch(db.Model):

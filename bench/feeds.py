@@ -1,0 +1,332 @@
+"""python -m bench.feeds: postal feed throughput end to end, on PostgreSQL.
+
+Starts PostgreSQL and Redis, loads a province's catalogue and background dossiers
+(`bench.dataset`), then one-way dossiers carrying item numbers (`bench.feeds_data`); serves the
+tracker with gunicorn and runs ONE Celery worker process (solo pool). The feed's batches go in
+over HTTP; the clock stops when the worker has applied every event in the database. Two runs,
+on dossiers of their own: the worker alone in the main queue, so that it also delivers the SMS
+the feed causes (as `make worker` runs it), then with deliveries routed to a queue of their own
+(`bench.feeds_worker`). The status events of the second run are then inserted again raw, in one
+executemany into `status_events` itself (rolled back), for the ratio. One table is printed.
+
+`--profile` skips HTTP and the worker: the task's body runs in this process under cProfile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import http.client
+import json
+import os
+import pstats
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import MetaData, Table, create_engine, insert, text
+
+from bench.cpuwatch import CpuWatch
+from bench.feeds_data import prepare
+from bench.services import (
+    ROOT,
+    Gunicorn,
+    GunicornSettings,
+    environment,
+    start_postgres,
+    start_redis,
+)
+
+TARGET_PER_S = 5000.0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.feeds", description=__doc__)
+    parser.add_argument("--events", type=int, default=50_000, help="feed events in all")
+    parser.add_argument("--batch", type=int, default=5_000, help="events per HTTP batch")
+    parser.add_argument("--connections", type=int, default=2, help="batches posted at once")
+    parser.add_argument(
+        "--background", type=int, default=50_000, help="other dossiers already in the database"
+    )
+    parser.add_argument(
+        "--mix",
+        choices=("moves", "tracking"),
+        default="moves",
+        help="moves: every event moves a dossier (out for delivery, delivered); tracking: an "
+        "item's full scan history (4 informational scans, out for delivery, delivered)",
+    )
+    parser.add_argument("--profile", action="store_true", help="apply in-process under cProfile")
+    parser.add_argument("--keep-logs", type=Path, help="copy the worker's and gunicorn's logs here")
+    parser.add_argument("--seed", type=int, default=2017)
+    return parser.parse_args(argv)
+
+
+def progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---- runs ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One measured run: which Celery app the single worker runs, which queues it consumes."""
+
+    label: str
+    prefix: str
+    app: str
+    queues: str
+
+
+PASSES = (
+    # As `make worker` runs it: one queue, so the worker also delivers the SMS the feed causes.
+    Pass("1 worker, also delivering the notifications", "S", "workers.main", "tracker"),
+    # Deliveries routed to a queue this worker leaves alone (production runs them elsewhere).
+    Pass("1 worker, notifications delivered elsewhere", "A", "bench.feeds_worker", "tracker"),
+)
+
+
+def start_worker(stack: contextlib.ExitStack, env: dict, log: Path, run: Pass) -> Path:
+    """One `celery worker` process, solo pool (a single process does all the applying)."""
+    command = [
+        sys.executable, "-m", "celery", "-A", run.app, "worker", "--pool", "solo",
+        "-Q", run.queues, "--loglevel", "INFO", "--without-mingle", "--without-gossip",
+        "--hostname", f"bench-{run.prefix}@%h",
+    ]  # fmt: skip
+    handle = stack.enter_context(log.open("ab"))
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=handle)
+    stack.callback(_stop, process)
+    deadline = time.monotonic() + 60
+    while b"ready." not in log.read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"celery worker did not start: {log.read_text()[-3000:]}")
+        time.sleep(0.1)
+    return log
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def post_all(port: int, token: str, bodies: list[bytes], connections: int) -> list[int]:
+    """POST every batch (keep-alive, `connections` at once); their batch ids."""
+
+    def poster(share: list[bytes]) -> list[int]:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        ids = []
+        for body in share:
+            connection.request("POST", "/api/v1/feeds/postal", body=body, headers=headers)
+            response = connection.getresponse()
+            answer = json.loads(response.read())
+            if response.status != 202 or answer["refused"]:
+                raise RuntimeError(f"batch refused: {response.status} {str(answer)[:500]}")
+            ids.append(answer["batch_id"])
+        connection.close()
+        return ids
+
+    shares = [bodies[k::connections] for k in range(connections)]
+    with ThreadPoolExecutor(connections) as pool:
+        return [i for ids in pool.map(poster, shares) for i in ids]
+
+
+def wait_applied(engine, batch_ids: list[int], log: Path, timeout: float = 900) -> None:
+    query = text(
+        "SELECT count(*) FROM feed_batches WHERE processed_at IS NOT NULL AND id = ANY(:ids)"
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            if connection.scalar(query, {"ids": batch_ids}) == len(batch_ids):
+                return
+        time.sleep(0.02)
+    raise RuntimeError(f"not applied after {timeout}s; worker log:\n{log.read_text()[-3000:]}")
+
+
+def outcome_counts(engine, batch_ids: list[int]) -> dict[str, int]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT state, count(*) FROM feed_events WHERE batch_id = ANY(:ids) GROUP BY state"
+            ),
+            {"ids": batch_ids},
+        )
+        return dict(rows.all())
+
+
+def raw_insert(engine, prefix: str) -> tuple[int, float]:
+    """The status events one pass wrote, inserted again raw (one executemany, as SQLAlchemy
+    Core sends it) into `status_events` itself, under another source, then rolled back."""
+    with engine.connect() as connection:
+        rows = [
+            {**row._mapping, "source": "bench_raw"}
+            for row in connection.execute(
+                text("SELECT * FROM status_events WHERE source_event_id LIKE :p ORDER BY id"),
+                {"p": f"{prefix}-%"},
+            )
+        ]
+        for row in rows:
+            del row["id"]
+        table = Table("status_events", MetaData(), autoload_with=connection)
+        connection.commit()
+        started = time.perf_counter()
+        connection.execute(insert(table), rows)
+        seconds = time.perf_counter() - started
+        connection.rollback()
+    return len(rows), seconds
+
+
+def run_http(
+    options, env, feeds: dict[str, list[dict]], token: str, workdir: Path, postmaster: int
+) -> list:
+    settings = GunicornSettings(workers=2)
+    full_env = {**os.environ, **env}
+    engine = create_engine(env["DATABASE_URL"])
+    rows, watch = [], CpuWatch()
+    # PostgreSQL's postmaster detaches from this process: its CPU is this run's too.
+    watch.roots.add(postmaster)
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(
+            Gunicorn("wsgi:app", settings, full_env, workdir / "gunicorn.log", "/readyz")
+        )
+        for run in PASSES:
+            events = feeds[run.prefix]
+            bodies = [
+                json.dumps({"events": events[k : k + options.batch]}).encode()
+                for k in range(0, len(events), options.batch)
+            ]
+            with contextlib.ExitStack() as worker:
+                log = start_worker(worker, full_env, workdir / f"worker-{run.prefix}.log", run)
+                progress(f"{run.label}: {len(events):,} events in {len(bodies)} batches")
+                watch.start()
+                started = time.perf_counter()
+                batch_ids = post_all(server.port, token, bodies, options.connections)
+                intake = time.perf_counter() - started
+                wait_applied(engine, batch_ids, log)
+                total = time.perf_counter() - started
+                foreign = watch.stop()
+            if options.keep_logs:
+                (options.keep_logs / log.name).write_bytes(log.read_bytes())
+            progress(f"outcomes: {outcome_counts(engine, batch_ids)}")
+            rows.append((run.label, len(events), intake, total, foreign))
+    count, raw_seconds = raw_insert(engine, PASSES[-1].prefix)
+    engine.dispose()
+    return [*rows, ("raw INSERT of the same status events (baseline)", count, raw_seconds)]
+
+
+def run_profile(options, env, events) -> None:
+    from tracker import create_app
+    from tracker.extensions import db
+    from tracker.feeds import operations
+    from tracker.feeds.schemas import check_events
+    from workers.feeds import apply_batch
+
+    with environment(env):
+        app = create_app()
+        with app.app_context():
+            batch_ids = []
+            started = time.perf_counter()
+            for k in range(0, len(events), options.batch):
+                valid, _ = check_events("postal", enumerate(events[k : k + options.batch]))
+                batch = operations.receive_batch("postal", valid, refused=0, submitted_by=None)
+                db.session.commit()
+                batch_ids.append(batch.id)
+            intake = time.perf_counter() - started
+            # The first half plain (the honest in-process figure), the second half profiled.
+            half = len(batch_ids) // 2
+            started = time.perf_counter()
+            for batch_id in batch_ids[:half]:
+                apply_batch.run(batch_id)
+                db.session.commit()
+            plain = time.perf_counter() - started
+            profile = cProfile.Profile()
+            profile.enable()
+            for batch_id in batch_ids[half:]:
+                apply_batch.run(batch_id)
+                db.session.commit()
+            profile.disable()
+    print(f"intake in-process: {len(events) / intake:,.0f} events/s")
+    print(f"apply in-process: {half * options.batch / plain:,.0f} events/s (first half)")
+    stats = pstats.Stats(profile).strip_dirs()
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(40)
+
+
+def render(rows: list, options: argparse.Namespace) -> str:
+    *passes, (raw_label, raw_count, raw_seconds) = rows
+    raw_rate = raw_count / raw_seconds
+    head = (
+        f"{'measure':46}  {'events':>7}  {'202s in':>8}  {'applied':>8}  {'events/s':>8}  "
+        f"{'x raw':>6}  {'target':>10}  result"
+    )
+    lines = [
+        f"postal feed, end to end on PostgreSQL: HTTP batches of {options.batch:,} events "
+        f"({options.mix}) -> gunicorn (2 sync workers) -> outbox -> Redis -> ONE Celery worker "
+        f"process (solo pool) -> applied in the database; {options.background:,} background "
+        f"dossiers; {os.cpu_count()} CPU cores shared by PostgreSQL, Redis, gunicorn, the "
+        "worker and this client",
+        "",
+        head,
+        "-" * len(head),
+    ]
+    for label, count, intake, total, foreign in passes:
+        rate = count / total
+        verdict = "PASS" if rate >= TARGET_PER_S else "MISS"
+        lines.append(
+            f"{label:46}  {count:7,}  {intake:7.1f}s  {total:7.1f}s  {rate:8,.0f}  "
+            f"{rate / raw_rate:6.3f}  {'>= ' + format(TARGET_PER_S, ',.0f'):>10}  {verdict}"
+        )
+        if foreign >= 0.1:
+            lines.append(
+                f"{'':8}note: processes not started by this run used {foreign:.2f} of "
+                f"{os.cpu_count()} cores meanwhile: figures pessimistic"
+            )
+    lines.append(
+        f"{raw_label:46}  {raw_count:7,}  {'':8}  {raw_seconds:7.2f}s  {raw_rate:8,.0f}  {1:6.3f}"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    # A SIGTERM unwinds like Ctrl-C, so that the ExitStack stops what was started.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tracker-feeds-")))
+        progress("starting Redis and PostgreSQL")
+        redis_url = start_redis(stack)
+        database_url, postmaster = start_postgres(stack)
+        env = {
+            "TRACKER_ENV": "production",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "PYTHONPATH": str(ROOT),
+            "NOTIFICATION_LOG": str(workdir / "notifications.log"),
+            "BEAT_SCHEDULE_FILE": str(workdir / "beat-schedule"),
+        }
+        progress(f"loading {options.background:,} background dossiers and the feed's dossiers")
+        feeds, token = prepare(options, env, [run.prefix for run in PASSES])
+        if options.profile:
+            run_profile(options, env, feeds[PASSES[-1].prefix])
+            return 0
+        rows = run_http(options, env, feeds, token, workdir, postmaster)
+        print()
+        print(render(rows, options))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

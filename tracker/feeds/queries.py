@@ -1,0 +1,106 @@
+"""Read side of the feeds: a batch and its counts, events waiting for their dossier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ARRAY, Select, any_, func, literal, select
+
+from tracker.accounts.models import User
+from tracker.dossiers.models import Dossier
+from tracker.dossiers.queries import decode_cursor, encode_cursor
+from tracker.errors import NotFound
+from tracker.extensions import db
+from tracker.feeds.models import EVENT_STATES, FeedBatch, FeedEvent
+
+# Who may read which batch: staff any, an integration account its own.
+STAFF = ("clerk", "agency", "manager", "admin")
+
+
+def get_batch(batch_id: int, user: User) -> FeedBatch:
+    """The batch if `user` may see it; otherwise 404, exactly as a missing one."""
+    batch = db.session.get(FeedBatch, batch_id)
+    if batch is None or (user.role not in STAFF and batch.submitted_by_id != user.id):
+        raise NotFound(f"no feed batch {batch_id}")
+    return batch
+
+
+def batch_counts(batch_id: int) -> dict[str, int]:
+    """Events of the batch by state (every state listed, zeros included)."""
+    rows = db.session.execute(
+        select(FeedEvent.state, func.count())
+        .where(FeedEvent.batch_id == batch_id)
+        .group_by(FeedEvent.state)
+    )
+    counts = dict.fromkeys(EVENT_STATES, 0)
+    counts.update({state: count for state, count in rows})
+    return counts
+
+
+def describe_batch(batch: FeedBatch) -> dict[str, Any]:
+    counts = batch_counts(batch.id)
+    return {
+        "id": batch.id,
+        "source": batch.source,
+        "received_at": batch.received_at,
+        "processed_at": batch.processed_at,
+        "event_count": batch.event_count,
+        "refused_count": batch.refused_count,
+        "done": counts["pending"] == 0,
+        "counts": counts,
+    }
+
+
+def has_unmatched(item_number: str) -> bool:
+    """Whether postal events wait for `item_number` (one indexed EXISTS)."""
+    waiting = select(FeedEvent.id).where(
+        FeedEvent.state == "unmatched", FeedEvent.item_number == item_number
+    )
+    return bool(db.session.scalar(select(waiting.exists())))
+
+
+def list_unmatched(args: dict[str, Any]) -> tuple[list[FeedEvent], str | None]:
+    """Postal events no dossier claims yet, newest first (keyset pagination)."""
+    query = select(FeedEvent).where(FeedEvent.state == "unmatched")
+    if "item" in args:
+        query = query.where(FeedEvent.item_number == args["item"])
+    if "office" in args:
+        query = query.where(FeedEvent.office_code == args["office"])
+    return _page(query, args)
+
+
+def list_batch_events(batch_id: int, args: dict[str, Any]) -> tuple[list[FeedEvent], str | None]:
+    query = select(FeedEvent).where(FeedEvent.batch_id == batch_id)
+    if "state" in args:
+        query = query.where(FeedEvent.state == args["state"])
+    return _page(query, args)
+
+
+def _page(query: Select, args: dict[str, Any]) -> tuple[list[FeedEvent], str | None]:
+    if args.get("cursor"):
+        query = query.where(FeedEvent.id < decode_cursor(args["cursor"]))
+    limit = args["limit"]
+    rows = list(db.session.scalars(query.order_by(FeedEvent.id.desc()).limit(limit + 1)))
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def unmatched_items_with_dossier(limit: int = 1000) -> list[str]:
+    """Item numbers some postal events wait for although a dossier carries them by now."""
+    return list(
+        db.session.scalars(
+            select(FeedEvent.item_number)
+            .join(Dossier, Dossier.postal_item_number == FeedEvent.item_number)
+            .where(FeedEvent.state == "unmatched")
+            .distinct()
+            .limit(limit)
+        )
+    )
+
+
+def among(column: Any, values: list[Any]) -> Any:
+    """`column IN values`; on PostgreSQL `= ANY(<one array>)`, which psycopg sends as a single
+    parameter instead of converting a statement with a thousand placeholders."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(values, ARRAY(column.type)))
+    return column.in_(values)

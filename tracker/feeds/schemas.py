@@ -1,0 +1,157 @@
+"""What the feeds accept (one event at a time, so that a malformed event is refused alone) and
+what they answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import ValidationError, fields, validate, validates
+
+from tracker.calendar import utcnow
+from tracker.dossiers.operations import FUTURE_TOLERANCE
+from tracker.dossiers.schemas import ItemNumberField
+from tracker.errors import flatten_messages
+from tracker.feeds.models import EVENT_STATES, FEED_SOURCES
+from tracker.schemas import Day, LoadSchema, Timestamp
+
+# What an agency's one-stop system reports; the rest of the lifecycle happens at the post.
+AGENCY_FEED_STATUSES = ("processing", "supplement_required", "rejected", "result_ready")
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """A refused event: its place in the batch (index, or line of a file), field and reason."""
+
+    index: int
+    field: str
+    message: str
+
+
+class _FeedEventSchema(LoadSchema):
+    event_id = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    occurred_at = Timestamp(required=True)
+    note = fields.String(validate=validate.Length(max=2000), allow_none=True)
+
+    @validates("occurred_at")
+    def _not_future(self, value, **kwargs) -> None:
+        if value > utcnow() + FUTURE_TOLERANCE:
+            raise ValidationError("must not be in the future")
+
+
+class PostalEventSchema(_FeedEventSchema):
+    item_number = ItemNumberField(required=True)
+    code = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    office_code = fields.String(validate=validate.Length(min=1, max=40), allow_none=True)
+
+
+class AgencyEventSchema(_FeedEventSchema):
+    dossier_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    status = fields.String(required=True, validate=validate.OneOf(AGENCY_FEED_STATUSES))
+    appointment_date = Day(allow_none=True)
+
+
+_SCHEMAS = {"postal": PostalEventSchema(), "agency": AgencyEventSchema()}
+
+
+class PostalBatchDoc(ma.Schema):
+    """The body of a postal batch, for the OpenAPI document."""
+
+    events = fields.List(fields.Nested(PostalEventSchema), required=True)
+
+
+class AgencyBatchDoc(ma.Schema):
+    """The body of an agency batch, for the OpenAPI document."""
+
+    events = fields.List(fields.Nested(AgencyEventSchema), required=True)
+
+
+def check_events(
+    source: str, events: Iterable[tuple[int, Any]]
+) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], list[ItemError]]:
+    """Split (index, raw event) pairs into valid (loaded, raw) pairs and item errors."""
+    schema = _SCHEMAS[source]
+    valid: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    errors: list[ItemError] = []
+    for index, raw in events:
+        if not isinstance(raw, dict):
+            errors.append(ItemError(index, "event", "must be an object"))
+            continue
+        try:
+            valid.append((schema.load(raw), raw))
+        except ValidationError as exc:
+            for name, messages in flatten_messages(exc.messages).items():
+                errors.extend(ItemError(index, name, message) for message in messages)
+    return valid, errors
+
+
+# ---- answers ------------------------------------------------------------------------------
+
+
+class ItemErrorOut(ma.Schema):
+    index = fields.Integer(metadata={"description": "position of the event in `events` (0-based)"})
+    field = fields.String()
+    message = fields.String()
+
+
+class BatchAcceptedOut(ma.Schema):
+    batch_id = fields.Integer()
+    source = fields.String(validate=validate.OneOf(FEED_SOURCES))
+    accepted = fields.Integer(metadata={"description": "events stored, to be applied"})
+    refused = fields.Integer(metadata={"description": "malformed events, not stored"})
+    errors = fields.List(fields.Nested(ItemErrorOut))
+    status_url = fields.String()
+
+
+class BatchOut(ma.Schema):
+    id = fields.Integer()
+    source = fields.String()
+    received_at = fields.DateTime()
+    processed_at = fields.DateTime(allow_none=True)
+    event_count = fields.Integer()
+    refused_count = fields.Integer()
+    done = fields.Boolean(metadata={"description": "no event of the batch is pending"})
+    counts = fields.Dict(
+        keys=fields.String(), values=fields.Integer(), metadata={"description": "by state"}
+    )
+
+
+class FeedEventOut(ma.Schema):
+    id = fields.Integer()
+    batch_id = fields.Integer()
+    source = fields.String()
+    event_id = fields.String()
+    item_number = fields.String()
+    dossier_code = fields.String()
+    raw_code = fields.String()
+    status = fields.String()
+    occurred_at = fields.DateTime()
+    office_code = fields.String()
+    note = fields.String()
+    appointment_date = fields.Date()
+    state = fields.String()
+    error = fields.String()
+    processed_at = fields.DateTime()
+
+
+class FeedEventPageOut(ma.Schema):
+    items = fields.List(fields.Nested(FeedEventOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class _PageArgs(LoadSchema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.String(validate=validate.Length(max=40))
+
+
+class UnmatchedArgs(_PageArgs):
+    item = ItemNumberField(metadata={"description": "only this postal item number"})
+    office = fields.String(
+        validate=validate.Length(max=40), metadata={"description": "office code of the scan"}
+    )
+
+
+class BatchEventsArgs(_PageArgs):
+    state = fields.String(validate=validate.OneOf(EVENT_STATES))
