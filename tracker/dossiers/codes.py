@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping, Sequence
 from datetime import date
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -46,7 +48,94 @@ def allocate_code(agency_code: str, day: date) -> str:
     """
     statement = _NEXT_SEQUENCE[db.session.get_bind().dialect.name]
     sequence = db.session.execute(statement, {"agency": agency_code, "day": day}).scalar_one()
-    return f"{agency_code}-{day:%y%m%d}-{sequence:04d}"
+    return f"{code_prefix(agency_code, day)}{sequence:04d}"
+
+
+def code_prefix(agency_code: str, day: date) -> str:
+    """`<agency>-<YYMMDD>-`: what the codes of that agency and day share."""
+    return f"{agency_code}-{day:%y%m%d}-"
+
+
+def _reserve_block(insert):
+    table = CodeCounter.__table__
+    statement = insert(table).values(
+        agency_code=bindparam("agency"), day=bindparam("day"), last_seq=bindparam("n")
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["agency_code", "day"],
+        set_={"last_seq": table.c.last_seq + statement.excluded.last_seq},
+    ).returning(table.c.last_seq)
+
+
+# SQLite: one statement per key, in process. PostgreSQL: every key in one round trip.
+_RESERVE_BLOCK = _reserve_block(sqlite_insert)
+_RESERVE_BLOCKS = text(
+    "INSERT INTO code_counters (agency_code, day, last_seq)"
+    " SELECT * FROM unnest(CAST(:agencies AS varchar[]), CAST(:days AS date[]),"
+    " CAST(:counts AS integer[]))"
+    " ON CONFLICT (agency_code, day)"
+    " DO UPDATE SET last_seq = code_counters.last_seq + excluded.last_seq"
+    " RETURNING agency_code, day, last_seq"
+)
+
+
+def allocate_code_blocks(counts: Mapping[tuple[str, date], int]) -> dict[tuple[str, date], int]:
+    """Reserve `counts[(agency_code, day)]` consecutive sequence numbers per key, for a bulk
+    import; returns the first number of each key's block.
+
+    The same guarantees as `allocate_code`: the counter rows stay locked until the transaction
+    ends, and a rollback gives the numbers back. Keys go in sorted order, so that two writers
+    reserving overlapping keys take the row locks in the same order.
+    """
+    keys = sorted(key for key, count in counts.items() if count > 0)
+    if not keys:
+        return {}
+    if db.session.get_bind().dialect.name == "postgresql":
+        rows = db.session.execute(
+            _RESERVE_BLOCKS,
+            {
+                "agencies": [agency for agency, _ in keys],
+                "days": [day for _, day in keys],
+                "counts": [counts[key] for key in keys],
+            },
+        )
+        last = {(agency, day): last_seq for agency, day, last_seq in rows}
+    else:
+        last = {
+            (agency, day): db.session.execute(
+                _RESERVE_BLOCK, {"agency": agency, "day": day, "n": counts[agency, day]}
+            ).scalar_one()
+            for agency, day in keys
+        }
+    return {key: last[key] - counts[key] + 1 for key in keys}
+
+
+def allocate_codes(agency_code: str, day: date, n: int) -> list[str]:
+    """`n` consecutive codes for that agency and day, reserved with one upsert."""
+    start = allocate_code_blocks({(agency_code, day): n})[agency_code, day]
+    prefix = code_prefix(agency_code, day)
+    return [f"{prefix}{sequence:04d}" for sequence in range(start, start + n)]
+
+
+# base64's RFC 4648 alphabet, symbol for symbol onto Crockford's.
+_FROM_RFC4648 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+
+
+def new_lookup_secrets(n: int) -> list[str]:
+    """`n` secrets like `new_lookup_secret`'s (50 random bits each), drawn at once: a bulk
+    import makes a million, and ten `secrets.choice` calls per secret would cost seconds."""
+    random_bytes = secrets.token_bytes(-(-n * SECRET_LENGTH // 8) * 5)  # 5 bytes = 8 symbols
+    symbols = base64.b32encode(random_bytes).translate(_FROM_RFC4648).decode()
+    return [f"{symbols[i : i + 5]}-{symbols[i + 5 : i + 10]}" for i in range(0, n * 10, 10)]
+
+
+def hash_secrets(codes: Sequence[str], new_secrets: Sequence[str]) -> list[str]:
+    """`hash_secret` of each (code, secret) for secrets from `new_lookup_secrets`, which are
+    already in normal form."""
+    return [
+        hashlib.sha256(f"{code}:{secret[:5]}{secret[6:]}".encode()).hexdigest()
+        for code, secret in zip(codes, new_secrets, strict=True)
+    ]
 
 
 def new_lookup_secret() -> str:

@@ -1,0 +1,285 @@
+"""python -m bench.imports: a province-year of one-way results imported on PostgreSQL.
+
+Starts a throwaway PostgreSQL (tests/servers.py, with shared_buffers and max_wal_size raised as a
+production server would have them), builds the schema from the migrations and a province's
+catalogue (bench/catalogue.py), writes a CSV file of N one-way results (default 1,100,000) and
+one of N/4, and imports each with `flask import dossiers FILE` in a child process, timing it and
+reading its peak memory from the kernel (wait4). Baselines measured in the same run: a raw
+`COPY` of the same file into a table of text columns, and the database's own floor: the rows the
+import wrote, dumped and COPYed back into the real tables (same indexes, same foreign keys).
+Nothing is asserted; the exit status says whether the run completed and every row arrived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+
+from bench.catalogue import CHANNEL_WEIGHT, CatalogueRefs, build_catalogue
+from bench.dataset import FAMILY, GIVEN, MIDDLE, _address
+from bench.services import ROOT, environment
+from tests.servers import PostgresServer, find_postgres_bin
+from tracker.calendar import today_vn
+from tracker.dossiers import s10
+
+TARGET_SECONDS = 60.0
+TARGET_ROWS = 1_100_000
+# What a dedicated database server would be given; the rest is the test server's set-up.
+SERVER_SETTINGS = {"shared_buffers": "2GB", "max_wal_size": "8GB"}
+COLUMNS = (
+    "agency_reference", "procedure_code", "applicant_name", "applicant_phone",
+    "delivery_address", "postal_item_number", "received_at", "office_code", "appointment_date",
+    "fee_vnd", "note",
+)  # fmt: skip
+TABLES = (
+    "status_events", "dossiers", "code_counters", "import_row_errors", "import_files",
+    "import_jobs", "audit_entries",
+)  # fmt: skip
+
+
+@dataclass
+class Result:
+    label: str
+    rows: int
+    seconds: float
+    peak_rss_mb: float | None = None
+    cpu_seconds: float | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.imports", description=__doc__)
+    parser.add_argument("--rows", type=int, default=TARGET_ROWS, help="rows of the large file")
+    parser.add_argument("--seed", type=int, default=20171231)
+    parser.add_argument(
+        "--again", action="store_true", help="import the large file a second time (all existing)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-imports-")))
+        url = start_postgres(stack)
+        refs = prepare_database(url)
+        print(f"writing {options.rows:,} rows ...", flush=True)
+        big = write_results(work / "results.csv", options.rows, refs, options.seed)
+        quarter = write_results(work / "quarter.csv", options.rows // 4, refs, options.seed + 1)
+        env = child_env(url, work)
+        results = []
+        for path, rows in ((quarter, options.rows // 4), (big, options.rows)):
+            reset(url)
+            results.append(run_import(f"import {path.name}", path, rows, env, work))
+            check_arrived(url, rows)
+        if options.again:
+            results.append(run_import("same file again", big, options.rows, env, work))
+            check_arrived(url, options.rows)
+        floor = copy_floor(url, work, options.rows)
+        raw = copy_raw(url, big, options.rows)
+        print_table(results, floor, raw, big)
+    return 0
+
+
+def start_postgres(stack: contextlib.ExitStack) -> str:
+    bin_dir = find_postgres_bin()
+    if bin_dir is None:
+        raise SystemExit("PostgreSQL is not installed (apt-get install postgresql)")
+    server = stack.enter_context(PostgresServer(bin_dir))
+    url = server.create_database("bench")
+    with psycopg.connect(_plain(url), autocommit=True) as connection:
+        for name, value in SERVER_SETTINGS.items():
+            connection.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+    server._run("pg_ctl", "-D", str(server.data), "-w", "restart")  # shared_buffers needs it
+    return url
+
+
+def prepare_database(url: str) -> CatalogueRefs:
+    with environment({"DATABASE_URL": url, "TRACKER_ENV": "development"}):
+        from flask_migrate import upgrade
+
+        from tracker import create_app
+
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+        with app.app_context():
+            upgrade()
+            refs = build_catalogue(random.Random(1))
+            from tracker.extensions import db
+
+            db.engine.dispose()
+    return refs
+
+
+def write_results(path: Path, count: int, refs: CatalogueRefs, seed: int) -> Path:
+    """An agency's year of results handed to the post, in date order, as a CSV export."""
+    rng = random.Random(seed)
+    procedures = [p for p in refs.procedures if "return_only" in p.service_forms]
+    picked = rng.choices(procedures, [1 / (r + 1) for r in range(len(procedures))], k=count)
+    offices = rng.choices(
+        refs.offices, [CHANNEL_WEIGHT[o.channel_code] for o in refs.offices], k=count
+    )
+    first = today_vn() - timedelta(days=366)
+    days = [first + timedelta(days=i) for i in range(365) if (first + timedelta(i)).weekday() != 6]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for i in range(count):
+            day = days[i * len(days) // count]
+            writer.writerow(_row(rng, seed, i, picked[i], offices[i].code, day))
+    return path
+
+
+def _row(rng: random.Random, seed: int, i: int, procedure, office: str, day: date) -> list:
+    serial = f"{(seed % 50) * 1_000_000 + i:08d}"
+    minute = rng.randrange(7 * 60, 17 * 60 + 30)
+    appointment = day + timedelta(days=rng.randrange(3)) if rng.random() < 0.3 else ""
+    return [
+        f"{procedure.agency_code}/{seed % 100:02d}-{i:07d}",
+        procedure.code,
+        f"{rng.choice(FAMILY)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}",
+        f"09{rng.randrange(10**8):08d}",
+        _address(rng),
+        f"RR{serial}{s10.check_digit(serial)}VN",
+        f"{day} {minute // 60:02d}:{minute % 60:02d}:{rng.randrange(60):02d}",
+        office,
+        appointment,
+        rng.choice(("0", "0", "20000", "50.000", "100000")),
+        "" if rng.random() < 0.9 else "Trả tận nhà, gọi trước khi giao",
+    ]
+
+
+def child_env(url: str, work: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "TRACKER_ENV": "development",
+        "BROKER_DIR": str(work / "broker"),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def run_import(label: str, path: Path, rows: int, env: dict[str, str], work: Path) -> Result:
+    """`flask import dossiers FILE` in a child process: wall time, peak RSS and CPU from wait4."""
+    log_path = work / f"{path.stem}-{int(time.time())}.log"
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", "import", "dossiers", str(path)]
+    print(f"{label}: {' '.join(command[1:])}", flush=True)
+    with log_path.open("wb") as log:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+    output = log_path.read_text(errors="replace")
+    if child.returncode != 0:
+        raise SystemExit(f"{label} failed ({child.returncode}):\n{output[-3000:]}")
+    print("  " + output.strip().splitlines()[-1], flush=True)
+    return Result(label, rows, seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
+
+
+def reset(url: str) -> None:
+    with psycopg.connect(_plain(url), autocommit=True) as connection:
+        connection.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+        connection.execute("VACUUM ANALYZE")
+
+
+def check_arrived(url: str, rows: int) -> None:
+    with psycopg.connect(_plain(url)) as connection:
+        dossiers = connection.execute("SELECT count(*) FROM dossiers").fetchone()[0]
+        events = connection.execute("SELECT count(*) FROM status_events").fetchone()[0]
+    if dossiers != rows or events != rows:
+        raise SystemExit(f"expected {rows} dossiers and events, found {dossiers} and {events}")
+
+
+def copy_floor(url: str, work: Path, rows: int) -> Result:
+    """The rows the import wrote, dumped, then COPYed back into the emptied real tables."""
+    dumps = {table: work / f"{table}.copy" for table in ("dossiers", "status_events")}
+    with psycopg.connect(_plain(url)) as connection:
+        for table, dump in dumps.items():
+            with (
+                dump.open("wb") as handle,
+                connection.cursor().copy(f"COPY {table} TO STDOUT (FORMAT BINARY)") as copy,
+            ):
+                for block in copy:
+                    handle.write(block)
+        connection.execute(
+            "TRUNCATE status_events, dossiers CASCADE"
+        )  # nothing else refers to them here
+        connection.commit()
+        started = time.perf_counter()
+        for table, dump in dumps.items():
+            _copy_in(connection, f"COPY {table} FROM STDIN (FORMAT BINARY)", dump)
+        connection.commit()
+        seconds = time.perf_counter() - started
+    return Result("raw COPY of the same rows into dossiers + status_events", rows, seconds)
+
+
+def copy_raw(url: str, path: Path, rows: int) -> Result:
+    """The brief's baseline: the file itself, COPYed into a table of text columns."""
+    columns = ", ".join(f"{name} text" for name in COLUMNS)
+    with psycopg.connect(_plain(url)) as connection:
+        connection.execute(f"CREATE TABLE raw_results ({columns})")
+        connection.commit()
+        started = time.perf_counter()
+        _copy_in(connection, "COPY raw_results FROM STDIN (FORMAT CSV, HEADER true)", path)
+        connection.commit()
+        seconds = time.perf_counter() - started
+    return Result("raw COPY of the file into a scratch table", rows, seconds)
+
+
+def _copy_in(connection: psycopg.Connection, statement: str, path: Path) -> None:
+    with connection.cursor().copy(statement) as copy, path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            copy.write(block)
+
+
+def print_table(results: list[Result], floor: Result, raw: Result, big: Path) -> None:
+    size_mb = big.stat().st_size / 1e6
+    print()
+    print(f"Import of one-way results, PostgreSQL, {os.cpu_count()} CPUs; file {size_mb:.0f} MB")
+    print(f"server: {SERVER_SETTINGS} + tests/servers.py (fsync, synchronous_commit off)")
+    header = f"{'':58} {'rows':>10} {'s':>7} {'rows/s':>9} {'x raw':>6} {'RSS MB':>7} {'CPU s':>6}"
+    print(header)
+    print("-" * len(header))
+    for result in (raw, floor, *results):
+        rss = f"{result.peak_rss_mb:7.0f}" if result.peak_rss_mb else " " * 7
+        cpu = f"{result.cpu_seconds:6.1f}" if result.cpu_seconds else " " * 6
+        print(
+            f"{result.label:58} {result.rows:>10,} {result.seconds:7.1f} {result.rate:>9,.0f} "
+            f"{result.seconds / raw.seconds * raw.rows / result.rows:6.1f} {rss} {cpu}"
+        )
+    largest = results[1]
+    projected = largest.seconds * TARGET_ROWS / largest.rows
+    verdict = "met" if projected <= TARGET_SECONDS else "NOT met"
+    print(
+        f"\ntarget: {TARGET_ROWS:,} rows in <= {TARGET_SECONDS:.0f} s: {projected:.1f} s "
+        f"(at this run's rate) -> {verdict}; the database's own floor for these rows is "
+        f"{floor.seconds * TARGET_ROWS / floor.rows:.1f} s"
+    )
+    small, large = results[0], results[1]
+    print(
+        f"peak memory: {small.peak_rss_mb:.0f} MB for {small.rows:,} rows, "
+        f"{large.peak_rss_mb:.0f} MB for {large.rows:,} rows"
+    )
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""What the import endpoints accept and answer."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import url_for
+from flask_smorest.fields import Upload
+from marshmallow import fields
+
+from tracker.schemas import LoadSchema
+
+
+class UploadArgs(LoadSchema):
+    file = Upload(
+        required=True,
+        metadata={"description": "CSV (UTF-8, with or without BOM) or XLSX; columns in README"},
+    )
+
+
+class ImportJobOut(ma.Schema):
+    id = fields.Integer()
+    state = fields.String(metadata={"description": "queued, running, done or failed"})
+    filename = fields.String()
+    format = fields.String(attribute="file_format")
+    size_bytes = fields.Integer()
+    sha256 = fields.String()
+    agency = fields.Function(lambda job: job.agency.code if job.agency else None)
+    office = fields.Function(lambda job: job.office.code if job.office else None)
+    total_rows = fields.Integer(
+        metadata={"description": "lines after the header, estimated on upload; exact when done"}
+    )
+    rows_done = fields.Integer()
+    created = fields.Integer(attribute="created_count")
+    existing = fields.Integer(
+        attribute="existing_count",
+        metadata={"description": "rows whose agency reference or item number was imported"},
+    )
+    errors = fields.Integer(attribute="error_count", metadata={"description": "rows refused"})
+    message = fields.String(metadata={"description": "why it failed, or ignored columns"})
+    created_at = fields.DateTime()
+    started_at = fields.DateTime()
+    heartbeat_at = fields.DateTime()
+    finished_at = fields.DateTime()
+    errors_url = fields.Function(
+        lambda job: url_for("imports.import_errors", job_id=job.id, _external=False)
+    )
