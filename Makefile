@@ -22,9 +22,10 @@ db: install
 seed: db
 	$(BIN)/flask demo seed
 
-# Web server + one worker + the one beat, from one command (workers/embedded.py).
+# Web server + one worker + the one beat, from one command (workers/embedded.py); a simulated
+# post and agency move demo dossiers along (DEMO_SIMULATION=0 make run to switch it off).
 run: seed
-	$(BIN)/python -m workers.embedded --host 127.0.0.1 --port $(PORT)
+	DEMO_SIMULATION=$${DEMO_SIMULATION:-1} $(BIN)/python -m workers.embedded --host 127.0.0.1 --port $(PORT)
 
 # The parts alone, e.g. against PostgreSQL and Redis (DATABASE_URL, REDIS_URL): one `make beat`
 # in the whole deployment, as many `make worker` as wanted.

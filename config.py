@@ -162,9 +162,9 @@ def load_config(env: str | None = None) -> dict:
         # Reconciliation: a two-way result the agency finished this many working days ago and
         # the post has still not collected is listed as an anomaly.
         "UNCOLLECTED_RESULT_DAYS": _int("UNCOLLECTED_RESULT_DAYS", 3),
-        # Reconciliation looks at open two-way dossiers and those closed within this many days
-        # (late events on older ones are caught by a full run, `sweeps.reconcile` with full=true).
-        "RECONCILE_LOOKBACK_DAYS": _int("RECONCILE_LOOKBACK_DAYS", 7),
+        # Reconciliation looks for new contradictions on the dossiers with an event recorded
+        # within this many hours (runs missed for longer: `sweeps.reconcile` with full=true).
+        "RECONCILE_LOOKBACK_HOURS": _int("RECONCILE_LOOKBACK_HOURS", 24),
         # HMAC-SHA256 secrets of the feeds; when set, a batch must carry X-Signature.
         "FEED_POSTAL_SECRET": os.environ.get("FEED_POSTAL_SECRET") or None,
         "FEED_AGENCY_SECRET": os.environ.get("FEED_AGENCY_SECRET") or None,
@@ -186,7 +186,14 @@ def load_config(env: str | None = None) -> dict:
         "NOTIFICATION_MAX_AGE_HOURS": _int("NOTIFICATION_MAX_AGE_HOURS", 48),
         # SMS without diacritics: one GSM-7 segment instead of two UCS-2 ones (half the price).
         "NOTIFICATION_SMS_UNACCENTED": os.environ.get("NOTIFICATION_SMS_UNACCENTED", "0") == "1",
+        # Demo only (never in production): a make-believe post and agency move open dossiers
+        # along every few seconds through the feeds (tracker/simulation.py). `make run` sets it.
+        "DEMO_SIMULATION": os.environ.get("DEMO_SIMULATION") == "1" and env != "production",
         "IMPORT_MAX_BYTES": _int("IMPORT_MAX_BYTES", 32 * 1024 * 1024),
+        # Rows validated, inserted and committed together; the job's progress moves by this much.
+        "IMPORT_CHUNK_ROWS": _int("IMPORT_CHUNK_ROWS", 5000),
+        # A running import without a heartbeat for this long lost its worker: beat resumes it.
+        "IMPORT_STALLED_AFTER_SECONDS": _int("IMPORT_STALLED_AFTER_SECONDS", 300),
         "SESSION_COOKIE_SECURE": env == "production",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

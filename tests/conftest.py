@@ -361,3 +361,18 @@ def start_worker(app, broker, worker_env, tmp_path) -> Iterator[Callable[..., Ce
     yield start
     for worker in started:
         worker.stop()
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """`@pytest.mark.postgres_only` tests are not collected for the SQLite run at all (rather
+    than skipped): they test what only PostgreSQL has."""
+    deselected = [
+        item
+        for item in items
+        if item.get_closest_marker("postgres_only")
+        and getattr(item, "callspec", None) is not None
+        and item.callspec.params.get("backend") == "sqlite"
+    ]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]

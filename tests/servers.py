@@ -278,8 +278,10 @@ class CeleryWorker:
         if self.beat:
             command += ["--beat", "--schedule", str(self.log_path.with_suffix(".beat"))]
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        # Tests may hand the worker classes of their own (e.g. tests.gateways).
+        env = {**self.env, "PYTHONPATH": str(root)}
         self.process = subprocess.Popen(
-            command, cwd=root, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+            command, cwd=root, env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -412,9 +412,8 @@ def test_a_claimed_message_waits_for_its_claim_to_run_out(app, create_dossier, t
     assert (notice.state, notice.attempts, notice.last_error) == ("sent", 2, None)
 
 
+@pytest.mark.postgres_only  # SKIP LOCKED is PostgreSQL's; SQLite runs one writer at a time
 def test_concurrent_runs_skip_each_others_rows(app, create_dossier, database_url):
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite runs one writer at a time")
     for _ in range(2):
         create_dossier()
     db.session.commit()

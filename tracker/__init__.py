@@ -63,6 +63,7 @@ def register_blueprints(app: Flask) -> None:
     from tracker.feeds.api import blp as feeds_api
     from tracker.health import blp as health
     from tracker.imports.api import blp as imports_api
+    from tracker.notifications.api import blp as notifications_api
     from tracker.sweeps.api import blp as sweeps_api
     from tracker.tracking.api import blp as tracking_api
 
@@ -73,6 +74,7 @@ def register_blueprints(app: Flask) -> None:
         feeds_api,
         imports_api,
         sweeps_api,
+        notifications_api,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(health)

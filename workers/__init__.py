@@ -21,6 +21,7 @@ TASK_MODULES = (
     "workers.sweeps",
     "workers.notifications",
     "workers.imports",
+    "workers.demo",
 )
 
 

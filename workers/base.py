@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Task
+from flask import current_app, has_app_context
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +35,21 @@ class TrackerTask(Task):
         from tracker.outbox import operations as outbox
 
         outbox_id = kwargs.pop("outbox_id", None)
-        with self.app.flask_app.app_context():  # type: ignore[attr-defined]
+        # Called inline (tests, `flask` commands), the task joins the app already running;
+        # in a worker there is none, and the app the Celery app was made for is used.
+        flask_app = (
+            current_app._get_current_object() if has_app_context() else self.app.flask_app  # type: ignore[attr-defined]
+        )
+        with flask_app.app_context():
             lease = self.name if self.lease_seconds else None
             if lease and not outbox.acquire_lease(lease, timedelta(seconds=self.lease_seconds)):
+                # A leased task sweeps whatever is due: the run holding the lease does this
+                # message's work too, so the message is done (else the relay repeats it).
                 log.info("task %s skipped: another run holds its lease", self.name)
+                if outbox_id is not None:
+                    outbox.mark_done(outbox_id)
+                    db.session.commit()
+                db.session.remove()
                 return None
             try:
                 result = self.run(*args, **kwargs)

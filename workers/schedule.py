@@ -8,7 +8,7 @@ from celery.schedules import crontab
 
 
 def beat_schedule(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
+    schedule = {
         "outbox-relay": {"task": "outbox.relay", "schedule": float(config["OUTBOX_RELAY_SECONDS"])},
         "notifications-deliver": {"task": "notifications.deliver", "schedule": 30.0},
         "sweeps-overdue-stuck": {
@@ -16,5 +16,16 @@ def beat_schedule(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "schedule": crontab(minute=5),
         },
         "sweeps-reconcile": {"task": "sweeps.reconcile", "schedule": crontab(minute=35)},
+        # The hourly run looks at recent events only; once a week everything is looked at.
+        "sweeps-reconcile-full": {
+            "task": "sweeps.reconcile",
+            "schedule": crontab(day_of_week=0, hour=3, minute=50),
+            "kwargs": {"full": True},
+        },
+        # Safety net: unmatched postal events whose item number a dossier has taken since.
+        "feeds-retry-unmatched": {"task": "feeds.retry_unmatched", "schedule": crontab(minute=50)},
         "imports-resume": {"task": "imports.resume_stalled", "schedule": 120.0},
     }
+    if config["DEMO_SIMULATION"]:
+        schedule["demo-simulate"] = {"task": "demo.simulate", "schedule": 10.0}
+    return schedule

@@ -84,11 +84,15 @@ def upgrade():
     sa.Column('error_count', sa.Integer(), nullable=False),
     sa.Column('message', sa.Text(), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('agency_id', sa.Integer(), nullable=True),
+    sa.Column('office_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('heartbeat_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['agency_id'], ['agencies.id'], name=op.f('fk_import_jobs_agency_id_agencies')),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_import_jobs_created_by_id_users')),
+    sa.ForeignKeyConstraint(['office_id'], ['offices.id'], name=op.f('fk_import_jobs_office_id_offices')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_import_jobs'))
     )
     with op.batch_alter_table('import_jobs', schema=None) as batch_op:
@@ -136,9 +140,10 @@ def upgrade():
 
     op.create_table('import_files',
     sa.Column('job_id', sa.Integer(), nullable=False),
+    sa.Column('part', sa.Integer(), nullable=False),
     sa.Column('content', sa.LargeBinary(), nullable=True),
     sa.ForeignKeyConstraint(['job_id'], ['import_jobs.id'], name=op.f('fk_import_files_job_id_import_jobs')),
-    sa.PrimaryKeyConstraint('job_id', name=op.f('pk_import_files'))
+    sa.PrimaryKeyConstraint('job_id', 'part', name=op.f('pk_import_files'))
     )
     op.create_table('import_row_errors',
     sa.Column('id', sa.Integer(), nullable=False),

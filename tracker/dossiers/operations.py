@@ -18,6 +18,7 @@ from tracker.dossiers import codes, lifecycle
 from tracker.dossiers.models import Dossier, DossierDocument, StatusEvent
 from tracker.errors import Conflict, Forbidden, StaleVersion, TransitionNotAllowed, ValidationFailed
 from tracker.extensions import db
+from tracker.feeds.operations import wake_unmatched
 from tracker.notifications.operations import queue_notifications
 from tracker.text import fold
 
@@ -154,8 +155,11 @@ def create_dossier(
         actor.id if actor else None, "dossier.create", "dossier", code, after=snapshot(dossier)
     )
     queue_notifications(dossier, first_event)
-    # One flush for the dossier, its documents, its first event, its notices and the audit entry.
+    # One flush for the dossier, its documents, its first event and the audit entry (notices
+    # are written at commit).
     db.session.flush()
+    # Postal events that came before the dossier wait for its item number.
+    wake_unmatched(item)
     log.info("dossier %s created at office %s", code, office.code)
     return dossier, secret
 
@@ -215,6 +219,8 @@ def record_event(
         _apply_clock(dossier, to_status, occurred_at, appointment_date)
         dossier.status = to_status
         dossier.status_changed_at = occurred_at
+        # It moved: no longer stuck (the hourly sweep would clear the mark, later).
+        dossier.stuck_since = None
     db.session.add(event)
     if batch is None:
         db.session.flush()
@@ -317,6 +323,8 @@ def update_dossier(dossier: Dossier, changes: dict[str, Any], actor: User) -> Do
             },
         )
     _check_corrections(dossier, changes)
+    new_item = changes.get("postal_item_number")
+    item_changed = new_item != dossier.postal_item_number
     before = snapshot(dossier)
     for key in CORRECTABLE:
         if key == "documents" and key in changes:
@@ -333,6 +341,8 @@ def update_dossier(dossier: Dossier, changes: dict[str, Any], actor: User) -> Do
     record_audit(
         actor.id, "dossier.update", "dossier", dossier.code, before=before, after=snapshot(dossier)
     )
+    if item_changed:
+        wake_unmatched(new_item)
     return dossier
 
 
