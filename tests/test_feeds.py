@@ -520,7 +520,9 @@ def test_agency_feed(client, clerk, create_dossier, make_integration, catalogue)
 # ---- reading --------------------------------------------------------------------------------
 
 
-def test_batch_status_for_staff_and_its_sender_only(client, post_office, make_integration, clerk):
+def test_batch_status_for_managers_and_its_sender_only(
+    client, post_office, make_integration, make_staff, clerk
+):
     events = [postal("n1", item(1), "EDG", 1), postal("n2", item(2), "EDG", 2)]
     body = post_batch(client, POSTAL, events, post_office).get_json()
     url = body["status_url"]
@@ -528,11 +530,16 @@ def test_batch_status_for_staff_and_its_sender_only(client, post_office, make_in
     assert pending["done"] is False and pending["counts"]["pending"] == 2
     run_batch(body["batch_id"])
 
-    seen = client.get(url, headers=clerk.headers).get_json()
+    seen = client.get(url, headers=make_staff("manager").headers).get_json()
     assert seen["done"] is True and seen["counts"]["unmatched"] == 2
     assert seen["processed_at"] is not None
     stranger = make_integration("feed:postal")
     assert client.get(url, headers=stranger.headers).status_code == 404
+    # A batch spans offices and agencies: those scoped to one read none of it.
+    assert client.get(url, headers=clerk.headers).status_code == 404
+    assert client.get(f"{url}/events", headers=make_staff("agency").headers).status_code == 404
+    huge = client.get("/api/v1/feeds/batches/99999999999999999999", headers=post_office.headers)
+    assert huge.status_code == 404
     assert client.get(url).status_code == 401
     listed = client.get(f"{url}/events?state=unmatched&limit=1", headers=post_office.headers)
     page = listed.get_json()

@@ -65,8 +65,9 @@ def test_outbox_drains_after_redis_comes_back(app, client, clerk, start_worker):
         redis.stop(keep_directory=True)
         started = time.monotonic()
         codes += _work(client, clerk, DURING)
-        # A broker that is down costs a failed connection attempt, not a stalled request.
-        assert time.monotonic() - started < DURING * 2
+        # A broker that is down costs one failed connection attempt now and then, not a stalled
+        # request each time (2 requests per dossier).
+        assert time.monotonic() - started < 8
         assert _count(OutboxMessage, OutboxMessage.done_at.is_(None)) >= DURING
 
         redis.start()

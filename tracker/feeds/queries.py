@@ -8,19 +8,20 @@ from sqlalchemy import ARRAY, Select, any_, func, literal, select
 
 from tracker.accounts.models import User
 from tracker.dossiers.models import Dossier
-from tracker.dossiers.queries import decode_cursor, encode_cursor
+from tracker.dossiers.queries import MAX_ID, decode_cursor, encode_cursor
 from tracker.errors import NotFound
 from tracker.extensions import db
 from tracker.feeds.models import EVENT_STATES, FeedBatch, FeedEvent
 
-# Who may read which batch: staff any, an integration account its own.
-STAFF = ("clerk", "agency", "manager", "admin")
+# Who may read which batch: managers and admins any, an integration account its own. A batch
+# spans offices and agencies, so clerks and agency officers (scoped to one) read none.
+READ_ALL = ("manager", "admin")
 
 
 def get_batch(batch_id: int, user: User) -> FeedBatch:
     """The batch if `user` may see it; otherwise 404, exactly as a missing one."""
-    batch = db.session.get(FeedBatch, batch_id)
-    if batch is None or (user.role not in STAFF and batch.submitted_by_id != user.id):
+    batch = db.session.get(FeedBatch, batch_id) if 0 < batch_id <= MAX_ID else None
+    if batch is None or (user.role not in READ_ALL and batch.submitted_by_id != user.id):
         raise NotFound(f"no feed batch {batch_id}")
     return batch
 

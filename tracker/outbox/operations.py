@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 
 _PENDING_KEY = "tracker.outbox.pending"
 RELAY_BATCH = 500
+# After a failed publish, this process leaves publishing to the relay for this long.
+PUBLISH_PAUSE_SECONDS = 10.0
+# A message dispatched this often and still not done: its task keeps failing; logged, left alone.
+MAX_DISPATCHES = 20
 
 
 def enqueue(task: str, **kwargs: Any) -> OutboxMessage:
@@ -38,37 +43,63 @@ def enqueue(task: str, **kwargs: Any) -> OutboxMessage:
 
 
 def publish(message_id: int, task: str, kwargs: dict[str, Any]) -> bool:
-    """Hand one message to the broker. False (and a warning) when the broker cannot take it."""
+    """Hand one message to the broker. False (and a warning) when the broker cannot take it.
+
+    After a failure this process leaves publishing to the relay for PUBLISH_PAUSE_SECONDS: with
+    the broker down, every attempt would cost a request the broker's connect timeout.
+    """
     celery = current_app.extensions.get("celery")
-    if celery is None:
+    if celery is None or time.monotonic() < getattr(celery, "tracker_paused_until", 0.0):
         return False
     try:
         # No retries here: a request must not wait for a broker that is down.
         celery.send_task(task, kwargs={**kwargs, "outbox_id": message_id}, retry=False)
     except Exception as exc:  # any broker failure: the relay publishes it later
+        celery.tracker_paused_until = time.monotonic() + PUBLISH_PAUSE_SECONDS
         log.warning("outbox %s (%s) not published, the relay will: %s", message_id, task, exc)
         return False
     return True
 
 
 def relay(limit: int = RELAY_BATCH) -> int:
-    """Publish again the messages not done a while after their last dispatch; return how many."""
+    """Publish again the messages not done a while after their last dispatch; return how many.
+
+    The wait doubles with each dispatch (a backlog the workers are still draining is not
+    flooded with copies), and a message dispatched MAX_DISPATCHES times is left to a human.
+    """
     now = utcnow()
-    cutoff = now - timedelta(seconds=current_app.config["OUTBOX_RETRY_AFTER_SECONDS"])
-    last_dispatch = OutboxMessage.dispatched_at
+    retry_after = timedelta(seconds=current_app.config["OUTBOX_RETRY_AFTER_SECONDS"])
+    last = func.coalesce(OutboxMessage.dispatched_at, OutboxMessage.created_at)
     rows = db.session.execute(
-        select(OutboxMessage.id, OutboxMessage.task, OutboxMessage.kwargs)
+        select(
+            OutboxMessage.id,
+            OutboxMessage.task,
+            OutboxMessage.kwargs,
+            OutboxMessage.dispatch_count,
+            last.label("last"),
+        )
         .where(
             OutboxMessage.done_at.is_(None),
-            or_(
-                last_dispatch < cutoff,
-                last_dispatch.is_(None) & (OutboxMessage.created_at < cutoff),
-            ),
+            OutboxMessage.dispatch_count < MAX_DISPATCHES,
+            last < now - retry_after,
         )
-        .order_by(OutboxMessage.id)
+        .order_by(last)
         .limit(limit)
     ).all()
-    sent = [row.id for row in rows if publish(row.id, row.task, row.kwargs)]
+    sent = []
+    for row in rows:
+        if row.last >= now - retry_after * 2 ** min(row.dispatch_count, 6):
+            continue
+        if not publish(row.id, row.task, row.kwargs):
+            break
+        sent.append(row.id)
+        if row.dispatch_count + 1 == MAX_DISPATCHES:
+            log.error(
+                "outbox %s (%s) is still not done after %s dispatches: left alone",
+                row.id,
+                row.task,
+                MAX_DISPATCHES,
+            )
     if sent:
         db.session.execute(
             update(OutboxMessage)
@@ -110,7 +141,8 @@ def _publish_after_commit(session: Session) -> None:
     if not pending or not has_app_context():
         return
     for message_id, task, kwargs in pending:
-        publish(message_id, task, kwargs)
+        if not publish(message_id, task, kwargs):
+            break  # the broker is down: the relay publishes the rest later
 
 
 @event.listens_for(Session, "after_soft_rollback")
