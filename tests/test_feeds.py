@@ -635,3 +635,14 @@ def _outbox(task: str) -> list[dict]:
             select(OutboxMessage).where(OutboxMessage.task == task).order_by(OutboxMessage.id)
         )
     ]
+
+
+def test_migrations_seed_the_documented_postal_codes(app):
+    from tracker.feeds.codes import DEFAULT_POSTAL_CODES
+    from tracker.feeds.models import PostalEventCode
+
+    rows = db.session.scalars(select(PostalEventCode).order_by(PostalEventCode.code))
+    seeded = {
+        (r.code, r.status, r.description_vi, r.description_en, r.requires_reason) for r in rows
+    }
+    assert seeded == set(DEFAULT_POSTAL_CODES)

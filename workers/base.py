@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 from datetime import timedelta
 from typing import Any
 
@@ -66,8 +65,3 @@ class TrackerTask(Task):
                 db.session.remove()
                 if lease:
                     outbox.release_lease(lease)
-
-
-def backoff_seconds(attempt: int, base: float = 30.0, cap: float = 3600.0) -> float:
-    """Exponential backoff with full jitter, for retries the application schedules itself."""
-    return random.uniform(0, min(cap, base * 2**attempt))

@@ -244,7 +244,7 @@ def _failure(outcome: Outcome, now: datetime) -> dict:
 def retry_delay(attempts: int, base: float, cap: float = RETRY_CAP_SECONDS) -> timedelta:
     """Exponential backoff with "equal jitter": between half and all of base·2^(attempts-1).
 
-    Not full jitter (0 to the ceiling, `workers.base.backoff_seconds`): with half the ceiling
+    Not full jitter (anywhere from 0 to the ceiling): with half the ceiling
     as a floor, a message never waits less than before, while messages that failed together
     (a gateway outage) still come back spread over the other half.
     """

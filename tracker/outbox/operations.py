@@ -129,12 +129,6 @@ def mark_failed(message_id: int, error: str) -> None:
         )
 
 
-def pending_count() -> int:
-    return db.session.scalar(
-        select(db.func.count()).select_from(OutboxMessage).where(OutboxMessage.done_at.is_(None))
-    )
-
-
 @event.listens_for(Session, "after_commit")
 def _publish_after_commit(session: Session) -> None:
     pending = session.info.pop(_PENDING_KEY, None)
