@@ -317,6 +317,12 @@ def today() -> date:
 # Workers ---------------------------------------------------------------------------------------
 
 
+def fresh_session() -> None:
+    """End the test's transaction and forget loaded rows: the next read sees a worker's commits."""
+    db.session.commit()
+    db.session.expire_all()
+
+
 @pytest.fixture
 def broker(app: Flask, redis_url: str) -> Iterator[str]:
     """The test app publishes to a real Redis (after-commit dispatch, relay) for this test."""

@@ -14,7 +14,9 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -295,6 +297,28 @@ class CeleryWorker:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
+
+    def wait_for(
+        self,
+        condition: Callable[[], Any],
+        seconds: float = 30.0,
+        *,
+        every: float = 0.2,
+        before_each: Callable[[], None] | None = None,
+        describe: Callable[[], str] | None = None,
+    ) -> Any:
+        """Poll `condition` until it is truthy and return its value; on timeout fail with what
+        `describe` says and this worker's log."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if before_each is not None:
+                before_each()
+            result = condition()
+            if result:
+                return result
+            time.sleep(every)
+        detail = f"; {describe()}" if describe else ""
+        raise AssertionError(f"timed out after {seconds}s{detail}; worker log:\n{self.log()}")
 
     def kill(self) -> None:
         """SIGKILL: the worker dies mid-task without acknowledging anything."""

@@ -3,7 +3,6 @@ the same batch twice, events in reverse time order. Each ends with exact counts.
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -71,12 +70,7 @@ def by_state() -> dict[str, int]:
 
 
 def wait_for(condition, seconds: float, worker) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {seconds}s; feed events {by_state()}\n{worker.log()}")
+    worker.wait_for(condition, seconds, every=0.05, describe=lambda: f"feed events {by_state()}")
 
 
 def settled() -> int:

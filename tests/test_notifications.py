@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
+from tests.conftest import fresh_session
 from tests.gateways import SLOW_SECONDS, AlwaysFailing, Refusing
 from tracker.audit.models import AuditEntry
 from tracker.calendar import utcnow
@@ -475,16 +476,8 @@ def test_staff_see_a_dossiers_messages_unmasked_and_the_view_is_audited(
 # A real worker -------------------------------------------------------------------------------
 
 
-def wait_for(condition, timeout: float = 30.0, worker=None, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        db.session.expire_all()
-        result = condition()
-        db.session.commit()
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError("timed out" + (f"; worker log:\n{worker.log()}" if worker else ""))
+def wait_for(condition, timeout: float = 30.0, *, worker, every: float = 0.2):
+    return worker.wait_for(condition, timeout, every=every, before_each=fresh_session)
 
 
 def test_a_worker_delivers_what_requests_queued_once(

@@ -7,12 +7,12 @@ its `now`, so that working days are exact and the expectations are written out a
 
 from __future__ import annotations
 
-import time
 from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from tests.conftest import fresh_session
 from tracker.calendar import VN_TZ, utcnow
 from tracker.dossiers import operations
 from tracker.dossiers.models import Dossier, StatusEvent
@@ -523,14 +523,7 @@ def test_a_run_that_finds_the_lease_held_is_skipped(app, catalogue):
 
 
 def wait_for(condition, worker, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        db.session.commit()
-        db.session.expire_all()
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out; worker log:\n{worker.log()}")
+    worker.wait_for(condition, timeout, before_each=fresh_session)
 
 
 def test_worker_process_runs_the_sweeps(app, catalogue, start_worker):

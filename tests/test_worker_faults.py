@@ -25,15 +25,6 @@ def _count(model, *where) -> int:
     return value
 
 
-def _wait_for(condition, seconds: float, worker) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out; worker log:\n{worker.log()}")
-
-
 def _work(client, clerk, n: int) -> list[str]:
     """n dossiers logged and handed to the agency; every request must succeed."""
     codes = []
@@ -60,7 +51,7 @@ def test_outbox_drains_after_redis_comes_back(app, client, clerk, start_worker):
     try:
         worker = start_worker(beat=True, REDIS_URL=redis.url, OUTBOX_RELAY_SECONDS="1")
         codes = _work(client, clerk, BEFORE)
-        _wait_for(lambda: _count(Notification, Notification.state == "sent") == BEFORE, 30, worker)
+        worker.wait_for(lambda: _count(Notification, Notification.state == "sent") == BEFORE, 30)
 
         redis.stop(keep_directory=True)
         started = time.monotonic()
@@ -71,11 +62,9 @@ def test_outbox_drains_after_redis_comes_back(app, client, clerk, start_worker):
         assert _count(OutboxMessage, OutboxMessage.done_at.is_(None)) >= DURING
 
         redis.start()
-        _wait_for(lambda: _count(OutboxMessage, OutboxMessage.done_at.is_(None)) == 0, 60, worker)
-        _wait_for(
-            lambda: _count(Notification, Notification.state == "sent") == BEFORE + DURING,
-            60,
-            worker,
+        worker.wait_for(lambda: _count(OutboxMessage, OutboxMessage.done_at.is_(None)) == 0, 60)
+        worker.wait_for(
+            lambda: _count(Notification, Notification.state == "sent") == BEFORE + DURING, 60
         )
     finally:
         celery.close()

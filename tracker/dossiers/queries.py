@@ -63,13 +63,7 @@ def list_dossiers(user: User, args: dict[str, Any]) -> tuple[list[Dossier], str 
     """One page, newest first. The cursor is the id of the last row seen (keyset pagination)."""
     # List rows show no documents: don't fetch them.
     query = scope(select(Dossier), user).options(lazyload(Dossier.documents))
-    query = _filter(query, args)
-    if args.get("cursor"):
-        query = query.where(Dossier.id < decode_cursor(args["cursor"]))
-    limit = args["limit"]
-    rows = list(db.session.scalars(query.order_by(Dossier.id.desc()).limit(limit + 1)))
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return keyset_page(_filter(query, args), Dossier.id, args)
 
 
 def _filter(query: Select, args: dict[str, Any]) -> Select:
@@ -133,6 +127,21 @@ def id_of(model, code: str, field: str) -> int:
 
 def _start_of(day) -> datetime:
     return datetime.combine(day, time.min, tzinfo=VN_TZ)
+
+
+def keyset_page(
+    query: Select, id_column: Any, args: dict[str, Any], *, rows: bool = False
+) -> tuple[list[Any], str | None]:
+    """One page of `query`, newest id first, after `args["cursor"]` (the last id seen): ORM
+    objects, or plain rows with `rows=True`. Returns the page and the next cursor (None at the
+    end)."""
+    if args.get("cursor"):
+        query = query.where(id_column < decode_cursor(args["cursor"]))
+    limit = args["limit"]
+    query = query.order_by(id_column.desc()).limit(limit + 1)
+    found = list(db.session.execute(query).all() if rows else db.session.scalars(query))
+    next_cursor = encode_cursor(found[limit - 1].id) if len(found) > limit else None
+    return found[:limit], next_cursor
 
 
 def encode_cursor(last_id: int) -> str:

@@ -8,7 +8,7 @@ from sqlalchemy import ARRAY, Select, any_, func, literal, select
 
 from tracker.accounts.models import User
 from tracker.dossiers.models import Dossier
-from tracker.dossiers.queries import MAX_ID, decode_cursor, encode_cursor
+from tracker.dossiers.queries import MAX_ID, keyset_page
 from tracker.errors import NotFound
 from tracker.extensions import db
 from tracker.feeds.models import EVENT_STATES, FeedBatch, FeedEvent
@@ -78,12 +78,7 @@ def list_batch_events(batch_id: int, args: dict[str, Any]) -> tuple[list[FeedEve
 
 
 def _page(query: Select, args: dict[str, Any]) -> tuple[list[FeedEvent], str | None]:
-    if args.get("cursor"):
-        query = query.where(FeedEvent.id < decode_cursor(args["cursor"]))
-    limit = args["limit"]
-    rows = list(db.session.scalars(query.order_by(FeedEvent.id.desc()).limit(limit + 1)))
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return keyset_page(query, FeedEvent.id, args)
 
 
 def unmatched_items_with_dossier(limit: int = 1000) -> list[str]:

@@ -9,8 +9,7 @@ from sqlalchemy import Row, select
 from tracker.accounts.models import User
 from tracker.catalogue.models import Office
 from tracker.dossiers.models import Dossier
-from tracker.dossiers.queries import decode_cursor, encode_cursor, id_of, scope
-from tracker.extensions import db
+from tracker.dossiers.queries import id_of, keyset_page, scope
 from tracker.sweeps.models import Anomaly
 
 
@@ -40,9 +39,4 @@ def list_anomalies(user: User, args: dict[str, Any]) -> tuple[list[Row], str | N
         query = query.where(Anomaly.kind == args["kind"])
     if "office" in args:
         query = query.where(Dossier.office_id == id_of(Office, args["office"], "office"))
-    if args.get("cursor"):
-        query = query.where(Anomaly.id < decode_cursor(args["cursor"]))
-    limit = args["limit"]
-    rows = db.session.execute(query.order_by(Anomaly.id.desc()).limit(limit + 1)).all()
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return keyset_page(query, Anomaly.id, args, rows=True)
