@@ -64,6 +64,7 @@ def register_blueprints(app: Flask) -> None:
     from tracker.health import blp as health
     from tracker.imports.api import blp as imports_api
     from tracker.notifications.api import blp as notifications_api
+    from tracker.reports.api import blp as reports_api
     from tracker.sweeps.api import blp as sweeps_api
     from tracker.tracking.api import blp as tracking_api
 
@@ -75,6 +76,7 @@ def register_blueprints(app: Flask) -> None:
         imports_api,
         sweeps_api,
         notifications_api,
+        reports_api,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(health)
@@ -92,12 +94,13 @@ def register_commands(app: Flask) -> None:
     from tracker.demo import demo_cli
     from tracker.feeds.cli import feed_cli
     from tracker.imports.cli import import_cli
+    from tracker.reports.cli import report_cli
 
-    for group in (user_cli, catalogue_cli, demo_cli, feed_cli, import_cli):
+    for group in (user_cli, catalogue_cli, demo_cli, feed_cli, import_cli, report_cli):
         app.cli.add_command(group)
 
 
-PRIVATE_PATHS = ("/api/v1/dossiers", "/api/v1/track")
+PRIVATE_PATHS = ("/api/v1/dossiers", "/api/v1/track", "/api/v1/reports")
 
 
 def register_security_headers(app: Flask) -> None:

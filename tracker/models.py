@@ -8,6 +8,14 @@ from tracker.feeds.models import FeedBatch, FeedEvent, PostalEventCode
 from tracker.imports.models import ImportFile, ImportJob, ImportRowError
 from tracker.notifications.models import Notification
 from tracker.outbox.models import OutboxMessage, TaskLease
+from tracker.reports.models import (
+    Baseline,
+    DailyCount,
+    GrowthTarget,
+    MonthlyCount,
+    ReportJob,
+    ReportSnapshot,
+)
 from tracker.sweeps.models import Anomaly
 
 __all__ = [
@@ -15,20 +23,26 @@ __all__ = [
     "Anomaly",
     "ApiToken",
     "AuditEntry",
+    "Baseline",
     "Channel",
     "CodeCounter",
+    "DailyCount",
     "Dossier",
     "DossierDocument",
     "FeedBatch",
     "FeedEvent",
+    "GrowthTarget",
     "ImportFile",
     "ImportJob",
     "ImportRowError",
+    "MonthlyCount",
     "Notification",
     "Office",
     "OutboxMessage",
     "PostalEventCode",
     "Procedure",
+    "ReportJob",
+    "ReportSnapshot",
     "Sector",
     "StatusEvent",
     "TaskLease",

@@ -22,6 +22,7 @@ TASK_MODULES = (
     "workers.notifications",
     "workers.imports",
     "workers.demo",
+    "workers.reports",
 )
 
 

@@ -20,6 +20,7 @@ from tracker.errors import Conflict, Forbidden, StaleVersion, TransitionNotAllow
 from tracker.extensions import db
 from tracker.feeds.operations import wake_unmatched
 from tracker.notifications.operations import queue_notifications
+from tracker.reports import rollups
 from tracker.text import fold
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ def create_dossier(
     # One flush for the dossier, its documents, its first event and the audit entry (notices
     # are written at commit).
     db.session.flush()
+    rollups.count_intake(db.session, dossier)
     # Postal events that came before the dossier wait for its item number.
     wake_unmatched(item)
     log.info("dossier %s created at office %s", code, office.code)
@@ -221,6 +223,7 @@ def record_event(
         dossier.status_changed_at = occurred_at
         # It moved: no longer stuck (the hourly sweep would clear the mark, later).
         dossier.stuck_since = None
+        rollups.count_event(db.session, dossier, event)
     db.session.add(event)
     if batch is None:
         db.session.flush()

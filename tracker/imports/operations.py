@@ -32,6 +32,7 @@ from tracker.imports import bulk, files, queries
 from tracker.imports.models import ImportFile, ImportJob
 from tracker.imports.rows import SERVICE_FORM, Catalogue, Chunk, ParsedRow, Scope
 from tracker.outbox.operations import enqueue
+from tracker.reports import rollups
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,14 @@ def _insert_new(run: ImportRun, rows: list[ParsedRow]) -> None:
         ],
         job.id,
     )
+    rollups.count_intakes(
+        db.session,
+        (
+            (r.day, r.office.id, r.office.channel_id, r.procedure.id,
+             r.procedure.agency_id, SERVICE_FORM)
+            for r in rows
+        ),
+    )  # fmt: skip
     # Postal events that came before these dossiers wait for their item numbers.
     for item in queries.items_awaited(row.item for row in rows if row.item):
         enqueue("feeds.apply_unmatched", item_number=item)

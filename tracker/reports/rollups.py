@@ -1,0 +1,139 @@
+"""Keeping the rollups up to date as dossiers are taken in and events recorded.
+
+Operations note what a change adds (`count_intake`, `count_event`, `count_intakes`); the deltas
+gather in the session and are written at the outermost commit, in the same transaction, as one
+upsert per table into `daily_counts` and `monthly_counts`. Writing them last, sorted by key,
+keeps the row locks of counters short and always taken in the same order, so two transactions
+that count into the same rows wait for each other rather than deadlock.
+
+What counts, on which day (Asia/Ho_Chi_Minh):
+- taken: the dossier, on the day the post took charge of it (`received_at`: intake for two-way
+  and send-only, result collection for one-way);
+- delivered: the result in the citizen's hands (an applied `delivered` or `collected_in_person`
+  event), on that day; early / on_time / late compare that day with the due date, as the public
+  lookup does (`tracker.dossiers.timeliness`), and are left out when there is no due date;
+- overdue: the agency's result (`result_ready` or `rejected`, applied) came after the due date,
+  counted on the day of the result.
+Late events that were kept without moving the status count nothing: the status they would have
+reached was already passed. `tracker.reports.recompute` applies the same rules to the events.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import date
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from tracker.calendar import local_date
+from tracker.dossiers.models import Dossier, StatusEvent
+from tracker.dossiers.timeliness import DELIVERED
+from tracker.reports.models import DIMENSIONS, MEASURES, DailyCount, MonthlyCount
+
+_DELTAS_KEY = "report_rollup_deltas"
+AGENCY_RESULTS = frozenset({"result_ready", "rejected"})
+
+# (day, office_id, channel_id, procedure_id, agency_id, service_form)
+Key = tuple[date, int, int, int, int, str]
+
+
+def key_of(dossier: Dossier, day: date) -> Key:
+    return (
+        day,
+        dossier.office_id,
+        dossier.channel_id,
+        dossier.procedure_id,
+        dossier.agency_id,
+        dossier.service_form,
+    )
+
+
+def timeliness_of(day: date, due_date: date | None) -> str | None:
+    """early | on_time | late of a result handed over on `day`; None without a due date."""
+    if due_date is None:
+        return None
+    if day < due_date:
+        return "early"
+    return "on_time" if day == due_date else "late"
+
+
+def count_intake(session: Session, dossier: Dossier) -> None:
+    """A dossier the post took charge of (its ids must be set: call after the flush)."""
+    _note(session, dossier, key_of(dossier, local_date(dossier.received_at)), "taken")
+
+
+def count_intakes(session: Session, keys: Iterable[Key]) -> None:
+    """Many dossiers taken in at once by Core inserts (imports): one key each."""
+    for key in keys:
+        _note(session, None, key, "taken")
+
+
+def count_event(session: Session, dossier: Dossier, event: StatusEvent) -> None:
+    """An applied event; the dossier's clock fields already reflect it."""
+    day = local_date(event.occurred_at)
+    if event.to_status in DELIVERED:
+        _note(session, event, key_of(dossier, day), "delivered")
+        timeliness = timeliness_of(day, dossier.due_date)
+        if timeliness is not None:
+            _note(session, event, key_of(dossier, day), timeliness)
+    elif event.to_status in AGENCY_RESULTS and dossier.due_date and day > dossier.due_date:
+        _note(session, event, key_of(dossier, day), "overdue")
+
+
+def _note(session: Session, source: object | None, key: Key, measure: str) -> None:
+    session.info.setdefault(_DELTAS_KEY, []).append((source, key, measure))
+
+
+def add_counts(session: Session, deltas: dict[Key, Counter[str]]) -> None:
+    """Add `deltas` to the daily rows and to the monthly rows that contain them."""
+    if not deltas:
+        return
+    monthly: dict[Key, Counter[str]] = {}
+    for key, counts in deltas.items():
+        month_key = (key[0].replace(day=1), *key[1:])
+        monthly.setdefault(month_key, Counter()).update(counts)
+    _upsert(session, DailyCount.__table__, "day", deltas)
+    _upsert(session, MonthlyCount.__table__, "month", monthly)
+
+
+def _upsert(session: Session, table, period: str, deltas: dict[Key, Counter[str]]) -> None:
+    columns = (period, *DIMENSIONS)
+    rows = [
+        {**dict(zip(columns, key, strict=True)), **{m: counts[m] for m in MEASURES}}
+        for key, counts in sorted(deltas.items())
+        if any(counts.values())
+    ]
+    if not rows:
+        return
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(columns),
+        set_={m: table.c[m] + statement.excluded[m] for m in MEASURES},
+    )
+    session.execute(statement, rows)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _write_deltas(session: Session) -> None:
+    # Fires for savepoints too: only the outermost commit writes.
+    if session.in_nested_transaction() or not session.info.get(_DELTAS_KEY):
+        return
+    session.flush()
+    deltas: dict[Key, Counter[str]] = defaultdict(Counter)
+    for source, key, measure in session.info.pop(_DELTAS_KEY):
+        # What went away with a rolled-back savepoint is not counted.
+        if source is None or sa_inspect(source).persistent:
+            deltas[key][measure] += 1
+    add_counts(session, deltas)
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_at_the_end(session: Session, transaction) -> None:
+    # Rolled back or closed: the counts go with the changes they counted.
+    if transaction.parent is None:
+        session.info.pop(_DELTAS_KEY, None)
