@@ -7,15 +7,17 @@ from collections import defaultdict
 from datetime import timedelta
 from itertools import pairwise
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from tracker.accounts.models import User
 from tracker.accounts.operations import create_user, verify_password
+from tracker.audit.models import AuditEntry
 from tracker.calendar import today_vn, utcnow
 from tracker.catalogue.models import SERVICE_FORMS, Channel, Office
 from tracker.dossiers.lifecycle import INITIAL_STATUS, STATUSES, is_allowed
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.extensions import db
+from tracker.reports.models import Baseline
 
 DEMO_PASSWORD = "demo-only-password"
 
@@ -101,3 +103,47 @@ def test_seed_refuses_a_production_database(app, monkeypatch):
     assert result.exit_code == 1
     assert "never loaded into a production database" in result.output
     assert (count(Dossier), count(Channel)) == (0, 0)
+
+
+def test_seed_writes_the_2017_baseline_once_and_keeps_a_corrected_one(app):
+    runner = app.test_cli_runner()
+
+    first = runner.invoke(args=["demo", "seed", "--dossiers", "20"])
+
+    assert first.exit_code == 0, first.output
+    assert "baseline 2017: two_way 579, one_way 307,871, all_tthc 1,101,607" in first.output
+    [row] = db.session.scalars(select(Baseline))
+    assert (row.year, row.month, row.two_way, row.one_way, row.send_only) == (
+        2017,
+        0,
+        579,
+        307_871,
+        None,
+    )
+    assert round((row.two_way + row.one_way) / row.all_tthc, 3) == 0.28
+    assert "Đồng Nai" in row.note and "2017" in row.note
+    manager = db.session.scalar(select(User).where(User.username == "manager"))
+    assert row.updated_by_id == manager.id
+    row.one_way = 307_870  # a manager's correction: a second seed must not undo it
+    db.session.commit()
+
+    second = runner.invoke(args=["demo", "seed"])
+
+    assert second.exit_code == 0
+    assert [r.one_way for r in db.session.scalars(select(Baseline))] == [307_870]
+    audits = select(func.count()).where(AuditEntry.action == "report.baseline.set")
+    assert db.session.scalar(audits) == 1
+
+
+def test_seed_adds_the_baseline_to_a_demo_database_that_lacks_it(app):
+    runner = app.test_cli_runner()
+    runner.invoke(args=["demo", "seed", "--dossiers", "20"])
+    db.session.execute(delete(Baseline))
+    db.session.commit()
+
+    result = runner.invoke(args=["demo", "seed"])
+
+    assert result.exit_code == 0
+    assert result.output.endswith("the 2017 baseline added\n")
+    assert count(Dossier) == 20
+    assert [(r.year, r.two_way) for r in db.session.scalars(select(Baseline))] == [(2017, 579)]

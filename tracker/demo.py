@@ -1,9 +1,10 @@
 """flask demo seed: SAMPLE data for a first look, never for a real service.
 
 Loads the sample Đồng Nai catalogue, creates demo users and a few hundred dossiers spread over the
-last ~14 months. Dossiers go through the same operations as real ones (`create_dossier`,
-`record_event`), so every status they reach is one the transition table allows, with the same
-clock, codes and audit entries. A fixed random seed gives the same data on every run, dated
+last ~14 months, and the 2017 baseline of the seed document (where the growth reports start).
+Dossiers go through the same operations as real ones (`create_dossier`, `record_event`), so
+every status they reach is one the transition table allows, with the same clock, codes and
+audit entries. A fixed random seed gives the same data on every run, dated
 relative to the day it runs.
 """
 
@@ -35,6 +36,10 @@ from tracker.dossiers.operations import AGENCY_STATUSES, create_dossier, record_
 from tracker.dossiers.s10 import check_digit
 from tracker.errors import DomainError
 from tracker.extensions import db
+from tracker.reports import queries
+from tracker.reports.operations import set_baseline
+from tracker.reports.queries import BASELINE_FIGURES
+from tracker.reports.schemas import BaselineIn
 
 demo_cli = click.Group("demo", help="Sample data for a first look.")
 
@@ -42,6 +47,21 @@ SEED = 20171220  # the date of the seed document
 WINDOW = timedelta(days=425)  # about 14 months
 # Volume grows about 30% a year, as the province's plan asks: later days are a little busier.
 GROWTH_OVER_WINDOW = 0.36
+
+# The year before the seed document's plan, as it reports it (579 two-way, 307,871 one-way,
+# about 28% of all TTHC dossiers). The province's total is not given: 1,101,607 makes the
+# share 28.0%.
+BASELINE_YEAR = 2017
+BASELINE = {
+    "two_way": 579,
+    "one_way": 307_871,
+    "all_tthc": 1_101_607,
+    "note": (
+        "Số liệu năm 2017 theo tin của Sở Thông tin và Truyền thông tỉnh Đồng Nai ngày "
+        "20/12/2017: 579 hồ sơ hai chiều, 307.871 hồ sơ một chiều, khoảng 28% tổng số hồ sơ "
+        "TTHC của tỉnh (tổng số 1.101.607 là số ước tính cho tỷ lệ 28%; dữ liệu mẫu)."
+    ),
+}
 
 # username, role, full name, office code, agency code
 DEMO_USERS = (
@@ -111,6 +131,7 @@ class Plan:
 @dataclass
 class Cast:
     admin: User
+    manager: User
     officer: User
     clerks: dict[int, User]  # by office id
 
@@ -130,12 +151,16 @@ class Cast:
 @click.option("--password", help="Password for the demo users (default: a random one, printed).")
 @with_appcontext
 def seed(count: int, password: str | None) -> None:
-    """Load SAMPLE data: the Đồng Nai demo catalogue, demo users and dossiers. Idempotent."""
+    """Load SAMPLE data: the Đồng Nai demo catalogue, demo users, dossiers and the 2017
+    baseline. Idempotent."""
     if current_app.config["ENV_NAME"] == "production":
         raise click.ClickException("demo data is never loaded into a production database")
     existing = db.session.scalar(select(func.count()).select_from(Dossier))
     if existing:
         click.echo(f"the database already holds {existing} dossiers: demo data not loaded")
+        if seed_baseline(None):  # a demo database seeded before baselines existed
+            db.session.commit()
+            click.echo(f"the {BASELINE_YEAR} baseline added")
         return
     generated = password is None
     password = password or secrets.token_urlsafe(12)
@@ -144,6 +169,7 @@ def seed(count: int, password: str | None) -> None:
         if not report.ok:
             raise click.ClickException(f"sample procedures did not load: {report.errors[0]}")
         cast, created = seed_users(password)
+        baseline_added = seed_baseline(cast.manager)
         with _quiet("tracker.dossiers.operations"):  # a log line per dossier would bury the rest
             statuses = seed_dossiers(count, cast, random.Random(SEED))
     except DomainError as exc:
@@ -152,6 +178,10 @@ def seed(count: int, password: str | None) -> None:
     db.session.commit()
     click.echo(f"SAMPLE data loaded: {report.loaded} demo procedures, {count} demo dossiers")
     click.echo("  " + ", ".join(f"{status} {statuses[status]}" for status in STATUSES))
+    if baseline_added:
+        click.echo(f"  baseline {BASELINE_YEAR}: {_figures_of(BASELINE)}")
+    else:
+        click.echo(f"  baseline {BASELINE_YEAR} already entered: kept as it is")
     _echo_users(created, password if generated else None)
 
 
@@ -172,7 +202,20 @@ def seed_users(password: str) -> tuple[Cast, list[User]]:
             )
     users = {u.username: u for u in db.session.scalars(select(User))}
     clerks = {u.office_id: u for u in users.values() if u.role == "clerk" and u.office_id}
-    return Cast(users["admin"], users["officer_tuphap"], clerks), created
+    return Cast(users["admin"], users["manager"], users["officer_tuphap"], clerks), created
+
+
+def seed_baseline(actor: User | None) -> bool:
+    """The 2017 figures of the seed document, unless that year already has a baseline (which
+    a manager may have corrected): True when they were added."""
+    if queries.baselines_of(BASELINE_YEAR):
+        return False
+    set_baseline(BASELINE_YEAR, BaselineIn().load(BASELINE), actor)
+    return True
+
+
+def _figures_of(figures: dict) -> str:
+    return ", ".join(f"{name} {figures[name]:,}" for name in BASELINE_FIGURES if name in figures)
 
 
 def seed_dossiers(count: int, cast: Cast, rng: random.Random) -> Counter[str]:

@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+from flask import Response, url_for
+from flask.views import MethodView
+
+from tracker.accounts.auth import actor, roles_required
 from tracker.api import Blueprint
+from tracker.extensions import db
+from tracker.reports import export, growth, jobs, operations, queries
+from tracker.reports.schemas import (
+    BaselineIn,
+    BaselineOut,
+    GrowthReportArgs,
+    GrowthReportOut,
+    RefreshIn,
+    ReportJobOut,
+    TargetIn,
+    TargetOut,
+    parse_year,
+)
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports", description="reports")
 
@@ -11,8 +28,110 @@ READERS = ("manager", "admin")
 
 # Growth report and its exports ------------------------------------------------------------
 
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+EXPORTS = {
+    200: {
+        "description": "the report (json), one part as CSV or every part as an XLSX workbook",
+        "content": {"text/csv": {}, XLSX_TYPE: {}},
+    }
+}
+
+
+@blp.route("/growth")
+@roles_required(*READERS)
+@blp.arguments(GrowthReportArgs(), location="query")
+@blp.response(200, GrowthReportOut())
+@blp.doc(responses=EXPORTS)
+def growth_report(args):
+    """The growth report of a year, 1 January to `as_of`, against the previous year's target.
+
+    Per metric (two-way, one-way, send-only, postal total): the year to date, the previous
+    year, the target and progress, the same period last year and the growth over it, the
+    projected year end, the share of all TTHC dossiers; the months of both years; breakdowns
+    by channel, office, sector, procedure and agency with on-time rates. Filters are catalogue
+    codes (404 when unknown). `format=csv` answers one `part` per file, `format=xlsx` one
+    workbook with a sheet per part."""
+    filters = growth.filters_from_codes(
+        **{name: args.get(name) for name in ("channel", "office", "sector", "procedure")}
+    )
+    report = growth.build_report(args["year"], args.get("as_of"), filters)
+    if args["format"] == "csv":
+        part = args.get("part", "summary")
+        body, mimetype = export.csv_bytes(report, part), "text/csv"
+        name = export.filename(report, "csv", part)
+    elif args["format"] == "xlsx":
+        body, mimetype = export.xlsx_bytes(report), XLSX_TYPE
+        name = export.filename(report, "xlsx")
+    else:
+        return report
+    disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(body, mimetype=mimetype, headers=disposition)
+
 
 # Baselines and targets --------------------------------------------------------------------
+# The year is read as text and checked here, so a bad one answers 422 on `year`, not 404.
+
+
+@blp.route("/baselines/<year>")
+class Baselines(MethodView):
+    @roles_required(*READERS)
+    @blp.response(200, BaselineOut())
+    def get(self, year):
+        """A year's baseline: its figures, note and months (nulls when none was entered)."""
+        return queries.baseline_state(parse_year(year))
+
+    @roles_required(*READERS)
+    @blp.arguments(BaselineIn())
+    @blp.response(200, BaselineOut())
+    def put(self, data, year):
+        """Replace a year's baseline: figures left out become unknown, months left out are
+        removed; a body with no figure and no note removes it. Audited."""
+        state = operations.set_baseline(parse_year(year), data, actor())
+        db.session.commit()
+        return state
+
+
+@blp.route("/targets/<year>")
+class Targets(MethodView):
+    @roles_required(*READERS)
+    @blp.response(200, TargetOut())
+    def get(self, year):
+        """A year's growth rate (30% unless set) and its targets over the previous year."""
+        return queries.target_state(parse_year(year))
+
+    @roles_required(*READERS)
+    @blp.arguments(TargetIn())
+    @blp.response(200, TargetOut())
+    def put(self, data, year):
+        """Set a year's growth rate (0.3 = 30%) and note; a null rate goes back to 30%. Audited."""
+        state = operations.set_target(parse_year(year), data, actor())
+        db.session.commit()
+        return state
 
 
 # Refresh jobs -----------------------------------------------------------------------------
+# One job at a time: asking again while one is queued or running answers that job (200).
+
+
+@blp.route("/refresh")
+class Refresh(MethodView):
+    @roles_required(*READERS)
+    @blp.arguments(RefreshIn(), required=False)
+    @blp.response(202, ReportJobOut())
+    @blp.alt_response(200, schema=ReportJobOut(), description="a refresh is already under way")
+    def post(self, data):
+        """Queue a recompute of the rollups (of every year, or of `year`) and the snapshots
+        after it; poll the job at its Location. Audited."""
+        job, created = jobs.request_refresh(actor(), (data or {}).get("year"))
+        db.session.commit()
+        location = {"Location": url_for("reports.RefreshItem", job_id=job.id)}
+        return job, 202 if created else 200, location
+
+
+@blp.route("/refresh/<int:job_id>")
+class RefreshItem(MethodView):
+    @roles_required(*READERS)
+    @blp.response(200, ReportJobOut())
+    def get(self, job_id):
+        """State and progress of a refresh job: years done out of the total, rows fixed."""
+        return jobs.get_job(job_id)
