@@ -1,0 +1,231 @@
+"""The growth report as spreadsheets: one table per part (summary, months, each breakdown), written
+as CSV (one part per file) or as one XLSX workbook (one sheet per part, and a sheet of notes).
+
+Headings and labels are Vietnamese. Numbers stay numbers: counts are integers; ratios are
+percentages, written in CSV as plain numbers ("28.00", "." decimal, under a "(%)" heading) and in
+XLSX as the ratio itself (0.28) with the number format "0.0%". CSV files start with a UTF-8 BOM
+so that Excel reads the Vietnamese text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+from tracker.reports.growth import BREAKDOWNS, METRIC_LABELS, METRICS
+
+PARTS = ("summary", "month", *BREAKDOWNS)
+# Sheet title and file-name slug per part.
+PART_TITLES = {
+    "summary": ("Tổng hợp", "tong-hop"),
+    "month": ("Theo tháng", "thang"),
+    "channel": ("Theo kênh", "kenh"),
+    "office": ("Theo bưu cục", "buu-cuc"),
+    "sector": ("Theo lĩnh vực", "linh-vuc"),
+    "procedure": ("Theo thủ tục", "thu-tuc"),
+    "agency": ("Theo cơ quan", "co-quan"),
+}
+DIMENSION_HEADINGS = {
+    "channel": "Kênh",
+    "office": "Bưu cục",
+    "sector": "Lĩnh vực",
+    "procedure": "Thủ tục",
+    "agency": "Cơ quan",
+}
+METHODS = {"seasonal": "Theo mùa vụ năm trước", "linear": "Theo tốc độ bình quân"}
+BASES = {"records": "Dữ liệu hệ thống", "baseline": "Số liệu tổng hợp", "none": "Không có"}
+COUNT_FORMAT = "#,##0"
+RATIO_FORMAT = "0.0%"
+FILE_STEM = "bao-cao-tang-truong"
+
+
+@dataclass(frozen=True)
+class Column:
+    heading: str
+    kind: str  # "text" | "count" | "ratio"
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    columns: list[Column]
+    rows: list[list]
+
+
+def filename(report: dict, extension: str, part: str | None = None) -> str:
+    """bao-cao-tang-truong-2018.xlsx; a CSV part adds its slug: ...-2018-thang.csv."""
+    slug = f"-{PART_TITLES[part][1]}" if part else ""
+    return f"{FILE_STEM}-{report['year']}{slug}.{extension}"
+
+
+def table_of(report: dict, part: str) -> Table:
+    """One of PARTS as a table: headings, and rows of values (None: an empty cell)."""
+    if part == "summary":
+        return _summary(report)
+    if part == "month":
+        return _months(report)
+    return _breakdown(report, part)
+
+
+def csv_bytes(report: dict, part: str) -> bytes:
+    """One part as CSV: comma separated, "." decimal, UTF-8 with a BOM."""
+    table = table_of(report, part)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([column.heading for column in table.columns])
+    for row in table.rows:
+        writer.writerow(
+            [
+                _csv_cell(value, column.kind)
+                for value, column in zip(row, table.columns, strict=True)
+            ]
+        )
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def xlsx_bytes(report: dict) -> bytes:
+    """Every part as a sheet of one workbook, then a sheet saying what the figures are."""
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    for part in PARTS:
+        _write_sheet(workbook, table_of(report, part))
+    _write_sheet(workbook, _about(report))
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def _write_sheet(workbook: Workbook, table: Table) -> None:
+    sheet = workbook.create_sheet(table.title)
+    sheet.append([column.heading for column in table.columns])
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in table.rows:
+        sheet.append(row)
+    for index, column in enumerate(table.columns, start=1):
+        letter = get_column_letter(index)
+        number_format = {"count": COUNT_FORMAT, "ratio": RATIO_FORMAT}.get(column.kind)
+        if number_format:
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
+                cell.number_format = number_format
+        width = 40 if column.kind == "text" and index <= 2 else 16
+        sheet.column_dimensions[letter].width = max(width, min(len(column.heading) + 2, 40))
+    sheet.freeze_panes = "B2"
+
+
+def _csv_cell(value, kind: str) -> object:
+    if value is None:
+        return ""
+    if kind == "ratio":
+        return f"{value * 100:.2f}"
+    return value
+
+
+def _yes_no(value: bool | None) -> str | None:
+    return None if value is None else ("Có" if value else "Không")
+
+
+# The tables ------------------------------------------------------------------------------
+
+
+def _summary(report: dict) -> Table:
+    year, last = report["year"], report["year"] - 1
+    columns = [
+        Column("Chỉ tiêu", "text"),
+        Column(f"Năm {year} (lũy kế)", "count"),
+        Column(f"Năm {last}", "count"),
+        Column(f"Kế hoạch {year}", "count"),
+        Column("Tỷ lệ hoàn thành (%)", "ratio"),
+        Column(f"Cùng kỳ {last}", "count"),
+        Column("Tăng trưởng (%)", "ratio"),
+        Column("Dự báo cả năm", "count"),
+        Column("Cách dự báo", "text"),
+        Column("Đạt kế hoạch", "text"),
+        Column("Tỷ trọng trên tổng hồ sơ TTHC (%)", "ratio"),
+        Column(f"Tỷ trọng năm {last} (%)", "ratio"),
+        Column("Đã trả kết quả", "count"),
+    ]
+    rows = []
+    for metric in METRICS:
+        figures = report["metrics"][metric]
+        rows.append(
+            [
+                METRIC_LABELS[metric],
+                figures["actual"],
+                figures["previous_year"],
+                figures["target"],
+                figures["progress"],
+                figures["same_period"],
+                figures["growth"],
+                figures["projection"],
+                METHODS.get(figures["projection_method"]),
+                _yes_no(figures["on_track"]),
+                figures["share"],
+                figures["previous_year_share"],
+                figures["delivered"],
+            ]
+        )
+    return Table(PART_TITLES["summary"][0], columns, rows)
+
+
+def _months(report: dict) -> Table:
+    year, last = report["year"], report["year"] - 1
+    columns = [Column("Tháng", "count")]
+    for metric in METRICS:
+        label = METRIC_LABELS[metric]
+        columns += [Column(f"{label} {year}", "count"), Column(f"{label} {last}", "count")]
+    columns += [
+        Column(f"Đã trả kết quả {year}", "count"),
+        Column(f"Đã trả kết quả {last}", "count"),
+    ]
+    rows = []
+    for entry in report["months"]:
+        current, previous = entry["current"] or {}, entry["previous"] or {}
+        row = [entry["month"]]
+        for key in (*METRICS, "delivered"):
+            row += [current.get(key), previous.get(key)]
+        rows.append(row)
+    return Table(PART_TITLES["month"][0], columns, rows)
+
+
+def _breakdown(report: dict, part: str) -> Table:
+    year, last = report["year"], report["year"] - 1
+    columns = [Column("Mã", "text"), Column(DIMENSION_HEADINGS[part], "text")]
+    for metric in METRICS:
+        label = METRIC_LABELS[metric]
+        columns += [
+            Column(f"{label}: năm {year} (lũy kế)", "count"),
+            Column(f"{label}: cùng kỳ {last}", "count"),
+            Column(f"{label}: tăng trưởng (%)", "ratio"),
+        ]
+    columns += [Column("Đã trả kết quả", "count"), Column("Tỷ lệ đúng hạn (%)", "ratio")]
+    rows = []
+    for entry in report["breakdowns"][part]:
+        row = [entry["code"], entry["name"]]
+        for metric in METRICS:
+            figures = entry["metrics"][metric]
+            row += [figures["actual"], figures["same_period"], figures["growth"]]
+        rows.append([*row, entry["delivered"], entry["on_time_rate"]])
+    return Table(PART_TITLES[part][0], columns, rows)
+
+
+def _about(report: dict) -> Table:
+    filters = report["filters"]
+    rows: list[list] = [
+        ["Năm báo cáo", report["year"]],
+        ["Tính đến ngày", date.fromisoformat(report["as_of"]).strftime("%d/%m/%Y")],
+        ["Tỷ lệ tăng trưởng kế hoạch (%)", f"{report['rate'] * 100:g}"],
+        [f"Số liệu năm {report['year']}", BASES[report["basis"]["current"]]],
+        [f"Số liệu năm {report['year'] - 1}", BASES[report["basis"]["previous"]]],
+    ]
+    rows += [
+        [f"Lọc theo {DIMENSION_HEADINGS[k].lower()}", code] for k, code in filters.items() if code
+    ]
+    rows += [["Ghi chú", note["message"]] for note in report["notes"]]
+    return Table("Ghi chú", [Column("Mục", "text"), Column("Nội dung", "text")], rows)
