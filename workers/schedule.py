@@ -25,6 +25,10 @@ def beat_schedule(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
         # Safety net: unmatched postal events whose item number a dossier has taken since.
         "feeds-retry-unmatched": {"task": "feeds.retry_unmatched", "schedule": crontab(minute=50)},
         "imports-resume": {"task": "imports.resume_stalled", "schedule": 120.0},
+        # Beat keeps Vietnam time (CELERY timezone in config.py): 01:15 in Vietnam, a quiet hour;
+        # the snapshots an hour later read the rollups the recompute has just checked.
+        "reports-recompute": {"task": "reports.recompute", "schedule": crontab(hour=1, minute=15)},
+        "reports-snapshot": {"task": "reports.snapshot", "schedule": crontab(hour=2, minute=15)},
     }
     if config["DEMO_SIMULATION"]:
         schedule["demo-simulate"] = {"task": "demo.simulate", "schedule": 10.0}
