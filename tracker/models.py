@@ -11,8 +11,10 @@ from tracker.outbox.models import OutboxMessage, TaskLease
 from tracker.reports.models import (
     Baseline,
     DailyCount,
+    DailyTotal,
     GrowthTarget,
     MonthlyCount,
+    MonthlyTotal,
     ReportJob,
     ReportSnapshot,
 )
@@ -27,6 +29,7 @@ __all__ = [
     "Channel",
     "CodeCounter",
     "DailyCount",
+    "DailyTotal",
     "Dossier",
     "DossierDocument",
     "FeedBatch",
@@ -36,6 +39,7 @@ __all__ = [
     "ImportJob",
     "ImportRowError",
     "MonthlyCount",
+    "MonthlyTotal",
     "Notification",
     "Office",
     "OutboxMessage",

@@ -1,4 +1,4 @@
-"""reports: rollups, baselines, targets, snapshots, jobs
+"""reports: rollups (counts and totals), baselines, targets, snapshots, jobs
 
 Revision ID: 0003
 Revises: 0002
@@ -47,6 +47,34 @@ def upgrade():
     sa.Column('late', sa.Integer(), nullable=False),
     sa.Column('overdue', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('month', 'office_id', 'channel_id', 'procedure_id', 'agency_id', 'service_form', name=op.f('pk_monthly_counts'))
+    )
+    op.create_table('daily_totals',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('dimension', sa.String(length=10), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('partner_id', sa.Integer(), nullable=False),
+    sa.Column('service_form', sa.String(length=20), nullable=False),
+    sa.Column('taken', sa.Integer(), nullable=False),
+    sa.Column('delivered', sa.Integer(), nullable=False),
+    sa.Column('early', sa.Integer(), nullable=False),
+    sa.Column('on_time', sa.Integer(), nullable=False),
+    sa.Column('late', sa.Integer(), nullable=False),
+    sa.Column('overdue', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('day', 'dimension', 'member_id', 'partner_id', 'service_form', name=op.f('pk_daily_totals'))
+    )
+    op.create_table('monthly_totals',
+    sa.Column('month', sa.Date(), nullable=False),
+    sa.Column('dimension', sa.String(length=10), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('partner_id', sa.Integer(), nullable=False),
+    sa.Column('service_form', sa.String(length=20), nullable=False),
+    sa.Column('taken', sa.Integer(), nullable=False),
+    sa.Column('delivered', sa.Integer(), nullable=False),
+    sa.Column('early', sa.Integer(), nullable=False),
+    sa.Column('on_time', sa.Integer(), nullable=False),
+    sa.Column('late', sa.Integer(), nullable=False),
+    sa.Column('overdue', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('month', 'dimension', 'member_id', 'partner_id', 'service_form', name=op.f('pk_monthly_totals'))
     )
     op.create_table('report_snapshots',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -117,6 +145,8 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_report_snapshots_year'))
 
     op.drop_table('report_snapshots')
+    op.drop_table('monthly_totals')
+    op.drop_table('daily_totals')
     op.drop_table('monthly_counts')
     op.drop_table('daily_counts')
     # ### end Alembic commands ###

@@ -31,11 +31,27 @@ MEASURES = ("taken", "delivered", "early", "on_time", "late", "overdue")
 # The dimensions of one rollup row besides its day or month. The channel and agency are the
 # dossier's own (as at receipt), not the office's or procedure's current ones.
 DIMENSIONS = ("office_id", "channel_id", "procedure_id", "agency_id", "service_form")
+# The key of a `daily_totals` / `monthly_totals` row besides its day or month, and which cube
+# columns each dimension keeps as (member, partner).
+TOTAL_KEY = ("dimension", "member_id", "partner_id", "service_form")
+TOTAL_DIMENSIONS = {
+    "office": ("office_id", "channel_id"),
+    "procedure": ("procedure_id", "agency_id"),
+}
 DEFAULT_GROWTH_RATE = Decimal("0.30")
 JOB_STATES = ("queued", "running", "done", "failed")
 
 
-class CountColumns:
+class Measures:
+    taken: Mapped[int] = mapped_column(Integer, default=0)
+    delivered: Mapped[int] = mapped_column(Integer, default=0)
+    early: Mapped[int] = mapped_column(Integer, default=0)
+    on_time: Mapped[int] = mapped_column(Integer, default=0)
+    late: Mapped[int] = mapped_column(Integer, default=0)
+    overdue: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CountColumns(Measures):
     """Catalogue ids without foreign keys: catalogue rows are never deleted, and the nightly
     recompute rewrites many rows at once."""
 
@@ -44,12 +60,6 @@ class CountColumns:
     procedure_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agency_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     service_form: Mapped[str] = mapped_column(String(20), primary_key=True)
-    taken: Mapped[int] = mapped_column(Integer, default=0)
-    delivered: Mapped[int] = mapped_column(Integer, default=0)
-    early: Mapped[int] = mapped_column(Integer, default=0)
-    on_time: Mapped[int] = mapped_column(Integer, default=0)
-    late: Mapped[int] = mapped_column(Integer, default=0)
-    overdue: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class DailyCount(CountColumns, db.Model):
@@ -65,6 +75,30 @@ class MonthlyCount(CountColumns, db.Model):
     whole months, so a year is twelve small slices rather than 365."""
 
     __tablename__ = "monthly_counts"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class TotalColumns(Measures):
+    """The counts summed down to one side of the catalogue. `dimension` "office": `member_id` is
+    the office, `partner_id` the dossier's channel; "procedure": the procedure and the dossier's
+    agency. A province's catalogue (~100 offices, ~940 procedures) makes the full
+    office x procedure rows too many to sum for every report; these are a few thousand a month."""
+
+    dimension: Mapped[str] = mapped_column(String(10), primary_key=True)
+    member_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_form: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+
+class DailyTotal(TotalColumns, db.Model):
+    __tablename__ = "daily_totals"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class MonthlyTotal(TotalColumns, db.Model):
+    __tablename__ = "monthly_totals"
 
     month: Mapped[date] = mapped_column(Date, primary_key=True)
 

@@ -2,7 +2,8 @@
 
 Operations note what a change adds (`count_intake`, `count_event`, `count_intakes`); the deltas
 gather in the session and are written at the outermost commit, in the same transaction, as one
-upsert per table into `daily_counts` and `monthly_counts`. Writing them last, sorted by key,
+upsert per table into `daily_counts` and `monthly_counts` and into the office and procedure
+totals of both (`daily_totals`, `monthly_totals`). Writing them last, sorted by key,
 keeps the row locks of counters short and always taken in the same order, so two transactions
 that count into the same rows wait for each other rather than deadlock.
 
@@ -32,7 +33,16 @@ from sqlalchemy.orm import Session
 from tracker.calendar import local_date
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.dossiers.timeliness import DELIVERED
-from tracker.reports.models import DIMENSIONS, MEASURES, DailyCount, MonthlyCount
+from tracker.reports.models import (
+    DIMENSIONS,
+    MEASURES,
+    TOTAL_DIMENSIONS,
+    TOTAL_KEY,
+    DailyCount,
+    DailyTotal,
+    MonthlyCount,
+    MonthlyTotal,
+)
 
 _DELTAS_KEY = "report_rollup_deltas"
 AGENCY_RESULTS = frozenset({"result_ready", "rejected"})
@@ -89,19 +99,36 @@ def _note(session: Session, source: object | None, key: Key, measure: str) -> No
 
 
 def add_counts(session: Session, deltas: dict[Key, Counter[str]]) -> None:
-    """Add `deltas` to the daily rows and to the monthly rows that contain them."""
+    """Add `deltas` to the daily rows, to the monthly rows that contain them, and to the
+    office and procedure totals of both (`tracker.reports.models.TotalColumns`)."""
     if not deltas:
         return
-    monthly: dict[Key, Counter[str]] = {}
+    by_period: dict[str, dict[tuple, Counter[str]]] = {
+        name: defaultdict(Counter) for name in ("month", "day_totals", "month_totals")
+    }
     for key, counts in deltas.items():
-        month_key = (key[0].replace(day=1), *key[1:])
-        monthly.setdefault(month_key, Counter()).update(counts)
-    _upsert(session, DailyCount.__table__, "day", deltas)
-    _upsert(session, MonthlyCount.__table__, "month", monthly)
+        day, rest = key[0], key[1:]
+        month = day.replace(day=1)
+        by_period["month"][(month, *rest)].update(counts)
+        for total_key in total_keys(key):
+            by_period["day_totals"][(day, *total_key)].update(counts)
+            by_period["month_totals"][(month, *total_key)].update(counts)
+    _upsert(session, DailyCount.__table__, ("day", *DIMENSIONS), deltas)
+    _upsert(session, MonthlyCount.__table__, ("month", *DIMENSIONS), by_period["month"])
+    _upsert(session, DailyTotal.__table__, ("day", *TOTAL_KEY), by_period["day_totals"])
+    _upsert(session, MonthlyTotal.__table__, ("month", *TOTAL_KEY), by_period["month_totals"])
 
 
-def _upsert(session: Session, table, period: str, deltas: dict[Key, Counter[str]]) -> None:
-    columns = (period, *DIMENSIONS)
+def total_keys(key: Key) -> list[tuple[str, int, int, str]]:
+    """The (dimension, member, partner, form) of the totals a cube key adds to."""
+    columns = dict(zip(DIMENSIONS, key[1:], strict=True))
+    return [
+        (dimension, columns[member], columns[partner], columns["service_form"])
+        for dimension, (member, partner) in TOTAL_DIMENSIONS.items()
+    ]
+
+
+def _upsert(session: Session, table, columns: tuple[str, ...], deltas: dict) -> None:
     rows = [
         {**dict(zip(columns, key, strict=True)), **{m: counts[m] for m in MEASURES}}
         for key, counts in sorted(deltas.items())
