@@ -15,7 +15,14 @@ from tracker.extensions import db
 from tracker.outbox.models import OutboxMessage
 from tracker.outbox.operations import acquire_lease
 from tracker.reports import jobs
-from tracker.reports.models import DailyCount, MonthlyCount, ReportJob, ReportSnapshot
+from tracker.reports.models import (
+    DailyCount,
+    DailyTotal,
+    MonthlyCount,
+    MonthlyTotal,
+    ReportJob,
+    ReportSnapshot,
+)
 
 URL = "/api/v1/reports/refresh"
 
@@ -48,17 +55,31 @@ def corrupt_rollups() -> int:
     """Wrong counts in every daily row, a row too many in each table: the rows to fix."""
     db.session.execute(update(DailyCount).values(taken=DailyCount.taken + 5))
     wrong = db.session.query(DailyCount).count()
-    for model, period in ((DailyCount, "day"), (MonthlyCount, "month")):
+    cube = ("office_id", "channel_id", "procedure_id", "agency_id", "service_form")
+    totals = ("dimension", "member_id", "partner_id", "service_form")
+    for model, period, keys in (
+        (DailyCount, "day", cube),
+        (MonthlyCount, "month", cube),
+        (DailyTotal, "day", totals),
+        (MonthlyTotal, "month", totals),
+    ):
         row = db.session.scalars(select(model)).first()
-        keys = ("office_id", "channel_id", "procedure_id", "agency_id", "service_form")
         db.session.add(model(**{period: date(2024, 2, 1)}, **{k: getattr(row, k) for k in keys}))
     db.session.commit()
-    return wrong + 2
+    return wrong + 4
 
 
 def bogus_rows() -> int:
     db.session.commit()
-    return db.session.query(DailyCount).filter(DailyCount.day == date(2024, 2, 1)).count()
+    return sum(
+        db.session.query(model).filter(period == date(2024, 2, 1)).count()
+        for model, period in (
+            (DailyCount, DailyCount.day),
+            (MonthlyCount, MonthlyCount.month),
+            (DailyTotal, DailyTotal.day),
+            (MonthlyTotal, MonthlyTotal.month),
+        )
+    )
 
 
 @pytest.fixture
@@ -237,7 +258,9 @@ def test_worker_runs_a_refresh_and_the_nightly_tasks(app, client, manager, catal
     celery = app.extensions["celery"]
     celery.send_task("reports.recompute")
     worker.wait_for(lambda: bogus_rows() == 0, 60)
-    assert b"rollups of 2024: fixed 1 daily rows" in worker.log_path.read_bytes()
+    log = worker.log_path.read_bytes()
+    assert b"rollups of 2024: fixed 1 daily rows" in log
+    assert b"rollups of 2024: fixed 1 monthly_totals rows" in log
 
     celery.send_task("reports.snapshot")
     this_year = today_vn().year

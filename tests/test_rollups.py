@@ -1,9 +1,10 @@
 """Rollups: kept in step with the dossiers and events by the operations, and recomputed nightly.
 
 The property test records random dossiers and events through the real operations (late events,
-events sent twice, moments either side of midnight on 31 December in Vietnam) and compares both
-rollup tables with a plain GROUP BY written here, over the rows themselves; then the recompute
-must find nothing to fix, and repair what the test corrupts.
+events sent twice, moments either side of midnight on 31 December in Vietnam) and compares the
+four rollup tables with a plain GROUP BY written here, over the rows themselves (the totals summed
+from it here too); then the recompute must find nothing to fix, and repair what the test
+corrupts.
 """
 
 from __future__ import annotations
@@ -24,9 +25,25 @@ from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.extensions import db
 from tracker.imports import runner
 from tracker.reports import recompute
-from tracker.reports.models import DailyCount, MonthlyCount, ReportSnapshot
+from tracker.reports.models import (
+    DailyCount,
+    DailyTotal,
+    MonthlyCount,
+    MonthlyTotal,
+    ReportSnapshot,
+)
 
 MEASURES = ("taken", "delivered", "early", "on_time", "late", "overdue")
+CUBE_KEY = ("office_id", "channel_id", "procedure_id", "agency_id", "service_form")
+TOTAL_KEY = ("dimension", "member_id", "partner_id", "service_form")
+# The result's name of each table, and the test's own copy of what a total keeps of a cube key
+# (office_id, channel_id, procedure_id, agency_id, service_form).
+TABLES = {
+    "daily": DailyCount,
+    "monthly": MonthlyCount,
+    "daily_totals": DailyTotal,
+    "monthly_totals": MonthlyTotal,
+}
 # What a test keeps between examples: the catalogue and the migrations' reference data.
 KEPT = frozenset(
     {"agencies", "channels", "sectors", "offices", "procedures", "users", "api_tokens"}
@@ -54,8 +71,8 @@ def local_day(moment: datetime) -> date:
     return moment.astimezone(VN_TZ).date()
 
 
-def reference() -> tuple[dict, dict]:
-    """(daily, monthly) counts by key, computed from the dossiers and their applied events."""
+def reference() -> dict[str, dict]:
+    """The rows of each table by key, computed from the dossiers and their applied events."""
     daily: dict[tuple, Counter] = {}
 
     def add(dossier: Dossier, day: date, measure: str) -> None:
@@ -78,31 +95,39 @@ def reference() -> tuple[dict, dict]:
     monthly: dict[tuple, Counter] = {}
     for (day, *rest), counts in daily.items():
         monthly.setdefault((day.replace(day=1), *rest), Counter()).update(counts)
-    return _as_rows(daily), _as_rows(monthly)
+    tables = {"daily": daily, "monthly": monthly}
+    for name, cube in (("daily_totals", daily), ("monthly_totals", monthly)):
+        tables[name] = {}
+        for (period, office, channel, procedure, agency, form), counts in cube.items():
+            by_office = (period, "office", office, channel, form)
+            by_procedure = (period, "procedure", procedure, agency, form)
+            for total in (by_office, by_procedure):
+                tables[name].setdefault(total, Counter()).update(counts)
+    return {name: _as_rows(counts) for name, counts in tables.items()}
 
 
 def _as_rows(counts: dict[tuple, Counter]) -> dict[tuple, tuple[int, ...]]:
     return {key: tuple(c[m] for m in MEASURES) for key, c in counts.items()}
 
 
+def key_columns(model) -> tuple[str, ...]:
+    period = "day" if model in (DailyCount, DailyTotal) else "month"
+    return (period, *(CUBE_KEY if model in (DailyCount, MonthlyCount) else TOTAL_KEY))
+
+
 def stored(model) -> dict[tuple, tuple[int, ...]]:
-    period = model.day if model is DailyCount else model.month
-    rows = db.session.scalars(select(model)).all()
-    keys = ("office_id", "channel_id", "procedure_id", "agency_id", "service_form")
     return {
-        (getattr(row, period.key), *(getattr(row, k) for k in keys)): tuple(
-            getattr(row, m) for m in MEASURES
-        )
-        for row in rows
+        tuple(getattr(row, k) for k in key_columns(model)): tuple(getattr(row, m) for m in MEASURES)
+        for row in db.session.scalars(select(model))
     }
 
 
 def assert_rollups_match() -> None:
     db.session.commit()
     db.session.expire_all()
-    daily, monthly = reference()
-    assert stored(DailyCount) == daily
-    assert stored(MonthlyCount) == monthly
+    expected = reference()
+    for name, model in TABLES.items():
+        assert stored(model) == expected[name], name
 
 
 def clean() -> None:
@@ -221,41 +246,38 @@ def _next_event(dossier, kind, choice, minutes, sent):
 # Corrupting the tables, and the fixes it takes ------------------------------------------------
 
 
-def corrupt() -> tuple[Counter, Counter]:
-    """Change, delete and add rows of both tables; return the fixes expected per table."""
-    daily_fixes, monthly_fixes = Counter(), Counter()
-    days = db.session.scalars(select(DailyCount).order_by(DailyCount.day)).all()
-    days[0].taken += 3
-    daily_fixes["updated"] += 1
-    if len(days) > 1:
-        db.session.delete(days[-1])
-        daily_fixes["inserted"] += 1
-    # A row that no dossier explains, in a year with nothing else.
-    db.session.add(_bogus(DailyCount, day=date(2022, 6, 1)))
-    daily_fixes["deleted"] += 1
-    months = db.session.scalars(select(MonthlyCount).order_by(MonthlyCount.month)).all()
-    months[0].delivered += 1
-    monthly_fixes["updated"] += 1
-    if len(months) > 1:
-        db.session.delete(months[-1])
-        monthly_fixes["inserted"] += 1
-    db.session.add(_bogus(MonthlyCount, month=date(2025, 3, 1)))
-    monthly_fixes["deleted"] += 1
+def corrupt() -> dict[str, Counter]:
+    """In each table: change the first row, delete the last, add one that nothing explains (in
+    a year of its own, except the daily totals'); return the fixes expected per table."""
+    bogus = {
+        "daily": date(2022, 6, 1),
+        "monthly": date(2025, 3, 1),
+        "daily_totals": date(2024, 2, 29),
+        # Before any other row: the totals tables count among those giving the years to check.
+        "monthly_totals": date(2021, 11, 1),
+    }
+    fixes = {}
+    for name, model in TABLES.items():
+        period = getattr(model, key_columns(model)[0])
+        rows = db.session.scalars(select(model).order_by(*key_columns(model))).all()
+        rows[0].taken += 3
+        fixes[name] = Counter(updated=1)
+        if len(rows) > 1:
+            db.session.delete(rows[-1])
+            fixes[name]["inserted"] += 1
+        values = {k: getattr(rows[0], k) for k in key_columns(model)[1:]}
+        db.session.add(model(**{period.key: bogus[name]}, **values, taken=2, **_zero(MEASURES[1:])))
+        fixes[name]["deleted"] += 1
     db.session.commit()
-    return daily_fixes, monthly_fixes
+    return fixes
 
 
-def _bogus(model, **period):
-    values = _key_values(db.session.scalars(select(model)).first())
-    return model(**period, **values, **{**dict.fromkeys(MEASURES, 0), "taken": 2})
-
-
-def _key_values(row) -> dict:
-    keys = ("office_id", "channel_id", "procedure_id", "agency_id", "service_form")
-    return {k: getattr(row, k) for k in keys}
+def _zero(measures) -> dict[str, int]:
+    return dict.fromkeys(measures, 0)
 
 
 def fixes_of(results, table: str) -> Counter:
+    """The fixes of `table` over the years of `results`, as corrupt() counts them."""
     total = Counter()
     for result in results:
         fixes = getattr(result, table)
@@ -300,13 +322,12 @@ def test_rollups_equal_a_group_by_and_the_recompute_repairs_them(app, catalogue,
     assert [r.fixed for r in untouched] == [0] * len(untouched)
     assert_rollups_match()
 
-    daily_fixes, monthly_fixes = corrupt()
+    expected_fixes = corrupt()
     repaired = run_recompute()
-    assert fixes_of(repaired, "daily") == daily_fixes
-    assert fixes_of(repaired, "monthly") == monthly_fixes
-    assert sum(r.fixed for r in repaired) == daily_fixes.total() + monthly_fixes.total()
-    # From the year of the bogus row to the year of the last event.
-    assert [r.year for r in repaired] == [2022, 2023, 2024, 2025]
+    assert {name: fixes_of(repaired, name) for name in TABLES} == expected_fixes
+    assert sum(r.fixed for r in repaired) == sum(c.total() for c in expected_fixes.values())
+    # From the year of the first bogus row to the year of the last event.
+    assert [r.year for r in repaired] == [2021, 2022, 2023, 2024, 2025]
     assert_rollups_match()
     assert sum(r.fixed for r in run_recompute()) == 0
 
@@ -385,6 +406,27 @@ def test_recompute_of_one_year_leaves_the_others(app, catalogue):
     assert_rollups_match()
 
 
+def test_the_totals_are_fixed_from_the_fixed_cube(app, catalogue):
+    play(plan("two_way"), 0)
+    # One dossier taken: a row in each cube table, an office and a procedure row in each total.
+    db.session.execute(update(DailyTotal).where(DailyTotal.dimension == "office").values(taken=7))
+    db.session.execute(update(MonthlyTotal).values(late=1))
+    db.session.commit()
+    result = recompute.recompute_year(2024)
+    db.session.commit()
+    untouched = {"inserted": 0, "updated": 0, "deleted": 0}
+    assert result.as_dict() == {
+        "year": 2024,
+        "daily": untouched,
+        "monthly": untouched,
+        "daily_totals": {"inserted": 0, "updated": 1, "deleted": 0},
+        # Against the daily totals as just fixed: else the office row would be "fixed" to 7.
+        "monthly_totals": {"inserted": 0, "updated": 2, "deleted": 0},
+        "fixed": 3,
+    }
+    assert_rollups_match()
+
+
 def test_nothing_to_recompute_without_data(app):
     assert recompute.years_to_recompute() == []
     assert recompute.recompute_year(2024).fixed == 0
@@ -393,12 +435,13 @@ def test_nothing_to_recompute_without_data(app):
 def test_commands_recompute_and_snapshot(app, catalogue):
     play(plan("return_only", appointment=1, steps=[("next", 0, 60, True)]), 0)
     db.session.execute(update(DailyCount).values(taken=7))
+    db.session.execute(update(MonthlyTotal).values(taken=7))
     db.session.commit()
     runner = app.test_cli_runner()
 
     result = runner.invoke(args=["report", "recompute", "--year", "2024"])
     assert result.exit_code == 0, result.output
-    assert result.output == "2024: 1 row(s) fixed: daily 1 updated\n"
+    assert result.output == "2024: 3 row(s) fixed: daily 1 updated; monthly_totals 2 updated\n"
     result = runner.invoke(args=["report", "recompute"])
     assert result.output == "2024: correct\n1 year(s), 0 row(s) fixed\n"
     assert_rollups_match()
@@ -421,33 +464,39 @@ def test_commands_recompute_and_snapshot(app, catalogue):
 @pytest.mark.postgres_only  # SQLite has one writer at a time anyway
 def test_a_fix_holds_writers_off_until_it_commits_and_a_check_does_not(app, catalogue):
     play(plan("return_only"), 0)
-    # Another day's row: no row lock of the fix is in its way, only the table's.
-    other_writer = insert(DailyCount).values(
-        _key_values(db.session.scalars(select(DailyCount)).one()) | {"day": date(2024, 3, 1)}
-    )
+    # Another period's row in each table: no row lock of the fix is in its way, only the table's.
+    other_writers = []
+    for model in TABLES.values():
+        period, *key = key_columns(model)
+        row = db.session.scalars(select(model)).first()
+        values = {k: getattr(row, k) for k in key} | {period: date(2024, 3, 1)}
+        other_writers.append(insert(model).values(values))
 
-    def other_connection_writes() -> bool:
+    def other_connection_writes(statement) -> bool:
         with db.engine.connect() as other:
             other.execute(text("SET lock_timeout = '300ms'"))
             try:
-                other.execute(other_writer)
+                other.execute(statement)
             except OperationalError as exc:
                 assert "lock timeout" in str(exc)
                 return False
             other.rollback()
             return True
 
+    def tables_writable() -> list[bool]:
+        return [other_connection_writes(statement) for statement in other_writers]
+
     # Correct: compared without a lock, and without writing.
     assert recompute.recompute_year(2024).fixed == 0
-    assert other_connection_writes()
+    assert tables_writable() == [True] * 4
     db.session.commit()
 
-    db.session.execute(update(DailyCount).values(taken=7))
+    db.session.execute(update(DailyTotal).values(taken=7))
     db.session.commit()
-    assert recompute.recompute_year(2024).fixed == 1
+    assert recompute.recompute_year(2024).fixed == 2
     # Until the fix commits, a transaction counting a new dossier would wait: it cannot add to
     # a row the fix is about to overwrite with a count that does not include it.
-    assert not other_connection_writes()
+    assert tables_writable() == [False] * 4
     db.session.commit()
-    assert other_connection_writes()
+    assert tables_writable() == [True] * 4
     assert_rollups_match()

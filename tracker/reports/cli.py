@@ -188,11 +188,11 @@ def recompute_command(year: str | None) -> None:
 
 
 def _fixes_line(result: recompute.RecomputeResult) -> str:
-    """e.g. "2024: 3 row(s) fixed: daily 1 inserted, 1 deleted; monthly 1 updated"."""
+    """e.g. "2024: 3 row(s) fixed: daily 1 inserted, 1 deleted; monthly_totals 1 updated"."""
     if not result.fixed:
         return f"{result.year}: correct"
     tables = []
-    for name, fixes in (("daily", result.daily), ("monthly", result.monthly)):
+    for name, fixes in result.tables():
         kinds = (
             ("inserted", fixes.inserted),
             ("updated", fixes.updated),

@@ -1,5 +1,10 @@
 """The nightly check of the rollups: recomputed from the dossiers and their events, compared with
-`daily_counts` and `monthly_counts`, and only what differs is fixed.
+the stored rows, and only what differs is fixed.
+
+Each table is checked against its source, in this order (`CHECKS`): `daily_counts` against the
+dossiers and events, `monthly_counts` against the daily rows summed by month, `daily_totals`
+against the daily rows summed per office and per procedure, `monthly_totals` against the daily
+totals summed by month. A table is compared only once its source is right.
 
 The counting rules are those of the `tracker.reports.rollups` docstring; `_expected_daily` is
 their set-based form (one GROUP BY over the dossiers and the applied events of a year), built from
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -26,6 +31,7 @@ from sqlalchemy import (
     CompoundSelect,
     Date,
     Select,
+    String,
     Table,
     and_,
     bindparam,
@@ -46,7 +52,16 @@ from tracker.calendar import VN_TZ, local_date
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.dossiers.timeliness import DELIVERED
 from tracker.extensions import db
-from tracker.reports.models import DIMENSIONS, MEASURES, DailyCount, MonthlyCount
+from tracker.reports.models import (
+    DIMENSIONS,
+    MEASURES,
+    TOTAL_DIMENSIONS,
+    TOTAL_KEY,
+    DailyCount,
+    DailyTotal,
+    MonthlyCount,
+    MonthlyTotal,
+)
 from tracker.reports.rollups import AGENCY_RESULTS
 
 log = logging.getLogger(__name__)
@@ -72,20 +87,25 @@ class TableFixes:
 
 @dataclass
 class RecomputeResult:
-    """What the recompute of one year fixed, per table."""
+    """What the recompute of one year fixed, per table (named as in `CHECKS`)."""
 
     year: int
     daily: TableFixes = field(default_factory=TableFixes)
     monthly: TableFixes = field(default_factory=TableFixes)
+    daily_totals: TableFixes = field(default_factory=TableFixes)
+    monthly_totals: TableFixes = field(default_factory=TableFixes)
+
+    def tables(self) -> list[tuple[str, TableFixes]]:
+        return [(f.name, getattr(self, f.name)) for f in fields(self) if f.name != "year"]
 
     @property
     def fixed(self) -> int:
-        return self.daily.total + self.monthly.total
+        return sum(fixes.total for _name, fixes in self.tables())
 
     def as_dict(self) -> dict[str, Any]:
         counts = {
             name: {k: v for k, v in asdict(fixes).items() if k != "sample"}
-            for name, fixes in (("daily", self.daily), ("monthly", self.monthly))
+            for name, fixes in self.tables()
         }
         return {"year": self.year, **counts, "fixed": self.fixed}
 
@@ -111,8 +131,8 @@ def years_to_recompute() -> list[int]:
         select(func.min(c.received_at), func.max(c.status_changed_at))
     ).one()
     years = {local_date(moment).year for moment in (first, last) if moment is not None}
-    for table, period in ((DailyCount.__table__, "day"), (MonthlyCount.__table__, "month")):
-        column = table.c[period]
+    for check in CHECKS:
+        column = check.table.c[check.key[0]]
         days = db.session.execute(select(func.min(column), func.max(column))).one()
         years.update(day.year for day in days if day is not None)
     return list(range(min(years), max(years) + 1)) if years else []
@@ -120,20 +140,22 @@ def years_to_recompute() -> list[int]:
 
 def recompute_year(year: int) -> RecomputeResult:
     """Compare the rollups of `year` with the counts its dossiers and events give, and fix what
-    differs (insert missing rows, update wrong ones, delete rows that should not exist): daily
-    first, then monthly against the daily rows summed by month. Flushes, never commits."""
+    differs (insert missing rows, update wrong ones, delete rows that should not exist), table
+    by table in the order of `CHECKS`, each against its source already fixed. Never commits."""
     result = RecomputeResult(year)
     if _dialect() == "postgresql":
-        # Read without a lock first: a correct year (the nightly rule) blocks no writer.
-        if not (_differs(_daily_diff(year)) or _differs(_monthly_diff(year))):
+        # Read without a lock first: a correct year (the nightly rule) blocks no writer. Writers
+        # change the four tables in one transaction, so each comparison (one statement) sees a
+        # table and its source agree unless one of them drifted.
+        if not any(_differs(_diff(check, year)) for check in CHECKS):
             _log(result)
             return result
-        # Writers wait from here to our commit; the comparison below sees every one before.
-        db.session.execute(
-            text("LOCK TABLE daily_counts, monthly_counts IN SHARE ROW EXCLUSIVE MODE")
-        )
-    _fix(DailyCount.__table__, "day", _daily_diff(year), result.daily)
-    _fix(MonthlyCount.__table__, "month", _monthly_diff(year), result.monthly)
+        # Writers wait from here to our commit; the comparisons below see every one before. The
+        # tables in the order writers upsert them (`rollups.add_counts`).
+        tables = ", ".join(check.table.name for check in CHECKS)
+        db.session.execute(text(f"LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE"))
+    for check in CHECKS:
+        _fix(check, _diff(check, year), getattr(result, check.name))
     _log(result)
     return result
 
@@ -142,7 +164,7 @@ def _log(result: RecomputeResult) -> None:
     if not result.fixed:
         log.info("rollups of %s are correct", result.year)
         return
-    for name, fixes in (("daily", result.daily), ("monthly", result.monthly)):
+    for name, fixes in result.tables():
         if fixes.total:
             log.warning(
                 "rollups of %s: fixed %s %s rows (%s inserted, %s updated, %s deleted), e.g. %s",
@@ -219,37 +241,82 @@ def _expected_daily(year: int) -> Select:
     )
     both = union_all(taken, events).subquery("counted")
     keys = [both.c.day, *(both.c[name] for name in DIMENSIONS)]
-    return select(*keys, *(func.sum(both.c[m]).label(m) for m in MEASURES)).group_by(*keys)
+    return select(*keys, *_sums(both.c)).group_by(*keys)
 
 
-def _expected_monthly(year: int) -> Select:
-    """The monthly counts of `year`: its daily rows summed by month."""
-    c = DailyCount.__table__.c
+def _by_month(daily: Table, key: Sequence[str], year: int) -> Select:
+    """The rows of the daily table `daily` in `year` summed per month and `key`."""
+    c = daily.c
     month = _month_of(c.day)
-    keys = [month.label("month"), *(c[name] for name in DIMENSIONS)]
     return (
-        select(*keys, *(func.sum(c[m]).label(m) for m in MEASURES))
+        select(month.label("month"), *(c[name] for name in key), *_sums(c))
         .where(c.day >= date(year, 1, 1), c.day < date(year + 1, 1, 1))
-        .group_by(month, *(c[name] for name in DIMENSIONS))
+        .group_by(month, *(c[name] for name in key))
     )
+
+
+def _daily_totals(year: int) -> CompoundSelect:
+    """The daily rows of `year` summed down to each dimension of `TOTAL_DIMENSIONS`."""
+    c = DailyCount.__table__.c
+    return union_all(
+        *(
+            select(
+                c.day,
+                literal(dimension, String).label("dimension"),
+                c[member].label("member_id"),
+                c[partner].label("partner_id"),
+                c.service_form,
+                *_sums(c),
+            )
+            .where(c.day >= date(year, 1, 1), c.day < date(year + 1, 1, 1))
+            .group_by(c.day, c[member], c[partner], c.service_form)
+            for dimension, (member, partner) in TOTAL_DIMENSIONS.items()
+        )
+    )
+
+
+def _sums(columns) -> list:
+    return [func.sum(columns[m]).label(m) for m in MEASURES]
 
 
 # Comparing and fixing ---------------------------------------------------------------------------
 
 
-def _daily_diff(year: int) -> Select | CompoundSelect:
-    return _diff(DailyCount.__table__, "day", _expected_daily(year), year)
+@dataclass(frozen=True)
+class Check:
+    """A rollup table, its key (the day or month first), and its expected rows for a year."""
+
+    name: str  # its field in RecomputeResult
+    table: Table
+    key: tuple[str, ...]
+    expected: Callable[[int], Select | CompoundSelect]
 
 
-def _monthly_diff(year: int) -> Select | CompoundSelect:
-    return _diff(MonthlyCount.__table__, "month", _expected_monthly(year), year)
+# In order: each table's expected rows are read from tables checked before it.
+CHECKS = (
+    Check("daily", DailyCount.__table__, ("day", *DIMENSIONS), _expected_daily),
+    Check(
+        "monthly",
+        MonthlyCount.__table__,
+        ("month", *DIMENSIONS),
+        lambda year: _by_month(DailyCount.__table__, DIMENSIONS, year),
+    ),
+    Check("daily_totals", DailyTotal.__table__, ("day", *TOTAL_KEY), _daily_totals),
+    Check(
+        "monthly_totals",
+        MonthlyTotal.__table__,
+        ("month", *TOTAL_KEY),
+        lambda year: _by_month(DailyTotal.__table__, TOTAL_KEY, year),
+    ),
+)
 
 
-def _diff(table: Table, period: str, expected: Select, year: int) -> Select | CompoundSelect:
-    """The rows where `expected` and the table's rows of `year` differ, matched on the key:
-    expected columns e_*, stored key a_* (NULL where a side has no row)."""
-    columns = (period, *DIMENSIONS)
-    want = expected.subquery("expected")
+def _diff(check: Check, year: int) -> Select | CompoundSelect:
+    """The rows where the expected rows and the table's rows of `year` differ, matched on the
+    key: expected columns e_*, stored key a_* (NULL where a side has no row)."""
+    table, columns = check.table, check.key
+    period = columns[0]
+    want = check.expected(year).subquery("expected")
     have = (
         select(table)
         .where(table.c[period] >= date(year, 1, 1), table.c[period] < date(year + 1, 1, 1))
@@ -277,11 +344,12 @@ def _differs(diff: Select | CompoundSelect) -> bool:
     return db.session.execute(diff.limit(1)).first() is not None
 
 
-def _fix(table: Table, period: str, diff: Select | CompoundSelect, fixes: TableFixes) -> None:
+def _fix(check: Check, diff: Select | CompoundSelect, fixes: TableFixes) -> None:
     """Write what `diff` finds, CHUNK rows at a time. PostgreSQL streams the differences (a
     server-side cursor sees the snapshot it was opened in, so the writes do not disturb it);
     SQLite reads them all first (writing under an open cursor on the same table is undefined)."""
-    columns = (period, *DIMENSIONS)
+    columns = check.key
+    period = columns[0]
     postgres = _dialect() == "postgresql"
     result = db.session.execute(diff, execution_options={"yield_per": CHUNK} if postgres else {})
     chunks: Iterable[Sequence[Any]] = result.partitions(CHUNK) if postgres else [result.all()]
@@ -297,7 +365,7 @@ def _fix(table: Table, period: str, diff: Select | CompoundSelect, fixes: TableF
                 upserts.append({name: values[f"e_{name}"] for name in (*columns, *MEASURES)})
                 kind = "inserted" if values[f"a_{period}"] is None else "updated"
                 _count(fixes, kind, tuple(upserts[-1][name] for name in columns))
-        _write(table, columns, upserts, deletes)
+        _write(check.table, columns, upserts, deletes)
 
 
 def _count(fixes: TableFixes, kind: str, key: tuple) -> None:
