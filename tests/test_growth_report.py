@@ -4,17 +4,21 @@ endpoint `GET /api/v1/reports/growth`."""
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import event
 
 from tracker.calendar import today_vn
+from tracker.catalogue.models import Office, Sector
 from tracker.errors import ValidationFailed
 from tracker.extensions import db
+from tracker.reports import figures
 from tracker.reports.growth import ReportFilters, build_report, year_totals
-from tracker.reports.models import Baseline, GrowthTarget
+from tracker.reports.models import MEASURES, Baseline, GrowthTarget
 from tracker.reports.rollups import add_counts
 from tracker.reports.schemas import GrowthReportOut
 
@@ -350,6 +354,112 @@ def test_a_filter_that_matches_nothing(app, client, manager, catalogue, intake):
     assert set(taken(report).values()) == {0}
     assert all(not rows for rows in report["breakdowns"].values())
     assert [m["current"]["postal_total"] for m in report["months"]] == [0] * 12
+
+
+# The totals and the cube ------------------------------------------------------------------
+
+
+def scattered_counts(catalogue, seed: int) -> dict:
+    """Rollup deltas over 2017 and 2018 under many keys: the dossier's channel and agency are not
+    always its office's or procedure's (they are as at receipt), and many days fall on month ends
+    or beside 15 March, the as_of read at. One procedure moves to a second sector."""
+    catalogue.other_procedure.sector = Sector(code="XD", name_vi="Xây dựng", name_en="Building")
+    db.session.commit()
+    rng = random.Random(seed)
+    offices = (catalogue.office, catalogue.other_office, catalogue.hotline_office)
+    procedures = (catalogue.procedure, catalogue.return_procedure, catalogue.other_procedure)
+    edges = [date(y, m, d) for y in (2017, 2018) for m, d in ((1, 1), (3, 15), (3, 16), (12, 31))]
+    deltas: dict = {}
+    for _ in range(80):
+        if rng.random() < 0.4:
+            day = rng.choice(edges)
+        else:
+            day = date(rng.choice((2017, 2018)), 1, 1) + timedelta(days=rng.randrange(365))
+        key = (
+            day,
+            rng.choice(offices).id,
+            rng.choice((catalogue.channel, catalogue.hotline)).id,
+            rng.choice(procedures).id,
+            rng.choice((catalogue.agency, catalogue.other_agency)).id,
+            rng.choice(("two_way", "return_only", "send_only")),
+        )
+        deltas[key] = Counter({measure: rng.randrange(1, 5) for measure in MEASURES})
+    return deltas
+
+
+def from_the_cube_alone(monkeypatch, read, *args):
+    # No totals dimension left to choose: every figure is read from the cube.
+    with monkeypatch.context() as patched:
+        patched.setattr(figures, "TOTALS", ())
+        return read(*args)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_totals_give_the_figures_of_the_cube(app, catalogue, monkeypatch, seed):
+    deltas = scattered_counts(catalogue, seed)
+    add_counts(db.session, deltas)
+    db.session.commit()
+    office, hotline = catalogue.hotline_office.id, catalogue.hotline.id
+    procedure, sector = catalogue.other_procedure.id, catalogue.sector.id
+    every_filter = [
+        ReportFilters(),
+        ReportFilters(office_id=office),
+        ReportFilters(channel_id=hotline),
+        ReportFilters(procedure_id=procedure),
+        ReportFilters(sector_id=sector),
+        ReportFilters(channel_id=hotline, office_id=catalogue.office.id),
+        ReportFilters(office_id=office, procedure_id=procedure),
+        ReportFilters(channel_id=hotline, sector_id=sector),
+    ]
+
+    for as_of in (date(2018, 3, 15), date(2018, 3, 31), date(2018, 12, 31)):
+        for filters in every_filter:
+            report = build_report(2018, as_of, filters)
+            assert report == from_the_cube_alone(monkeypatch, build_report, 2018, as_of, filters)
+    assert year_totals(2017) == from_the_cube_alone(monkeypatch, year_totals, 2017)
+    # And both are the plain sums of what was counted (keys: day, office, channel, procedure...).
+    in_period = [
+        (key, counts["taken"])
+        for key, counts in deltas.items()
+        if date(2018, 1, 1) <= key[0] <= date(2018, 3, 15)
+    ]
+    by_office = Counter()
+    for key, taken in in_period:
+        by_office[db.session.get(Office, key[1]).code] += taken
+    report = build_report(2018, date(2018, 3, 15))
+    offices = report["breakdowns"]["office"]
+    assert {row["code"]: row["metrics"]["postal_total"]["actual"] for row in offices} == by_office
+    assert report["metrics"]["postal_total"]["actual"] == by_office.total()
+    of_sector = {catalogue.procedure.id, catalogue.return_procedure.id}
+    by_sector = build_report(2018, date(2018, 3, 15), ReportFilters(sector_id=sector))
+    assert by_sector["metrics"]["postal_total"]["actual"] == sum(
+        taken for key, taken in in_period if key[3] in of_sector
+    )
+
+
+def test_an_unfiltered_report_reads_only_the_totals(app, catalogue):
+    add_counts(db.session, scattered_counts(catalogue, 4))
+    db.session.commit()
+    statements: list[str] = []
+
+    def note(connection, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        build_report(2018, date(2018, 3, 15))
+        year_totals(2017)
+        unfiltered = " ".join(statements)
+        statements.clear()
+        build_report(2018, date(2018, 3, 15), ReportFilters(office_id=catalogue.office.id))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+
+    assert "monthly_totals" in unfiltered and "daily_totals" in unfiltered
+    assert "monthly_counts" not in unfiltered and "daily_counts" not in unfiltered
+    # An office filter reads its side from the totals, procedures and agencies from the cube.
+    by_office = " ".join(statements)
+    assert "monthly_totals" in by_office and "monthly_counts" in by_office
 
 
 # The endpoint -----------------------------------------------------------------------------

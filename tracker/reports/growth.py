@@ -3,9 +3,14 @@ and the same period last year, a projection of the year end, the share of all TT
 months of both years and breakdowns by channel, office, sector, procedure and agency.
 
 Where the figures come from:
-- a year with records (any row of `monthly_counts` in it) is read from the rollups alone: whole
-  months from `monthly_counts`, the days of a month not yet over from `daily_counts`. Dossiers and
-  events are never read, so the report costs the same for ten thousand or ten million dossiers;
+- a year with records (any row of `monthly_totals` in it) is read from the rollups alone: whole
+  months from the monthly tables, the days of a month not yet over from the daily ones. An
+  unfiltered report reads only the office and procedure totals (`monthly_totals`,
+  `daily_totals`). A report filtered on one side of the catalogue (channel and office, or
+  procedure and sector) reads that side from its totals and the other side's breakdowns from
+  the cube (`monthly_counts`, `daily_counts`) narrowed by the filter; filters on both sides read
+  the cube alone (`tracker.reports.figures.rollup_for`). Dossiers and events are never read, so
+  the report costs the same for ten thousand or ten million dossiers;
 - a year without records uses the figures managers entered (`report_baselines`). They are
   province-wide, so a filtered report cannot use them (basis "none", with a note);
 - the share's denominator (all TTHC dossiers of the province) always comes from the baselines.
@@ -16,6 +21,7 @@ dates ISO strings; the growth rate is a float too, but targets are computed from
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -31,12 +37,14 @@ from tracker.reports.figures import (
     ReportFilters,
     Tally,
     Window,
+    add_into,
     all_tthc,
     baseline_metrics,
     catalogue_names,
     merged,
     next_month,
     per_metric,
+    period_total,
     read_groups,
     read_months,
     read_totals,
@@ -114,8 +122,9 @@ def build_report(
     months = read_months(current, previous, filters)
     groups = read_groups(current, previous, filters)
     names = catalogue_names(groups, filters)
-    this = _current_year(current, year in with_records, months, groups, usable[year])
-    last = _previous_year(previous, year - 1 in with_records, months, groups, usable[year - 1])
+    sums = {period: period_total(groups, period, filters) for period in ("current", "previous")}
+    this = _current_year(current, year in with_records, months, sums, usable[year])
+    last = _previous_year(previous, year - 1 in with_records, months, sums, usable[year - 1])
     tthc = all_tthc(current, previous, usable)
     rate, rate_is_default = queries.growth_rate(year)
     return {
@@ -170,9 +179,9 @@ def _span(window: Window) -> dict[str, str]:
 # The figures of the two years -------------------------------------------------------------
 
 
-def _current_year(window: Window, recorded: bool, months: dict, groups: dict, rows: dict) -> dict:
+def _current_year(window: Window, recorded: bool, months: dict, sums: dict, rows: dict) -> dict:
     """basis, total (year to date per metric), delivered, on_time_rate and the 12 months (None
-    after as_of) of the report's year."""
+    after as_of) of the report's year; `sums` holds each period's tally."""
     year = window.end.year
     if not recorded:
         return _from_baselines(rows, year, window.end)
@@ -180,7 +189,7 @@ def _current_year(window: Window, recorded: bool, months: dict, groups: dict, ro
     tallies = [merged([months.get(date(year, m, 1))]) for m in range(1, whole_months + 1)]
     if not window.month_over:
         # The month of as_of: what the year to date (its days included) adds to the months.
-        to_date = _whole_of(groups, "current")
+        to_date = merged([sums["current"]])
         for tally in tallies:
             for form, counts in tally.items():
                 to_date[form].subtract(counts)
@@ -188,7 +197,7 @@ def _current_year(window: Window, recorded: bool, months: dict, groups: dict, ro
     return _from_records(tallies)
 
 
-def _previous_year(window: Window, recorded: bool, months: dict, groups: dict, rows: dict) -> dict:
+def _previous_year(window: Window, recorded: bool, months: dict, sums: dict, rows: dict) -> dict:
     """The same for the whole previous year, with `same`: 1 January to the same day."""
     year = window.end.year
     if not recorded:
@@ -196,15 +205,10 @@ def _previous_year(window: Window, recorded: bool, months: dict, groups: dict, r
         side["same"] = baseline_metrics(rows, window.start, window.end)
         return side
     side = _from_records([merged([months.get(date(year, m, 1))]) for m in range(1, 13)])
-    same = _whole_of(groups, "previous")
+    same = sums["previous"]
     side["same"] = per_metric(same, "taken")
     side["on_time_rate"] = _on_time(same)
     return side
-
-
-def _whole_of(groups: dict, period: str) -> Tally:
-    # Every rollup row has an office: the office groups add up to the whole period.
-    return merged([periods.get(period) for periods in groups["office_id"].values()])
 
 
 def _from_records(tallies: list[Tally]) -> dict:
@@ -285,7 +289,7 @@ def _breakdowns(groups: dict, names: dict, with_same: bool) -> dict[str, list[di
         sector_id = names["procedure"].get(procedure_id, (None, None, None))[2]
         into = by_sector.setdefault(sector_id, {})
         for period, tally in periods.items():
-            into[period] = merged([into.get(period), tally])
+            add_into(into.setdefault(period, defaultdict(Counter)), tally)
     source = {
         "channel": groups["channel_id"],
         "office": groups["office_id"],
@@ -299,10 +303,10 @@ def _breakdowns(groups: dict, names: dict, with_same: bool) -> dict[str, list[di
 def _breakdown(periods_by_id: dict, names: dict, with_same: bool) -> list[dict]:
     rows = []
     for key, periods in periods_by_id.items():
-        current = merged([periods.get("current")])
+        current = periods.get("current", {})
         actual = per_metric(current, "taken")
         if with_same:
-            same = per_metric(merged([periods.get("previous")]), "taken")
+            same = per_metric(periods.get("previous", {}), "taken")
         else:
             same = dict.fromkeys(METRICS)
         code, name = names.get(key, (None, None))[:2]
