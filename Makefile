@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: install run web worker beat db seed test lint format bench clean
+.PHONY: install run web worker beat db seed test lint format bench bench-reports clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench.run
+
+# The growth report on generated dossiers beside a plain GROUP BY (DOSSIERS=10000000 for 10M).
+DOSSIERS ?= 1000000
+bench-reports: install
+	$(BIN)/python -m bench.reports --dossiers $(DOSSIERS)
 
 # The local database (instance/) is kept: delete it by hand to start over.
 clean:
