@@ -24,10 +24,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import date
+from functools import lru_cache
 
+from sqlalchemy import Table, TextClause, text
 from sqlalchemy import event as sa_event
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tracker.calendar import local_date
@@ -128,21 +129,28 @@ def total_keys(key: Key) -> list[tuple[str, int, int, str]]:
     ]
 
 
-def _upsert(session: Session, table, columns: tuple[str, ...], deltas: dict) -> None:
+def _upsert(session: Session, table: Table, columns: tuple[str, ...], deltas: dict) -> None:
     rows = [
         {**dict(zip(columns, key, strict=True)), **{m: counts[m] for m in MEASURES}}
         for key, counts in sorted(deltas.items())
         if any(counts.values())
     ]
-    if not rows:
-        return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(columns),
-        set_={m: table.c[m] + statement.excluded[m] for m in MEASURES},
+    if rows:
+        session.execute(_upsert_statement(table.name, columns), rows)
+
+
+@lru_cache
+def _upsert_statement(table: str, columns: tuple[str, ...]) -> TextClause:
+    """INSERT ... ON CONFLICT DO UPDATE adding the measures, in the syntax PostgreSQL and SQLite
+    share. Written once as text: building and compiling the Core construct on every commit cost
+    more than the statement itself, on the path of every intake."""
+    names = (*columns, *MEASURES)
+    added = ", ".join(f"{m} = {table}.{m} + excluded.{m}" for m in MEASURES)
+    return text(
+        f"INSERT INTO {table} ({', '.join(names)})"
+        f" VALUES ({', '.join(':' + name for name in names)})"
+        f" ON CONFLICT ({', '.join(columns)}) DO UPDATE SET {added}"
     )
-    session.execute(statement, rows)
 
 
 @sa_event.listens_for(Session, "before_commit")
