@@ -21,7 +21,7 @@ from bench import history
 from bench.catalogue import CHANNEL_WEIGHT, CatalogueRefs, OfficeRef, ProcedureRef, build_catalogue
 from tracker.accounts.operations import create_user, issue_token
 from tracker.calendar import VN_TZ, local_date
-from tracker.dossiers import codes, s10
+from tracker.dossiers import codes
 from tracker.dossiers.models import CodeCounter, Dossier, DossierDocument, StatusEvent
 from tracker.extensions import db
 from tracker.text import fold
@@ -127,7 +127,7 @@ class _Builder:
         self.now = now
         self.counters: Counter[tuple[str, object]] = Counter()
         self.event_id = 0
-        self.item_serial = rng.randrange(10_000_000, 20_000_000)
+        self.items = history.ItemNumbers(rng.randrange(10_000_000, 20_000_000))
         # Popular procedures dominate (Zipf-like); big offices take more than commune points.
         self.procedure_weights = [1 / (rank + 1) for rank in range(len(refs.procedures))]
         self.office_weights = [CHANNEL_WEIGHT[o.channel_code] for o in refs.offices]
@@ -166,7 +166,7 @@ class _Builder:
                 "applicant_id_number": f"0{rng.randrange(10**11):011d}",
                 "applicant_email": None,
                 "delivery_address": None if form == "send_only" else _address(rng),
-                "postal_item_number": self._item_number(walk),
+                "postal_item_number": self.items.next_for(walk),
                 "fee_vnd": procedure.fee_vnd,
                 "note": None,
                 "status": walk.status,
@@ -217,13 +217,6 @@ class _Builder:
                     "data": None,
                 }
             )
-
-    def _item_number(self, walk: history.History) -> str | None:
-        if not any(e.to_status == "out_for_delivery" for e in walk.events):
-            return None
-        self.item_serial += 1
-        serial = f"{self.item_serial:08d}"
-        return f"EE{serial}{s10.check_digit(serial)}VN"
 
 
 def _pick_form(rng: random.Random, procedure: ProcedureRef) -> str:

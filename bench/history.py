@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from tracker.calendar import add_working_days, local_date, working_days_between
-from tracker.dossiers import lifecycle
+from tracker.dossiers import lifecycle, s10
 
 # Relative weight of each next status; 1.0 when not listed (the happy path).
 _WEIGHTS = {
@@ -72,6 +72,21 @@ class History:
 
 
 @lru_cache(maxsize=65_536)
+class ItemNumbers:
+    """S10 item numbers (valid check digit) for the results that went out for delivery, from a
+    running serial."""
+
+    def __init__(self, first_serial: int) -> None:
+        self.serial = first_serial
+
+    def next_for(self, walk: History) -> str | None:
+        if not any(e.to_status == "out_for_delivery" for e in walk.events):
+            return None
+        self.serial += 1
+        serial = f"{self.serial:08d}"
+        return f"EE{serial}{s10.check_digit(serial)}VN"
+
+
 def _add_working_days(start: date, days: int) -> date:
     return add_working_days(start, days)
 

@@ -29,8 +29,7 @@ import psycopg
 
 from bench.catalogue import CHANNEL_WEIGHT, CatalogueRefs, build_catalogue
 from bench.dataset import FAMILY, GIVEN, MIDDLE, _address
-from bench.services import ROOT, environment
-from tests.servers import PostgresServer, find_postgres_bin
+from bench.services import ROOT, environment, plain_url, start_postgres
 from tracker.calendar import today_vn
 from tracker.dossiers import s10
 
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     with contextlib.ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-imports-")))
-        url = start_postgres(stack)
+        url, _ = start_postgres(stack, SERVER_SETTINGS)
         refs = prepare_database(url)
         print(f"writing {options.rows:,} rows ...", flush=True)
         big = write_results(work / "results.csv", options.rows, refs, options.seed)
@@ -94,19 +93,6 @@ def main(argv: list[str] | None = None) -> int:
         raw = copy_raw(url, big, options.rows)
         print_table(results, floor, raw, big)
     return 0
-
-
-def start_postgres(stack: contextlib.ExitStack) -> str:
-    bin_dir = find_postgres_bin()
-    if bin_dir is None:
-        raise SystemExit("PostgreSQL is not installed (apt-get install postgresql)")
-    server = stack.enter_context(PostgresServer(bin_dir))
-    url = server.create_database("bench")
-    with psycopg.connect(_plain(url), autocommit=True) as connection:
-        for name, value in SERVER_SETTINGS.items():
-            connection.execute(f"ALTER SYSTEM SET {name} = '{value}'")
-    server._run("pg_ctl", "-D", str(server.data), "-w", "restart")  # shared_buffers needs it
-    return url
 
 
 def prepare_database(url: str) -> CatalogueRefs:
@@ -192,13 +178,13 @@ def run_import(label: str, path: Path, rows: int, env: dict[str, str], work: Pat
 
 
 def reset(url: str) -> None:
-    with psycopg.connect(_plain(url), autocommit=True) as connection:
+    with psycopg.connect(plain_url(url), autocommit=True) as connection:
         connection.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
         connection.execute("VACUUM ANALYZE")
 
 
 def check_arrived(url: str, rows: int) -> None:
-    with psycopg.connect(_plain(url)) as connection:
+    with psycopg.connect(plain_url(url)) as connection:
         dossiers = connection.execute("SELECT count(*) FROM dossiers").fetchone()[0]
         events = connection.execute("SELECT count(*) FROM status_events").fetchone()[0]
     if dossiers != rows or events != rows:
@@ -208,7 +194,7 @@ def check_arrived(url: str, rows: int) -> None:
 def copy_floor(url: str, work: Path, rows: int) -> Result:
     """The rows the import wrote, dumped, then COPYed back into the emptied real tables."""
     dumps = {table: work / f"{table}.copy" for table in ("dossiers", "status_events")}
-    with psycopg.connect(_plain(url)) as connection:
+    with psycopg.connect(plain_url(url)) as connection:
         for table, dump in dumps.items():
             with (
                 dump.open("wb") as handle,
@@ -231,7 +217,7 @@ def copy_floor(url: str, work: Path, rows: int) -> Result:
 def copy_raw(url: str, path: Path, rows: int) -> Result:
     """The brief's baseline: the file itself, COPYed into a table of text columns."""
     columns = ", ".join(f"{name} text" for name in COLUMNS)
-    with psycopg.connect(_plain(url)) as connection:
+    with psycopg.connect(plain_url(url)) as connection:
         connection.execute(f"CREATE TABLE raw_results ({columns})")
         connection.commit()
         started = time.perf_counter()
@@ -275,10 +261,6 @@ def print_table(results: list[Result], floor: Result, raw: Result, big: Path) ->
         f"peak memory: {small.peak_rss_mb:.0f} MB for {small.rows:,} rows, "
         f"{large.peak_rss_mb:.0f} MB for {large.rows:,} rows"
     )
-
-
-def _plain(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 if __name__ == "__main__":

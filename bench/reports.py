@@ -35,8 +35,7 @@ from sqlalchemy import select, text
 
 from bench import reports_copy, reports_data
 from bench.cpuwatch import CpuWatch
-from bench.services import ROOT, environment
-from tests.servers import PostgresServer, find_postgres_bin
+from bench.services import ROOT, environment, plain_url, start_postgres
 from tracker.calendar import VN_TZ, local_date
 
 TARGET_MS = 200.0
@@ -97,24 +96,6 @@ def _at_least(low: int) -> Callable[[str], int]:
 
 def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def start_postgres(stack: contextlib.ExitStack) -> tuple[str, int]:
-    """A fresh PostgreSQL with SERVER_SETTINGS: its URL and its postmaster's pid."""
-    bin_dir = find_postgres_bin()
-    if bin_dir is None:
-        raise SystemExit("PostgreSQL is not installed (apt-get install postgresql)")
-    server = stack.enter_context(PostgresServer(bin_dir))
-    url = server.create_database("bench")
-    with psycopg.connect(plain(url), autocommit=True) as connection:
-        for name, value in SERVER_SETTINGS.items():
-            connection.execute(f"ALTER SYSTEM SET {name} = '{value}'")
-    server._run("pg_ctl", "-D", str(server.data), "-w", "restart")  # shared_buffers needs it
-    return url, int((server.data / "postmaster.pid").read_text().split()[0])
-
-
-def plain(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def timed(call: Callable[[], object], repeat: int, warmup: int = 0) -> tuple[list[float], object]:
@@ -284,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with contextlib.ExitStack() as stack:
         work = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-reports-"))
-        url, postmaster = start_postgres(stack)
+        url, postmaster = start_postgres(stack, SERVER_SETTINGS)
         env = {"DATABASE_URL": url, "TRACKER_ENV": "development", "BROKER_DIR": work}
         with environment(env):
             from tracker import create_app
@@ -293,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         watch = CpuWatch()
         watch.roots.add(postmaster)
         with app.app_context():
-            results = run(options, plain(url), watch)
+            results = run(options, plain_url(url), watch)
     print_table(options, results)
     return 1 if results.mismatches else 0
 

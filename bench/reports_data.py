@@ -35,7 +35,7 @@ from bench.dataset import DOCUMENTS, FAMILY, GIVEN, MIDDLE, _address
 from tracker.calendar import VN_TZ, is_working_day, local_date
 from tracker.catalogue.models import Office, Procedure
 from tracker.catalogue.operations import load_demo_catalogue
-from tracker.dossiers import codes, s10
+from tracker.dossiers import codes
 from tracker.extensions import db
 from tracker.text import fold
 
@@ -195,7 +195,7 @@ class _Builder:
         self.counters: Counter[tuple[str, date]] = Counter()
         self.forms: Counter[str] = Counter()
         self.dossier_id = self.event_id = 0
-        self.item_serial = self.rng.randrange(10_000_000, 20_000_000)
+        self.items = history.ItemNumbers(self.rng.randrange(10_000_000, 20_000_000))
         self.folded: dict[str, str] = {}
         self.prefixes: dict[tuple[str, date], str] = {}
         # A few procedures dominate intake (Zipf-like over the catalogue's order).
@@ -274,7 +274,7 @@ class _Builder:
             f"{self.dossier_id}\t{code}\t{form}\t{procedure.id}\t{procedure.agency_id}\t"
             f"{office.id}\t{office.channel_id}\t{name}\t{self.folded[name]}\t"
             f"09{rng.randrange(10**8):08d}\t0{rng.randrange(10**11):011d}\t{_n(address)}\t"
-            f"{_n(self._item_number(walk))}\t{procedure.fee_vnd}\t{walk.status}\t{received}\t"
+            f"{_n(self.items.next_for(walk))}\t{procedure.fee_vnd}\t{walk.status}\t{received}\t"
             f"{_n(walk.appointment_date)}\t{walk.supplement_days}\t{_n(walk.supplement_since)}\t"
             f"{_n(walk.due_date)}\t{walk.status_changed_at}\t{_n(walk.result_at)}\t"
             f"{_n(walk.closed_at)}\t{secret_hash}\t{received}\t{updated_at}\t{len(walk.events)}\n"
@@ -322,13 +322,6 @@ class _Builder:
             f"{'t' if applied else 'f'}\t{event.occurred_at}\t{recorded}\t{event.source}\t"
             f"{_n(feed_id)}\t{_n(office_id)}\t{_n(note)}\n"
         )
-
-    def _item_number(self, walk: history.History) -> str | None:
-        if not any(e.to_status == "out_for_delivery" for e in walk.events):
-            return None
-        self.item_serial += 1
-        serial = f"{self.item_serial:08d}"
-        return f"EE{serial}{s10.check_digit(serial)}VN"
 
 
 def produce(queue, seed: int, offices, procedures, intake: dict[date, int], now) -> None:

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
+
 from tests.servers import (
     PostgresServer,
     RedisServer,
@@ -128,15 +130,29 @@ class Gunicorn:
         self.stop()
 
 
-def start_postgres(stack: contextlib.ExitStack) -> tuple[str, int]:
+def start_postgres(
+    stack: contextlib.ExitStack, settings: dict[str, str] | None = None
+) -> tuple[str, int]:
     """A fresh PostgreSQL on loopback with an empty `bench` database: its URL and the pid of its
-    postmaster (which detaches from this process)."""
+    postmaster (which detaches from this process). `settings` are written with ALTER SYSTEM and
+    the server restarted, since some (shared_buffers) only take effect then."""
     bin_dir = find_postgres_bin()
     if bin_dir is None:
         raise SystemExit("PostgreSQL is not installed (apt-get install postgresql)")
     server = stack.enter_context(PostgresServer(bin_dir))
+    url = server.create_database("bench")
+    if settings:
+        with psycopg.connect(plain_url(url), autocommit=True) as connection:
+            for name, value in settings.items():
+                connection.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+        server._run("pg_ctl", "-D", str(server.data), "-w", "restart")
     postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
-    return server.create_database("bench"), postmaster
+    return url, postmaster
+
+
+def plain_url(url: str) -> str:
+    """The SQLAlchemy URL as psycopg takes it."""
+    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def start_redis(stack: contextlib.ExitStack) -> str:
