@@ -170,6 +170,8 @@ def test_records_win_over_a_baseline(app, catalogue):
     assert report["metrics"]["two_way"]["target"] == 10  # 9.1
     # The share's denominator still comes from the baseline.
     assert report["metrics"]["postal_total"]["previous_year_share"] == round(7 / 1_101_607, 4)
+    # The baseline set aside is said, not silent (the year the system went live).
+    assert "baseline_set_aside" in [note["code"] for note in report["notes"]]
     totals = year_totals(2017)
     assert totals["two_way"] == {"actual": 7, "basis": "records"}
     # The targets endpoint and the report start from the same figures.

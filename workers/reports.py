@@ -41,9 +41,9 @@ def snapshot_reports() -> list[int]:
 
 
 @shared_task(name="reports.refresh")
-def refresh(job_id: int, year: int | None = None) -> dict[str, Any] | None:
-    """Run the refresh job `job_id` a manager asked for (its progress is in the job's row)."""
-    job = jobs.run_refresh(job_id, year)
+def refresh(job_id: int) -> dict[str, Any] | None:
+    """Run the refresh job `job_id` a manager asked for (its year and progress are in its row)."""
+    job = jobs.run_refresh(job_id)
     if job is None:
         return None
     return {"state": job.state, "years": job.years_done, "rows_fixed": job.rows_fixed}

@@ -341,6 +341,18 @@ def _notes(year: int, filters: ReportFilters, baselines: dict, this: dict, last:
             )
         elif side["basis"] == "none":
             notes.append(_note("no_figures", f"Năm {y} chưa có dữ liệu hay số liệu tổng hợp."))
+        elif side["basis"] == "records" and _has_postal_figures(baselines[y]):
+            # The year the system went live: its records may miss the months before, and the
+            # baseline entered for that year is not added to them. Say so rather than show a
+            # target built on a few weeks without a word.
+            notes.append(
+                _note(
+                    "baseline_set_aside",
+                    f"Năm {y} có dữ liệu ghi nhận trong hệ thống nên số liệu tổng hợp đã nhập cho"
+                    f" năm này không được dùng; nếu hệ thống bắt đầu giữa năm {y}, các tháng"
+                    " trước đó không được tính.",
+                )
+            )
     if last["basis"] == "none":
         notes.append(_note("no_target", "Chưa tính được kế hoạch khi thiếu số liệu năm trước."))
     elif last["same"]["postal_total"] is None:
@@ -352,6 +364,14 @@ def _notes(year: int, filters: ReportFilters, baselines: dict, this: dict, last:
             _note("share_unfiltered_only", "Tỷ trọng trên tổng hồ sơ TTHC chỉ tính cho toàn tỉnh.")
         )
     return notes
+
+
+def _has_postal_figures(rows: dict[int, Baseline]) -> bool:
+    return any(
+        getattr(row, name) is not None
+        for row in rows.values()
+        for name in ("two_way", "one_way", "send_only")
+    )
 
 
 def _note(code: str, message: str) -> dict[str, str]:

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from tracker.accounts.models import User
 from tracker.audit.operations import record_audit
 from tracker.calendar import today_vn, utcnow
+from tracker.dossiers.queries import MAX_ID
 from tracker.errors import NotFound, ValidationFailed
 from tracker.extensions import db
 from tracker.outbox.operations import acquire_lease, enqueue, lease_expires_at, release_lease
@@ -33,7 +34,8 @@ REFRESH_LEASE = timedelta(minutes=30)
 
 
 def get_job(job_id: int) -> ReportJob:
-    job = db.session.get(ReportJob, job_id)
+    # An id past the column's range is as unknown as any other (PostgreSQL would refuse it).
+    job = db.session.get(ReportJob, job_id) if 0 < job_id <= MAX_ID else None
     if job is None:
         raise NotFound(f"no refresh job {job_id}")
     return job
@@ -62,10 +64,12 @@ def request_refresh(actor: User, year: int | None = None) -> tuple[ReportJob, bo
         enqueue(REFRESH_TASK, job_id=active.id)
         db.session.flush()
         return active, False
-    job = ReportJob(state="queued", requested_by_id=actor.id, years_total=1 if year else 0)
+    job = ReportJob(
+        state="queued", requested_by_id=actor.id, year=year, years_total=1 if year else 0
+    )
     db.session.add(job)
     db.session.flush()
-    enqueue(REFRESH_TASK, job_id=job.id, **({"year": year} if year else {}))
+    enqueue(REFRESH_TASK, job_id=job.id)
     record_audit(actor.id, "report.refresh", "report_job", str(job.id), after={"year": year})
     return job, True
 
@@ -82,8 +86,9 @@ def _lease_of(job_id: int) -> str:
     return f"{REFRESH_TASK}:{job_id}"
 
 
-def run_refresh(job_id: int, year: int | None = None) -> ReportJob | None:
-    """Run refresh job `job_id`: recompute the years one transaction each, updating its progress,
+def run_refresh(job_id: int) -> ReportJob | None:
+    """Run refresh job `job_id`: recompute its years (the one it names, else every year with
+    data) one transaction each, updating its progress,
     then snapshot them. None when the job is finished already or another run holds it. An error
     fails the job with its message (the years already fixed stay fixed)."""
     db.session.commit()  # no transaction open: on SQLite a lease needs the write lock
@@ -92,18 +97,18 @@ def run_refresh(job_id: int, year: int | None = None) -> ReportJob | None:
         log.info("refresh job %s is being run by another process", job_id)
         return None
     try:
-        return _run(job_id, year, renew=lambda: acquire_lease(lease, REFRESH_LEASE))
+        return _run(job_id, renew=lambda: acquire_lease(lease, REFRESH_LEASE))
     finally:
         db.session.rollback()  # what counts is committed; SQLite frees its lock for the lease
         release_lease(lease)
 
 
-def _run(job_id: int, year: int | None, renew: Callable[[], object]) -> ReportJob | None:
+def _run(job_id: int, renew: Callable[[], object]) -> ReportJob | None:
     job = db.session.get(ReportJob, job_id)
     if job is None or job.state not in ACTIVE:
         log.info("refresh job %s: nothing to do", job_id)
         return None
-    years = [year] if year else recompute.years_to_recompute()
+    years = [job.year] if job.year else recompute.years_to_recompute()
     job.state, job.started_at, job.finished_at, job.message = "running", utcnow(), None, None
     job.years_total, job.years_done, job.rows_fixed = len(years), 0, 0
     db.session.commit()

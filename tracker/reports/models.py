@@ -162,6 +162,8 @@ class ReportJob(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     state: Mapped[str] = mapped_column(String(10), default="queued")
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # The one year asked for; None: every year with data.
+    year: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -299,6 +299,7 @@ class RefreshIn(LoadSchema):
 
 class ReportJobOut(ma.Schema):
     id = fields.Integer()
+    year = fields.Integer(metadata={"description": "the one year asked for; null: every year"})
     state = fields.String(metadata={"description": "queued, running, done or failed"})
     years_total = fields.Integer(metadata={"description": "years to recompute (set on start)"})
     years_done = fields.Integer()
