@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
+from typing import Any, Self
 
 import psycopg
 from flask import Flask, jsonify, request
@@ -54,6 +54,11 @@ class DomainError(Exception):
         self.fields = fields or {}
         self.extra = extra or {}
 
+    @classmethod
+    def field(cls, name: str, message: str) -> Self:
+        """The error of one field, named in the message and in `fields`."""
+        return cls(f"{name}: {message}", fields={name: [message]})
+
 
 class NotFound(DomainError):
     status = 404
@@ -63,10 +68,6 @@ class NotFound(DomainError):
 class ValidationFailed(DomainError):
     status = 422
     code = "validation_failed"
-
-    @classmethod
-    def field(cls, name: str, message: str) -> ValidationFailed:
-        return cls(f"{name}: {message}", fields={name: [message]})
 
 
 class Conflict(DomainError):

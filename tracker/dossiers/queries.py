@@ -16,7 +16,7 @@ from tracker.dossiers import s10
 from tracker.dossiers.lifecycle import OVERDUE_STATUSES
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.dossiers.schemas import normalise_phone
-from tracker.errors import NotFound, ValidationFailed
+from tracker.errors import DomainError, NotFound, ValidationFailed
 from tracker.extensions import db
 from tracker.text import fold
 
@@ -118,10 +118,11 @@ def _text_match(text: str):
     return or_(*conditions)
 
 
-def id_of(model, code: str, field: str) -> int:
+def id_of(model, code: str, field: str, missing: type[DomainError] = ValidationFailed) -> int:
+    """The id of the catalogue entry with `code`; `missing` (422 unless said) names `field`."""
     found = db.session.scalar(select(model.id).where(model.code == code))
     if found is None:
-        raise ValidationFailed.field(field, f"unknown {field} code {code}")
+        raise missing.field(field, f"unknown {field} code {code}")
     return found
 
 

@@ -27,10 +27,7 @@ def timeliness(dossier: Dated, today: date | None = None) -> str:
     if dossier.due_date is None:
         return "unknown"
     if dossier.status in DELIVERED and dossier.closed_at is not None:
-        handed = local_date(dossier.closed_at)
-        if handed < dossier.due_date:
-            return "early"
-        return "on_time" if handed == dossier.due_date else "late"
+        return handed_over(local_date(dossier.closed_at), dossier.due_date)
     if dossier.closed_at is not None:
         return "not_applicable"
     if dossier.status == "supplement_required":
@@ -39,3 +36,10 @@ def timeliness(dossier: Dated, today: date | None = None) -> str:
         return "on_track"
     # Past the date: the agency is overdue while its clock runs; after that the result is late.
     return "overdue" if dossier.status in AGENCY_CLOCK else "late"
+
+
+def handed_over(day: date, due_date: date) -> str:
+    """early | on_time | late of a result put in the citizen's hands on `day`."""
+    if day < due_date:
+        return "early"
+    return "on_time" if day == due_date else "late"

@@ -25,12 +25,10 @@ from collections import Counter, defaultdict
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import select
-
 from tracker.calendar import today_vn
 from tracker.catalogue.models import Channel, Office, Procedure, Sector
+from tracker.dossiers.queries import id_of
 from tracker.errors import NotFound, ValidationFailed
-from tracker.extensions import db
 from tracker.reports import queries
 from tracker.reports.figures import (
     METRICS,
@@ -53,6 +51,7 @@ from tracker.reports.figures import (
     years_with_records,
 )
 from tracker.reports.models import Baseline
+from tracker.schemas import EARLIEST, LATEST
 
 __all__ = ["METRICS", "ReportFilters", "build_report", "filters_from_codes", "year_totals"]
 
@@ -64,7 +63,6 @@ METRIC_LABELS = {
 }
 BREAKDOWNS = ("channel", "office", "sector", "procedure", "agency")
 FILTERED = ("channel", "office", "sector", "procedure")
-FIRST_YEAR, LAST_YEAR = 2000, 2100
 PLACES = Decimal("0.0001")
 
 
@@ -82,13 +80,8 @@ def filters_from_codes(
         ("sector", Sector, sector),
         ("procedure", Procedure, procedure),
     ):
-        if code is None:
-            continue
-        row_id = db.session.scalar(select(model.id).where(model.code == code))
-        if row_id is None:
-            message = f"no {name} has the code {code}"
-            raise NotFound(f"{name}: {message}", fields={name: [message]})
-        found[f"{name}_id"] = row_id
+        if code is not None:
+            found[f"{name}_id"] = id_of(model, code, name, missing=NotFound)
     return ReportFilters(**found)
 
 
@@ -159,8 +152,8 @@ def _code(names: dict, name: str, filters: ReportFilters) -> str | None:
 
 def _check_period(year: int, as_of: date | None) -> date:
     today = today_vn()
-    if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise ValidationFailed.field("year", f"must be between {FIRST_YEAR} and {LAST_YEAR}")
+    if not EARLIEST.year <= year <= LATEST.year:
+        raise ValidationFailed.field("year", f"must be between {EARLIEST.year} and {LATEST.year}")
     if year > today.year:
         raise ValidationFailed.field("year", f"{year} has not begun (today is {today})")
     if as_of is None:

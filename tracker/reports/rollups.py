@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from tracker.calendar import local_date
 from tracker.dossiers.models import Dossier, StatusEvent
-from tracker.dossiers.timeliness import DELIVERED
+from tracker.dossiers.timeliness import DELIVERED, handed_over
 from tracker.reports.models import (
     DIMENSIONS,
     MEASURES,
@@ -65,11 +65,7 @@ def key_of(dossier: Dossier, day: date) -> Key:
 
 def timeliness_of(day: date, due_date: date | None) -> str | None:
     """early | on_time | late of a result handed over on `day`; None without a due date."""
-    if due_date is None:
-        return None
-    if day < due_date:
-        return "early"
-    return "on_time" if day == due_date else "late"
+    return None if due_date is None else handed_over(day, due_date)
 
 
 def count_intake(session: Session, dossier: Dossier) -> None:
