@@ -8,6 +8,7 @@ the variable of the same name.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -194,7 +195,20 @@ def load_config(env: str | None = None) -> dict:
         "IMPORT_CHUNK_ROWS": _int("IMPORT_CHUNK_ROWS", 5000),
         # A running import without a heartbeat for this long lost its worker: beat resumes it.
         "IMPORT_STALLED_AFTER_SECONDS": _int("IMPORT_STALLED_AFTER_SECONDS", 300),
+        # Pages: staff sign in with a session cookie; every form carries a CSRF token.
         "SESSION_COOKIE_SECURE": env == "production",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # A staff session ends after a working day, signed in or not.
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=_int("SESSION_HOURS", 10)),
+        # CSRF is checked by tracker.pages for pages only: the API takes bearer tokens, no cookie.
+        "WTF_CSRF_CHECK_DEFAULT": False,
+        # A form left open at a counter stays valid as long as the session does.
+        "WTF_CSRF_TIME_LIMIT": None,
+        # Failed sign-ins: per user name (guessing one password) and per client address.
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per 15 minutes"),
+        "LOGIN_IP_RATE_LIMIT": os.environ.get("LOGIN_IP_RATE_LIMIT", "30 per 15 minutes"),
+        "BABEL_DEFAULT_LOCALE": "vi",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Ho_Chi_Minh",
+        "LANGUAGES": ("vi", "en"),
     }

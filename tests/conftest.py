@@ -314,6 +314,10 @@ def today() -> date:
     return today_vn()
 
 
+# Pages in a real browser (tests/browser.py) --------------------------------------------------
+
+from tests.browser import browser_page, chromium, live_server  # noqa: E402, F401
+
 # Workers ---------------------------------------------------------------------------------------
 
 

@@ -43,6 +43,7 @@ def register_extensions(app: Flask) -> None:
     from tracker.api import api
     from tracker.database import configure_sqlite
     from tracker.extensions import db, limiter, login_manager, migrate
+    from tracker.pages import init_pages
 
     db.init_app(app)
     configure_sqlite(app)
@@ -50,6 +51,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     limiter.init_app(app)
     api.init_app(app)
+    init_pages(app)
     # Workers share the factory: every task runs in this app's context (workers/__init__.py).
     from workers import celery_init_app
 
@@ -80,6 +82,18 @@ def register_blueprints(app: Flask) -> None:
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(health)
+    register_pages(app)
+
+
+def register_pages(app: Flask) -> None:
+    from tracker.accounts.views import bp as account_pages
+    from tracker.catalogue.views import bp as catalogue_pages
+    from tracker.dossiers.views import bp as dossier_pages
+    from tracker.reports.views import bp as report_pages
+    from tracker.tracking.views import bp as tracking_pages
+
+    for blueprint in (tracking_pages, account_pages, dossier_pages, report_pages, catalogue_pages):
+        app.register_blueprint(blueprint)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -101,6 +115,16 @@ def register_commands(app: Flask) -> None:
 
 
 PRIVATE_PATHS = ("/api/v1/dossiers", "/api/v1/track", "/api/v1/reports")
+# Pages run no inline script or style and load nothing from another site. Swagger UI (served
+# from the app too) needs inline script.
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'"
+)
+DOCS_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'self'"
+)
 
 
 def register_security_headers(app: Flask) -> None:
@@ -112,14 +136,11 @@ def register_security_headers(app: Flask) -> None:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'self'",
-        )
+        docs = request.path.startswith("/api/docs")
+        headers.setdefault("Content-Security-Policy", DOCS_POLICY if docs else PAGE_POLICY)
         if production:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if request.path.startswith(PRIVATE_PATHS):
-            # Personal data (staff views) and lookup answers must not sit in any cache.
+        if request.path.startswith(PRIVATE_PATHS) or response.mimetype == "text/html":
+            # Personal data (staff views, pages) and lookup answers must not sit in any cache.
             headers["Cache-Control"] = "no-store"
         return response

@@ -12,7 +12,7 @@ import time
 from typing import Any, Self
 
 import psycopg
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -122,8 +122,27 @@ def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return {prefix or "body": [str(messages)]}
 
 
+# Paths that answer JSON; every other path is a page and answers errors with a page.
+JSON_PATHS = ("/api/", "/healthz", "/readyz")
+
+
+def wants_page() -> bool:
+    return not request.path.startswith(JSON_PATHS)
+
+
+def error_page(status: int, message: str | None = None):
+    """An error as a page, in the page's language (templates/errors/error.html)."""
+    response = render_template("errors/error.html", status=status, message=message)
+    return response, status
+
+
 def handle_http_exception(error: HTTPException):
     status = error.code or 500
+    if wants_page():
+        response = error_page(status)
+        if status == 429:
+            return (*response, {"Retry-After": str(_seconds_until_reset())})
+        return response
     data = getattr(error, "data", None) or {}
     fields = flatten_messages(data.get("messages") or data.get("errors") or {})
     if status == 422 and fields:
@@ -153,6 +172,8 @@ def _seconds_until_reset() -> int:
 
 
 def handle_domain_error(error: DomainError):
+    if wants_page():
+        return error_page(error.status, error.message)
     response = jsonify(
         error_body(error.status, error.message, code=error.code, fields=error.fields, **error.extra)
     )
@@ -175,6 +196,8 @@ def handle_database_unavailable(error: DBAPIError):
     if not _is_transient(error):
         raise error  # a bug, not an outage: the generic 500 (and the tests) see it as it is
     log.warning("database unavailable on %s %s: %s", request.method, request.path, error.orig)
+    if wants_page():
+        return (*error_page(503), {"Retry-After": "5"})
     response = jsonify(error_body(503, "The database is unavailable; try again shortly"))
     response.status_code = 503
     response.headers["Retry-After"] = "5"
@@ -183,6 +206,8 @@ def handle_database_unavailable(error: DBAPIError):
 
 def handle_unexpected(error: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
+    if wants_page():
+        return error_page(500)
     response = jsonify(error_body(500, "An unexpected error occurred; it has been logged"))
     response.status_code = 500
     return response

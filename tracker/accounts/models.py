@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -38,6 +39,12 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login
         return self.active
+
+    def get_id(self) -> str:
+        """The session's user id (Flask-Login), with a stamp of the password hash: a new
+        password ends every session signed in with the old one."""
+        stamp = hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+        return f"{self.id}.{stamp}"
 
 
 class ApiToken(db.Model):

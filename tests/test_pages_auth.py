@@ -1,0 +1,178 @@
+"""Staff sign-in for pages: session cookie, CSRF, throttling, roles, language, headers."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import PASSWORD
+from tests.pages import csrf_of, post_form, sign_in, text_of
+from tracker.accounts.models import User
+from tracker.accounts.operations import hash_password
+from tracker.audit.models import AuditEntry
+from tracker.extensions import db
+
+
+def test_sign_in_lands_on_the_role_home_and_sets_a_safe_cookie(app, client, make_staff):
+    clerk = make_staff("clerk")
+    response = sign_in(client, clerk.user.username)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/dossiers"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    actions = db.session.scalars(select(AuditEntry.action)).all()
+    assert "user.sign_in" in actions
+
+
+@pytest.mark.parametrize(
+    ("role", "home"), [("manager", "/manager"), ("admin", "/admin/users"), ("agency", "/dossiers")]
+)
+def test_each_role_has_its_home(app, client, make_staff, role, home):
+    staff = make_staff(role)
+    assert sign_in(client, staff.user.username).headers["Location"] == home
+
+
+def test_a_wrong_password_is_refused_beside_the_form_and_keeps_the_name(app, client, clerk):
+    response = sign_in(client, clerk.user.username, "not the password")
+    assert response.status_code == 401
+    assert "Tên đăng nhập hoặc mật khẩu không đúng" in text_of(response)
+    assert f'value="{clerk.user.username}"' in response.get_data(as_text=True)
+    assert client.get("/dossiers").status_code == 302  # still signed out
+
+
+def test_an_unknown_user_and_an_integration_account_cannot_sign_in(app, client, make_staff):
+    assert sign_in(client, "nobody").status_code == 401
+    integration = make_staff("integration")
+    assert sign_in(client, integration.user.username).status_code == 401
+
+
+def test_a_disabled_user_cannot_sign_in(app, client, clerk):
+    clerk.user.active = False
+    db.session.commit()
+    assert sign_in(client, clerk.user.username).status_code == 401
+
+
+def test_sign_in_without_a_csrf_token_is_refused(app, client, clerk):
+    response = client.post("/login", data={"username": clerk.user.username, "password": PASSWORD})
+    assert response.status_code == 400
+    assert "Biểu mẫu đã hết hạn" in text_of(response)
+    assert client.get("/dossiers").status_code == 302
+
+
+def test_failed_sign_ins_are_throttled_per_user_name(app, client, clerk):
+    for _ in range(5):
+        assert sign_in(client, clerk.user.username, "wrong password").status_code == 401
+    blocked = sign_in(client, clerk.user.username, PASSWORD)
+    assert blocked.status_code == 429
+    assert int(blocked.headers["Retry-After"]) > 0
+    assert "Quá nhiều lần thử" in text_of(blocked)
+
+
+def test_successful_sign_ins_are_not_counted_against_the_limit(app, client, clerk):
+    for _ in range(7):
+        assert sign_in(client, clerk.user.username).status_code == 302
+        post_form(client, "/logout", {}, page="/dossiers")
+
+
+def test_the_next_page_is_kept_but_never_another_site(app, client, clerk):
+    first = client.get("/dossiers?overdue=1")
+    assert first.status_code == 302
+    assert "next=/dossiers?overdue%3D1" in first.headers["Location"]
+    token = csrf_of(client.get("/login?next=/dossiers"))
+    data = {"username": clerk.user.username, "password": PASSWORD, "csrf_token": token}
+    to_page = client.post("/login", data={**data, "next": "/dossiers?overdue=1"})
+    assert to_page.headers["Location"] == "/dossiers?overdue=1"
+    post_form(client, "/logout", {}, page="/dossiers")
+    for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
+        token = csrf_of(client.get("/login"))
+        answer = client.post("/login", data={**data, "csrf_token": token, "next": target})
+        assert answer.headers["Location"] == "/dossiers", target
+        post_form(client, "/logout", {}, page="/dossiers")
+
+
+def test_sign_out_ends_the_session_and_needs_csrf(app, client, clerk):
+    sign_in(client, clerk.user.username)
+    assert client.post("/logout").status_code == 400
+    response = post_form(client, "/logout", {}, page="/dossiers")
+    assert response.status_code == 302
+    assert client.get("/dossiers").status_code == 302
+
+
+def test_a_role_without_access_gets_403(app, client, make_staff):
+    clerk = make_staff("clerk")
+    sign_in(client, clerk.user.username)
+    response = client.get("/manager")
+    assert response.status_code == 403
+    assert "Bạn không có quyền" in text_of(response)
+
+
+def test_a_new_password_ends_existing_sessions(app, client, clerk):
+    sign_in(client, clerk.user.username)
+    assert client.get("/dossiers").status_code == 200
+    user = db.session.get(User, clerk.user.id)
+    user.password_hash = hash_password("another password 123")
+    db.session.commit()
+    assert client.get("/dossiers").status_code == 302
+
+
+def test_disabling_a_user_ends_their_session(app, client, clerk):
+    sign_in(client, clerk.user.username)
+    db.session.get(User, clerk.user.id).active = False
+    db.session.commit()
+    assert client.get("/dossiers").status_code == 302
+
+
+def test_a_session_cookie_does_not_authenticate_the_api(app, client, clerk):
+    sign_in(client, clerk.user.username)
+    assert client.get("/dossiers").status_code == 200
+    response = client.get("/api/v1/dossiers")
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "unauthorized"
+
+
+def test_the_api_needs_no_csrf_token_with_a_bearer_token(app, client, clerk, catalogue):
+    from tests.conftest import dossier_payload
+
+    response = client.post(
+        "/api/v1/dossiers", json=dossier_payload(postal_item_number=None), headers=clerk.headers
+    )
+    assert response.status_code == 201
+
+
+def test_the_language_switch_sets_a_cookie_and_comes_back(app, client):
+    assert "Cán bộ đăng nhập" in text_of(client.get("/login"))
+    response = client.get("/lang/en?next=/login")
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert "Staff sign-in" in text_of(client.get("/login"))
+    assert client.get("/lang/fr?next=https://evil.example/").headers["Location"] == "/"
+    assert "Staff sign-in" in text_of(client.get("/login"))  # an unknown language changes nothing
+
+
+def test_pages_answer_errors_as_pages_and_the_api_as_json(app, client):
+    page = client.get("/no-such-page")
+    assert page.status_code == 404 and page.mimetype == "text/html"
+    assert "Không tìm thấy trang" in text_of(page)
+    api = client.get("/api/v1/no-such-endpoint")
+    assert api.status_code == 404 and api.get_json()["error"]["code"] == "not_found"
+
+
+def test_pages_carry_a_strict_policy_and_are_not_cached(app, client):
+    response = client.get("/login")
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "unsafe-inline" not in policy
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    docs = client.get("/api/docs")
+    assert "unsafe-inline" in docs.headers["Content-Security-Policy"]  # Swagger UI's own script
+
+
+def test_production_sessions_are_secure_cookies(monkeypatch):
+    from config import load_config
+
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://tracker@localhost/tracker")
+    monkeypatch.setenv("REDIS_URL", "redis://localhost:6379/0")
+    config = load_config("production")
+    assert config["SESSION_COOKIE_SECURE"] is True
+    assert config["SESSION_COOKIE_HTTPONLY"] is True
+    assert config["SESSION_COOKIE_SAMESITE"] == "Lax"

@@ -1,0 +1,194 @@
+"""What every page shares: the staff session, CSRF, the role check, form errors and labels.
+
+Pages are server-rendered (Jinja) and call the same operations as the API. Staff sign in with a
+session cookie (`tracker/accounts/views.py`); the API keeps to bearer tokens, so a session cookie
+never authenticates an API call and the API needs no CSRF token.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, redirect, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from marshmallow import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from tracker.accounts.models import User
+from tracker.dossiers.lifecycle import SERVICE_FORM_LABELS, STATUSES
+from tracker.errors import DomainError, error_page, flatten_messages
+from tracker.extensions import csrf, db, login_manager
+from tracker.i18n import N_, init_babel
+
+F = TypeVar("F", bound=Callable)
+
+API_PREFIX = "/api/"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# The first page of each role after signing in, and the links of its menu, by endpoint. An
+# endpoint that is not registered is left out of the menu.
+HOME_BY_ROLE = {
+    "clerk": "dossier_pages.queue",
+    "agency": "dossier_pages.queue",
+    "manager": "report_pages.dashboard",
+    "admin": "account_pages.users",
+}
+MENU = (
+    ("dossier_pages.queue", N_("Work queue"), ("clerk", "agency", "admin")),
+    ("dossier_pages.intake", N_("New dossier"), ("clerk", "admin")),
+    ("dossier_pages.batch_scan", N_("Batch scan"), ("clerk", "agency", "admin")),
+    ("report_pages.dashboard", N_("Growth dashboard"), ("manager", "admin")),
+    ("report_pages.settings", N_("Baselines and targets"), ("manager", "admin")),
+    ("report_pages.problems", N_("Overdue and anomalies"), ("manager", "admin")),
+    ("account_pages.users", N_("Users"), ("admin",)),
+    ("catalogue_pages.index", N_("Catalogue"), ("admin",)),
+)
+
+
+def init_pages(app: Flask) -> None:
+    init_babel(app)
+    csrf.init_app(app)
+    app.before_request(_check_csrf)
+    app.register_error_handler(CSRFError, _csrf_refused)
+    app.jinja_env.globals.update(
+        label=label,
+        status_name=status_name,
+        form_name=form_name,
+        menu=menu,
+        current_locale=lambda: str(get_locale()),
+        here=here,
+    )
+    app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+
+def _check_csrf() -> None:
+    # API calls carry a bearer token, which a foreign site cannot make a browser send.
+    if request.method in SAFE_METHODS or request.path.startswith(API_PREFIX):
+        return
+    csrf.protect()
+
+
+def _csrf_refused(error: CSRFError):
+    return error_page(400, "The form has expired or did not come from this site.")
+
+
+@login_manager.user_loader
+def _load_session_user(user_id: str) -> User | None:
+    """The staff user of a page's session cookie; never for the API (bearer tokens only)."""
+    if request.path.startswith(API_PREFIX):
+        return None
+    number, _, _stamp = user_id.partition(".")
+    if not number.isdigit():
+        return None
+    user = db.session.scalar(
+        select(User).where(User.id == int(number)).options(joinedload(User.office))
+    )
+    # The id carries a stamp of the password: a reset ends every session of the old one.
+    if user is None or not user.active or not hmac.compare_digest(user.get_id(), user_id):
+        return None
+    return user
+
+
+def page_roles(*roles: str) -> Callable[[F], F]:
+    """A page for signed-in staff of `roles`: others are sent to sign in, or answered 403."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                target = here() if request.method == "GET" else None
+                return redirect(url_for("account_pages.login", next=target))
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def home_url(user: User) -> str:
+    endpoint = HOME_BY_ROLE.get(user.role)
+    if endpoint is None or endpoint not in _endpoints():
+        return url_for("tracking_pages.lookup")
+    return url_for(endpoint)
+
+
+def safe_next(target: str | None) -> str | None:
+    """`target` when it is a path on this site (never another host: no open redirect)."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target:
+        return None
+    return target
+
+
+def form_errors(error: ValidationError | DomainError) -> dict[str, list[str]]:
+    """Messages by field name ("applicant.name", "documents.0.count"), for `field_errors` in
+    templates/macros.html; a rule's error without a field goes under "form"."""
+    if isinstance(error, ValidationError):
+        return flatten_messages(error.messages)
+    if error.fields:
+        return dict(error.fields)
+    return {"form": [error.message]}
+
+
+def label(row: Any) -> str:
+    """The name of a catalogue row (channel, office, agency, sector, procedure) in the page's
+    language."""
+    if row is None:
+        return ""
+    if str(get_locale()) == "en" and getattr(row, "name_en", None):
+        return row.name_en
+    return row.name_vi
+
+
+def status_name(code: str) -> str:
+    status = STATUSES.get(code)
+    if status is None:
+        return code
+    return status.label_en if str(get_locale()) == "en" else status.label_vi
+
+
+def form_name(code: str) -> str:
+    names = SERVICE_FORM_LABELS.get(code)
+    if names is None:
+        return code
+    vietnamese, english = names
+    return english if str(get_locale()) == "en" else vietnamese
+
+
+def menu() -> list[tuple[str, str]]:
+    """(url, label) of the signed-in user's menu."""
+    if not current_user.is_authenticated:
+        return []
+    endpoints = _endpoints()
+    return [
+        (url_for(endpoint), _(text))
+        for endpoint, text, roles in MENU
+        if current_user.role in roles and endpoint in endpoints
+    ]
+
+
+def here() -> str:
+    """This page's path and query, for a link that should come back to it."""
+    return request.full_path.rstrip("?")
+
+
+def _endpoints() -> set[str]:
+    from flask import current_app
+
+    return set(current_app.view_functions)
