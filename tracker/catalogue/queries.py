@@ -60,3 +60,8 @@ def search_procedures(args: dict[str, Any]) -> list[Procedure]:
         query = query.where(column.is_(True))
     query = query.order_by(Procedure.code).limit(args["limit"]).offset(args["offset"])
     return list(db.session.scalars(query))
+
+
+def find_procedure(code: str) -> Procedure | None:
+    """The procedure with exactly `code`, or None (the intake page opens its form by code)."""
+    return db.session.scalar(select(Procedure).where(Procedure.code == code))

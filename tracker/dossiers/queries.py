@@ -6,7 +6,7 @@ import base64
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import joinedload, lazyload
 
 from tracker.accounts.models import User
@@ -158,3 +158,76 @@ def decode_cursor(cursor: str) -> int:
     if not 0 < last_id <= MAX_ID:
         raise ValidationFailed.field("cursor", "not a cursor this API returned")
     return last_id
+
+
+# ---- the work queue and the scanner (pages) ----------------------------------------------------
+
+# What each section of the clerk's or agency officer's work queue holds, and its order (the most
+# urgent first). Conditions are on indexed columns (status, received_at, office_id, agency_id).
+QUEUE_SECTIONS: dict[str, tuple[Any, Any]] = {
+    # Handed in at the post, not yet handed over to the agency: oldest first.
+    "to_forward": (Dossier.status == "received", Dossier.received_at.asc()),
+    # At the agency, waiting for it to accept (agency officers).
+    "to_accept": (Dossier.status == "forwarded", Dossier.status_changed_at.asc()),
+    # A result the post must return: still to fetch from the agency (two-way, result or refusal
+    # notice ready) or already in the post's hands and not yet sent out.
+    "results_to_deliver": (
+        or_(
+            (Dossier.service_form == "two_way") & Dossier.status.in_(("result_ready", "rejected")),
+            Dossier.status == "result_collected",
+        ),
+        Dossier.status_changed_at.asc(),
+    ),
+    # Marked by the hourly sweep (tracker.sweeps): the longest overdue first.
+    "overdue": (Dossier.overdue_since.is_not(None), Dossier.due_date.asc()),
+    # An attempt failed: to deliver again, hand over at the counter or send back.
+    "delivery_failed": (Dossier.status == "delivery_failed", Dossier.status_changed_at.asc()),
+}
+
+
+def _queue_condition(name: str, today) -> tuple[Any, Any]:
+    if name == "received_today":
+        start = _start_of(today)
+        received = (Dossier.received_at >= start) & (
+            Dossier.received_at < start + timedelta(days=1)
+        )
+        return received, Dossier.received_at.desc()
+    return QUEUE_SECTIONS[name]
+
+
+def queue_section(user: User, name: str, *, limit: int = 50, today=None) -> tuple[int, list]:
+    """The number of dossiers in section `name` of `user`'s work queue (see QUEUE_SECTIONS, plus
+    "received_today", a Vietnam day) and the first `limit` of them, most urgent first."""
+    condition, order = _queue_condition(name, today or today_vn())
+    total = db.session.scalar(scope(select(func.count(Dossier.id)).where(condition), user))
+    rows = db.session.scalars(
+        scope(select(Dossier).where(condition), user)
+        .options(lazyload(Dossier.documents))
+        .order_by(order, Dossier.id)
+        .limit(limit)
+    )
+    return total or 0, list(rows)
+
+
+def find_code(text: str, user: User) -> str | None:
+    """The code of the dossier that `text` names in `user`'s scope: its code, or its postal item
+    number (the newest dossier with it, as numbers may be reused after 12 months)."""
+    term = s10.normalise(text)
+    if not term or len(term) > MAX_CODE_LENGTH or "\x00" in term:
+        return None
+    if s10.validate(term) is None:
+        by_item = scope(select(Dossier.code).where(Dossier.postal_item_number == term), user)
+        found = db.session.scalar(by_item.order_by(Dossier.received_at.desc()).limit(1))
+        if found is not None:
+            return found
+    return db.session.scalar(scope(select(Dossier.code).where(Dossier.code == term), user))
+
+
+def actor_names(user_ids: set[int]) -> dict[int, str]:
+    """Display names of the staff who recorded events (full name, else user name)."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(
+        select(User.id, User.full_name, User.username).where(User.id.in_(user_ids))
+    )
+    return {row.id: row.full_name or row.username for row in rows}

@@ -1,0 +1,229 @@
+"""The clerk's intake page and the printed receipt (Form 01 of Circular 01/2018).
+
+The intake form posts field names that are the API's payload paths ("applicant.name",
+"documents.0.count"), so the page builds the very payload `POST /api/v1/dossiers` takes, loads it
+with the same schema and calls the same operation: errors come back under the same names and
+sit beside their fields.
+
+The lookup secret is stored only as a hash and shown once: the receipt is the answer to the
+intake POST itself (201), and a reprint makes a new secret. It never goes to the session.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import current_app, make_response, render_template, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from marshmallow import ValidationError
+
+from tracker.calendar import today_vn
+from tracker.catalogue.models import Procedure
+from tracker.catalogue.queries import find_procedure, list_offices, search_procedures
+from tracker.dossiers import operations, queries
+from tracker.dossiers.models import DOCUMENT_KINDS, Dossier
+from tracker.dossiers.receipt import build_receipt
+from tracker.dossiers.schemas import DossierCreateSchema
+from tracker.dossiers.views import bp
+from tracker.errors import DomainError
+from tracker.extensions import db
+from tracker.i18n import N_
+from tracker.pages import form_errors, page_roles
+
+INTAKE_ROLES = ("clerk", "admin")
+SEARCH_LIMIT = 20
+# Empty document rows offered below the filled ones (more come with "Add a row" when JS runs).
+BLANK_ROWS = 3
+MIN_ROWS = 4
+# The schema takes at most 100 documents; a form row index beyond this is ignored.
+MAX_ROWS = 100
+# The form's plain fields, by payload path. office_code only for admins (clerks use their own).
+TEXT_FIELDS = (
+    "service_form",
+    "procedure_code",
+    "delivery_address",
+    "postal_item_number",
+    "appointment_date",
+    "note",
+)
+APPLICANT_FIELDS = ("name", "phone", "id_number", "email")
+KIND_NAMES = {
+    "original": N_("Original"),
+    "certified_copy": N_("Certified copy"),
+    "copy": N_("Copy"),
+}
+_ROW_FIELD = re.compile(r"documents\.([0-9]{1,3})\.(name|kind|count)\Z")
+# "200.000" (vi), "200,000" (en) or "200 000": thousands separators of an amount typed by hand.
+_GROUPED = re.compile(r"[0-9]{1,3}(?:[.,\s][0-9]{3})+\Z")
+
+
+@bp.route("/dossiers/new", methods=["GET", "POST"])
+@page_roles(*INTAKE_ROLES)
+def intake():
+    """Find the procedure (GET ?q=), open its form (GET ?procedure=), log the dossier (POST)."""
+    if request.method == "POST":
+        return _submit()
+    term = request.args.get("q", "").strip()[:200]
+    code = request.args.get("procedure", "").strip()[:40]
+    if code:
+        procedure = _active(find_procedure(code))
+        if procedure is not None:
+            return _form_page(procedure, _defaults(procedure), [], {})
+        return _search_page(code, [], {"q": [N_("No procedure in force has this code.")]}, 404)
+    matches = _search(term) if term else []
+    exact = [p for p in matches if p.code == term]
+    if len(exact) == 1:
+        # A code typed or scanned in full opens its form straight away.
+        return _form_page(exact[0], _defaults(exact[0]), [], {})
+    return _search_page(term, matches, {}, 200)
+
+
+@bp.route("/dossiers/<string:code>/receipt", methods=["POST"])
+@page_roles(*INTAKE_ROLES)
+def reissue_receipt(code: str):
+    """Reprint a receipt: a new lookup secret replaces the old one (which stops working)."""
+    dossier = queries.get_dossier(code, current_user, for_update=True)
+    secret = operations.reissue_receipt(dossier, current_user)
+    db.session.commit()
+    return _receipt_page(dossier, secret, 200, reissued=True)
+
+
+def _submit():
+    values, documents = _typed(request.form)
+    procedure = _active(find_procedure(values.get("procedure_code", "")))
+    if procedure is None:
+        errors = {"q": [N_("Choose a procedure in force first.")]}
+        return _search_page(values.get("procedure_code", ""), [], errors, 422)
+    try:
+        data = DossierCreateSchema().load(_payload(values, documents))
+        dossier, secret = operations.create_dossier(data, current_user)
+    except (ValidationError, DomainError) as error:
+        # Nothing of a refused intake may stay (not even a code number taken for it).
+        db.session.rollback()
+        return _form_page(procedure, values, documents, form_errors(error), 422)
+    db.session.commit()
+    return _receipt_page(dossier, secret, 201)
+
+
+def _typed(form) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """What the clerk typed, as typed: the plain fields, and the document rows that are not
+    blank, in order (so that "documents.N" of an error is the N-th row shown again)."""
+    values = {name: form.get(name, "").strip() for name in TEXT_FIELDS}
+    for key in APPLICANT_FIELDS:
+        values[f"applicant.{key}"] = form.get(f"applicant.{key}", "").strip()
+    values["fee_vnd"] = form.get("fee_vnd", "").strip()
+    if current_user.role == "admin":
+        values["office_code"] = form.get("office_code", "").strip()
+    rows: dict[int, dict[str, str]] = {}
+    for key, value in form.items():
+        match = _ROW_FIELD.match(key)
+        if match and int(match.group(1)) < MAX_ROWS:
+            row = rows.setdefault(int(match.group(1)), {"name": "", "kind": "", "count": ""})
+            row[match.group(2)] = value.strip()
+    documents = [
+        row for _index, row in sorted(rows.items()) if row["name"] or row["count"] not in {"", "1"}
+    ]
+    return values, documents
+
+
+def _payload(values: dict[str, str], documents: list[dict[str, str]]) -> dict[str, Any]:
+    """The API's JSON payload from the form: an empty field is left out, as a client would."""
+    payload: dict[str, Any] = {name: values[name] for name in TEXT_FIELDS if values[name]}
+    if values.get("office_code"):
+        payload["office_code"] = values["office_code"]
+    if values["fee_vnd"]:
+        payload["fee_vnd"] = _number(values["fee_vnd"])
+    payload["applicant"] = {
+        key: values[f"applicant.{key}"] for key in APPLICANT_FIELDS if values[f"applicant.{key}"]
+    }
+    payload["documents"] = [
+        {key: _number(value) if key == "count" else value for key, value in row.items() if value}
+        for row in documents
+    ]
+    return payload
+
+
+def _number(text: str) -> int | str:
+    """An integer typed in a form ("200.000" too); anything else stays text for the schema to
+    refuse with its own message."""
+    if _GROUPED.match(text):
+        text = re.sub(r"[.,\s]", "", text)
+    return int(text) if text.isascii() and text.isdigit() else text
+
+
+def _defaults(procedure: Procedure) -> dict[str, str]:
+    forms = procedure.service_forms
+    return {
+        "procedure_code": procedure.code,
+        "service_form": "two_way" if "two_way" in forms else forms[0],
+        "fee_vnd": str(procedure.fee_vnd or 0),
+    }
+
+
+def _active(procedure: Procedure | None) -> Procedure | None:
+    if procedure is None or not procedure.is_active_on(today_vn()):
+        return None
+    return procedure
+
+
+def _search(term: str) -> list[Procedure]:
+    # Code prefix or accent-insensitive part of the name; procedures no longer in force are
+    # left out (the operation would refuse them).
+    found = search_procedures({"q": term, "limit": SEARCH_LIMIT * 2, "offset": 0})
+    return [procedure for procedure in found if _active(procedure)][:SEARCH_LIMIT]
+
+
+def _search_page(term: str, matches: list[Procedure], errors: dict, status: int):
+    html = render_template("dossiers/intake_search.html", term=term, matches=matches, errors=errors)
+    return html, status
+
+
+def _form_page(
+    procedure: Procedure,
+    values: dict[str, str],
+    documents: list[dict[str, str]],
+    errors: dict[str, list[str]],
+    status: int = 200,
+):
+    blank = {"name": "", "kind": "original", "count": "1"}
+    rows = documents + [dict(blank) for _ in range(max(BLANK_ROWS, MIN_ROWS - len(documents)))]
+    offices = []
+    if current_user.role == "admin":
+        offices = [(o.code, f"{o.code} - {o.name}") for o in list_offices({"active": True})]
+    html = render_template(
+        "dossiers/intake.html",
+        procedure=procedure,
+        values=values,
+        rows=rows[:MAX_ROWS],
+        errors=errors,
+        offices=offices,
+        kinds=[(kind, _(KIND_NAMES[kind])) for kind in DOCUMENT_KINDS],
+    )
+    return html, status
+
+
+def _receipt_page(dossier: Dossier, secret: str, status: int, *, reissued: bool = False):
+    receipt = build_receipt(dossier, secret)
+    links = {
+        name: endpoint in current_app.view_functions
+        for name, endpoint in (
+            ("dossier", "dossier_pages.dossier"),
+            ("queue", "dossier_pages.queue"),
+        )
+    }
+    response = make_response(
+        render_template(
+            "dossiers/receipt.html",
+            receipt=receipt,
+            dossier=dossier,
+            kind_names=KIND_NAMES,
+            reissued=reissued,
+            links=links,
+        ),
+        status,
+    )
+    # The page carries the only copy of the secret: no cache may keep it.
+    response.headers["Cache-Control"] = "no-store"
+    return response
