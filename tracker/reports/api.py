@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, url_for
+from flask import url_for
 from flask.views import MethodView
 
 from tracker.accounts.auth import actor, roles_required
@@ -28,11 +28,10 @@ READERS = ("manager", "admin")
 
 # Growth report and its exports ------------------------------------------------------------
 
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 EXPORTS = {
     200: {
         "description": "the report (json), one part as CSV or every part as an XLSX workbook",
-        "content": {"text/csv": {}, XLSX_TYPE: {}},
+        "content": {"text/csv": {}, export.XLSX_TYPE: {}},
     }
 }
 
@@ -55,17 +54,9 @@ def growth_report(args):
         **{name: args.get(name) for name in ("channel", "office", "sector", "procedure")}
     )
     report = growth.build_report(args["year"], args.get("as_of"), filters)
-    if args["format"] == "csv":
-        part = args.get("part", "summary")
-        body, mimetype = export.csv_bytes(report, part), "text/csv"
-        name = export.filename(report, "csv", part)
-    elif args["format"] == "xlsx":
-        body, mimetype = export.xlsx_bytes(report), XLSX_TYPE
-        name = export.filename(report, "xlsx")
-    else:
-        return report
-    disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
-    return Response(body, mimetype=mimetype, headers=disposition)
+    if args["format"] in ("csv", "xlsx"):
+        return export.download(report, args["format"], args.get("part"))
+    return report
 
 
 # Baselines and targets --------------------------------------------------------------------

@@ -14,6 +14,7 @@ import io
 from dataclasses import dataclass
 from datetime import date
 
+from flask import Response
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
@@ -56,6 +57,20 @@ class Table:
     title: str
     columns: list[Column]
     rows: list[list]
+
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def download(report: dict, fmt: str, part: str | None) -> Response:
+    """The report as a file to save: one CSV `part` (summary by default) or the XLSX workbook."""
+    if fmt == "csv":
+        part = part or "summary"
+        body, mimetype, name = csv_bytes(report, part), "text/csv", filename(report, "csv", part)
+    else:
+        body, mimetype, name = xlsx_bytes(report), XLSX_TYPE, filename(report, "xlsx")
+    disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(body, mimetype=mimetype, headers=disposition)
 
 
 def filename(report: dict, extension: str, part: str | None = None) -> str:
