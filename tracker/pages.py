@@ -147,11 +147,13 @@ def form_errors(error: ValidationError | DomainError) -> dict[str, list[str]]:
 
 
 def label(row: Any) -> str:
-    """The name of a catalogue row (channel, office, agency, sector, procedure) in the page's
-    language."""
+    """The name of a catalogue row in the page's language: channels and sectors have one in
+    each language, offices, agencies and procedures their official (Vietnamese) name only."""
     if row is None:
         return ""
-    if str(get_locale()) == "en" and getattr(row, "name_en", None):
+    if not hasattr(row, "name_vi"):
+        return row.name
+    if str(get_locale()) == "en" and row.name_en:
         return row.name_en
     return row.name_vi
 
