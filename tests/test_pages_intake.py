@@ -369,3 +369,27 @@ def test_reissuing_needs_a_csrf_token_and_the_dossier_in_scope(
     assert post_form(client, url, {}, page=INTAKE).status_code == 404
     check = {"code": created["code"], "secret": created["lookup_secret"]}
     assert client.get("/api/v1/track", query_string=check).status_code == 200
+
+
+def test_sending_the_same_form_again_logs_nothing_twice(app, client, signed_in_clerk, catalogue):
+    """Reloading the receipt posts the form again: the dossier page answers, not a second
+    dossier (and no new secret)."""
+    form_page = client.get(f"{INTAKE}?procedure=1.001234")
+    form_id = re.search(r'name="form_id" value="([^"]+)"', form_page.get_data(as_text=True))[1]
+    data = intake_form(form_id=form_id, csrf_token=csrf_of(form_page))
+    first = client.post(INTAKE, data=data)
+    assert first.status_code == 201
+    again = client.post(INTAKE, data=data)
+    code = db.session.scalars(select(Dossier.code)).one()
+    assert again.status_code == 303
+    assert again.headers["Location"] == f"/dossiers/{code}"
+    assert dossier_count() == 1
+    follow = client.get(again.headers["Location"])
+    assert f"Biểu mẫu này đã được gửi: hồ sơ {code} đã được tiếp nhận" in text_of(follow)
+    # A new form (a new id) logs a new dossier.
+    fresh = client.get(f"{INTAKE}?procedure=1.001234")
+    other = re.search(r'name="form_id" value="([^"]+)"', fresh.get_data(as_text=True))[1]
+    assert other != form_id
+    data.update(form_id=other, postal_item_number="")
+    assert client.post(INTAKE, data=data).status_code == 201
+    assert dossier_count() == 2

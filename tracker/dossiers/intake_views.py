@@ -7,14 +7,28 @@ sit beside their fields.
 
 The lookup secret is stored only as a hash and shown once: the receipt is the answer to the
 intake POST itself (201), and a reprint makes a new secret. It never goes to the session.
+
+Each intake form carries a one-time id; the session remembers the last ids sent (with the code
+logged, never the secret), so reloading the receipt (which posts the form again) cannot log
+the same dossier twice: it leads to the dossier page, where the receipt can be reissued.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 
-from flask import current_app, make_response, render_template, request
+from flask import (
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import ValidationError
@@ -54,6 +68,8 @@ KIND_NAMES = {
     "certified_copy": N_("Certified copy"),
     "copy": N_("Copy"),
 }
+# How many sent intake forms the session remembers (a clerk reloads the last receipt or two).
+SENT_FORMS_KEPT = 10
 _ROW_FIELD = re.compile(r"documents\.([0-9]{1,3})\.(name|kind|count)\Z")
 # "200.000" (vi), "200,000" (en) or "200 000": thousands separators of an amount typed by hand.
 _GROUPED = re.compile(r"[0-9]{1,3}(?:[.,\s][0-9]{3})+\Z")
@@ -92,6 +108,17 @@ def reissue_receipt(code: str):
 
 def _submit():
     values, documents = _typed(request.form)
+    logged = session.get("intakes_sent", {}).get(values["form_id"])
+    if logged:
+        flash(
+            _(
+                "This form was already sent: dossier %(code)s is logged. Reissue its receipt to "
+                "print it again.",
+                code=logged,
+            ),
+            "error",
+        )
+        return redirect(url_for("dossier_pages.dossier", code=logged), 303)
     procedure = _active(find_procedure(values.get("procedure_code", "")))
     if procedure is None:
         errors = {"q": [N_("Choose a procedure in force first.")]}
@@ -104,7 +131,16 @@ def _submit():
         db.session.rollback()
         return _form_page(procedure, values, documents, form_errors(error), 422)
     db.session.commit()
+    _remember_sent(values["form_id"], dossier.code)
     return _receipt_page(dossier, secret, 201)
+
+
+def _remember_sent(form_id: str, code: str) -> None:
+    if not form_id:
+        return
+    sent = dict(list(session.get("intakes_sent", {}).items())[-(SENT_FORMS_KEPT - 1) :])
+    sent[form_id] = code
+    session["intakes_sent"] = sent
 
 
 def _typed(form) -> tuple[dict[str, str], list[dict[str, str]]]:
@@ -114,6 +150,7 @@ def _typed(form) -> tuple[dict[str, str], list[dict[str, str]]]:
     for key in APPLICANT_FIELDS:
         values[f"applicant.{key}"] = form.get(f"applicant.{key}", "").strip()
     values["fee_vnd"] = form.get("fee_vnd", "").strip()
+    values["form_id"] = form.get("form_id", "").strip()[:40]
     if current_user.role == "admin":
         values["office_code"] = form.get("office_code", "").strip()
     rows: dict[int, dict[str, str]] = {}
@@ -156,6 +193,7 @@ def _number(text: str) -> int | str:
 def _defaults(procedure: Procedure) -> dict[str, str]:
     forms = procedure.service_forms
     return {
+        "form_id": secrets.token_urlsafe(12),
         "procedure_code": procedure.code,
         "service_form": "two_way" if "two_way" in forms else forms[0],
         "fee_vnd": str(procedure.fee_vnd or 0),

@@ -27,6 +27,13 @@
     });
   });
 
+  // A second click while the first is on its way would send the form twice.
+  form.addEventListener("submit", function () {
+    form.querySelectorAll("button[type=submit]").forEach(function (button) {
+      button.disabled = true;
+    });
+  });
+
   // "Add a row" to the documents table: a copy of the last row, renumbered and emptied.
   var table = form.querySelector("table[data-rows]");
   if (!table) return;
