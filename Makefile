@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: install run web worker beat db seed test lint format bench bench-reports clean
+.PHONY: install run web worker beat db seed test lint format bench bench-reports bench-lookup-page screenshots clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,14 @@ bench: install
 DOSSIERS ?= 1000000
 bench-reports: install
 	$(BIN)/python -m bench.reports --dossiers $(DOSSIERS)
+
+# The citizen's lookup page beside GET /api/v1/track in the same run (target: >= 0.5x).
+bench-lookup-page: install
+	$(BIN)/python -m bench.lookup_page
+
+# The README's screenshots (docs/screenshots/), taken by the browser tests in real Chromium.
+screenshots: install
+	SAVE_SCREENSHOTS=1 $(BIN)/pytest -q -k "browser and sqlite"
 
 # The local database (instance/) is kept: delete it by hand to start over.
 clean:

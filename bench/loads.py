@@ -48,9 +48,11 @@ def bare_requests() -> list[Request]:
     return [Request("GET", "/status")]
 
 
-def track_requests(lookups: list[tuple[str, str]]) -> list[Request]:
+def track_requests(lookups: list[tuple[str, str]], path: str = "/api/v1/track") -> list[Request]:
+    """Public lookups by code and secret: the API's by default; `path="/track"` asks the
+    citizen's page the same, as the receipt's QR code does."""
     return [
-        Request("GET", "/api/v1/track?" + urlencode({"code": code, "secret": secret}))
+        Request("GET", f"{path}?" + urlencode({"code": code, "secret": secret}))
         for code, secret in lookups
     ]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import current_app, jsonify, request
 
 from tracker.api import Blueprint
@@ -37,10 +39,27 @@ def not_an_item_lookup() -> bool:
     return "item" not in request.args
 
 
+# The lookup page (tracking/views.py) counts in the same buckets: alternating the page and the
+# API gives a guesser no extra tries.
+TRACK_SCOPE = "track"
+ITEM_SCOPE = "track-item"
+
+
+def shared_track_limit(exempt_when: Callable[[], bool] | None = None):
+    """The per-client limit of every lookup, API or page."""
+    return limiter.shared_limit(track_limit, scope=TRACK_SCOPE, exempt_when=exempt_when)
+
+
+def shared_item_limit():
+    """Only 10,000 phone endings exist: an item is also limited by itself, whoever asks."""
+    return limiter.shared_limit(
+        item_limit, scope=ITEM_SCOPE, key_func=item_key, exempt_when=not_an_item_lookup
+    )
+
+
 @blp.route("/track")
-@limiter.limit(track_limit)
-# Only 10,000 phone endings exist: an item is also limited by itself, whoever asks.
-@limiter.limit(item_limit, key_func=item_key, exempt_when=not_an_item_lookup)
+@shared_track_limit()
+@shared_item_limit()
 @blp.arguments(TrackArgs(), location="query")
 @blp.response(200, TrackOut())
 def track(args):
