@@ -1,4 +1,4 @@
-"""flask user create / flask user token"""
+"""flask user create / token / disable / enable / password"""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from tracker.accounts.models import ROLES, SCOPES, User
-from tracker.accounts.operations import create_user, issue_token
+from tracker.accounts.operations import create_user, issue_token, reset_password, set_user_active
 from tracker.errors import DomainError
 from tracker.extensions import db
 
@@ -75,3 +75,52 @@ def token(username: str, name: str, scopes: tuple[str, ...]) -> None:
         raise click.ClickException(exc.message) from exc
     db.session.commit()
     click.echo(value)
+
+
+def _user(username: str) -> User:
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.ClickException(f"no user {username}")
+    return user
+
+
+@user_cli.command("disable")
+@click.argument("username")
+@with_appcontext
+def disable(username: str) -> None:
+    """Disable USERNAME: their sessions and tokens stop working at their next request."""
+    set_user_active(_user(username), False)
+    db.session.commit()
+    click.echo(f"disabled {username}")
+
+
+@user_cli.command("enable")
+@click.argument("username")
+@with_appcontext
+def enable(username: str) -> None:
+    """Enable USERNAME again."""
+    set_user_active(_user(username), True)
+    db.session.commit()
+    click.echo(f"enabled {username}")
+
+
+@user_cli.command("password")
+@click.argument("username")
+@with_appcontext
+def password(username: str) -> None:
+    """Set a new password for USERNAME (read from stdin, or generated and printed); every
+    session signed in with the old one ends."""
+    user = _user(username)
+    new = "" if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    generated = not new
+    if generated:
+        new = secrets.token_urlsafe(12)
+    try:
+        reset_password(user, new)
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from exc
+    db.session.commit()
+    click.echo(f"password of {username} changed")
+    if generated:
+        click.echo(f"password: {new}")

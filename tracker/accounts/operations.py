@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload
 
 from tracker.accounts.models import ROLES, SCOPES, ApiToken, User
 from tracker.audit.operations import record_audit
+from tracker.calendar import utcnow
 from tracker.catalogue.models import Agency, Office
 from tracker.errors import Conflict, ValidationFailed
 from tracker.extensions import db
@@ -43,6 +44,21 @@ def verify_password(user: User, password: str) -> bool:
     return True
 
 
+def authenticate(username: str, password: str) -> User | None:
+    """The active staff user with this name and password, else None.
+
+    An unknown name costs one hash too, so the answer's timing does not tell which names exist.
+    Integration accounts sign in with tokens only, never on a page.
+    """
+    user = db.session.scalar(select(User).where(User.username == username.strip()))
+    if user is None:
+        _hasher().hash(password)
+        return None
+    if not verify_password(user, password) or not user.active or user.role == "integration":
+        return None
+    return user
+
+
 def create_user(
     username: str,
     role: str,
@@ -57,8 +73,7 @@ def create_user(
     account may be tied to an agency (its agency feed then reaches only that agency's dossiers)."""
     if role not in ROLES:
         raise ValidationFailed.field("role", f"must be one of {', '.join(ROLES)}")
-    if len(password) < 10:
-        raise ValidationFailed.field("password", "must have at least 10 characters")
+    _check_password(password)
     if db.session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user {username} exists", fields={"username": ["already taken"]})
     office = agency = None
@@ -148,3 +163,53 @@ def token_for(token: str) -> ApiToken | None:
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def set_user_active(user: User, active: bool, *, actor: User | None = None) -> None:
+    """Enable or disable a user. A disabled user's sessions and tokens stop working at their next
+    request (both check `active`); nobody disables their own account (no admin locks out the
+    last admin by mistake)."""
+    if not active and actor is not None and actor.id == user.id:
+        raise ValidationFailed.field("active", "you cannot disable your own account")
+    if user.active == active:
+        return
+    user.active = active
+    db.session.flush()
+    record_audit(
+        actor.id if actor else None,
+        "user.enable" if active else "user.disable",
+        "user",
+        user.username,
+        before={"active": not active},
+        after={"active": active},
+    )
+
+
+def reset_password(user: User, password: str, *, actor: User | None = None) -> None:
+    """Set a new password. The session id carries a stamp of the password hash
+    (`User.get_id`), so every session signed in with the old password ends."""
+    _check_password(password)
+    user.password_hash = hash_password(password)
+    db.session.flush()
+    # The audit says that it changed, never what to.
+    record_audit(actor.id if actor else None, "user.password_reset", "user", user.username)
+
+
+def revoke_token(token: ApiToken, *, actor: User | None = None) -> None:
+    """Revoke a bearer token (kept, with its revocation time, for the record)."""
+    if token.revoked_at is not None:
+        return
+    token.revoked_at = utcnow()
+    db.session.flush()
+    record_audit(
+        actor.id if actor else None,
+        "token.revoke",
+        "user",
+        token.user.username,
+        after={"token_id": token.id, "name": token.name},
+    )
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 10:
+        raise ValidationFailed.field("password", "must have at least 10 characters")

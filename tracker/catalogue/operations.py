@@ -111,7 +111,7 @@ def _upsert(model: type, entries: list[dict[str, Any]], values: Callable[..., di
     return len(entries)
 
 
-def _assign(row: Any, fields: dict[str, Any], kind: str) -> None:
+def _assign(row: Any, fields: dict[str, Any], kind: str, actor_id: int | None = None) -> None:
     """Set a catalogue row's fields; a real change is audited (deadlines and fees hang on it)."""
     before = None if row.id is None else {name: _plain(getattr(row, name)) for name in fields}
     for name, value in fields.items():
@@ -119,7 +119,7 @@ def _assign(row: Any, fields: dict[str, Any], kind: str) -> None:
     after = {name: _plain(value) for name, value in fields.items()}
     if before != after:
         action = f"{kind}.{'create' if before is None else 'update'}"
-        record_audit(None, action, kind, str(fields["code"]), before=before, after=after)
+        record_audit(actor_id, action, kind, str(fields["code"]), before=before, after=after)
 
 
 def _plain(value: Any) -> Any:
@@ -183,8 +183,9 @@ def _period(entry: dict[str, Any], where: str) -> dict[str, date | None]:
 # ---- procedures ---------------------------------------------------------------------------------
 
 
-def load_procedures_csv(source: Source) -> LoadReport:
+def load_procedures_csv(source: Source, *, actor_id: int | None = None) -> LoadReport:
     """Upsert procedures (by code) from a CSV file, path or open stream; returns a `LoadReport`.
+    Each change is audited as done by `actor_id` (None: the command line).
 
     UTF-8 with or without BOM; comma, semicolon or tab separated (guessed from the header). A file
     that cannot be read at all (not UTF-8, missing columns) loads nothing.
@@ -198,7 +199,7 @@ def load_procedures_csv(source: Source) -> LoadReport:
         return report
     if report.errors:
         return report
-    loader = _ProcedureLoader(report)
+    loader = _ProcedureLoader(report, actor_id)
     try:
         for line, cells in rows:
             loader.load_row(line, _row_dict(header, cells, line, report))
@@ -238,8 +239,9 @@ def _row_dict(header: list[str], cells: list[str], line: int, report: LoadReport
 class _ProcedureLoader:
     """Validates and upserts rows one at a time against the catalogue already in the database."""
 
-    def __init__(self, report: LoadReport) -> None:
+    def __init__(self, report: LoadReport, actor_id: int | None = None) -> None:
         self.report = report
+        self.actor_id = actor_id
         self.sectors = {s.code: s for s in db.session.scalars(select(Sector))}
         self.agencies = {a.code: a for a in db.session.scalars(select(Agency))}
         self.procedures = {p.code: p for p in db.session.scalars(select(Procedure))}
@@ -304,7 +306,7 @@ class _ProcedureLoader:
             "allows_return_only": "return_only" in forms,
             "allows_send_only": "send_only" in forms,
         }
-        _assign(procedure, fields, "procedures")
+        _assign(procedure, fields, "procedures", self.actor_id)
 
     def _code(self, value: str) -> str:
         if not _PROCEDURE_CODE.match(value):
@@ -363,3 +365,108 @@ def _fee(value: str) -> int | None:
 def _clean_text(value: str) -> str:
     # Text pasted from Windows tools is often decomposed (NFD); store one form so search matches.
     return " ".join(unicodedata.normalize("NFC", value).split())
+
+
+# ---- editing one office or procedure (the admin's pages) ---------------------------------------
+
+
+def update_office(office: Office, form: Mapping[str, str], *, actor_id: int | None = None) -> None:
+    """Edit one office from a form's text (its code stays). The checks are the loader's; every
+    field's error is reported at once. Deactivating is setting `active_to`: rows are never
+    deleted, old dossiers keep their office."""
+    channels = {c.code: c for c in db.session.scalars(select(Channel))}
+    optional = {key: _clean_text(form.get(key) or "") or None for key in _OFFICE_TEXT}
+    errors, values = _collect(
+        name=lambda: _entry_text(form, "name", "office"),
+        channel=lambda: _known(channels, form.get("channel"), "unknown channel"),
+        period=lambda: _form_period(form),
+    )
+    for key, value in optional.items():
+        if value and len(value) > _max_length(Office, key):
+            errors[key] = ["too long"]
+    if len(values.get("name") or "") > _max_length(Office, "name"):
+        errors["name"] = ["too long"]
+    if errors:
+        raise ValidationFailed("some fields are not valid", fields=errors)
+    fields = {"code": office.code, "name": values["name"], "channel": values["channel"]}
+    _assign(office, {**fields, **optional, **values["period"]}, "offices", actor_id)
+    db.session.flush()
+
+
+def update_procedure(
+    procedure: Procedure,
+    form: Mapping[str, str],
+    service_forms: list[str],
+    *,
+    actor_id: int | None = None,
+) -> None:
+    """Edit one procedure (its code stays) with the CSV loader's checks; its active period too."""
+    sectors = {s.code: s for s in db.session.scalars(select(Sector))}
+    agencies = {a.code: a for a in db.session.scalars(select(Agency))}
+    errors, values = _collect(
+        name=lambda: _entry_text(form, "name", "procedure"),
+        sector=lambda: _known(sectors, form.get("sector"), "unknown sector"),
+        agency=lambda: _known(agencies, form.get("agency"), "unknown agency"),
+        working_days=lambda: _working_days((form.get("working_days") or "").strip()),
+        service_forms=lambda: _chosen_forms(service_forms),
+        fee_vnd=lambda: _fee((form.get("fee_vnd") or "").strip()),
+        period=lambda: _form_period(form),
+    )
+    if errors:
+        raise ValidationFailed("some fields are not valid", fields=errors)
+    forms = values["service_forms"]
+    fields = {
+        "code": procedure.code,
+        "name": values["name"],
+        "search_name": fold(values["name"]),
+        "sector": values["sector"],
+        "agency": values["agency"],
+        "working_days": values["working_days"],
+        "fee_vnd": values["fee_vnd"],
+        "allows_two_way": "two_way" in forms,
+        "allows_return_only": "return_only" in forms,
+        "allows_send_only": "send_only" in forms,
+        **values["period"],
+    }
+    _assign(procedure, fields, "procedures", actor_id)
+    db.session.flush()
+
+
+_OFFICE_TEXT = ("commune", "district", "province", "address")
+
+
+def _collect(**checks: Callable[[], Any]) -> tuple[dict[str, list[str]], dict[str, Any]]:
+    """Run every check; errors by form field (the last part of the loader's field path)."""
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    for name, check in checks.items():
+        try:
+            values[name] = check()
+        except _Bad as exc:
+            errors[name] = [str(exc)]
+        except ValidationFailed as exc:
+            for path, messages in exc.fields.items():
+                errors[path.rpartition(".")[2]] = messages
+    return errors, values
+
+
+def _known(rows: Mapping[str, Any], code: str | None, message: str) -> Any:
+    if not code or code not in rows:
+        raise _Bad(message if code else "required")
+    return rows[code]
+
+
+def _chosen_forms(chosen: list[str]) -> set[str]:
+    if not chosen:
+        raise _Bad("choose at least one service form")
+    return _service_forms("|".join(chosen))
+
+
+def _form_period(form: Mapping[str, str]) -> dict[str, date | None]:
+    period = _period(
+        {key: (form.get(key) or "").strip() for key in ("active_from", "active_to")}, ""
+    )
+    start, end = period["active_from"], period["active_to"]
+    if start and end and end < start:
+        raise ValidationFailed.field("active_to", "must not be before the start")
+    return period

@@ -1,0 +1,342 @@
+"""Staff pages: sign in and out, the language switch; the admin's user pages.
+
+A staff session is a signed cookie (HttpOnly, SameSite=Lax, Secure in production) that ends
+after `PERMANENT_SESSION_LIFETIME`. Failed sign-ins are limited per user name and per address.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+from marshmallow import ValidationError, fields, validate
+from sqlalchemy import func, select
+
+from tracker.accounts import operations
+from tracker.accounts.models import ROLES, SCOPES, ApiToken, User
+from tracker.accounts.operations import authenticate
+from tracker.audit.operations import record_audit
+from tracker.catalogue.models import Agency, Office
+from tracker.errors import DomainError
+from tracker.extensions import db, limiter
+from tracker.i18n import LANGUAGE_COOKIE, N_
+from tracker.pages import form_errors, home_url, page_roles, safe_next
+from tracker.schemas import LoadSchema
+from tracker.text import fold
+
+bp = Blueprint("account_pages", __name__, template_folder="templates")
+
+STAFF_ROLES = ("clerk", "agency", "manager", "admin")
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _login_ip_limit() -> str:
+    return current_app.config["LOGIN_IP_RATE_LIMIT"]
+
+
+def _username_key() -> str:
+    return "login:" + request.form.get("username", "").strip().lower()
+
+
+def _failed(response) -> bool:
+    return response.status_code == 401
+
+
+# Sign-in ---------------------------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_ip_limit, methods=["POST"], deduct_when=_failed)
+@limiter.limit(_login_limit, methods=["POST"], key_func=_username_key, deduct_when=_failed)
+def login():
+    next_url = safe_next(request.values.get("next"))
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(next_url or home_url(current_user))
+    if request.method == "GET":
+        return render_template("accounts/login.html", next_url=next_url, username="")
+    username = request.form.get("username", "").strip()
+    user = authenticate(username, request.form.get("password", ""))
+    if user is None:
+        error = _("The user name or password is wrong, or the account is disabled.")
+        page = render_template(
+            "accounts/login.html", next_url=next_url, username=username, error=error
+        )
+        return page, 401
+    # A new session on sign-in: nothing from before it (a planted cookie) carries over.
+    session.clear()
+    login_user(user)
+    session.permanent = True
+    record_audit(user.id, "user.sign_in", "user", user.username)
+    db.session.commit()
+    return redirect(next_url or home_url(user))
+
+
+@bp.post("/logout")
+@page_roles(*STAFF_ROLES)
+def logout():
+    logout_user()
+    session.clear()
+    flash(_("You have signed out."), "info")
+    return redirect(url_for("account_pages.login"))
+
+
+@bp.get("/lang/<code>")
+def language(code: str):
+    """The language switch: a cookie for a year, then back to the page it was used on."""
+    target = safe_next(request.args.get("next")) or "/"
+    response = redirect(target)
+    if code in current_app.config["LANGUAGES"]:
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            code,
+            max_age=365 * 24 * 3600,
+            secure=current_app.config["SESSION_COOKIE_SECURE"],
+            httponly=True,
+            samesite="Lax",
+        )
+    return response
+
+
+# Admin: users ----------------------------------------------------------------------------------
+
+# Who may do what is the role's business; these are the names people read.
+ROLE_NAMES = {
+    "clerk": N_("Post office clerk"),
+    "agency": N_("Agency officer"),
+    "manager": N_("Manager"),
+    "admin": N_("Administrator"),
+    "integration": N_("Integration account"),
+}
+SCOPE_NAMES = {"feed:postal": N_("Postal feed"), "feed:agency": N_("Agency feed")}
+USERS_PER_PAGE = 50
+
+
+class NewUserForm(LoadSchema):
+    """The new-user form; the rules of a user (roles, office, agency, password) are
+    `create_user`'s."""
+
+    username = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,79}$",
+            error=N_("2 to 80 letters, digits, dots, dashes or underscores, no spaces"),
+        ),
+    )
+    full_name = fields.String(load_default="", validate=validate.Length(max=200))
+    role = fields.String(required=True, validate=validate.OneOf(ROLES, error=N_("Choose a role")))
+    office = fields.String(load_default="", validate=validate.Length(max=40))
+    agency = fields.String(load_default="", validate=validate.Length(max=40))
+    password = fields.String(load_default="")
+    password_confirm = fields.String(load_default="")
+    generate = fields.Boolean(load_default=False)
+
+
+def _form_data() -> dict[str, str]:
+    return {name: value for name, value in request.form.items() if name != "csrf_token"}
+
+
+def _actor() -> User:
+    return current_user._get_current_object()
+
+
+def _user_or_404(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+def _chosen_password(typed: dict[str, str]) -> str:
+    """The password typed twice (as typed: spaces count), or a generated one when asked for
+    (shown once)."""
+    if typed.get("generate"):
+        return secrets.token_urlsafe(12)
+    if typed.get("password", "") != typed.get("password_confirm", ""):
+        raise ValidationError({"password_confirm": [N_("The two passwords differ")]})
+    return typed.get("password", "")
+
+
+@bp.get("/admin/users")
+@page_roles("admin")
+def users():
+    """Every user with role, office or agency, state and live tokens; a search by name."""
+    query = request.args.get("q", "").strip()
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    rows = list(db.session.scalars(select(User).order_by(User.username)))
+    if query:
+        wanted = fold(query)
+        rows = [u for u in rows if wanted in fold(f"{u.username} {u.full_name}")]
+    start = (page - 1) * USERS_PER_PAGE
+    tokens = dict(
+        db.session.execute(
+            select(ApiToken.user_id, func.count())
+            .where(ApiToken.revoked_at.is_(None))
+            .group_by(ApiToken.user_id)
+        ).all()
+    )
+    return render_template(
+        "accounts/users.html",
+        rows=rows[start : start + USERS_PER_PAGE],
+        total=len(rows),
+        page=page,
+        more=len(rows) > start + USERS_PER_PAGE,
+        q=query,
+        tokens=tokens,
+        role_names=ROLE_NAMES,
+    )
+
+
+@bp.route("/admin/users/new", methods=["GET", "POST"])
+@page_roles("admin")
+def new_user():
+    """Create a user; a generated first password is shown once, on the answer to the POST."""
+    if request.method == "GET":
+        return _new_user_form({"role": "clerk"}, {})
+    typed = _form_data()
+    try:
+        form = NewUserForm().load(typed)
+        password = _chosen_password(typed)
+        user = operations.create_user(
+            form["username"],
+            form["role"],
+            password,
+            full_name=form["full_name"],
+            office_code=form["office"] or None,
+            agency_code=form["agency"] or None,
+            actor=_actor(),
+        )
+    except (ValidationError, DomainError) as exc:
+        db.session.rollback()
+        return _new_user_form(typed, form_errors(exc), 422)
+    db.session.commit()
+    if form["generate"]:
+        return _secret_page(user, "password", password)
+    flash(_("User %(name)s created.", name=user.username), "success")
+    return redirect(url_for("account_pages.user", user_id=user.id))
+
+
+def _new_user_form(values: dict, errors: dict, status: int = 200):
+    offices = db.session.scalars(select(Office).order_by(Office.code)).all()
+    agencies = db.session.scalars(select(Agency).order_by(Agency.code)).all()
+    page = render_template(
+        "accounts/users_new.html",
+        values=values,
+        errors=errors,
+        offices=offices,
+        agencies=agencies,
+        role_names=ROLE_NAMES,
+    )
+    return page, status
+
+
+@bp.get("/admin/users/<int:user_id>")
+@page_roles("admin")
+def user(user_id: int):
+    """One user: state, tokens, and the forms to disable, reset the password, issue a token."""
+    return _user_page(_user_or_404(user_id), {}, {})
+
+
+def _user_page(user: User, values: dict, errors: dict, status: int = 200):
+    tokens = db.session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+    ).all()
+    page = render_template(
+        "accounts/users_detail.html",
+        user=user,
+        tokens=tokens,
+        values=values,
+        errors=errors,
+        role_names=ROLE_NAMES,
+        scope_names=SCOPE_NAMES,
+        scopes=SCOPES,
+    )
+    return page, status
+
+
+@bp.post("/admin/users/<int:user_id>/active")
+@page_roles("admin")
+def set_active(user_id: int):
+    """Disable or enable; a disabled user's session ends at their next request."""
+    user = _user_or_404(user_id)
+    active = request.form.get("active") == "1"
+    try:
+        operations.set_user_active(user, active, actor=_actor())
+    except DomainError as exc:
+        db.session.rollback()
+        return _user_page(user, {}, form_errors(exc), 422)
+    db.session.commit()
+    message = _("%(name)s can sign in again.") if active else _("%(name)s is disabled.")
+    flash(message % {"name": user.username}, "success")
+    return redirect(url_for("account_pages.user", user_id=user.id))
+
+
+@bp.post("/admin/users/<int:user_id>/password")
+@page_roles("admin")
+def reset_password(user_id: int):
+    """A new password (typed twice, or generated and shown once); old sessions end."""
+    user = _user_or_404(user_id)
+    typed = _form_data()
+    try:
+        password = _chosen_password(typed)
+        operations.reset_password(user, password, actor=_actor())
+    except (ValidationError, DomainError) as exc:
+        db.session.rollback()
+        return _user_page(user, typed, form_errors(exc), 422)
+    db.session.commit()
+    if user.id == current_user.id:
+        login_user(user)  # the admin's own session follows the new password's stamp
+    if typed.get("generate"):
+        return _secret_page(user, "password", password)
+    flash(_("The password of %(name)s is changed.", name=user.username), "success")
+    return redirect(url_for("account_pages.user", user_id=user.id))
+
+
+@bp.post("/admin/users/<int:user_id>/tokens")
+@page_roles("admin")
+def issue_token(user_id: int):
+    """A bearer token, shown once on this answer: never stored, flashed or put in the cookie."""
+    user = _user_or_404(user_id)
+    typed = _form_data()
+    name = request.form.get("name", "").strip()
+    try:
+        if len(name) > 120:
+            raise ValidationError({"name": [N_("At most 120 characters")]})
+        token = operations.issue_token(
+            user, name=name, scopes=request.form.getlist("scopes"), actor=_actor()
+        )
+    except (ValidationError, DomainError) as exc:
+        db.session.rollback()
+        return _user_page(user, typed, form_errors(exc), 422)
+    db.session.commit()
+    return _secret_page(user, "token", token)
+
+
+@bp.post("/admin/users/<int:user_id>/tokens/<int:token_id>/revoke")
+@page_roles("admin")
+def revoke_token(user_id: int, token_id: int):
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.user_id != user_id:
+        abort(404)
+    operations.revoke_token(token, actor=_actor())
+    db.session.commit()
+    flash(_("Token “%(name)s” revoked.", name=token.name or token.id), "success")
+    return redirect(url_for("account_pages.user", user_id=user_id))
+
+
+def _secret_page(user: User, kind: str, secret: str):
+    return render_template("accounts/users_secret.html", user=user, kind=kind, secret=secret)

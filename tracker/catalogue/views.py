@@ -1,0 +1,238 @@
+"""Admin pages for the catalogue: procedures and offices (search, paging), load a procedures
+CSV, edit one office or one procedure.
+
+The rules are the catalogue operations' (the same loader as `flask catalogue load`); rows are
+never deleted here: an office or a procedure ends with its active period (`active_to`), so old
+dossiers keep what they came through.
+"""
+
+from __future__ import annotations
+
+import io
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from tracker.audit.operations import record_audit
+from tracker.calendar import today_vn
+from tracker.catalogue import queries
+from tracker.catalogue.models import SERVICE_FORMS, Office, Procedure
+from tracker.catalogue.operations import (
+    LoadReport,
+    load_procedures_csv,
+    update_office,
+    update_procedure,
+)
+from tracker.errors import DomainError
+from tracker.extensions import db
+from tracker.i18n import N_
+from tracker.pages import form_errors, page_roles
+from tracker.text import fold
+
+bp = Blueprint("catalogue_pages", __name__, template_folder="templates")
+
+PER_PAGE = 50
+# A page shows this many refused lines of a load; the counts say how many there were in all.
+SHOWN_ERRORS = 200
+CSV_TYPES = ("text/csv", "text/plain", "application/csv", "application/vnd.ms-excel", "")
+
+
+def _page() -> int:
+    return max(request.args.get("page", 1, type=int) or 1, 1)
+
+
+def _procedure_page(query: str, page: int) -> tuple[list[Procedure], bool]:
+    """One page of procedures matching `query` (code prefix or name, accents ignored)."""
+    args: dict = {"limit": PER_PAGE + 1, "offset": (page - 1) * PER_PAGE}
+    if query:
+        args["q"] = query[:200]
+    rows = queries.search_procedures(args)
+    return rows[:PER_PAGE], len(rows) > PER_PAGE
+
+
+@bp.get("/admin/catalogue")
+@page_roles("admin")
+def index():
+    """Procedures (search, paging) and the CSV load form."""
+    return _index_page()
+
+
+def _index_page(report: LoadReport | None = None, errors: dict | None = None, status: int = 200):
+    query = request.args.get("q", "").strip()
+    page = _page()
+    rows, more = _procedure_page(query, page)
+    total = db.session.scalar(select(func.count()).select_from(Procedure))
+    page_html = render_template(
+        "catalogue/index.html",
+        rows=rows,
+        more=more,
+        page=page,
+        q=query,
+        total=total,
+        report=report,
+        shown_errors=SHOWN_ERRORS,
+        errors=errors or {},
+        dry_run=request.form.get("dry_run") == "1",
+        today=today_vn(),
+    )
+    return page_html, status
+
+
+@bp.post("/admin/catalogue/load")
+@page_roles("admin")
+def load():
+    """Load a procedures CSV upload with the CLI's loader; `dry_run` checks and saves nothing.
+
+    Valid rows are saved even when others are refused (as the CLI does); the page lists every
+    refused line. The request size limit (MAX_CONTENT_LENGTH) answers 413 before this runs."""
+    upload = request.files.get("file")
+    problem = _upload_problem(upload)
+    if problem:
+        return _index_page(errors={"file": [problem]}, status=422)
+    data = upload.read()
+    report = load_procedures_csv(io.BytesIO(data), actor_id=current_user.id)
+    dry_run = request.form.get("dry_run") == "1"
+    if dry_run:
+        db.session.rollback()
+    else:
+        record_audit(
+            current_user.id,
+            "procedures.load",
+            "procedures",
+            upload.filename or "",
+            after={
+                "created": report.created,
+                "updated": report.updated,
+                "refused_lines": len({error.line for error in report.errors}),
+                "bytes": len(data),
+            },
+        )
+        db.session.commit()
+    status = 422 if report.errors and not report.loaded else 200
+    return _index_page(report=report, status=status)
+
+
+def _upload_problem(upload) -> str | None:
+    if upload is None or not upload.filename:
+        return N_("Choose a CSV file to load")
+    name = upload.filename.lower()
+    if not name.endswith((".csv", ".txt")) or upload.mimetype not in CSV_TYPES:
+        return N_("This is not a CSV file: in Excel, save the sheet as “CSV UTF-8”")
+    return None
+
+
+@bp.get("/admin/catalogue/offices")
+@page_roles("admin")
+def offices():
+    """Offices (search by code, name or place; paging); deactivated ones stay listed."""
+    query = request.args.get("q", "").strip()
+    page = _page()
+    rows = queries.list_offices({})
+    if query:
+        wanted = fold(query)
+        rows = [o for o in rows if wanted in fold(" ".join(filter(None, _office_text(o))))]
+    start = (page - 1) * PER_PAGE
+    return render_template(
+        "catalogue/offices.html",
+        rows=rows[start : start + PER_PAGE],
+        total=len(rows),
+        more=len(rows) > start + PER_PAGE,
+        page=page,
+        q=query,
+        today=today_vn(),
+    )
+
+
+def _office_text(office: Office) -> tuple[str | None, ...]:
+    return (office.code, office.name, office.commune, office.district, office.province)
+
+
+@bp.route("/admin/catalogue/offices/<code>", methods=["GET", "POST"])
+@page_roles("admin")
+def office(code: str):
+    """Edit one office: name, channel, place, address, active period."""
+    row = db.session.scalar(select(Office).where(Office.code == code))
+    if row is None:
+        abort(404)
+    if request.method == "GET":
+        return _office_form(row, _office_values(row), {})
+    typed = request.form.to_dict()
+    try:
+        update_office(row, typed, actor_id=current_user.id)
+    except DomainError as exc:
+        db.session.rollback()
+        return _office_form(row, typed, form_errors(exc), 422)
+    db.session.commit()
+    flash(_("Office %(code)s saved.", code=code), "success")
+    return redirect(url_for("catalogue_pages.offices", q=code))
+
+
+def _office_values(row: Office) -> dict:
+    values = {key: getattr(row, key) or "" for key in ("name", "commune", "district", "province")}
+    return {
+        **values,
+        "address": row.address or "",
+        "channel": row.channel.code,
+        "active_from": row.active_from.isoformat() if row.active_from else "",
+        "active_to": row.active_to.isoformat() if row.active_to else "",
+    }
+
+
+def _office_form(row: Office, values: dict, errors: dict, status: int = 200):
+    page = render_template(
+        "catalogue/office.html",
+        row=row,
+        values=values,
+        errors=errors,
+        channels=queries.list_channels(),
+    )
+    return page, status
+
+
+@bp.route("/admin/catalogue/procedures/<code>", methods=["GET", "POST"])
+@page_roles("admin")
+def procedure(code: str):
+    """Edit one procedure: name, sector, agency, working days, service forms, fee, period."""
+    row = db.session.scalar(select(Procedure).where(Procedure.code == code))
+    if row is None:
+        abort(404)
+    if request.method == "GET":
+        return _procedure_form(row, _procedure_values(row), row.service_forms, {})
+    typed = request.form.to_dict()
+    chosen = [form for form in request.form.getlist("service_forms") if form]
+    try:
+        update_procedure(row, typed, chosen, actor_id=current_user.id)
+    except DomainError as exc:
+        db.session.rollback()
+        return _procedure_form(row, typed, chosen, form_errors(exc), 422)
+    db.session.commit()
+    flash(_("Procedure %(code)s saved.", code=code), "success")
+    return redirect(url_for("catalogue_pages.index", q=code))
+
+
+def _procedure_values(row: Procedure) -> dict:
+    return {
+        "name": row.name,
+        "sector": row.sector.code,
+        "agency": row.agency.code,
+        "working_days": str(row.working_days),
+        "fee_vnd": "" if row.fee_vnd is None else str(row.fee_vnd),
+        "active_from": row.active_from.isoformat() if row.active_from else "",
+        "active_to": row.active_to.isoformat() if row.active_to else "",
+    }
+
+
+def _procedure_form(row: Procedure, values: dict, chosen: list[str], errors: dict, status=200):
+    page = render_template(
+        "catalogue/procedure.html",
+        row=row,
+        values=values,
+        chosen=chosen,
+        errors=errors,
+        service_forms=SERVICE_FORMS,
+        sectors=queries.list_sectors(),
+        agencies=queries.list_agencies(),
+    )
+    return page, status
