@@ -18,13 +18,9 @@ from sqlalchemy import func, select
 from tracker.audit.operations import record_audit
 from tracker.calendar import today_vn
 from tracker.catalogue import queries
+from tracker.catalogue.editing import update_office, update_procedure
 from tracker.catalogue.models import SERVICE_FORMS, Office, Procedure
-from tracker.catalogue.operations import (
-    LoadReport,
-    load_procedures_csv,
-    update_office,
-    update_procedure,
-)
+from tracker.catalogue.operations import LoadReport, load_procedures_csv
 from tracker.errors import DomainError
 from tracker.extensions import db
 from tracker.i18n import N_
