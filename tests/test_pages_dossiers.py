@@ -387,6 +387,24 @@ def test_form_errors_sit_beside_their_fields(app, client, clerk, create_dossier,
     assert status_of(code) == "out_for_delivery"
 
 
+def test_a_version_that_is_no_number_is_a_form_error_not_a_crash(
+    app, client, clerk, create_dossier
+):
+    code = create_dossier()["code"]
+    sign_in(client, clerk.user.username)
+    # "²" is a digit to str.isdigit() but not to int(); 5,000 digits pass Python's int limit.
+    for version in ("²", "9" * 5000):
+        answer = post_form(
+            client,
+            f"/dossiers/{code}/events",
+            {"status": "forwarded", "expected_version": version},
+            page=f"/dossiers/{code}",
+        )
+        assert answer.status_code == 422, version[:5]
+        assert 'id="expected_version-error"' in answer.get_data(as_text=True)
+    assert events_of(code) == ["received"]
+
+
 def test_the_dossier_page_speaks_english(app, client, clerk, create_dossier):
     code = create_dossier()["code"]
     sign_in(client, clerk.user.username)
@@ -466,6 +484,20 @@ def test_sending_the_same_batch_again_records_nothing_twice(
     assert outcomes(scan(client, "forwarded", [code], batch=batch)) == [(code, "recorded")]
     assert outcomes(scan(client, "forwarded", [code], batch=batch)) == [(code, "already")]
     assert events_of(code) == ["received", "forwarded"]
+
+
+def test_the_same_batch_sent_again_with_another_event_records_that_event(
+    app, client, clerk, create_dossier, move
+):
+    # The browser's back button brings the batch's id back with the form: the clerk picks the
+    # next event and sends the same codes again. That is a new event, not the old one again.
+    code = create_dossier()["code"]
+    move(code, "forwarded", "processing", "result_ready")
+    sign_in(client, clerk.user.username)
+    batch = "cd" * 16
+    assert outcomes(scan(client, "result_collected", [code], batch=batch)) == [(code, "recorded")]
+    assert outcomes(scan(client, "out_for_delivery", [code], batch=batch)) == [(code, "recorded")]
+    assert status_of(code) == "out_for_delivery"
 
 
 def test_a_bad_batch_is_refused_whole(app, client, clerk, create_dossier, move):

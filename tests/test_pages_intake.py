@@ -195,6 +195,27 @@ def test_errors_sit_beside_their_fields_keep_what_was_typed_and_save_nothing(
     assert dossier_count() == 0
 
 
+def test_numbers_too_long_for_python_are_form_errors_not_a_crash(app, client, signed_in_clerk):
+    # Python's int() refuses more than 4,300 digits; the form must still answer beside the field.
+    form = intake_form(**{"fee_vnd": "9" * 5000, "documents.0.count": "9" * 5000})
+    response = post_form(client, INTAKE, form, page=INTAKE)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'id="fee_vnd-error"' in html and 'id="documents-0-count-error"' in html
+    assert dossier_count() == 0
+
+
+def test_a_nul_character_in_a_procedure_search_finds_nothing(app, client, signed_in_clerk):
+    # PostgreSQL refuses NUL in text parameters: the search must not send it.
+    assert client.get(INTAKE, query_string={"q": "1.00\x00"}).status_code == 200
+    assert client.get(INTAKE, query_string={"procedure": "1.001234\x00"}).status_code == 404
+    form = intake_form(procedure_code="1.001234\x00")
+    response = post_form(client, INTAKE, form, page=INTAKE)
+    assert response.status_code == 422
+    assert 'id="q-error"' in response.get_data(as_text=True)
+    assert dossier_count() == 0
+
+
 def test_a_bad_item_number_check_digit_is_shown_beside_the_field(app, client, signed_in_clerk):
     form = intake_form(postal_item_number="EE123456780VN")
     response = post_form(client, INTAKE, form, page=INTAKE)

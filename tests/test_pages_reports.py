@@ -258,6 +258,27 @@ def test_baseline_errors_sit_beside_the_fields_and_keep_what_was_typed(client, m
     assert db.session.scalars(select(Baseline)).all() == []
 
 
+def test_figures_too_long_for_python_are_form_errors_not_a_crash(client, manager):
+    # Python's int() refuses more than 4,300 digits; the form must still answer beside the field.
+    data = {"form": "baseline", "one_way": "9" * 5000, "months.3.two_way": "9" * 5000}
+    response = post_form(client, "/manager/settings?year=2017", data)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'id="one_way-error"' in html and 'id="months-3-two_way-error"' in html
+    assert db.session.scalars(select(Baseline)).all() == []
+
+
+def test_a_post_that_names_no_form_changes_nothing(client, manager):
+    saved = post_form(client, "/manager/settings?year=2017", {"form": "baseline", "two_way": "579"})
+    assert saved.status_code == 302
+    # Without the form's name the figures would all be blank: a baseline that removes itself.
+    for data in ({"rate": "25"}, {"form": "other", "rate": "25"}):
+        response = post_form(client, "/manager/settings?year=2017", data)
+        assert response.status_code == 400, data
+    db.session.expire_all()
+    assert [b.two_way for b in db.session.scalars(select(Baseline))] == [579]
+
+
 def test_a_baseline_is_saved_through_the_operation_and_audited(client, manager):
     data = {
         "form": "baseline",

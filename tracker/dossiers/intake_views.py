@@ -51,6 +51,8 @@ SEARCH_LIMIT = 20
 # Empty document rows offered below the filled ones (more come with "Add a row" when JS runs).
 BLANK_ROWS = 3
 MIN_ROWS = 4
+# Digits beyond this are not a number anyone means (and int() stops at 4,300).
+MAX_DIGITS = 30
 # The schema takes at most 100 documents; a form row index beyond this is ignored.
 MAX_ROWS = 100
 # The form's plain fields, by payload path. office_code only for admins (clerks use their own).
@@ -84,7 +86,7 @@ def intake():
     term = request.args.get("q", "").strip()[:200]
     code = request.args.get("procedure", "").strip()[:40]
     if code:
-        procedure = _active(find_procedure(code))
+        procedure = _in_force(code)
         if procedure is not None:
             return _form_page(procedure, _defaults(procedure), [], {})
         return _search_page(code, [], {"q": [N_("No procedure in force has this code.")]}, 404)
@@ -119,7 +121,7 @@ def _submit():
             "error",
         )
         return redirect(url_for("dossier_pages.dossier", code=logged), 303)
-    procedure = _active(find_procedure(values.get("procedure_code", "")))
+    procedure = _in_force(values.get("procedure_code", ""))
     if procedure is None:
         errors = {"q": [N_("Choose a procedure in force first.")]}
         return _search_page(values.get("procedure_code", ""), [], errors, 422)
@@ -187,7 +189,10 @@ def _number(text: str) -> int | str:
     refuse with its own message."""
     if _GROUPED.match(text):
         text = re.sub(r"[.,\s]", "", text)
-    return int(text) if text.isascii() and text.isdigit() else text
+    # Python's int() takes at most 4,300 digits; no count or fee has anywhere near 30.
+    if text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS:
+        return int(text)
+    return text
 
 
 def _defaults(procedure: Procedure) -> dict[str, str]:
@@ -200,6 +205,14 @@ def _defaults(procedure: Procedure) -> dict[str, str]:
     }
 
 
+def _in_force(code: str) -> Procedure | None:
+    """The procedure in force with `code`, if any. No code holds a NUL character, and
+    PostgreSQL refuses one in a query: such a code is not looked up."""
+    if "\x00" in code:
+        return None
+    return _active(find_procedure(code))
+
+
 def _active(procedure: Procedure | None) -> Procedure | None:
     if procedure is None or not procedure.is_active_on(today_vn()):
         return None
@@ -208,7 +221,9 @@ def _active(procedure: Procedure | None) -> Procedure | None:
 
 def _search(term: str) -> list[Procedure]:
     # Code prefix or accent-insensitive part of the name; procedures no longer in force are
-    # left out (the operation would refuse them).
+    # left out (the operation would refuse them). PostgreSQL refuses a NUL in a query.
+    if "\x00" in term:
+        return []
     found = search_procedures({"q": term, "limit": SEARCH_LIMIT * 2, "offset": 0})
     return [procedure for procedure in found if _active(procedure)][:SEARCH_LIMIT]
 

@@ -170,7 +170,9 @@ def _event_data(form: dict[str, str]) -> dict[str, Any]:
     a number (a datetime-local value has no offset: the schema reads it as Vietnam time)."""
     data: dict[str, Any] = {key: value for key, value in form.items() if value}
     version = data.get("expected_version")
-    if version is not None and version.isdigit():
+    # ASCII digits only ("²" is a digit to isdigit(), not to int()), and few enough for int():
+    # anything else goes to the schema as typed, which refuses it beside the field.
+    if version is not None and version.isascii() and version.isdigit() and len(version) < 20:
         data["expected_version"] = int(version)
     return data
 
@@ -303,9 +305,8 @@ def _scan_form_errors(form: dict[str, str], lines: list[str], choices: list[str]
 def _record_batch(lines: list[str], form: dict[str, str], user) -> list[dict[str, Any]]:
     """Each line on its own savepoint: one that is refused undoes nothing of the others.
 
-    The batch's id is the events' source id, so sending the same form twice (a reload) records
-    nothing twice: the second time each dossier answers "already recorded".
-    """
+    The batch's id and event are the events' source id, so sending the same form twice (a
+    reload) records nothing twice: the second time each dossier answers "already recorded"."""
     data = EventCreateSchema().load(
         {"status": form["status"], **({"note": form["note"]} if form["note"] else {})}
     )
@@ -332,7 +333,9 @@ def _scan_one(value: str, data: dict, batch_id: str, user, seen: set[str]) -> di
                 data["status"],
                 source=_source(user),
                 actor=user,
-                source_event_id=f"scan-{batch_id}",
+                # The event is part of the id: the same batch sent again with another event
+                # (the back button keeps the form's batch id) is new, not a repeat.
+                source_event_id=f"scan-{batch_id}-{data['status']}",
                 note=data.get("note"),
                 office_id=user.office_id,
             )

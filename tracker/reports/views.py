@@ -73,6 +73,8 @@ NOTE_TEXTS = {
     "share_unfiltered_only": N_("The share of all TTHC dossiers is computed province-wide only."),
 }
 PAGE_SIZE = 50
+# A figure typed with more characters than this is no count anyone means.
+MAX_FIGURE_CHARS = 40
 _GROUPED = re.compile(r"-?[0-9]{1,3}(?:[.,\s][0-9]{3})+|-?[0-9]+")
 
 
@@ -209,9 +211,14 @@ def settings():
     year = parse_year(request.args.get("year") or str(today_vn().year))
     if request.method == "GET":
         return _settings_page(year)
-    if request.form.get("form") == "target":
+    which = request.form.get("form")
+    if which == "target":
         return _save_target(year)
-    return _save_baseline(year)
+    if which == "baseline":
+        return _save_baseline(year)
+    # Not one of the page's forms: read as a baseline, its blank figures would remove the
+    # year's baseline.
+    return error_page(400)
 
 
 def _settings_page(year: int, *, typed: dict | None = None, errors: dict | None = None,
@@ -251,7 +258,8 @@ def _figure(text: str | None) -> int | str | None:
     text = (text or "").strip()
     if not text:
         return None
-    if _GROUPED.fullmatch(text):
+    # Python's int() takes at most 4,300 digits; longer goes to the schema as text.
+    if len(text) <= MAX_FIGURE_CHARS and _GROUPED.fullmatch(text):
         return int(re.sub(r"[.,\s]", "", text))
     return text
 
