@@ -176,3 +176,19 @@ def test_production_sessions_are_secure_cookies(monkeypatch):
     assert config["SESSION_COOKIE_SECURE"] is True
     assert config["SESSION_COOKIE_HTTPONLY"] is True
     assert config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_a_nul_in_the_user_name_is_a_failed_sign_in(app, client, clerk):
+    assert sign_in(client, "clerk\x001").status_code == 401
+
+
+@pytest.mark.parametrize("code", ["<a href='https:evil.example'>click</a>", "%", "<i>x</i>%d"])
+def test_an_error_page_shows_what_was_typed_as_text(app, client, clerk, code):
+    from urllib.parse import quote
+
+    sign_in(client, clerk.user.username)
+    answer = client.get("/dossiers/" + quote(code, safe=""))
+    assert answer.status_code == 404
+    html = answer.get_data(as_text=True)
+    assert "<a href='https:evil.example'>" not in html and "<i>x</i>" not in html
+    assert client.get("/manager?office=" + quote(code)).status_code in {302, 403}

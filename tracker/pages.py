@@ -66,6 +66,9 @@ def init_pages(app: Flask) -> None:
         current_locale=lambda: str(get_locale()),
         here=here,
     )
+    # `{{ text|message }}` translates a message that is data (a rule's error, which may repeat
+    # what was typed): unlike `_()` in a template it is escaped and never %-formatted.
+    app.jinja_env.filters["message"] = lambda text: _(str(text))
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -50,7 +50,9 @@ def authenticate(username: str, password: str) -> User | None:
     An unknown name costs one hash too, so the answer's timing does not tell which names exist.
     Integration accounts sign in with tokens only, never on a page.
     """
-    user = db.session.scalar(select(User).where(User.username == username.strip()))
+    user = None
+    if "\x00" not in username:  # PostgreSQL refuses NUL in text; no user name holds one
+        user = db.session.scalar(select(User).where(User.username == username.strip()))
     if user is None:
         _hasher().hash(password)
         return None

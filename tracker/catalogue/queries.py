@@ -40,7 +40,7 @@ def list_sectors() -> list[Sector]:
 def search_procedures(args: dict[str, Any]) -> list[Procedure]:
     query = select(Procedure)
     if "q" in args:
-        term = args["q"].strip()
+        term = args["q"].strip().replace("\x00", "")
         query = query.where(
             or_(
                 Procedure.code.startswith(term, autoescape=True),
@@ -64,4 +64,6 @@ def search_procedures(args: dict[str, Any]) -> list[Procedure]:
 
 def find_procedure(code: str) -> Procedure | None:
     """The procedure with exactly `code`, or None (the intake page opens its form by code)."""
+    if "\x00" in code:
+        return None  # PostgreSQL refuses NUL in text: no procedure has one
     return db.session.scalar(select(Procedure).where(Procedure.code == code))
