@@ -414,3 +414,17 @@ def test_sending_the_same_form_again_logs_nothing_twice(app, client, signed_in_c
     data.update(form_id=other, postal_item_number="")
     assert client.post(INTAKE, data=data).status_code == 201
     assert dossier_count() == 2
+
+
+def test_a_reprint_names_the_clerk_who_took_the_dossier_in(
+    app, client, make_staff, create_dossier, catalogue
+):
+    receiving = make_staff("clerk")
+    code = create_dossier(staff=receiving)["code"]
+    admin = make_staff("admin")
+    sign_in(client, admin.user.username)
+    response = post_form(client, f"/dossiers/{code}/receipt", {}, page=INTAKE)
+    assert response.status_code == 200
+    signatures = response.get_data(as_text=True).split('class="signatures"')[1]
+    assert receiving.user.username in signatures
+    assert admin.user.username not in signatures

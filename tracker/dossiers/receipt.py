@@ -15,8 +15,10 @@ import segno
 from barcode import Code128
 from flask import current_app
 
+from tracker.accounts.models import User
 from tracker.calendar import add_working_days, local_date
 from tracker.dossiers.models import Dossier
+from tracker.extensions import db
 
 # Modules of white around the bars: a scanner needs at least 10 to find the start of a symbol.
 QUIET_ZONE = 10
@@ -39,6 +41,8 @@ class Receipt:
     qr_uri: str
     barcode_uri: str
     appointment: Appointment | None
+    # Who took the dossier in (a reprint names them, not whoever reprinted it).
+    clerk_name: str
 
 
 def build_receipt(dossier: Dossier, secret: str) -> Receipt:
@@ -52,7 +56,13 @@ def build_receipt(dossier: Dossier, secret: str) -> Receipt:
         qr_uri=qr_data_uri(url),
         barcode_uri=code128_data_uri(dossier.code),
         appointment=appointment_of(dossier),
+        clerk_name=_receiving_clerk(dossier),
     )
+
+
+def _receiving_clerk(dossier: Dossier) -> str:
+    clerk = db.session.get(User, dossier.created_by_id) if dossier.created_by_id else None
+    return (clerk.full_name or clerk.username) if clerk else ""
 
 
 def lookup_url(code: str, secret: str) -> str:
