@@ -18,13 +18,12 @@ from flask_babel import format_decimal, format_percent, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.routing import BuildError
 
 from tracker.calendar import today_vn
 from tracker.catalogue.models import Channel, Office, Sector
 from tracker.dossiers import queries as dossier_queries
-from tracker.dossiers.models import Dossier
 from tracker.errors import DomainError, error_page
 from tracker.extensions import db
 from tracker.i18n import N_
@@ -42,7 +41,6 @@ from tracker.reports.schemas import (
 )
 from tracker.sweeps import queries as sweep_queries
 from tracker.sweeps.checks import kind_label
-from tracker.sweeps.models import Anomaly
 from tracker.sweeps.schemas import AnomalyListArgs
 
 bp = Blueprint("report_pages", __name__, template_folder="templates")
@@ -373,19 +371,9 @@ def problems():
         overdue=overdue,
         overdue_total=overdue_total,
         anomalies=[(row, _kind_name(row.kind)) for row in anomalies],
-        anomalies_total=_open_anomalies_total(user),
+        anomalies_total=sweep_queries.count_open_anomalies(user),
         anomalies_next=anomalies_next,
     )
-
-
-def _open_anomalies_total(user) -> int:
-    query = (
-        select(Anomaly.id)
-        .join(Dossier, Dossier.id == Anomaly.dossier_id)
-        .where(Anomaly.resolved_at.is_(None))
-    )
-    query = dossier_queries.scope(query, user)
-    return db.session.scalar(select(func.count()).select_from(query.subquery()))
 
 
 def _kind_name(kind: str) -> str:

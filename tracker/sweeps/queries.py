@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, func, select
 
 from tracker.accounts.models import User
 from tracker.catalogue.models import Office
 from tracker.dossiers.models import Dossier
 from tracker.dossiers.queries import id_of, keyset_page, scope
+from tracker.extensions import db
 from tracker.sweeps.models import Anomaly
 
 
@@ -40,3 +41,14 @@ def list_anomalies(user: User, args: dict[str, Any]) -> tuple[list[Row], str | N
     if "office" in args:
         query = query.where(Dossier.office_id == id_of(Office, args["office"], "office"))
     return keyset_page(query, Anomaly.id, args, rows=True)
+
+
+def count_open_anomalies(user: User) -> int:
+    """How many anomalies are open in the caller's dossier scope."""
+    query = (
+        select(Anomaly.id)
+        .join(Dossier, Dossier.id == Anomaly.dossier_id)
+        .where(Anomaly.resolved_at.is_(None))
+    )
+    query = scope(query, user)
+    return db.session.scalar(select(func.count()).select_from(query.subquery()))
