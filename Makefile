@@ -25,7 +25,8 @@ seed: db
 # Web server + one worker + the one beat, from one command (workers/embedded.py); a simulated
 # post and agency move demo dossiers along (DEMO_SIMULATION=0 make run to switch it off).
 run: seed
-	DEMO_SIMULATION=$${DEMO_SIMULATION:-1} $(BIN)/python -m workers.embedded --host 127.0.0.1 --port $(PORT)
+	DEMO_SIMULATION=$${DEMO_SIMULATION:-1} PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://127.0.0.1:$(PORT)} \
+	  $(BIN)/python -m workers.embedded --host 127.0.0.1 --port $(PORT)
 
 # The parts alone, e.g. against PostgreSQL and Redis (DATABASE_URL, REDIS_URL): one `make beat`
 # in the whole deployment, as many `make worker` as wanted.
