@@ -395,7 +395,8 @@ def _dossier_data(rng: random.Random, plan: Plan, serial: int) -> dict:
             f"{rng.randrange(1, 300)} {rng.choice(STREETS)}, {rng.choice(WARDS)}, tỉnh Đồng Nai"
         )
     if plan.service_form != "return_only":
-        data["documents"] = [
+        # The procedure's own checklist where the catalogue has one, as a clerk's form starts.
+        data["documents"] = [dict(document) for document in plan.procedure.documents] or [
             {"name": "Tờ khai / đơn đề nghị theo mẫu", "kind": "original", "count": 1},
             {"name": "Bản sao Căn cước công dân", "kind": "certified_copy", "count": 1},
         ]

@@ -8,8 +8,10 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import select
 
+from tracker.catalogue.documents import ChecklistInvalid, Problem, parse_documents
 from tracker.catalogue.models import Agency, Channel, Office, Procedure, Sector
 from tracker.catalogue.operations import (
     _assign,
@@ -57,7 +59,9 @@ def update_procedure(
     *,
     actor_id: int | None = None,
 ) -> None:
-    """Edit one procedure (its code stays) with the CSV loader's checks; its active period too."""
+    """Edit one procedure (its code stays) with the CSV loader's checks; its active period too.
+    The checklist is the `documents` text (one document per line); a form without that field
+    leaves the checklist as it is."""
     sectors = {s.code: s for s in db.session.scalars(select(Sector))}
     agencies = {a.code: a for a in db.session.scalars(select(Agency))}
     errors, values = _collect(
@@ -68,6 +72,7 @@ def update_procedure(
         service_forms=lambda: _chosen_forms(service_forms),
         fee_vnd=lambda: _fee((form.get("fee_vnd") or "").strip()),
         period=lambda: _form_period(form),
+        documents=lambda: _form_documents(form, procedure),
     )
     if errors:
         raise ValidationFailed("some fields are not valid", fields=errors)
@@ -83,6 +88,7 @@ def update_procedure(
         "allows_two_way": "two_way" in forms,
         "allows_return_only": "return_only" in forms,
         "allows_send_only": "send_only" in forms,
+        "documents": values["documents"],
         **values["period"],
     }
     _assign(procedure, fields, "procedures", actor_id)
@@ -117,6 +123,25 @@ def _chosen_forms(chosen: list[str]) -> set[str]:
     if not chosen:
         raise _Bad("choose at least one service form")
     return _service_forms("|".join(chosen))
+
+
+def _form_documents(form: Mapping[str, str], procedure: Procedure) -> list[dict]:
+    if "documents" not in form:
+        return list(procedure.documents or [])
+    try:
+        return parse_documents(form["documents"])
+    except ChecklistInvalid as exc:
+        messages = [_problem_message(problem) for problem in exc.problems]
+        raise ValidationFailed("documents: not valid", fields={"documents": messages}) from None
+
+
+def _problem_message(problem: Problem) -> str:
+    # In the page's language here: the position of the document is part of the message.
+    if problem.number is None:
+        return gettext(problem.reason)
+    return gettext(
+        "Document %(number)s: %(problem)s", number=problem.number, problem=gettext(problem.reason)
+    )
 
 
 def _form_period(form: Mapping[str, str]) -> dict[str, date | None]:

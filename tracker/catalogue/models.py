@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.extensions import db
@@ -89,6 +89,9 @@ class Procedure(ActivePeriod, db.Model):
     allows_return_only: Mapped[bool] = mapped_column(Boolean, default=True)
     allows_send_only: Mapped[bool] = mapped_column(Boolean, default=True)
     fee_vnd: Mapped[int | None] = mapped_column(Integer)
+    # The checklist the citizen hands in, in order: [{"name", "kind", "count"}], checked by
+    # tracker/catalogue/documents.py. Read and written whole, never queried inside: a JSON list.
+    documents: Mapped[list[dict]] = mapped_column(JSON, default=list, server_default="[]")
 
     sector: Mapped[Sector] = relationship(lazy="joined")
     agency: Mapped[Agency] = relationship(lazy="joined")

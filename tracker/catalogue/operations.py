@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 
 from tracker.audit.operations import record_audit
+from tracker.catalogue.documents import ChecklistInvalid, parse_documents
 from tracker.catalogue.models import SERVICE_FORMS, Agency, Channel, Office, Procedure, Sector
 from tracker.csvfile import FileProblem, RowError, Source, read_text, records
 from tracker.errors import ValidationFailed
@@ -32,7 +33,9 @@ DEMO_CATALOGUE = DATA_DIR / "dongnai_sample.json"
 DEMO_PROCEDURES = DATA_DIR / "dongnai_sample_procedures.csv"
 
 REQUIRED_COLUMNS = ("code", "name", "sector", "agency", "working_days", "service_forms")
-OPTIONAL_COLUMNS = ("fee_vnd", "agency_name")
+# `documents`: the checklist (syntax in tracker/catalogue/documents.py). Without the column a
+# reload keeps each procedure's checklist; with it, an empty cell empties the checklist.
+OPTIONAL_COLUMNS = ("fee_vnd", "agency_name", "documents")
 AGENCY_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
 _PROCEDURE_CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._\-]{0,39}$")
 # "200000", or grouped thousands as Vietnamese Excel writes them: "200.000", "200,000", "200 000".
@@ -277,6 +280,11 @@ class _ProcedureLoader:
                 errors.append((name, str(exc)))
         if "agency" in values and values["agency"] not in self.agencies:
             errors.extend(_new_agency_problems(values["agency"], row.get("agency_name", "")))
+        if "documents" in row:
+            try:
+                values["documents"] = parse_documents(row["documents"])
+            except ChecklistInvalid as exc:
+                errors.extend((problem.field, problem.reason) for problem in exc.problems)
         return values, errors
 
     def upsert(self, values: dict[str, Any], agency_name: str) -> None:
@@ -306,6 +314,8 @@ class _ProcedureLoader:
             "allows_return_only": "return_only" in forms,
             "allows_send_only": "send_only" in forms,
         }
+        if "documents" in values:
+            fields["documents"] = values["documents"]
         _assign(procedure, fields, "procedures", self.actor_id)
 
     def _code(self, value: str) -> str:

@@ -43,6 +43,14 @@ class SectorOut(ma.Schema):
     name_en = fields.String()
 
 
+class ProcedureDocumentOut(ma.Schema):
+    """One document of a procedure's checklist (what the intake form starts with)."""
+
+    name = fields.String()
+    kind = fields.String(metadata={"description": "original, certified_copy or copy"})
+    count = fields.Integer()
+
+
 class ProcedureOut(ma.Schema):
     code = fields.String()
     name = fields.String()
@@ -51,6 +59,10 @@ class ProcedureOut(ma.Schema):
     working_days = fields.Integer()
     service_forms = fields.List(fields.String())
     fee_vnd = fields.Integer()
+    documents = fields.List(
+        fields.Nested(ProcedureDocumentOut),
+        metadata={"description": "required documents, in order"},
+    )
     active_from = fields.Date()
     active_to = fields.Date()
 

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from tracker.audit.operations import record_audit
 from tracker.calendar import today_vn
 from tracker.catalogue import queries
+from tracker.catalogue.documents import format_documents
 from tracker.catalogue.editing import update_office, update_procedure
 from tracker.catalogue.models import SERVICE_FORMS, Office, Procedure
 from tracker.catalogue.operations import LoadReport, load_procedures_csv
@@ -190,7 +191,8 @@ def _office_form(row: Office, values: dict, errors: dict, status: int = 200):
 @bp.route("/admin/catalogue/procedures/<code>", methods=["GET", "POST"])
 @page_roles("admin")
 def procedure(code: str):
-    """Edit one procedure: name, sector, agency, working days, service forms, fee, period."""
+    """Edit one procedure: name, sector, agency, working days, service forms, fee, required
+    documents, period."""
     row = db.session.scalar(select(Procedure).where(Procedure.code == code))
     if row is None:
         abort(404)
@@ -217,6 +219,7 @@ def _procedure_values(row: Procedure) -> dict:
         "fee_vnd": "" if row.fee_vnd is None else str(row.fee_vnd),
         "active_from": row.active_from.isoformat() if row.active_from else "",
         "active_to": row.active_to.isoformat() if row.active_to else "",
+        "documents": format_documents(row.documents),
     }
 
 

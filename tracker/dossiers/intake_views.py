@@ -146,8 +146,8 @@ def _remember_sent(form_id: str, code: str) -> None:
 
 
 def _typed(form) -> tuple[dict[str, str], list[dict[str, str]]]:
-    """What the clerk typed, as typed: the plain fields, and the document rows that are not
-    blank, in order (so that "documents.N" of an error is the N-th row shown again)."""
+    """What the clerk typed, as typed: the plain fields, and the document rows that have a
+    name, in order (so that "documents.N" of an error is the N-th row shown again)."""
     values = {name: form.get(name, "").strip() for name in TEXT_FIELDS}
     for key in APPLICANT_FIELDS:
         values[f"applicant.{key}"] = form.get(f"applicant.{key}", "").strip()
@@ -161,9 +161,8 @@ def _typed(form) -> tuple[dict[str, str], list[dict[str, str]]]:
         if match and int(match.group(1)) < MAX_ROWS:
             row = rows.setdefault(int(match.group(1)), {"name": "", "kind": "", "count": ""})
             row[match.group(2)] = value.strip()
-    documents = [
-        row for _index, row in sorted(rows.items()) if row["name"] or row["count"] not in {"", "1"}
-    ]
+    # A row without a name is left out: clearing the name removes a pre-filled document.
+    documents = [row for _index, row in sorted(rows.items()) if row["name"]]
     return values, documents
 
 
@@ -240,6 +239,12 @@ def _form_page(
     errors: dict[str, list[str]],
     status: int = 200,
 ):
+    if request.method == "GET":
+        # A form just opened starts with the procedure's checklist; the clerk edits it.
+        documents = [
+            {"name": doc["name"], "kind": doc["kind"], "count": str(doc["count"])}
+            for doc in procedure.documents or []
+        ]
     blank = {"name": "", "kind": "original", "count": "1"}
     rows = documents + [dict(blank) for _ in range(max(BLANK_ROWS, MIN_ROWS - len(documents)))]
     offices = []
