@@ -327,3 +327,33 @@ def test_the_cli_disables_enables_and_resets_a_password(app, clerk):
     assert verify_password(user_named(clerk.user.username), NEW_PASSWORD)
     assert runner.invoke(args=["user", "disable", "nobody"]).exit_code == 1
     assert [e.action for e in audited("user.password_reset")] == ["user.password_reset"]
+
+
+# Input the database cannot hold -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("user_id", ["99999999999", "99999999999999999999999", "0"])
+def test_ids_past_the_columns_range_are_404(app, client, admin, user_id):
+    url = f"/admin/users/{admin.user.id}"
+    assert client.get(f"/admin/users/{user_id}").status_code == 404
+    for action in ("active", "password", "tokens", f"tokens/{user_id}/revoke"):
+        target = f"/admin/users/{user_id}/{action}"
+        assert post_form(client, target, {"active": "0"}, page=url).status_code == 404
+    revoke = f"{url}/tokens/{user_id}/revoke"
+    assert post_form(client, revoke, {}, page=url).status_code == 404
+
+
+def test_a_nul_in_a_token_name_is_a_form_error(app, client, admin):
+    url = f"/admin/users/{admin.user.id}"
+    before = db.session.scalar(select(func.count()).select_from(ApiToken))
+    response = post_form(client, f"{url}/tokens", {"name": "feed\x00"}, page=url)
+    assert response.status_code == 422 and 'id="name-error"' in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(ApiToken)) == before
+
+
+def test_a_first_password_is_shown_whenever_one_is_generated(app, client, admin):
+    # "generate" sent as a value the schema reads as false: no password is made up unseen.
+    form = {"username": "quiet", "role": "manager", "generate": "false"}
+    response = post_form(client, "/admin/users/new", form)
+    assert response.status_code == 422 and 'id="password-error"' in response.get_data(as_text=True)
+    assert user_named("quiet") is None

@@ -313,3 +313,66 @@ def test_a_procedure_page_in_english(app, client, admin):
     client.set_cookie("lang", "en")
     text = text_of(client.get("/admin/catalogue/procedures/1.004567"))
     assert "Statutory working days" in text and "Service forms the post may offer" in text
+
+
+# Input the database cannot hold -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["offices", "procedures"])
+def test_a_nul_in_a_code_in_the_url_is_404(app, client, admin, kind):
+    assert client.get(f"/admin/catalogue/{kind}/1%00").status_code == 404
+
+
+@pytest.mark.parametrize("page", ["99999999999", "99999999999999999999999"])
+def test_a_page_number_past_the_end_is_an_empty_page(app, client, admin, page):
+    response = client.get("/admin/catalogue", query_string={"page": page})
+    assert response.status_code == 200 and "1.001234" not in text_of(response)
+
+
+@pytest.mark.parametrize("field", ["name", "commune", "address"])
+def test_a_nul_in_an_office_field_is_a_form_error(app, client, admin, field):
+    response = post_form(client, "/admin/catalogue/offices/810000", office_form(**{field: "A\x00"}))
+    assert response.status_code == 422 and field_error(response, field)
+    assert office("810000").name == "Bưu cục Biên Hòa"
+
+
+@pytest.mark.parametrize("field", ["name", "documents"])
+def test_a_nul_in_a_procedure_field_is_a_form_error(app, client, admin, field):
+    url = "/admin/catalogue/procedures/1.001234"
+    response = post_form(client, url, procedure_form(**{field: "Tờ khai\x00"}))
+    assert response.status_code == 422 and field_error(response, field)
+    assert procedure("1.001234").name == "Cấp phiếu lý lịch tư pháp"
+
+
+def test_a_nul_in_a_csv_cell_refuses_that_line(app, client, admin):
+    text = (
+        "code,name,sector,agency,working_days,service_forms,agency_name,documents\n"
+        "1.001234,Tên\x00,TP,000.00.01.H19,5,two_way,,\n"
+        "2.000222,Khai sinh,TP,000.00.09.H19,5,two_way,Sở\x00,\n"
+        "2.000333,Khai tử,TP,000.00.01.H19,5,two_way,,Tờ khai\x00\n"
+        "2.000444,Kết hôn,TP,000.00.01.H19,5,two_way,,Tờ khai\n"
+    )
+    response = upload(client, text)
+    assert response.status_code == 200
+    assert [procedure(code) is None for code in ("2.000222", "2.000333")] == [True, True]
+    assert procedure("1.001234").name == "Cấp phiếu lý lịch tư pháp"
+    assert procedure("2.000444").documents == [{"name": "Tờ khai", "kind": "original", "count": 1}]
+    assert text_of(response).count("không được chứa ký tự NUL") == 3
+
+
+def test_the_load_form_names_the_documents_column(app, client, admin):
+    assert "documents" in text_of(client.get("/admin/catalogue")).split("Tệp CSV *")[0]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Danh mục thủ tục hành chính tiếp nhận qua bưu điện tỉnh Đồng Nai năm 2026 (bản sửa).csv",
+        "thủ\x00tục.csv",
+    ],
+)
+def test_any_file_name_is_loaded_and_audited(app, client, admin, name):
+    response = upload(client, GOOD_CSV, name=name)
+    assert response.status_code == 200 and procedure("2.000111") is not None
+    [entry] = audited("procedures.load")
+    assert entry.entity_key == name.replace("\x00", "")[:80]

@@ -93,6 +93,8 @@ def test_every_bad_document_is_reported_with_its_position():
     # The same name as an original and as a copy is two documents, not a repeat.
     assert len(parse_documents("Giấy khai sinh (bản chính); Giấy khai sinh (bản sao)")) == 2
     assert parse_documents("a" * MAX_NAME)[0]["name"] == "a" * MAX_NAME
+    # PostgreSQL cannot store a NUL in the dossier's document rows the checklist pre-fills.
+    assert problems_of("Tờ khai; Ảnh\x00 x2") == [Problem(2, "must not contain NUL characters")]
 
 
 def test_the_written_form_reads_back_the_same():

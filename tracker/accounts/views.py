@@ -29,6 +29,7 @@ from tracker.accounts.models import ROLES, SCOPES, ApiToken, User
 from tracker.accounts.operations import authenticate
 from tracker.audit.operations import record_audit
 from tracker.catalogue.models import Agency, Office
+from tracker.dossiers.queries import MAX_ID
 from tracker.errors import DomainError
 from tracker.extensions import db, limiter
 from tracker.i18n import LANGUAGE_COOKIE, N_
@@ -146,6 +147,14 @@ class NewUserForm(LoadSchema):
     generate = fields.Boolean(load_default=False)
 
 
+class TokenForm(LoadSchema):
+    """The new-token form's name (scopes are `issue_token`'s to check)."""
+
+    name = fields.String(
+        load_default="", validate=validate.Length(max=120, error=N_("At most 120 characters"))
+    )
+
+
 def _form_data() -> dict[str, str]:
     return {name: value for name, value in request.form.items() if name != "csrf_token"}
 
@@ -155,16 +164,17 @@ def _actor() -> User:
 
 
 def _user_or_404(user_id: int) -> User:
-    user = db.session.get(User, user_id)
+    # An id past the column's range names nobody (and must not reach the database).
+    user = db.session.get(User, user_id) if 0 < user_id <= MAX_ID else None
     if user is None:
         abort(404)
     return user
 
 
-def _chosen_password(typed: dict[str, str]) -> str:
+def _chosen_password(typed: dict[str, str], generate: bool) -> str:
     """The password typed twice (as typed: spaces count), or a generated one when asked for
-    (shown once)."""
-    if typed.get("generate"):
+    (the caller shows it once)."""
+    if generate:
         return secrets.token_urlsafe(12)
     if typed.get("password", "") != typed.get("password_confirm", ""):
         raise ValidationError({"password_confirm": [N_("The two passwords differ")]})
@@ -210,7 +220,7 @@ def new_user():
     typed = _form_data()
     try:
         form = NewUserForm().load(typed)
-        password = _chosen_password(typed)
+        password = _chosen_password(typed, form["generate"])
         user = operations.create_user(
             form["username"],
             form["role"],
@@ -291,8 +301,9 @@ def reset_password(user_id: int):
     """A new password (typed twice, or generated and shown once); old sessions end."""
     user = _user_or_404(user_id)
     typed = _form_data()
+    generate = bool(typed.get("generate"))
     try:
-        password = _chosen_password(typed)
+        password = _chosen_password(typed, generate)
         operations.reset_password(user, password, actor=_actor())
     except (ValidationError, DomainError) as exc:
         db.session.rollback()
@@ -300,7 +311,7 @@ def reset_password(user_id: int):
     db.session.commit()
     if user.id == current_user.id:
         login_user(user)  # the admin's own session follows the new password's stamp
-    if typed.get("generate"):
+    if generate:
         return _secret_page(user, "password", password)
     flash(_("The password of %(name)s is changed.", name=user.username), "success")
     return redirect(url_for("account_pages.user", user_id=user.id))
@@ -312,10 +323,8 @@ def issue_token(user_id: int):
     """A bearer token, shown once on this answer: never stored, flashed or put in the cookie."""
     user = _user_or_404(user_id)
     typed = _form_data()
-    name = request.form.get("name", "").strip()
     try:
-        if len(name) > 120:
-            raise ValidationError({"name": [N_("At most 120 characters")]})
+        name = TokenForm().load({"name": request.form.get("name", "")})["name"]
         token = operations.issue_token(
             user, name=name, scopes=request.form.getlist("scopes"), actor=_actor()
         )
@@ -329,7 +338,7 @@ def issue_token(user_id: int):
 @bp.post("/admin/users/<int:user_id>/tokens/<int:token_id>/revoke")
 @page_roles("admin")
 def revoke_token(user_id: int, token_id: int):
-    token = db.session.get(ApiToken, token_id)
+    token = db.session.get(ApiToken, token_id) if 0 < token_id <= MAX_ID else None
     if token is None or token.user_id != user_id:
         abort(404)
     operations.revoke_token(token, actor=_actor())

@@ -22,8 +22,9 @@ def load(path: Path, dry_run: bool) -> None:
     """Load procedures from a CSV file into the catalogue (insert or update by code).
 
     UTF-8 (with or without BOM), comma or semicolon separated, header on line 1. Columns: code,
-    name, sector, agency, working_days, service_forms (e.g. two_way|return_only); optional fee_vnd
-    and agency_name (creates an unknown agency). Valid rows are saved even when others are bad;
+    name, sector, agency, working_days, service_forms (e.g. two_way|return_only); optional fee_vnd,
+    agency_name (creates an unknown agency) and documents (the checklist, see
+    tracker/catalogue/documents.py). Valid rows are saved even when others are bad;
     each bad row is listed with its line number and the command exits with status 1.
     """
     report = load_procedures_csv(path)

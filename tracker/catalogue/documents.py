@@ -121,6 +121,9 @@ def format_documents(documents: list[dict]) -> str:
 
 def _document(entry: str) -> dict:
     """One entry: the kind and the count are taken off its end (each once, in either order)."""
+    if "\x00" in entry:
+        # The intake form copies the checklist into the dossier, and PostgreSQL text holds no NUL.
+        raise ValueError(N_("must not contain NUL characters"))
     text = " ".join(unicodedata.normalize("NFC", entry).split())
     kind, count = None, None
     for _turn in range(2):

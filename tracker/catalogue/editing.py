@@ -14,6 +14,7 @@ from sqlalchemy import select
 from tracker.catalogue.documents import ChecklistInvalid, Problem, parse_documents
 from tracker.catalogue.models import Agency, Channel, Office, Procedure, Sector
 from tracker.catalogue.operations import (
+    NUL_MESSAGE,
     _assign,
     _Bad,
     _clean_text,
@@ -45,6 +46,7 @@ def update_office(office: Office, form: Mapping[str, str], *, actor_id: int | No
             errors[key] = ["too long"]
     if len(values.get("name") or "") > _max_length(Office, "name"):
         errors["name"] = ["too long"]
+    errors.update(_nul_errors(form))
     if errors:
         raise ValidationFailed("some fields are not valid", fields=errors)
     fields = {"code": office.code, "name": values["name"], "channel": values["channel"]}
@@ -74,6 +76,7 @@ def update_procedure(
         period=lambda: _form_period(form),
         documents=lambda: _form_documents(form, procedure),
     )
+    errors.update(_nul_errors(form))
     if errors:
         raise ValidationFailed("some fields are not valid", fields=errors)
     forms = values["service_forms"]
@@ -111,6 +114,10 @@ def _collect(**checks: Callable[[], Any]) -> tuple[dict[str, list[str]], dict[st
             for path, messages in exc.fields.items():
                 errors[path.rpartition(".")[2]] = messages
     return errors, values
+
+
+def _nul_errors(form: Mapping[str, str]) -> dict[str, list[str]]:
+    return {key: [NUL_MESSAGE] for key, value in form.items() if "\x00" in (value or "")}
 
 
 def _known(rows: Mapping[str, Any], code: str | None, message: str) -> Any:

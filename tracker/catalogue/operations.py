@@ -26,6 +26,7 @@ from tracker.catalogue.models import SERVICE_FORMS, Agency, Channel, Office, Pro
 from tracker.csvfile import FileProblem, RowError, Source, read_text, records
 from tracker.errors import ValidationFailed
 from tracker.extensions import db
+from tracker.i18n import N_
 from tracker.text import fold
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -44,6 +45,8 @@ _DIGITS = re.compile(r"^[0-9]+$")
 _FORM_SEPARATORS = re.compile(r"[|,\s]+")
 MAX_WORKING_DAYS = 365
 MAX_FEE_VND = 1_000_000_000
+# PostgreSQL text holds no NUL: a cell or a field with one is refused, never sent to it.
+NUL_MESSAGE = N_("must not contain NUL characters")
 
 
 @dataclass
@@ -261,6 +264,9 @@ class _ProcedureLoader:
         self.upsert(values, row.get("agency_name", ""))
 
     def validate(self, row: dict[str, str]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        nul = [(name, NUL_MESSAGE) for name, cell in row.items() if "\x00" in cell]
+        if nul:
+            return {}, nul
         checks: dict[str, Callable[[str], Any]] = {
             "code": self._code,
             "name": _clean_text,

@@ -62,6 +62,13 @@ def search_procedures(args: dict[str, Any]) -> list[Procedure]:
     return list(db.session.scalars(query))
 
 
+def find_office(code: str) -> Office | None:
+    """The office with exactly `code`, or None (the admin's office page opens it by code)."""
+    if "\x00" in code:
+        return None  # PostgreSQL refuses NUL in text: no office has one
+    return db.session.scalar(select(Office).where(Office.code == code))
+
+
 def find_procedure(code: str) -> Procedure | None:
     """The procedure with exactly `code`, or None (the intake page opens its form by code)."""
     if "\x00" in code:

@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from tracker.audit.models import AuditEntry
 from tracker.audit.operations import record_audit
 from tracker.calendar import today_vn
 from tracker.catalogue import queries
@@ -31,13 +32,16 @@ from tracker.text import fold
 bp = Blueprint("catalogue_pages", __name__, template_folder="templates")
 
 PER_PAGE = 50
+MAX_PAGE = 1_000_000
 # A page shows this many refused lines of a load; the counts say how many there were in all.
 SHOWN_ERRORS = 200
+AUDIT_KEY_LENGTH = AuditEntry.__table__.c.entity_key.type.length
 CSV_TYPES = ("text/csv", "text/plain", "application/csv", "application/vnd.ms-excel", "")
 
 
 def _page() -> int:
-    return max(request.args.get("page", 1, type=int) or 1, 1)
+    # A page past any real catalogue is an empty page; the offset must still fit a BIGINT.
+    return min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
 
 
 def _procedure_page(query: str, page: int) -> tuple[list[Procedure], bool]:
@@ -94,12 +98,15 @@ def load():
     if dry_run:
         db.session.rollback()
     else:
+        # The name as the admin's computer gave it: any length (the key column holds 80), no NUL.
+        name = upload.filename.replace("\x00", "")
         record_audit(
             current_user.id,
             "procedures.load",
             "procedures",
-            upload.filename or "",
+            name[:AUDIT_KEY_LENGTH],
             after={
+                "file": name,
                 "created": report.created,
                 "updated": report.updated,
                 "refused_lines": len({error.line for error in report.errors}),
@@ -150,7 +157,7 @@ def _office_text(office: Office) -> tuple[str | None, ...]:
 @page_roles("admin")
 def office(code: str):
     """Edit one office: name, channel, place, address, active period."""
-    row = db.session.scalar(select(Office).where(Office.code == code))
+    row = queries.find_office(code)
     if row is None:
         abort(404)
     if request.method == "GET":
@@ -193,7 +200,7 @@ def _office_form(row: Office, values: dict, errors: dict, status: int = 200):
 def procedure(code: str):
     """Edit one procedure: name, sector, agency, working days, service forms, fee, required
     documents, period."""
-    row = db.session.scalar(select(Procedure).where(Procedure.code == code))
+    row = queries.find_procedure(code)
     if row is None:
         abort(404)
     if request.method == "GET":
