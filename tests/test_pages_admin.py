@@ -357,3 +357,13 @@ def test_a_first_password_is_shown_whenever_one_is_generated(app, client, admin)
     response = post_form(client, "/admin/users/new", form)
     assert response.status_code == 422 and 'id="password-error"' in response.get_data(as_text=True)
     assert user_named("quiet") is None
+
+
+@pytest.mark.parametrize("username", ["two words", "x", "nul\x00name", "a" * 81])
+def test_the_user_name_rule_is_the_operations_so_the_cli_keeps_it_too(app, catalogue, username):
+    from tracker.accounts.operations import create_user
+    from tracker.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as refused:
+        create_user(username, "manager", "a long enough password")
+    assert "username" in refused.value.fields

@@ -149,6 +149,12 @@ def test_a_csv_upload_loads_and_reports(app, client, admin):
     assert [e.actor_id for e in audited("procedures.create")] == [admin.user.id]
 
 
+@pytest.mark.parametrize("mimetype", ["application/vnd.ms-excel", "application/octet-stream"])
+def test_a_csv_is_known_by_its_name_whatever_type_the_browser_sends(app, client, admin, mimetype):
+    assert upload(client, GOOD_CSV, mimetype=mimetype).status_code == 200
+    assert procedure("2.000111").name == "Đăng ký khai sinh"
+
+
 def test_a_dry_run_saves_nothing(app, client, admin):
     response = upload(client, GOOD_CSV, dry_run="1")
     assert response.status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Iterable
 
@@ -18,8 +19,12 @@ from tracker.calendar import utcnow
 from tracker.catalogue.models import Agency, Office
 from tracker.errors import Conflict, ValidationFailed
 from tracker.extensions import db
+from tracker.i18n import N_
 
 TOKEN_PREFIX = "trk_"
+# User names are typed at sign-in and shown in the audit log: plain, short, no spaces.
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{1,79}\Z")
+USERNAME_RULE = N_("2 to 80 letters, digits, dots, dashes or underscores, no spaces")
 
 
 def _hasher() -> PasswordHasher:
@@ -73,6 +78,8 @@ def create_user(
 ) -> User:
     """A staff user. Clerks belong to one office, agency officers to one agency; an integration
     account may be tied to an agency (its agency feed then reaches only that agency's dossiers)."""
+    if not USERNAME.match(username):
+        raise ValidationFailed.field("username", USERNAME_RULE)
     if role not in ROLES:
         raise ValidationFailed.field("role", f"must be one of {', '.join(ROLES)}")
     _check_password(password)

@@ -131,13 +131,7 @@ class NewUserForm(LoadSchema):
     """The new-user form; the rules of a user (roles, office, agency, password) are
     `create_user`'s."""
 
-    username = fields.String(
-        required=True,
-        validate=validate.Regexp(
-            r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,79}$",
-            error=N_("2 to 80 letters, digits, dots, dashes or underscores, no spaces"),
-        ),
-    )
+    username = fields.String(required=True)
     full_name = fields.String(load_default="", validate=validate.Length(max=200))
     role = fields.String(required=True, validate=validate.OneOf(ROLES, error=N_("Choose a role")))
     office = fields.String(load_default="", validate=validate.Length(max=40))
