@@ -192,3 +192,17 @@ def test_an_error_page_shows_what_was_typed_as_text(app, client, clerk, code):
     html = answer.get_data(as_text=True)
     assert "<a href='https:evil.example'>" not in html and "<i>x</i>" not in html
     assert client.get("/manager?office=" + quote(code)).status_code in {302, 403}
+
+
+def test_a_rules_message_is_shown_in_the_pages_language_with_its_values(app, client, clerk):
+    sign_in(client, clerk.user.username)
+    missing = client.get("/dossiers/000.00.01.H19-991231-9999")
+    assert missing.status_code == 404
+    assert "không có hồ sơ mã 000.00.01.H19-991231-9999" in text_of(missing)
+    client.set_cookie("lang", "en")
+    assert "no dossier with code 000.00.01.H19-991231-9999" in text_of(
+        client.get("/dossiers/000.00.01.H19-991231-9999")
+    )
+    # The API says it as it reads.
+    api = client.get("/api/v1/dossiers/000.00.01.H19-991231-9999", headers=clerk.headers)
+    assert api.get_json()["error"]["message"] == "no dossier with code 000.00.01.H19-991231-9999"

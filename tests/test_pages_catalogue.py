@@ -177,7 +177,7 @@ def test_bad_lines_are_listed_and_good_ones_kept(app, client, admin):
 def test_a_file_that_loads_nothing_answers_422(app, client, admin):
     response = upload(client, "name;agency\nx;y\n")
     assert response.status_code == 422
-    assert "missing column(s): code, sector" in text_of(response)
+    assert "thiếu cột: code, sector" in text_of(response)
     not_utf8 = upload(client, "code,name\n1,Đăng ký\n".encode("cp1258", errors="replace") + b"\xff")
     assert not_utf8.status_code == 422
     assert "không phải văn bản UTF-8" in text_of(not_utf8)
@@ -382,3 +382,10 @@ def test_any_file_name_is_loaded_and_audited(app, client, admin, name):
     assert response.status_code == 200 and procedure("2.000111") is not None
     [entry] = audited("procedures.load")
     assert entry.entity_key == name.replace("\x00", "")[:80]
+
+
+def test_a_refused_lines_reason_reads_in_vietnamese_with_its_values(app, client, admin):
+    text = GOOD_CSV + "3.000222,Thủ tục lỗi,ZZ,000.00.01.H19,5,two_way,\n"
+    page = text_of(upload(client, text))
+    assert "không có lĩnh vực mã ZZ" in page
+    assert "unknown sector" not in page

@@ -13,7 +13,15 @@ from tracker.i18n import catalogue_files, translations_for
 PACKAGE = Path(__file__).resolve().parent.parent / "tracker"
 METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
 OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.do"}}
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "N_": None}
+# Phrase(...) (tracker.errors) is a rule's message whose values are put back on a page.
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "ngettext": (1, 2),
+    "lazy_gettext": None,
+    "N_": None,
+    "Phrase": None,
+}
 
 
 def extracted_messages() -> dict[str, list[str]]:

@@ -36,6 +36,21 @@ HTTP_CODES = {
 }
 
 
+class Phrase(str):
+    """A message in English whose values are kept apart from its wording: the API shows it as
+    it reads, a page translates the wording and puts the values back (the `|message` filter of
+    tracker/pages.py), so "unknown sector ZZ" reads in Vietnamese too."""
+
+    template: str
+    values: dict[str, Any]
+
+    def __new__(cls, template: str, **values: Any) -> Phrase:
+        message = super().__new__(cls, template % values if values else template)
+        message.template = template
+        message.values = values
+        return message
+
+
 class DomainError(Exception):
     """A rule said no. Operations raise these; the request turns them into JSON."""
 

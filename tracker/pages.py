@@ -24,7 +24,7 @@ from sqlalchemy.orm import joinedload
 
 from tracker.accounts.models import User
 from tracker.dossiers.lifecycle import SERVICE_FORM_LABELS, STATUSES
-from tracker.errors import DomainError, error_page, flatten_messages
+from tracker.errors import DomainError, Phrase, error_page, flatten_messages
 from tracker.extensions import csrf, db, login_manager
 from tracker.i18n import N_, init_babel
 
@@ -68,7 +68,7 @@ def init_pages(app: Flask) -> None:
     )
     # `{{ text|message }}` translates a message that is data (a rule's error, which may repeat
     # what was typed): unlike `_()` in a template it is escaped and never %-formatted.
-    app.jinja_env.filters["message"] = lambda text: _(str(text))
+    app.jinja_env.filters["message"] = translate
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
@@ -147,6 +147,13 @@ def form_errors(error: ValidationError | DomainError) -> dict[str, list[str]]:
     if error.fields:
         return dict(error.fields)
     return {"form": [error.message]}
+
+
+def translate(text: Any) -> str:
+    """A message that is data in the page's language: a `Phrase` with its values put back."""
+    if isinstance(text, Phrase):
+        return _(text.template, **text.values)
+    return _(str(text))
 
 
 def label(row: Any) -> str:

@@ -17,7 +17,7 @@ from tracker.accounts.models import ROLES, SCOPES, ApiToken, User
 from tracker.audit.operations import record_audit
 from tracker.calendar import utcnow
 from tracker.catalogue.models import Agency, Office
-from tracker.errors import Conflict, ValidationFailed
+from tracker.errors import Conflict, Phrase, ValidationFailed
 from tracker.extensions import db
 from tracker.i18n import N_
 
@@ -96,7 +96,7 @@ def create_user(
             message = (
                 "an agency officer needs an existing agency code"
                 if role == "agency"
-                else f"no agency with code {agency_code}"
+                else Phrase("no agency with code %(code)s", code=agency_code)
             )
             raise ValidationFailed.field("agency", message)
     user = User(

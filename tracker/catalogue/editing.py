@@ -109,7 +109,7 @@ def _collect(**checks: Callable[[], Any]) -> tuple[dict[str, list[str]], dict[st
         try:
             values[name] = check()
         except _Bad as exc:
-            errors[name] = [str(exc)]
+            errors[name] = [exc.args[0]]
         except ValidationFailed as exc:
             for path, messages in exc.fields.items():
                 errors[path.rpartition(".")[2]] = messages

@@ -24,7 +24,7 @@ from tracker.audit.operations import record_audit
 from tracker.catalogue.documents import ChecklistInvalid, parse_documents
 from tracker.catalogue.models import SERVICE_FORMS, Agency, Channel, Office, Procedure, Sector
 from tracker.csvfile import FileProblem, RowError, Source, read_text, records
-from tracker.errors import ValidationFailed
+from tracker.errors import Phrase, ValidationFailed
 from tracker.extensions import db
 from tracker.i18n import N_
 from tracker.text import fold
@@ -222,11 +222,19 @@ def _check_header(first: tuple[int, list[str]], report: LoadReport) -> list[str]
         report.errors.append(RowError(1, "header", "the file is empty"))
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if header and missing:
-        report.errors.append(RowError(line, "header", f"missing column(s): {', '.join(missing)}"))
+        report.errors.append(
+            RowError(
+                line, "header", Phrase("missing column(s): %(names)s", names=", ".join(missing))
+            )
+        )
     duplicated = sorted({name for name in header if name and header.count(name) > 1})
     if duplicated:
         report.errors.append(
-            RowError(line, "header", f"repeated column(s): {', '.join(duplicated)}")
+            RowError(
+                line,
+                "header",
+                Phrase("repeated column(s): %(names)s", names=", ".join(duplicated)),
+            )
         )
     known = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
     report.ignored_columns = [name for name in header if name and name not in known]
@@ -236,7 +244,15 @@ def _check_header(first: tuple[int, list[str]], report: LoadReport) -> list[str]
 def _row_dict(header: list[str], cells: list[str], line: int, report: LoadReport) -> dict | None:
     extra = [cell for cell in cells[len(header) :] if cell.strip()]
     if extra:
-        report.errors.append(RowError(line, "row", f"{len(cells)} cells but {len(header)} columns"))
+        report.errors.append(
+            RowError(
+                line,
+                "row",
+                Phrase(
+                    "%(cells)s cells but %(columns)s columns", cells=len(cells), columns=len(header)
+                ),
+            )
+        )
         return None
     cells = cells + [""] * (len(header) - len(cells))
     return {name: cell.strip() for name, cell in zip(header, cells, strict=True) if name}
@@ -283,7 +299,7 @@ class _ProcedureLoader:
                     raise _Bad("required")
                 values[name] = check(row.get(name, ""))
             except _Bad as exc:
-                errors.append((name, str(exc)))
+                errors.append((name, exc.args[0]))
         if "agency" in values and values["agency"] not in self.agencies:
             errors.extend(_new_agency_problems(values["agency"], row.get("agency_name", "")))
         if "documents" in row:
@@ -328,26 +344,29 @@ class _ProcedureLoader:
         if not _PROCEDURE_CODE.match(value):
             raise _Bad("must be letters, digits, dots or dashes, at most 40 (e.g. 1.001234)")
         if value in self.seen:
-            raise _Bad(f"{value} is already on line {self.seen[value]}")
+            raise _Bad(
+                Phrase("%(code)s is already on line %(line)s", code=value, line=self.seen[value])
+            )
         return value
 
     def _sector(self, value: str) -> Sector:
         if value not in self.sectors:
-            raise _Bad(f"unknown sector {value}")
+            raise _Bad(Phrase("unknown sector %(code)s", code=value))
         return self.sectors[value]
 
     def _agency_code(self, value: str) -> str:
         if value not in self.agencies and not AGENCY_CODE.match(value):
-            raise _Bad(f"{value} is not in the national format 000.00.01.H19")
+            raise _Bad(Phrase("%(code)s is not in the national format 000.00.01.H19", code=value))
         return value
 
 
 def _new_agency_problems(code: str, name: str) -> list[tuple[str, str]]:
     if not name:
-        return [("agency", f"unknown agency {code} (give agency_name to create it)")]
+        message = "unknown agency %(code)s (give agency_name to create it)"
+        return [("agency", Phrase(message, code=code))]
     limit = _max_length(Agency, "name")
     if len(name) > limit:
-        return [("agency_name", f"at most {limit} characters")]
+        return [("agency_name", Phrase("at most %(most)s characters", most=limit))]
     return []
 
 
@@ -355,7 +374,7 @@ def _working_days(value: str) -> int:
     if not _DIGITS.match(value) or int(value) == 0:
         raise _Bad("must be a positive whole number")
     if int(value) > MAX_WORKING_DAYS:
-        raise _Bad(f"must be at most {MAX_WORKING_DAYS}")
+        raise _Bad(Phrase("must be at most %(most)s", most=MAX_WORKING_DAYS))
     return int(value)
 
 
@@ -363,7 +382,13 @@ def _service_forms(value: str) -> set[str]:
     forms = {form for form in _FORM_SEPARATORS.split(value.lower()) if form}
     unknown = sorted(forms - set(SERVICE_FORMS))
     if unknown:
-        raise _Bad(f"unknown {', '.join(unknown)}; use {'|'.join(SERVICE_FORMS)}")
+        raise _Bad(
+            Phrase(
+                "unknown %(forms)s; use %(known)s",
+                forms=", ".join(unknown),
+                known="|".join(SERVICE_FORMS),
+            )
+        )
     return forms
 
 
@@ -374,7 +399,7 @@ def _fee(value: str) -> int | None:
         raise _Bad("must be a whole number of VND, not negative (or empty)")
     fee = int(re.sub(r"\D", "", value))
     if fee > MAX_FEE_VND:
-        raise _Bad(f"must be at most {MAX_FEE_VND}")
+        raise _Bad(Phrase("must be at most %(most)s", most=MAX_FEE_VND))
     return fee
 
 

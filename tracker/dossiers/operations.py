@@ -16,7 +16,14 @@ from tracker.calendar import add_working_days, local_date, utcnow, working_days_
 from tracker.catalogue.models import Office, Procedure
 from tracker.dossiers import codes, lifecycle
 from tracker.dossiers.models import Dossier, DossierDocument, StatusEvent
-from tracker.errors import Conflict, Forbidden, StaleVersion, TransitionNotAllowed, ValidationFailed
+from tracker.errors import (
+    Conflict,
+    Forbidden,
+    Phrase,
+    StaleVersion,
+    TransitionNotAllowed,
+    ValidationFailed,
+)
 from tracker.extensions import db
 from tracker.feeds.operations import wake_unmatched
 from tracker.notifications.operations import queue_notifications
@@ -461,7 +468,10 @@ def _receiving_office(code: str | None, actor: User | None, day: date) -> Office
     else:
         office = db.session.scalar(select(Office).where(Office.code == code))
     if office is None or not office.is_active_on(day):
-        raise ValidationFailed.field("office_code", f"no office with code {code} active on {day}")
+        raise ValidationFailed.field(
+            "office_code",
+            Phrase("no office with code %(code)s active on %(day)s", code=code, day=day),
+        )
     return office
 
 

@@ -16,7 +16,7 @@ from tracker.dossiers import s10
 from tracker.dossiers.lifecycle import OVERDUE_STATUSES
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.dossiers.schemas import normalise_phone
-from tracker.errors import DomainError, NotFound, ValidationFailed
+from tracker.errors import DomainError, NotFound, Phrase, ValidationFailed
 from tracker.extensions import db
 from tracker.text import fold
 
@@ -36,7 +36,7 @@ def scope(query: Select, user: User) -> Select:
 def get_dossier(code: str, user: User, *, for_update: bool = False) -> Dossier:
     """The dossier with `code` if `user` may see it; otherwise 404, exactly as a missing one."""
     if len(code) > MAX_CODE_LENGTH or "\x00" in code:
-        raise NotFound(f"no dossier with code {code[:MAX_CODE_LENGTH]}")
+        raise NotFound(Phrase("no dossier with code %(code)s", code=code[:MAX_CODE_LENGTH]))
     # The documents come in the same round trip (a single dossier is always shown with them).
     query = scope(select(Dossier).where(Dossier.code == code), user).options(
         joinedload(Dossier.documents)
@@ -45,7 +45,7 @@ def get_dossier(code: str, user: User, *, for_update: bool = False) -> Dossier:
         query = query.with_for_update(of=Dossier)
     dossier = db.session.scalars(query).unique().one_or_none()
     if dossier is None:
-        raise NotFound(f"no dossier with code {code}")
+        raise NotFound(Phrase("no dossier with code %(code)s", code=code))
     return dossier
 
 
@@ -122,7 +122,9 @@ def id_of(model, code: str, field: str, missing: type[DomainError] = ValidationF
     """The id of the catalogue entry with `code`; `missing` (422 unless said) names `field`."""
     found = db.session.scalar(select(model.id).where(model.code == code))
     if found is None:
-        raise missing.field(field, f"unknown {field} code {code}")
+        raise missing.field(
+            field, Phrase("unknown %(field)s code %(code)s", field=field, code=code)
+        )
     return found
 
 
