@@ -177,7 +177,7 @@ def test_a_bad_year_or_an_unknown_code_is_told_beside_the_field(client, manager)
 
     unknown = client.get("/manager?year=2018&office=999999")
     assert unknown.status_code == 404
-    assert "unknown office code 999999" in text_of(unknown)
+    assert "mã 999999 không có trong danh mục" in text_of(unknown)
 
     future = client.get(f"/manager?year={date.today().year + 2}")
     assert future.status_code == 422
