@@ -8,14 +8,17 @@ the variable of the same name.
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = BASE_DIR / "instance"
 
-# Development only: production refuses to start with it (see `load_config`).
-DEV_SECRET_KEY = "dev-only-not-secret"
+# Without SECRET_KEY, development and tests sign with a random key made once per installation
+# and kept here (mode 600), so no two installations share a key. Production never uses it.
+SECRET_KEY_FILE = INSTANCE_DIR / "secret_key"
 
 
 class ConfigError(RuntimeError):
@@ -30,6 +33,18 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _limits(name: str, default: str) -> str:
+    """A rate limit in Flask-Limiter's syntax ("5 per minute; 20 per hour"), checked at start."""
+    from limits import parse_many
+
+    value = os.environ.get(name) or default
+    try:
+        parse_many(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} is not a rate limit such as '5 per minute': {value!r}") from exc
+    return value
 
 
 def _normalise_database_url(url: str) -> str:
@@ -47,10 +62,38 @@ def _check_production(secret_key: str | None, rate_limits_on: bool) -> None:
     missing = [name for name in required if not os.environ.get(name)]
     if missing:
         raise ConfigError(f"production needs {', '.join(missing)} set in the environment")
-    if secret_key == DEV_SECRET_KEY or len(secret_key or "") < 32:
+    if len(secret_key or "") < 32:
         raise ConfigError("SECRET_KEY must be a random value of at least 32 characters")
     if not rate_limits_on:
         raise ConfigError("RATELIMIT_ENABLED=0 is for development only")
+
+
+def _development_key(env: str) -> str:
+    if env == "testing":
+        return secrets.token_urlsafe(48)  # a test process signs nothing that outlives it
+    return _local_secret_key(Path(os.environ.get("SECRET_KEY_FILE") or SECRET_KEY_FILE))
+
+
+def _local_secret_key(path: Path) -> str:
+    """This installation's own development key: made at the first start, read after.
+
+    Several processes start at once under `make run` (web, worker, beat): the first to create the
+    file writes the key, the others read it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another process may be writing it this very moment
+            key = path.read_text().strip()
+            if len(key) >= 32:
+                return key
+            time.sleep(0.02)
+        raise ConfigError(f"{path} holds no usable key: delete it to make a new one") from None
+    key = secrets.token_urlsafe(48)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key + "\n")
+    return key
 
 
 def _celery_config(env: str, redis_url: str | None) -> dict:
@@ -113,11 +156,13 @@ def load_config(env: str | None = None) -> dict:
     return {
         "ENV_NAME": env,
         "TESTING": env == "testing",
-        "SECRET_KEY": secret_key or DEV_SECRET_KEY,
+        "SECRET_KEY": secret_key or _development_key(env),
         "SQLALCHEMY_DATABASE_URI": _normalise_database_url(database_url),
         # No ping before every checkout (a round trip per request): a connection the database
         # dropped fails once, is discarded by the pool, and the request answers 503 (errors.py).
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 1800},
+        # In production an error's log line never carries the statement's values (a citizen's
+        # name or phone): SQLAlchemy shows "[SQL parameters hidden due to hide_parameters=True]".
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 1800, "hide_parameters": env == "production"},
         "SQLITE_BUSY_TIMEOUT_MS": _int("SQLITE_BUSY_TIMEOUT_MS", 30_000),
         "REDIS_URL": redis_url,
         # Rate limits (Flask-Limiter syntax). Storage is Redis when REDIS_URL is set, so the limit
@@ -130,8 +175,9 @@ def load_config(env: str | None = None) -> dict:
         # Redis down: count in each worker's memory for a while rather than fail the lookup.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "TRACK_RATE_LIMIT": os.environ.get("TRACK_RATE_LIMIT", "20 per minute"),
-        # Guessing the 4 phone digits of one item from many addresses is limited per item too.
-        "TRACK_ITEM_RATE_LIMIT": os.environ.get("TRACK_ITEM_RATE_LIMIT", "10 per hour"),
+        # Wrong phone digits per postal item number and Vietnam day, whoever asks: at 10, finding
+        # one of the 10,000 endings takes 500 days on average (tracker/tracking/budget.py).
+        "TRACK_ITEM_MISSES_PER_DAY": _int("TRACK_ITEM_MISSES_PER_DAY", 10),
         # Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
         # Argon2id cost; tests lower it so that creating users stays fast.
@@ -199,15 +245,27 @@ def load_config(env: str | None = None) -> dict:
         "SESSION_COOKIE_SECURE": env == "production",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        # A staff session ends after a working day, signed in or not.
+        # A staff session (server-side, tracker/accounts/sessions.py) ends this long after
+        # sign-in whatever happens, and after SESSION_IDLE_MINUTES without a request (a counter
+        # left unattended). The cookie lives no longer than the session.
+        "SESSION_HOURS": _int("SESSION_HOURS", 10),
+        "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 30),
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=_int("SESSION_HOURS", 10)),
         # CSRF is checked by tracker.pages for pages only: the API takes bearer tokens, no cookie.
         "WTF_CSRF_CHECK_DEFAULT": False,
         # A form left open at a counter stays valid as long as the session does.
         "WTF_CSRF_TIME_LIMIT": None,
-        # Failed sign-ins: per user name (guessing one password) and per client address.
-        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per 15 minutes"),
-        "LOGIN_IP_RATE_LIMIT": os.environ.get("LOGIN_IP_RATE_LIMIT", "30 per 15 minutes"),
+        # Sign-in attempts (tracker/accounts/throttle.py), each a ladder of windows so the delay
+        # grows: per (user name, client address); per client address; per user name from
+        # addresses that never signed in as that user (the user's own places skip it, so
+        # strangers cannot lock them out).
+        "LOGIN_RATE_LIMIT": _limits(
+            "LOGIN_RATE_LIMIT", "5 per minute; 10 per 15 minutes; 20 per hour; 40 per day"
+        ),
+        "LOGIN_IP_RATE_LIMIT": _limits(
+            "LOGIN_IP_RATE_LIMIT", "30 per 15 minutes; 100 per hour; 300 per day"
+        ),
+        "LOGIN_NAME_RATE_LIMIT": _limits("LOGIN_NAME_RATE_LIMIT", "20 per hour; 50 per day"),
         "BABEL_DEFAULT_LOCALE": "vi",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Ho_Chi_Minh",
         "LANGUAGES": ("vi", "en"),

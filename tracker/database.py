@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from flask import Flask, current_app, g, has_app_context, has_request_context, request
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 
 from tracker.extensions import db
 
@@ -60,3 +61,31 @@ def configure_sqlite(app: Flask) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _wants_write_lock() else "BEGIN")
+
+
+@contextmanager
+def side_transaction() -> Iterator[Connection]:
+    """A short write transaction of its own, beside the request's: for bookkeeping that must
+    stick even when the request writes nothing (a session's last request, a token's last use).
+
+    Use it only before the request's own session holds a write lock (a read-only request), or
+    SQLite would make it wait for a lock its own request holds.
+    """
+    had = "write_transaction" in g
+    previous = g.get("write_transaction")
+    g.write_transaction = True  # SQLite: BEGIN IMMEDIATE, never a failed lock upgrade
+    try:
+        with db.engine.begin() as connection:
+            yield connection
+    finally:
+        if had:
+            g.write_transaction = previous
+        else:
+            g.pop("write_transaction", None)
+
+
+def holds_write_lock() -> bool:
+    """Whether this request's transaction writes (on SQLite it then holds the write lock)."""
+    return bool(g.get("write_transaction")) or (
+        has_request_context() and request.method not in SAFE_METHODS
+    )

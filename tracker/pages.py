@@ -1,13 +1,13 @@
 """What every page shares: the staff session, CSRF, the role check, form errors and labels.
 
 Pages are server-rendered (Jinja) and call the same operations as the API. Staff sign in with a
-session cookie (`tracker/accounts/views.py`); the API keeps to bearer tokens, so a session cookie
-never authenticates an API call and the API needs no CSRF token.
+server-side session (`tracker/accounts/sessions.py`, loaded in `tracker/accounts/auth.py`); the
+API keeps to bearer tokens, so a session cookie never authenticates an API call (and the API
+needs no CSRF token) and a bearer token never opens a page.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -19,13 +19,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from tracker.accounts.models import User
 from tracker.dossiers.lifecycle import SERVICE_FORM_LABELS, STATUSES
 from tracker.errors import DomainError, Phrase, error_page, flatten_messages
-from tracker.extensions import csrf, db, login_manager
+from tracker.extensions import csrf
 from tracker.i18n import N_, init_babel
 
 F = TypeVar("F", bound=Callable)
@@ -83,23 +81,6 @@ def _check_csrf() -> None:
 
 def _csrf_refused(error: CSRFError):
     return error_page(400, "The form has expired or did not come from this site.")
-
-
-@login_manager.user_loader
-def _load_session_user(user_id: str) -> User | None:
-    """The staff user of a page's session cookie; never for the API (bearer tokens only)."""
-    if request.path.startswith(API_PREFIX):
-        return None
-    number, _, _stamp = user_id.partition(".")
-    if not number.isdigit():
-        return None
-    user = db.session.scalar(
-        select(User).where(User.id == int(number)).options(joinedload(User.office))
-    )
-    # The id carries a stamp of the password: a reset ends every session of the old one.
-    if user is None or not user.active or not hmac.compare_digest(user.get_id(), user_id):
-        return None
-    return user
 
 
 def page_roles(*roles: str) -> Callable[[F], F]:

@@ -1,4 +1,5 @@
-"""Who is calling: the API knows staff by their bearer token only (no cookie, so no CSRF)."""
+"""Who is calling. The API knows staff by their bearer token only (no cookie, so no CSRF);
+pages by their server-side session only (a bearer token never opens a page)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ from collections.abc import Callable
 from functools import wraps
 from typing import TypeVar
 
-from flask import Request, g
+from flask import Request, g, session
 from flask_login import current_user
 
+from tracker.accounts import sessions
 from tracker.accounts.models import User
 from tracker.accounts.operations import token_for
+from tracker.accounts.usage import note_token_use
 from tracker.errors import DomainError, Forbidden
 from tracker.extensions import login_manager
 
@@ -22,7 +25,16 @@ class Unauthorized(DomainError):
     code = "unauthorized"
 
 
+API_PREFIX = "/api/"
+
+
 @login_manager.request_loader
+def _load_user(request: Request) -> User | None:
+    if request.path.startswith(API_PREFIX):
+        return _load_bearer_user(request)
+    return _load_session_user()
+
+
 def _load_bearer_user(request: Request) -> User | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -33,6 +45,21 @@ def _load_bearer_user(request: Request) -> User | None:
         return None
     # What this token (not the account) may do, for `scopes_required` later in the request.
     g.token_scopes = frozenset(row.scopes.split())
+    g.api_token_id = row.id
+    note_token_use(row)
+    return row.user
+
+
+def _load_session_user() -> User | None:
+    token = session.get(sessions.SID_KEY)
+    if not token:
+        return None
+    row = sessions.live_session(token)
+    if row is None:
+        session.pop(sessions.SID_KEY, None)  # a dead id leaves the cookie
+        return None
+    g.staff_session_id = row.id
+    sessions.touch(row)
     return row.user
 
 

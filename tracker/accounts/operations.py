@@ -6,14 +6,24 @@ import hashlib
 import re
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
-from tracker.accounts.models import ROLES, SCOPES, ApiToken, User
+from tracker.accounts.models import (
+    AGENCY_SCOPES,
+    POST_SCOPES,
+    ROLES,
+    SCOPES,
+    ApiToken,
+    StaffSession,
+    User,
+)
+from tracker.accounts.sessions import end_session, end_user_sessions
 from tracker.audit.operations import record_audit
 from tracker.calendar import utcnow
 from tracker.catalogue.models import Agency, Office
@@ -49,27 +59,41 @@ def verify_password(user: User, password: str) -> bool:
     return True
 
 
-def authenticate(username: str, password: str) -> User | None:
-    """The active staff user with this name and password, else None.
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of checking a user name and password: the user, or why not (for the
+    audit log only: the person at the form is told the same thing whatever the reason)."""
+
+    user: User | None
+    known: User | None = None
+    reason: str = ""
+
+
+def authenticate(username: str, password: str) -> SignIn:
+    """The active staff user with this name and password, or the reason there is none.
 
     An unknown name costs one hash too, so the answer's timing does not tell which names exist.
-    Integration accounts sign in with tokens only, never on a page.
+    Integration accounts have no password sign-in: they use tokens only.
     """
     user = None
     if "\x00" not in username:  # PostgreSQL refuses NUL in text; no user name holds one
         user = db.session.scalar(select(User).where(User.username == username.strip()))
     if user is None:
         _hasher().hash(password)
-        return None
-    if not verify_password(user, password) or not user.active or user.role == "integration":
-        return None
-    return user
+        return SignIn(None, reason="unknown_user")
+    if not verify_password(user, password):
+        return SignIn(None, user, "wrong_password")
+    if user.role == "integration":
+        return SignIn(None, user, "integration_account")
+    if not user.active:
+        return SignIn(None, user, "disabled")
+    return SignIn(user, user)
 
 
 def create_user(
     username: str,
     role: str,
-    password: str,
+    password: str | None,
     *,
     full_name: str = "",
     office_code: str | None = None,
@@ -77,14 +101,78 @@ def create_user(
     actor: User | None = None,
 ) -> User:
     """A staff user. Clerks belong to one office, agency officers to one agency; an integration
-    account may be tied to an agency (its agency feed then reaches only that agency's dossiers)."""
+    account may be tied to an agency (its agency feed then reaches only that agency's dossiers)
+    and has no password (it signs in with tokens only: any password given is ignored)."""
     if not USERNAME.match(username):
         raise ValidationFailed.field("username", USERNAME_RULE)
-    if role not in ROLES:
-        raise ValidationFailed.field("role", f"must be one of {', '.join(ROLES)}")
-    _check_password(password)
+    office, agency = _placement(role, office_code, agency_code)
+    if role == "integration":
+        password = secrets.token_urlsafe(32)  # never shown: nobody can sign in with it
+    _check_password(password or "")
     if db.session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user {username} exists", fields={"username": ["already taken"]})
+    user = User(
+        username=username,
+        role=role,
+        full_name=full_name,
+        office=office,
+        agency=agency,
+        password_hash=hash_password(password or ""),
+    )
+    db.session.add(user)
+    db.session.flush()
+    record_audit(
+        actor.id if actor else None,
+        "user.create",
+        "user",
+        username,
+        after={"role": role, "office": office_code, "agency": agency_code},
+    )
+    return user
+
+
+def update_user(
+    user: User,
+    *,
+    role: str,
+    full_name: str,
+    office_code: str | None = None,
+    agency_code: str | None = None,
+    actor: User | None = None,
+) -> None:
+    """Change a user's name, role, office or agency. A new role, office or agency ends every
+    session of the user and revokes their tokens: what they were given was for the old place."""
+    if actor is not None and actor.id == user.id and role != user.role:
+        raise ValidationFailed.field("role", "you cannot change your own role")
+    if (role == "integration") != (user.role == "integration"):
+        raise ValidationFailed.field(
+            "role", "staff and integration accounts cannot be turned into one another"
+        )
+    office, agency = _placement(role, office_code, agency_code)
+    before = _placement_of(user)
+    user.full_name = full_name
+    user.role, user.office, user.agency = role, office, agency
+    db.session.flush()
+    after = _placement_of(user)
+    if before == after:
+        return
+    record_audit(
+        actor.id if actor else None,
+        "user.update",
+        "user",
+        user.username,
+        before=before,
+        after=after,
+    )
+    end_credentials(user, "role_changed", actor=actor)
+
+
+def _placement(
+    role: str, office_code: str | None, agency_code: str | None
+) -> tuple[Office | None, Agency | None]:
+    """The office and agency that `role` needs (checked), from their codes."""
+    if role not in ROLES:
+        raise ValidationFailed.field("role", f"must be one of {', '.join(ROLES)}")
     office = agency = None
     if role == "clerk":
         office = db.session.scalar(select(Office).where(Office.code == office_code))
@@ -99,24 +187,15 @@ def create_user(
                 else Phrase("no agency with code %(code)s", code=agency_code)
             )
             raise ValidationFailed.field("agency", message)
-    user = User(
-        username=username,
-        role=role,
-        full_name=full_name,
-        office=office,
-        agency=agency,
-        password_hash=hash_password(password),
-    )
-    db.session.add(user)
-    db.session.flush()
-    record_audit(
-        actor.id if actor else None,
-        "user.create",
-        "user",
-        username,
-        after={"role": role, "office": office_code, "agency": agency_code},
-    )
-    return user
+    return office, agency
+
+
+def _placement_of(user: User) -> dict[str, str | None]:
+    return {
+        "role": user.role,
+        "office": user.office.code if user.office else None,
+        "agency": user.agency.code if user.agency else None,
+    }
 
 
 def issue_token(
@@ -139,6 +218,13 @@ def issue_token(
         )
     if wanted and user.role != "integration":
         raise ValidationFailed.field("scopes", "only integration accounts' tokens carry scopes")
+    # An agency's account speaks for that agency only; the post's feed is not an agency's.
+    if user.agency_id is not None and POST_SCOPES.intersection(wanted):
+        raise ValidationFailed.field(
+            "scopes", "an account tied to an agency cannot push the postal feed"
+        )
+    if user.agency_id is None and AGENCY_SCOPES.intersection(wanted):
+        raise ValidationFailed.field("scopes", "the agency feed needs an account tied to an agency")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     db.session.add(
         ApiToken(user=user, token_hash=_token_hash(token), name=name, scopes=" ".join(wanted))
@@ -175,9 +261,9 @@ def _token_hash(token: str) -> str:
 
 
 def set_user_active(user: User, active: bool, *, actor: User | None = None) -> None:
-    """Enable or disable a user. A disabled user's sessions and tokens stop working at their next
-    request (both check `active`); nobody disables their own account (no admin locks out the
-    last admin by mistake)."""
+    """Enable or disable a user. Disabling ends every session and revokes every token of the
+    user (enabling gives none back: an admin issues new ones); nobody disables their own
+    account (no admin locks out the last admin by mistake)."""
     if not active and actor is not None and actor.id == user.id:
         raise ValidationFailed.field("active", "you cannot disable your own account")
     if user.active == active:
@@ -192,16 +278,65 @@ def set_user_active(user: User, active: bool, *, actor: User | None = None) -> N
         before={"active": not active},
         after={"active": active},
     )
+    if not active:
+        end_credentials(user, "disabled", actor=actor)
 
 
-def reset_password(user: User, password: str, *, actor: User | None = None) -> None:
-    """Set a new password. The session id carries a stamp of the password hash
-    (`User.get_id`), so every session signed in with the old password ends."""
+def reset_password(
+    user: User, password: str, *, actor: User | None = None, keep_session: int | None = None
+) -> None:
+    """Set a new password. Every session of the user ends (but `keep_session`: the user's own,
+    when they change their own password) and every token is revoked."""
+    if user.role == "integration":
+        raise ValidationFailed.field("password", "integration accounts have no password")
     _check_password(password)
     user.password_hash = hash_password(password)
     db.session.flush()
     # The audit says that it changed, never what to.
     record_audit(actor.id if actor else None, "user.password_reset", "user", user.username)
+    end_credentials(user, "password_changed", actor=actor, keep_session=keep_session)
+    if keep_session is not None:
+        db.session.execute(
+            update(StaffSession)
+            .where(StaffSession.id == keep_session, StaffSession.user_id == user.id)
+            .values(password_stamp=user.password_stamp)
+        )
+
+
+def end_credentials(
+    user: User, reason: str, *, actor: User | None = None, keep_session: int | None = None
+) -> None:
+    """End every session and revoke every live token of `user`: their credentials die
+    together."""
+    sessions = end_user_sessions(user, reason, keep=keep_session)
+    tokens = db.session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    ).rowcount
+    if sessions or tokens:
+        record_audit(
+            actor.id if actor else None,
+            "user.credentials_ended",
+            "user",
+            user.username,
+            after={"reason": reason, "sessions": sessions, "tokens": tokens},
+        )
+
+
+def end_sessions_of(
+    user: User, *, actor: User | None = None, only: StaffSession | None = None
+) -> int:
+    """An admin ends one session of `user` (`only`) or all of them; returns how many ended."""
+    if only is not None:
+        ended = 1 if only.ended_at is None else 0
+        end_session(only, "ended_by_admin")
+    else:
+        ended = end_user_sessions(user, "ended_by_admin")
+    if ended:
+        after = {"session_id": only.id if only else None, "sessions": ended}
+        record_audit(actor.id if actor else None, "session.end", "user", user.username, after=after)
+    return ended
 
 
 def revoke_token(token: ApiToken, *, actor: User | None = None) -> None:

@@ -1,7 +1,9 @@
 """Staff pages: sign in and out, the language switch; the admin's user pages.
 
-A staff session is a signed cookie (HttpOnly, SameSite=Lax, Secure in production) that ends
-after `PERMANENT_SESSION_LIFETIME`. Failed sign-ins are limited per user name and per address.
+A staff session is kept on the server (`tracker/accounts/sessions.py`): the cookie (HttpOnly,
+SameSite=Lax, Secure in production) carries only its random id. Sign-in attempts are counted
+per (user name, address), per address and per user name from strange addresses
+(`tracker/accounts/throttle.py`).
 """
 
 from __future__ import annotations
@@ -20,18 +22,18 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, logout_user
 from marshmallow import ValidationError, fields, validate
 from sqlalchemy import func, select
 
-from tracker.accounts import operations
-from tracker.accounts.models import ROLES, SCOPES, ApiToken, User
-from tracker.accounts.operations import authenticate
+from tracker.accounts import operations, queries, sessions, throttle
+from tracker.accounts.models import ROLES, SCOPES, ApiToken, StaffSession, User
+from tracker.accounts.operations import SignIn, authenticate
 from tracker.audit.operations import record_audit
 from tracker.catalogue.models import Agency, Office
 from tracker.dossiers.queries import MAX_ID
-from tracker.errors import DomainError
-from tracker.extensions import db, limiter
+from tracker.errors import DomainError, error_page
+from tracker.extensions import db
 from tracker.i18n import LANGUAGE_COOKIE, N_
 from tracker.pages import form_errors, home_url, page_roles, safe_next
 from tracker.schemas import LoadSchema
@@ -42,28 +44,7 @@ bp = Blueprint("account_pages", __name__, template_folder="templates")
 STAFF_ROLES = ("clerk", "agency", "manager", "admin")
 
 
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
-def _login_ip_limit() -> str:
-    return current_app.config["LOGIN_IP_RATE_LIMIT"]
-
-
-def _username_key() -> str:
-    return "login:" + request.form.get("username", "").strip().lower()
-
-
-def _failed(response) -> bool:
-    return response.status_code == 401
-
-
-# Sign-in ---------------------------------------------------------------------------------------
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_ip_limit, methods=["POST"], deduct_when=_failed)
-@limiter.limit(_login_limit, methods=["POST"], key_func=_username_key, deduct_when=_failed)
 def login():
     next_url = safe_next(request.values.get("next"))
     if current_user.is_authenticated and request.method == "GET":
@@ -71,25 +52,54 @@ def login():
     if request.method == "GET":
         return render_template("accounts/login.html", next_url=next_url, username="")
     username = request.form.get("username", "").strip()
-    user = authenticate(username, request.form.get("password", ""))
-    if user is None:
+    attempt = throttle.count_attempt(username)
+    if attempt.refused:
+        if attempt.first_refusal:
+            _audit_sign_in("user.sign_in_throttled", username, None)
+            db.session.commit()
+        page, status = error_page(429)
+        return page, status, {"Retry-After": str(attempt.retry_after)}
+    outcome = authenticate(username, request.form.get("password", ""))
+    if outcome.user is None:
+        _audit_sign_in("user.sign_in_failed", username, outcome)
+        db.session.commit()
         error = _("The user name or password is wrong, or the account is disabled.")
         page = render_template(
             "accounts/login.html", next_url=next_url, username=username, error=error
         )
         return page, 401
+    throttle.refund(attempt)
+    user = outcome.user
     # A new session on sign-in: nothing from before it (a planted cookie) carries over.
     session.clear()
-    login_user(user)
+    token, _row = sessions.start_session(user)
+    session[sessions.SID_KEY] = token
     session.permanent = True
     record_audit(user.id, "user.sign_in", "user", user.username)
     db.session.commit()
     return redirect(next_url or home_url(user))
 
 
+def _audit_sign_in(action: str, typed: str, outcome: SignIn | None) -> None:
+    """A refused sign-in, for the admins. A name nobody has is not written down: it may be a
+    password typed in the wrong box."""
+    known = outcome.known if outcome else None
+    if outcome is None and "\x00" not in typed:
+        known = db.session.scalar(select(User).where(User.username == typed))
+    after = {"reason": outcome.reason} if outcome else None
+    record_audit(
+        known.id if known else None, action, "user", known.username if known else "?", after=after
+    )
+
+
 @bp.post("/logout")
 @page_roles(*STAFF_ROLES)
 def logout():
+    row = db.session.get(StaffSession, sessions.current_session_id())
+    if row is not None:
+        sessions.end_session(row, "signed_out")
+    record_audit(current_user.id, "user.sign_out", "user", current_user.username)
+    db.session.commit()
     logout_user()
     session.clear()
     flash(_("You have signed out."), "info")
@@ -124,18 +134,30 @@ ROLE_NAMES = {
     "integration": N_("Integration account"),
 }
 SCOPE_NAMES = {"feed:postal": N_("Postal feed"), "feed:agency": N_("Agency feed")}
+EVENT_NAMES = {
+    "user.sign_in_failed": N_("Refused sign-in"),
+    "user.sign_in_throttled": N_("Sign-ins slowed down"),
+    "token.new_address": N_("Token used from a new address"),
+    "user.credentials_ended": N_("Sessions ended and tokens revoked"),
+    "session.end": N_("Session ended by an admin"),
+}
 USERS_PER_PAGE = 50
 
 
-class NewUserForm(LoadSchema):
-    """The new-user form; the rules of a user (roles, office, agency, password) are
-    `create_user`'s."""
+class EditUserForm(LoadSchema):
+    """A user's name, role and place; `create_user` and `update_user` check role, office and
+    agency."""
 
-    username = fields.String(required=True)
     full_name = fields.String(load_default="", validate=validate.Length(max=200))
     role = fields.String(required=True, validate=validate.OneOf(ROLES, error=N_("Choose a role")))
     office = fields.String(load_default="", validate=validate.Length(max=40))
     agency = fields.String(load_default="", validate=validate.Length(max=40))
+
+
+class NewUserForm(EditUserForm):
+    """The new-user form; the rules of a password are `create_user`'s."""
+
+    username = fields.String(required=True)
     password = fields.String(load_default="")
     password_confirm = fields.String(load_default="")
     generate = fields.Boolean(load_default=False)
@@ -228,7 +250,7 @@ def new_user():
         db.session.rollback()
         return _new_user_form(typed, form_errors(exc), 422)
     db.session.commit()
-    if form["generate"]:
+    if form["generate"] and user.role != "integration":  # an integration has no password
         return _secret_page(user, "password", password)
     flash(_("User %(name)s created.", name=user.username), "success")
     return redirect(url_for("account_pages.user", user_id=user.id))
@@ -256,20 +278,79 @@ def user(user_id: int):
 
 
 def _user_page(user: User, values: dict, errors: dict, status: int = 200):
-    tokens = db.session.scalars(
-        select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
-    ).all()
+    offices = agencies = ()
+    if user.role != "integration":
+        offices = db.session.scalars(select(Office).order_by(Office.code)).all()
+    agencies = db.session.scalars(select(Agency).order_by(Agency.code)).all()
     page = render_template(
         "accounts/users_detail.html",
         user=user,
-        tokens=tokens,
-        values=values,
+        tokens=queries.tokens_of(user),
+        open_sessions=queries.open_sessions(user),
+        events=queries.security_events(user),
+        current_session=sessions.current_session_id(),
+        values={**_placement_values(user), **values},
         errors=errors,
+        offices=offices,
+        agencies=agencies,
         role_names=ROLE_NAMES,
         scope_names=SCOPE_NAMES,
+        event_names=EVENT_NAMES,
         scopes=SCOPES,
     )
     return page, status
+
+
+def _placement_values(user: User) -> dict[str, str]:
+    return {
+        "full_name": user.full_name,
+        "role": user.role,
+        "office": user.office.code if user.office else "",
+        "agency": user.agency.code if user.agency else "",
+    }
+
+
+@bp.post("/admin/users/<int:user_id>/edit")
+@page_roles("admin")
+def edit_user(user_id: int):
+    """Name, role, office or agency; a new role or place ends the user's sessions and tokens."""
+    user = _user_or_404(user_id)
+    typed = _form_data()
+    try:
+        form = EditUserForm().load(typed)
+        operations.update_user(
+            user,
+            role=form["role"],
+            full_name=form["full_name"],
+            office_code=form["office"] or None,
+            agency_code=form["agency"] or None,
+            actor=_actor(),
+        )
+    except (ValidationError, DomainError) as exc:
+        db.session.rollback()
+        return _user_page(_user_or_404(user_id), typed, form_errors(exc), 422)
+    db.session.commit()
+    flash(_("%(name)s is saved.", name=user.username), "success")
+    return redirect(url_for("account_pages.user", user_id=user.id))
+
+
+@bp.post("/admin/users/<int:user_id>/sessions/end")
+@page_roles("admin")
+def end_sessions(user_id: int):
+    """End one session of the user (`session` in the form) or all of them."""
+    user = _user_or_404(user_id)
+    only = None
+    if request.form.get("session"):
+        number = request.form.get("session", type=int) or 0
+        only = db.session.get(StaffSession, number) if 0 < number <= MAX_ID else None
+        if only is None or only.user_id != user.id:
+            abort(404)
+    ended = operations.end_sessions_of(user, actor=_actor(), only=only)
+    db.session.commit()
+    flash(_("Sessions ended: %(count)s.", count=ended), "success")
+    if only is not None and only.id == sessions.current_session_id():
+        return redirect(url_for("account_pages.login"))
+    return redirect(url_for("account_pages.user", user_id=user.id))
 
 
 @bp.post("/admin/users/<int:user_id>/active")
@@ -298,13 +379,13 @@ def reset_password(user_id: int):
     generate = bool(typed.get("generate"))
     try:
         password = _chosen_password(typed, generate)
-        operations.reset_password(user, password, actor=_actor())
+        # Changing one's own password keeps the session it is done in (the others end).
+        own = sessions.current_session_id() if user.id == current_user.id else None
+        operations.reset_password(user, password, actor=_actor(), keep_session=own)
     except (ValidationError, DomainError) as exc:
         db.session.rollback()
         return _user_page(user, typed, form_errors(exc), 422)
     db.session.commit()
-    if user.id == current_user.id:
-        login_user(user)  # the admin's own session follows the new password's stamp
     if generate:
         return _secret_page(user, "password", password)
     flash(_("The password of %(name)s is changed.", name=user.username), "success")

@@ -12,7 +12,8 @@ from tracker.types import UTCDateTime
 
 
 class AuditEntry(db.Model):
-    """Append-only: who did or saw what, with the values before and after a change."""
+    """Append-only: who did or saw what, with the values before and after a change. On
+    PostgreSQL a trigger refuses UPDATE and DELETE (migration 0006)."""
 
     __tablename__ = "audit_entries"
 
@@ -25,3 +26,7 @@ class AuditEntry(db.Model):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
+    # The credential of the request: a staff page session (staff_sessions.id) or an API token
+    # (api_tokens.id). No foreign keys: the audit outlives what it names.
+    session_id: Mapped[int | None] = mapped_column()
+    token_id: Mapped[int | None] = mapped_column(index=True)

@@ -1,0 +1,61 @@
+"""Read side of accounts: what an admin sees of a user's sessions, tokens and sign-ins."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from tracker.accounts.models import ApiToken, StaffSession, User
+from tracker.accounts.sessions import idle_limit
+from tracker.audit.models import AuditEntry
+from tracker.calendar import utcnow
+from tracker.extensions import db
+
+# What an admin should notice about an account: refused sign-ins, throttles, a token used from
+# a new address, credentials ended.
+SECURITY_ACTIONS = (
+    "user.sign_in_failed",
+    "user.sign_in_throttled",
+    "token.new_address",
+    "user.credentials_ended",
+    "session.end",
+)
+
+
+def open_sessions(user: User) -> list[StaffSession]:
+    """The user's live sessions, the most recently used first."""
+    now = utcnow()
+    rows = db.session.scalars(
+        select(StaffSession)
+        .where(
+            StaffSession.user_id == user.id,
+            StaffSession.ended_at.is_(None),
+            StaffSession.expires_at > now,
+            StaffSession.last_seen_at > now - idle_limit(),
+        )
+        .order_by(StaffSession.last_seen_at.desc())
+    )
+    return [row for row in rows if row.password_stamp == user.password_stamp]
+
+
+def tokens_of(user: User) -> list[ApiToken]:
+    return list(
+        db.session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+        )
+    )
+
+
+def security_events(user: User, limit: int = 20) -> list[AuditEntry]:
+    """The latest security events of the account, newest first."""
+    return list(
+        db.session.scalars(
+            select(AuditEntry)
+            .where(
+                AuditEntry.entity == "user",
+                AuditEntry.entity_key == user.username,
+                AuditEntry.action.in_(SECURITY_ACTIONS),
+            )
+            .order_by(AuditEntry.id.desc())
+            .limit(limit)
+        )
+    )
