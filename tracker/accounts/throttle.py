@@ -10,7 +10,9 @@ hour, fewer a day), never a lock on a user name alone:
   strangers cannot lock them out.
 
 Every attempt is counted *before* the password is checked (one atomic increment per window), so
-parallel attempts cannot pass a limit together; a successful sign-in gets its count back.
+parallel attempts cannot pass a limit together; a refused or successful attempt gets its counts
+back, so only wrong passwords count (an impatient user does not climb the ladder by retrying
+during a wait).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class Attempt:
 
     counted: list[tuple[str, int]] = field(default_factory=list)
     retry_after: int = 0
-    # This attempt is the first one refused in its window: the one worth an audit entry.
+    # The first refusal in its window: the one worth an audit entry.
     first_refusal: bool = False
 
     @property
@@ -60,13 +62,16 @@ def count_attempt(username: str) -> Attempt:
     for bucket, parts, limits in buckets:
         for item in parse_many(limits):
             _count(attempt, bucket, parts, item)
+    if attempt.refused:
+        refund(attempt)  # a refused attempt checks no password: it is not a failure either
     return attempt
 
 
 def refund(attempt: Attempt) -> None:
-    """A successful sign-in is not a failure: give its counts back."""
+    """An attempt that was refused, or succeeded, is no failure: give its counts back."""
     for key, window in attempt.counted:
         counters.incr(key, window, -1)
+    attempt.counted.clear()
 
 
 def _count(attempt: Attempt, bucket: str, parts: tuple[str, ...], item: RateLimitItem) -> None:
@@ -76,7 +81,9 @@ def _count(attempt: Attempt, bucket: str, parts: tuple[str, ...], item: RateLimi
     attempt.counted.append((key, window))
     if count > item.amount:
         attempt.retry_after = max(attempt.retry_after, counters.seconds_left(key))
-        attempt.first_refusal = attempt.first_refusal or count == item.amount + 1
+        # The window's first refusal is the one worth an audit entry.
+        refusals = counters.incr(key + "/refused", counters.seconds_left(key))
+        attempt.first_refusal = attempt.first_refusal or refusals == 1
 
 
 def _familiar(name: str, address: str) -> bool:
