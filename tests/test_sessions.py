@@ -4,6 +4,7 @@ and with the user's credentials; admins see and end them; a bearer token never o
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import timedelta
 
 import pytest
@@ -302,5 +303,10 @@ def test_a_token_used_from_a_new_address_is_shown_to_admins(app, make_staff):
     ).all()
     assert entry.after["address"] == "10.9.9.9" and entry.token_id == token.id
 
-    text = text_of(signed_in(app, admin.user.username).get(f"/admin/users/{clerk.user.id}"))
+    console = signed_in(app, admin.user.username)
+    text = text_of(console.get(f"/admin/users/{clerk.user.id}"))
     assert "10.9.9.9" in text and "Token được dùng từ địa chỉ mới" in text
+    # The users list flags the account.
+    listing = console.get("/admin/users").get_data(as_text=True)
+    row = re.search(rf">{clerk.user.username}</a>.*?</tr>", listing, re.S).group(0)
+    assert '<span class="badge badge-bad">1</span>' in row

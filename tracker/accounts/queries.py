@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import timedelta
+
+from sqlalchemy import func, select
 
 from tracker.accounts.models import ApiToken, StaffSession, User
 from tracker.accounts.sessions import idle_limit
@@ -59,3 +61,33 @@ def security_events(user: User, limit: int = 20) -> list[AuditEntry]:
             .limit(limit)
         )
     )
+
+
+# What the users list flags: a sign of someone else trying the account.
+ALERT_ACTIONS = ("user.sign_in_failed", "user.sign_in_throttled", "token.new_address")
+ALERT_DAYS = 7
+
+
+def live_token_counts() -> dict[int, int]:
+    """user id -> number of live tokens."""
+    rows = db.session.execute(
+        select(ApiToken.user_id, func.count())
+        .where(ApiToken.revoked_at.is_(None))
+        .group_by(ApiToken.user_id)
+    )
+    return dict(rows.all())
+
+
+def alert_counts() -> dict[str, int]:
+    """user name -> refused sign-ins, throttles and tokens used from new addresses in the last
+    `ALERT_DAYS` days."""
+    rows = db.session.execute(
+        select(AuditEntry.entity_key, func.count())
+        .where(
+            AuditEntry.entity == "user",
+            AuditEntry.action.in_(ALERT_ACTIONS),
+            AuditEntry.at > utcnow() - timedelta(days=ALERT_DAYS),
+        )
+        .group_by(AuditEntry.entity_key)
+    )
+    return dict(rows.all())

@@ -24,7 +24,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from marshmallow import ValidationError, fields, validate
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tracker.accounts import operations, queries, sessions, throttle
 from tracker.accounts.models import ROLES, SCOPES, ApiToken, StaffSession, User
@@ -200,7 +200,8 @@ def _chosen_password(typed: dict[str, str], generate: bool) -> str:
 @bp.get("/admin/users")
 @page_roles("admin")
 def users():
-    """Every user with role, office or agency, state and live tokens; a search by name."""
+    """Every user with role, office or agency, state, live tokens and security alerts; a
+    search by name."""
     query = request.args.get("q", "").strip()
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     rows = list(db.session.scalars(select(User).order_by(User.username)))
@@ -208,13 +209,6 @@ def users():
         wanted = fold(query)
         rows = [u for u in rows if wanted in fold(f"{u.username} {u.full_name}")]
     start = (page - 1) * USERS_PER_PAGE
-    tokens = dict(
-        db.session.execute(
-            select(ApiToken.user_id, func.count())
-            .where(ApiToken.revoked_at.is_(None))
-            .group_by(ApiToken.user_id)
-        ).all()
-    )
     return render_template(
         "accounts/users.html",
         rows=rows[start : start + USERS_PER_PAGE],
@@ -222,7 +216,9 @@ def users():
         page=page,
         more=len(rows) > start + USERS_PER_PAGE,
         q=query,
-        tokens=tokens,
+        tokens=queries.live_token_counts(),
+        alerts=queries.alert_counts(),
+        alert_days=queries.ALERT_DAYS,
         role_names=ROLE_NAMES,
     )
 
