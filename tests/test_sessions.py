@@ -310,3 +310,15 @@ def test_a_token_used_from_a_new_address_is_shown_to_admins(app, make_staff):
     listing = console.get("/admin/users").get_data(as_text=True)
     row = re.search(rf">{clerk.user.username}</a>.*?</tr>", listing, re.S).group(0)
     assert '<span class="badge badge-bad">1</span>' in row
+
+
+def test_signing_in_again_in_the_same_browser_ends_the_previous_session(app, make_staff):
+    clerk = make_staff("clerk")
+    client = signed_in(app, clerk.user.username)
+    thief = copy_of(app, client)
+    data = {"username": clerk.user.username, "password": PASSWORD}
+    assert post_form(client, "/login", data, page="/dossiers").status_code == 302
+    assert thief.get("/dossiers").status_code == 302
+    assert client.get("/dossiers").status_code == 200
+    reasons = sorted((row.end_reason or "open") for row in sessions_of(clerk.user))
+    assert reasons == ["open", "signed_in_again"]

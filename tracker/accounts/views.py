@@ -70,7 +70,11 @@ def login():
         return page, 401
     throttle.refund(attempt)
     user = outcome.user
-    # A new session on sign-in: nothing from before it (a planted cookie) carries over.
+    # A new session on sign-in: nothing from before it (a planted cookie) carries over, and a
+    # session this browser still had ends.
+    previous = sessions.live_session(session.get(sessions.SID_KEY, ""))
+    if previous is not None:
+        sessions.end_session(previous, "signed_in_again")
     session.clear()
     token, _row = sessions.start_session(user)
     session[sessions.SID_KEY] = token
@@ -95,7 +99,7 @@ def _audit_sign_in(action: str, typed: str, outcome: SignIn | None) -> None:
 @bp.post("/logout")
 @page_roles(*STAFF_ROLES)
 def logout():
-    row = db.session.get(StaffSession, sessions.current_session_id())
+    row = sessions.live_session(session.get(sessions.SID_KEY, ""))
     if row is not None:
         sessions.end_session(row, "signed_out")
     record_audit(current_user.id, "user.sign_out", "user", current_user.username)
