@@ -189,17 +189,31 @@ def test_api_tries_count_against_the_page(app, client, catalogue):
 
 
 def test_one_item_is_limited_across_page_and_api(app, create_dossier):
-    create_dossier(postal_item_number="RA473124829VN")
+    created = create_dossier(postal_item_number="RA473124829VN")
     statuses = []
-    with limits(app, TRACK_ITEM_RATE_LIMIT="2 per hour"):
+    with limits(app, TRACK_ITEM_MISSES_PER_DAY=2):
         for number, path in enumerate(("/track", "/api/v1/track", "/track")):
             client = app.test_client()
             client.environ_base["REMOTE_ADDR"] = f"10.0.0.{number + 1}"
             statuses.append(
                 lookup(client, path, item="RA473124829VN", phone_last4="0000").status_code
             )
+        right = lookup(app.test_client(), item="RA473124829VN", phone_last4="5678")
+        by_code = lookup(app.test_client(), code=created["code"], secret=created["lookup_secret"])
 
     assert statuses == [404, 404, 429]
+    # The page says why, and that the receipt's code and secret still work (the form is there).
+    assert right.status_code == 429
+    assert int(right.headers["Retry-After"]) > 0
+    text = text_of(right)
+    assert "Tạm ngừng tra cứu theo số hiệu bưu gửi này trong hôm nay" in text
+    assert "mã hồ sơ và mã tra cứu in trên giấy tiếp nhận" in text
+    assert 'id="code"' in right.get_data(as_text=True)
+    # Nothing typed comes back: not the item, not the digits.
+    assert "RA473124829VN" not in right.get_data(as_text=True)
+    assert 'value="5678"' not in right.get_data(as_text=True)
+    assert "phone_last4=" not in right.get_data(as_text=True)
+    assert by_code.status_code == 200
 
 
 def test_english_switch(client, create_dossier):

@@ -122,17 +122,27 @@ def test_rate_limit_is_shared_by_separate_server_processes(database_url, redis_u
 
 
 def test_one_item_is_limited_whoever_asks(app, create_dossier):
-    create_dossier(postal_item_number="RA473124829VN")
-    app.config["TRACK_ITEM_RATE_LIMIT"] = "3 per hour"
+    """Misses of one item number are counted whoever asks; then the item answers 429, the right
+    phone digits too, while the receipt's code and secret still answer."""
+    created = create_dossier(postal_item_number="RA473124829VN")
+    app.config["TRACK_ITEM_MISSES_PER_DAY"] = 3
     try:
         statuses = []
         for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
             client = app.test_client()
             client.environ_base["REMOTE_ADDR"] = address
             statuses.append(track(client, item="RA473124829VN", phone_last4="0000").status_code)
+        right = track(app.test_client(), item="RA473124829VN", phone_last4="5678")
+        by_code = track(app.test_client(), code=created["code"], secret=created["lookup_secret"])
     finally:
-        app.config["TRACK_ITEM_RATE_LIMIT"] = "10 per hour"
+        app.config["TRACK_ITEM_MISSES_PER_DAY"] = 10
     assert statuses == [404, 404, 404, 429]
+    assert right.status_code == 429
+    error = right.get_json()["error"]
+    assert error["code"] == "rate_limited" and error["reason"] == "item_misses_per_day"
+    assert "wrong phone number" in error["message"]
+    assert int(right.headers["Retry-After"]) > 0
+    assert by_code.status_code == 200
 
 
 def test_lookup_survives_redis_going_away(database_url, catalogue):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 
 from limits.storage import MemoryStorage, Storage
@@ -19,6 +20,9 @@ from tracker.extensions import limiter
 log = logging.getLogger(__name__)
 
 _fallback = MemoryStorage()
+# limits' memory store makes a key's lock when the key is first seen, and two threads seeing it
+# at once can each make one (and lose a count): one lock for every in-process count instead.
+_memory_lock = threading.Lock()
 
 
 def counter_key(*parts: str) -> str:
@@ -34,10 +38,14 @@ def incr(key: str, window_seconds: int, amount: int = 1) -> int:
     new counter lives `window_seconds`."""
     storage = _storage()
     try:
+        if isinstance(storage, MemoryStorage):
+            with _memory_lock:
+                return storage.incr(key, window_seconds, amount)
         return storage.incr(key, window_seconds, amount)
     except storage.base_exceptions:
         log.warning("rate-limit store unreachable: counting %s in process memory", key)
-        return _fallback.incr(key, window_seconds, amount)
+        with _memory_lock:
+            return _fallback.incr(key, window_seconds, amount)
 
 
 def seconds_left(key: str) -> int:

@@ -69,6 +69,11 @@ class DomainError(Exception):
         self.fields = fields or {}
         self.extra = extra or {}
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers the answer carries besides the body."""
+        return {}
+
     @classmethod
     def field(cls, name: str, message: str) -> Self:
         """The error of one field, named in the message and in `fields`."""
@@ -101,6 +106,21 @@ class StaleVersion(Conflict):
 class Forbidden(DomainError):
     status = 403
     code = "forbidden"
+
+
+class RateLimited(DomainError):
+    """A budget of tries that a rule (not Flask-Limiter) keeps is spent: 429 with Retry-After."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, extra: dict[str, Any] | None = None):
+        super().__init__(message, extra=extra)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 def error_body(
@@ -188,11 +208,12 @@ def _seconds_until_reset() -> int:
 
 def handle_domain_error(error: DomainError):
     if wants_page():
-        return error_page(error.status, error.message)
+        return (*error_page(error.status, error.message), error.headers)
     response = jsonify(
         error_body(error.status, error.message, code=error.code, fields=error.fields, **error.extra)
     )
     response.status_code = error.status
+    response.headers.update(error.headers)
     return response
 
 

@@ -1,10 +1,11 @@
 """The citizen's lookup page (no login), opened by the receipt's QR code.
 
 The page is GET /api/v1/track with a face: the same argument schema (`TrackArgs`), the same
-queries, and the same rate-limit counters (`shared_track_limits`), so that alternating the page
-and the API gives a guesser no extra tries. Like the QR code, a lookup puts the secret in the
-URL: a read is a GET (bookmarkable, no CSRF token needed); `Referrer-Policy: no-referrer` keeps
-the URL from leaking to other sites and `Cache-Control: no-store` out of caches.
+lookup (`find_dossier`), the same rate-limit counters (`shared_track_limit`) and item budgets
+(`tracking.budget`), so that alternating the page and the API gives a guesser no extra tries.
+Like the QR code, a lookup puts the secret in the URL: a read is a GET (bookmarkable, no CSRF
+token needed); `Referrer-Policy: no-referrer` keeps the URL from leaking to other sites and
+`Cache-Control: no-store` out of caches.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from marshmallow import ValidationError
 
 from tracker.i18n import N_, translations_for
 from tracker.pages import form_errors
-from tracker.tracking import queries
-from tracker.tracking.api import NOT_FOUND_MESSAGE, shared_item_limit, shared_track_limit
+from tracker.tracking.api import NOT_FOUND_MESSAGE, find_dossier, shared_track_limit
+from tracker.tracking.budget import ItemLookupsPaused
 from tracker.tracking.schemas import TrackArgs
 
 bp = Blueprint("tracking_pages", __name__, template_folder="templates")
@@ -77,7 +78,6 @@ def nothing_asked() -> bool:
 @bp.get("/")
 @bp.get("/track")
 @shared_track_limit(exempt_when=nothing_asked)
-@shared_item_limit()
 def lookup():
     """The lookup forms; with `code` and `secret` (the QR code) or `item` and `phone_last4` in
     the query, the answer instead. A wrong secret answers exactly as an unknown code."""
@@ -92,10 +92,19 @@ def lookup():
             "tracking/lookup.html", way=way, asked=asked, errors=_page_errors(error, asked)
         )
         return page, 422
-    if way == "code":
-        found = queries.find_by_code_and_secret(args["code"], args["secret"])
-    else:
-        found = queries.find_by_item_and_phone(args["item"], args["phone_last4"])
+    try:
+        found = find_dossier(args)
+    except ItemLookupsPaused as paused:
+        # The lookup forms under the reason, the code form first: it still answers.
+        page = render_template(
+            "tracking/lookup.html",
+            way="code",
+            asked={},
+            errors={},
+            paused=paused.message,
+            here=_path_only,
+        )
+        return page, paused.status, paused.headers
     if found is None:
         # Byte for byte the same page for every miss: what was typed comes back nowhere, not
         # even in the language switch's link back (base.html's `here()`).
