@@ -1,19 +1,29 @@
 """Reading the CSV files people export from Excel: UTF-8 with or without BOM, comma, semicolon
 or tab separated, quoted cells spanning lines, blank rows. Line numbers are physical lines, as a
-spreadsheet user counts them (line 1 is the header)."""
+spreadsheet user counts them (line 1 is the header).
+
+And writing cells of the files the service hands out (CSV and XLSX) so that no spreadsheet takes
+data for a formula: every writer puts its cells through `csv_cell` or `set_xlsx_cell`.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 Source = str | os.PathLike[str] | IO[bytes] | IO[str]
 _DELIMITERS = (",", ";", "\t")
+# What a spreadsheet reads as the start of a formula (or of a DDE call, =cmd|...), typed or opened.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Characters XML 1.0 cannot hold (openpyxl refuses them): control characters other than tab, LF
+# and CR.
+_NOT_IN_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 @dataclass(frozen=True)
@@ -61,3 +71,33 @@ def records(text: str) -> Iterator[tuple[int, list[str]]]:
             start = reader.line_num + 1
     except csv.Error as exc:
         raise FileProblem(reader.line_num, "file", f"not readable as CSV ({exc})") from None
+
+
+def starts_like_formula(value: object) -> bool:
+    """Text that a spreadsheet would take for a formula. Numbers are never text: -5 is -5."""
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
+
+
+def csv_cell(value: Any) -> Any:
+    """A value for a CSV cell: text starting like a formula gets a leading `'`, which Excel and
+    LibreOffice read as "this is text" (and hide); anything else, numbers included, as it is."""
+    return "'" + value if starts_like_formula(value) else value
+
+
+def csv_row(values: Iterable[Any]) -> list[Any]:
+    """`csv_cell` of each value: what a `csv.writer` is given, for every file the service writes."""
+    return [csv_cell(value) for value in values]
+
+
+def set_xlsx_cell(cell: Any, value: Any) -> None:
+    """Put `value` in an openpyxl cell; text is always a string cell, never a formula.
+
+    openpyxl stores a string starting with `=` as a formula; it is forced back to a string
+    cell, and text starting like a formula gets Excel's quote prefix, so that editing the cell
+    does not make it one either. Characters XML cannot hold are dropped, not a failed export."""
+    if isinstance(value, str):
+        value = _NOT_IN_XML.sub("", value)
+    cell.value = value
+    if starts_like_formula(value):
+        cell.data_type = "s"
+        cell.quotePrefix = True

@@ -24,7 +24,7 @@ from typing import BinaryIO
 import openpyxl
 from sqlalchemy import insert
 
-from tracker.csvfile import FileProblem
+from tracker.csvfile import FileProblem, csv_row
 from tracker.extensions import db
 from tracker.imports import queries
 from tracker.imports.models import ImportFile
@@ -263,11 +263,9 @@ def errors_csv(errors: Iterable[tuple[int, str, str]], *, header: bool = True) -
     if header:
         buffer.write("\ufeff")
         writer.writerow(("line", "field", "message"))
-    for count, (line, column, message) in enumerate(errors, start=1):
-        # Messages quote the file's values: a leading = + - @ would make a spreadsheet formula.
-        if message[:1] in ("=", "+", "-", "@", "\t", "\r"):
-            message = "'" + message
-        writer.writerow((line, column, message))
+    for count, row in enumerate(errors, start=1):
+        # Messages quote the file's values: none may come back as a spreadsheet formula.
+        writer.writerow(csv_row(row))
         if count % 1000 == 0:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -4,7 +4,8 @@ as CSV (one part per file) or as one XLSX workbook (one sheet per part, and a sh
 Headings and labels are Vietnamese. Numbers stay numbers: counts are integers; ratios are
 percentages, written in CSV as plain numbers ("28.00", "." decimal, under a "(%)" heading) and in
 XLSX as the ratio itself (0.28) with the number format "0.0%". CSV files start with a UTF-8 BOM
-so that Excel reads the Vietnamese text.
+so that Excel reads the Vietnamese text. Text is never a formula (names come from the catalogue,
+and so from outside): every cell goes through `tracker.csvfile`'s `csv_cell` / `set_xlsx_cell`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from tracker.csvfile import csv_cell, csv_row, set_xlsx_cell
 from tracker.reports.growth import BREAKDOWNS, METRIC_LABELS, METRICS
 
 PARTS = ("summary", "month", *BREAKDOWNS)
@@ -93,7 +95,7 @@ def csv_bytes(report: dict, part: str) -> bytes:
     table = table_of(report, part)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([column.heading for column in table.columns])
+    writer.writerow(csv_row(column.heading for column in table.columns))
     for row in table.rows:
         writer.writerow(
             [
@@ -118,11 +120,13 @@ def xlsx_bytes(report: dict) -> bytes:
 
 def _write_sheet(workbook: Workbook, table: Table) -> None:
     sheet = workbook.create_sheet(table.title)
-    sheet.append([column.heading for column in table.columns])
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in table.rows:
-        sheet.append(row)
+    for index, column in enumerate(table.columns, start=1):
+        heading = sheet.cell(row=1, column=index)
+        set_xlsx_cell(heading, column.heading)
+        heading.font = Font(bold=True)
+    for row_number, row in enumerate(table.rows, start=2):
+        for index, value in enumerate(row, start=1):
+            set_xlsx_cell(sheet.cell(row=row_number, column=index), value)
     for index, column in enumerate(table.columns, start=1):
         letter = get_column_letter(index)
         number_format = {"count": COUNT_FORMAT, "ratio": RATIO_FORMAT}.get(column.kind)
@@ -138,8 +142,8 @@ def _csv_cell(value, kind: str) -> object:
     if value is None:
         return ""
     if kind == "ratio":
-        return f"{value * 100:.2f}"
-    return value
+        return f"{value * 100:.2f}"  # a number (-99.65 too), not text: never quoted
+    return csv_cell(value)
 
 
 def _yes_no(value: bool | None) -> str | None:
