@@ -7,6 +7,8 @@ the variable of the same name.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import secrets
 import time
@@ -47,6 +49,23 @@ def _limits(name: str, default: str) -> str:
     return value
 
 
+def _webhook_secret(name: str) -> str | None:
+    """A Standard Webhooks secret, `whsec_<base64 of at least 24 bytes>` (tracker/webhooks.py)."""
+    raw = os.environ.get(name) or None
+    if raw is None:
+        return None
+    try:
+        key = base64.b64decode(raw.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not raw.startswith("whsec_") or len(key) < 24:
+        raise ConfigError(
+            f"{name} must be whsec_ and at least 24 random bytes in base64 "
+            "(README, Status feeds: how to make one)"
+        )
+    return raw
+
+
 def _normalise_database_url(url: str) -> str:
     # Hosted PostgreSQL often hands out postgres:// URLs; SQLAlchemy wants a driver name.
     for prefix in ("postgres://", "postgresql://"):
@@ -57,8 +76,15 @@ def _normalise_database_url(url: str) -> str:
 
 def _check_production(secret_key: str | None, rate_limits_on: bool) -> None:
     """Production refuses to start on development defaults."""
-    # Redis holds the rate-limit counts that every worker must share.
-    required = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL")
+    # Redis holds the rate-limit counts that every worker must share; unsigned feeds could be
+    # forged or replayed by anyone holding a feed token.
+    required = (
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "FEED_POSTAL_SECRET",
+        "FEED_AGENCY_SECRET",
+    )
     missing = [name for name in required if not os.environ.get(name)]
     if missing:
         raise ConfigError(f"production needs {', '.join(missing)} set in the environment")
@@ -212,9 +238,13 @@ def load_config(env: str | None = None) -> dict:
         # Reconciliation looks for new contradictions on the dossiers with an event recorded
         # within this many hours (runs missed for longer: `sweeps.reconcile` with full=true).
         "RECONCILE_LOOKBACK_HOURS": _int("RECONCILE_LOOKBACK_HOURS", 24),
-        # HMAC-SHA256 secrets of the feeds; when set, a batch must carry X-Signature.
-        "FEED_POSTAL_SECRET": os.environ.get("FEED_POSTAL_SECRET") or None,
-        "FEED_AGENCY_SECRET": os.environ.get("FEED_AGENCY_SECRET") or None,
+        # Standard Webhooks secrets of the feeds (whsec_...); when set, a batch must be signed
+        # (webhook-id, webhook-timestamp, webhook-signature). Required in production.
+        "FEED_POSTAL_SECRET": _webhook_secret("FEED_POSTAL_SECRET"),
+        "FEED_AGENCY_SECRET": _webhook_secret("FEED_AGENCY_SECRET"),
+        # A signed message this many seconds older or newer than the server's clock is refused:
+        # a replay after that is caught by its timestamp, before it by its webhook-id.
+        "WEBHOOK_TOLERANCE_SECONDS": _int("WEBHOOK_TOLERANCE_SECONDS", 300),
         "FEED_MAX_EVENTS": _int("FEED_MAX_EVENTS", 10_000),
         "FEED_MAX_BYTES": _int("FEED_MAX_BYTES", 8 * 1024 * 1024),
         # "module:Class" of the notification gateway; the default records messages in the

@@ -43,6 +43,7 @@ from bench.services import (
     start_postgres,
     start_redis,
 )
+from tracker import webhooks
 
 TARGET_PER_S = 5000.0
 
@@ -120,15 +121,21 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def post_all(port: int, token: str, bodies: list[bytes], connections: int) -> list[int]:
-    """POST every batch (keep-alive, `connections` at once); their batch ids."""
+def post_all(
+    port: int, token: str, secret: str, bodies: list[bytes], connections: int
+) -> list[int]:
+    """POST every batch signed, as the post would (keep-alive, `connections` at once); their
+    batch ids."""
 
     def poster(share: list[bytes]) -> list[int]:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         ids = []
         for body in share:
-            connection.request("POST", "/api/v1/feeds/postal", body=body, headers=headers)
+            signature = webhooks.sign(secret, f"msg_{secrets.token_hex(12)}", body)
+            connection.request(
+                "POST", "/api/v1/feeds/postal", body=body, headers={**headers, **signature}
+            )
             response = connection.getresponse()
             answer = json.loads(response.read())
             if response.status != 202 or answer["refused"]:
@@ -212,7 +219,9 @@ def run_http(
                 progress(f"{run.label}: {len(events):,} events in {len(bodies)} batches")
                 watch.start()
                 started = time.perf_counter()
-                batch_ids = post_all(server.port, token, bodies, options.connections)
+                batch_ids = post_all(
+                    server.port, token, env["FEED_POSTAL_SECRET"], bodies, options.connections
+                )
                 intake = time.perf_counter() - started
                 wait_applied(engine, batch_ids, log)
                 total = time.perf_counter() - started
@@ -311,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         env = {
             "TRACKER_ENV": "production",
             "SECRET_KEY": secrets.token_urlsafe(48),
+            "FEED_POSTAL_SECRET": webhooks.new_secret(),
+            "FEED_AGENCY_SECRET": webhooks.new_secret(),
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
             "PYTHONPATH": str(ROOT),

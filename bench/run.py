@@ -33,6 +33,7 @@ from bench.services import (
     start_postgres,
     start_redis,
 )
+from tracker.webhooks import new_secret
 
 BENCHMARKS = ("track", "staff", "create")
 BACKENDS = ("postgresql", "sqlite")
@@ -267,6 +268,9 @@ class Runner:
             # Production refuses to run without the rate limiter.
             "TRACKER_ENV": "production" if self.options.limiter else "development",
             "SECRET_KEY": secrets.token_urlsafe(48),
+            # Production refuses to start without them; this benchmark sends no feed.
+            "FEED_POSTAL_SECRET": new_secret(),
+            "FEED_AGENCY_SECRET": new_secret(),
             "DATABASE_URL": database_url,
             "REDIS_URL": self.redis_url,
             "TRACK_RATE_LIMIT": HUGE_RATE_LIMIT,

@@ -3,9 +3,8 @@ in the test's process; tests/test_feeds_worker.py runs the same through real wor
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -14,6 +13,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, update
 
 from tests.conftest import PASSWORD, Staff
+from tracker import webhooks
 from tracker.accounts.operations import create_user, issue_token
 from tracker.calendar import utcnow
 from tracker.dossiers import s10
@@ -53,11 +53,11 @@ def postal(event_id: str, item_number: str, code: str, minutes: float, **extra) 
 
 
 def post_batch(client, path: str, events: list, staff: Staff, secret: str | None = None):
+    """POST a batch; with `secret`, signed as a new Standard Webhooks message."""
     body = json.dumps({"events": events}).encode()
     headers = {**staff.headers, "Content-Type": "application/json"}
     if secret:
-        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        headers["X-Signature"] = f"sha256={digest}"
+        headers.update(webhooks.sign(secret, f"msg_{uuid.uuid4().hex}", body))
     return client.post(path, data=body, headers=headers)
 
 
@@ -162,21 +162,7 @@ def test_cli_issues_a_scoped_token(app, make_integration, make_staff):
     assert refused.exit_code != 0 and "only integration" in refused.output
 
 
-# ---- the door: signature, size, envelope, items ---------------------------------------------
-
-
-def test_signature_is_required_when_a_secret_is_configured(client, app, post_office, monkeypatch):
-    monkeypatch.setitem(app.config, "FEED_POSTAL_SECRET", "s3cret-of-the-post")
-    events = [postal("e1", item(1), "EDG", 1)]
-    missing = post_batch(client, POSTAL, events, post_office)
-    assert missing.status_code == 401
-    assert missing.get_json()["error"]["code"] == "bad_signature"
-    assert "X-Signature" in missing.get_json()["error"]["fields"]
-    wrong = post_batch(client, POSTAL, events, post_office, secret="not-the-secret")
-    assert wrong.status_code == 401
-    signed = post_batch(client, POSTAL, events, post_office, secret="s3cret-of-the-post")
-    assert signed.status_code == 202
-    assert db.session.scalar(select(func.count()).select_from(FeedBatch)) == 1
+# ---- the door: size, envelope, items (signatures: tests/test_feed_signatures.py) ---------
 
 
 def test_body_and_event_limits(client, app, post_office, monkeypatch):

@@ -1,5 +1,5 @@
-"""Feeds through real worker processes and a real Redis: end to end, a worker killed mid-batch,
-the same batch twice, events in reverse time order. Each ends with exact counts."""
+"""Feeds through real worker processes and a real Redis: end to end (signed), a worker killed
+mid-batch, the same batch twice, events in reverse time order. Each ends with exact counts."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.extensions import db
 from tracker.feeds.models import FeedBatch, FeedEvent
 from tracker.notifications.models import Notification
+from tracker.webhooks import new_secret
 
 POSTAL = "/api/v1/feeds/postal"
 
@@ -93,13 +94,17 @@ def applied_exactly_once(expected: int) -> None:
     assert histogram == {1: expected}, f"status events per source_event_id: {histogram}"
 
 
-def test_batch_over_http_is_applied_by_a_worker_and_notifies(client, catalogue, feed, start_worker):
+def test_signed_batch_over_http_is_applied_by_a_worker_and_notifies(
+    app, client, catalogue, feed, start_worker, monkeypatch
+):
     [number] = bulk_one_way(catalogue, 1)
     worker = start_worker()
     moment = utcnow() - timedelta(minutes=5)
     event = {**postal("live-1", number, "EDG", 0), "occurred_at": moment.isoformat()}
+    secret = new_secret()
+    monkeypatch.setitem(app.config, "FEED_POSTAL_SECRET", secret)
 
-    response = post_batch(client, POSTAL, [event], feed)
+    response = post_batch(client, POSTAL, [event], feed, secret=secret)
 
     assert response.status_code == 202, response.get_json()
     wait_for(lambda: by_state() == {"applied": 1}, 30, worker)

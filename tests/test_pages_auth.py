@@ -168,10 +168,13 @@ def test_pages_carry_a_strict_policy_and_are_not_cached(app, client):
 
 def test_production_sessions_are_secure_cookies(monkeypatch):
     from config import load_config
+    from tracker.webhooks import new_secret
 
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
     monkeypatch.setenv("DATABASE_URL", "postgresql://tracker@localhost/tracker")
     monkeypatch.setenv("REDIS_URL", "redis://localhost:6379/0")
+    monkeypatch.setenv("FEED_POSTAL_SECRET", new_secret())
+    monkeypatch.setenv("FEED_AGENCY_SECRET", new_secret())
     config = load_config("production")
     assert config["SESSION_COOKIE_SECURE"] is True
     assert config["SESSION_COOKIE_HTTPONLY"] is True

@@ -17,6 +17,7 @@ from tracker.accounts.models import ApiToken, User
 from tracker.accounts.operations import verify_password
 from tracker.audit.models import AuditEntry
 from tracker.extensions import db
+from tracker.webhooks import new_secret
 
 
 @pytest.fixture
@@ -53,6 +54,9 @@ def test_production_refuses_to_start_on_development_defaults(monkeypatch):
 
     monkeypatch.setenv("DATABASE_URL", "postgres://db/tracker")
     monkeypatch.setenv("REDIS_URL", "redis://cache:6379/0")
+    # Their absence is tested in tests/test_feed_signatures.py.
+    monkeypatch.setenv("FEED_POSTAL_SECRET", new_secret())
+    monkeypatch.setenv("FEED_AGENCY_SECRET", new_secret())
     monkeypatch.setenv("SECRET_KEY", "short")
     with pytest.raises(ConfigError, match="at least 32"):
         load_config("production")

@@ -1,7 +1,8 @@
 """REST endpoints: feeds. A batch is answered 202 as soon as it is stored; a worker applies it.
 
-The order of checks on a batch: token and scope (401/403), body size (413), signature (401),
-JSON (400), envelope (422), then each event on its own (refused by index in the 202 answer).
+The order of checks on a batch: token and scope (401/403), body size (413), signature and
+timestamp (401), JSON (400), envelope (422), each event on its own (refused by index in the 202
+answer), then its message id: seen before, the first answer again (200), or 409 for another body.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from tracker.api import Blueprint
 from tracker.errors import ValidationFailed
 from tracker.extensions import db
 from tracker.feeds import operations, queries
+from tracker.feeds.models import FeedBatch
 from tracker.feeds.schemas import (
     AgencyBatchDoc,
     BatchAcceptedOut,
     BatchEventsArgs,
     BatchOut,
     FeedEventPageOut,
+    ItemError,
     PostalBatchDoc,
     UnmatchedArgs,
     check_events,
@@ -40,17 +43,26 @@ def _batch_doc(schema) -> dict:
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": schema}},
-            "description": "With a feed secret configured, sign the raw body: header "
-            "`X-Signature: sha256=<hex HMAC-SHA256>`. Malformed events are refused one by "
-            "one (202 lists them); a batch without any valid event is a 422.",
+            "description": "Signed as Standard Webhooks (standardwebhooks.com) with the feed's "
+            "secret `whsec_...`: headers `webhook-id` (unique per batch, the same on a retry), "
+            "`webhook-timestamp` (seconds since 1970 UTC, within WEBHOOK_TOLERANCE_SECONDS, 5 "
+            "minutes by default, of the server's clock) and `webhook-signature` (`v1,<base64 "
+            "HMAC-SHA256 of id.timestamp.raw body>`); a bad or missing one is a 401 naming it. "
+            "A `webhook-id` already received is not stored again: the same body is answered "
+            "200 with the first answer (`duplicate`: true), another body 409. Malformed events "
+            "are refused one by one (202 lists them); a batch without any valid event is a 422.",
         }
     }
+
+
+_RETRY = "this webhook-id was received before: the first answer again, nothing stored"
 
 
 @blp.route("/feeds/postal", methods=["POST"])
 @scopes_required("feed:postal")
 @blp.doc(**_batch_doc(PostalBatchDoc))
 @blp.response(202, BatchAcceptedOut())
+@blp.alt_response(200, schema=BatchAcceptedOut(), description=_RETRY)
 def post_postal():
     """A batch of postal tracking events: event_id, item_number (S10), code, occurred_at,
     office_code, note."""
@@ -61,18 +73,21 @@ def post_postal():
 @scopes_required("feed:agency")
 @blp.doc(**_batch_doc(AgencyBatchDoc))
 @blp.response(202, BatchAcceptedOut())
+@blp.alt_response(200, schema=BatchAcceptedOut(), description=_RETRY)
 def post_agency():
     """A batch of agency decisions: event_id, dossier_code, status, appointment_date,
     occurred_at, note."""
     return _receive("agency", "FEED_AGENCY_SECRET")
 
 
-def _receive(source: str, secret_key: str) -> dict:
+def _receive(source: str, secret_key: str) -> tuple[dict, int]:
     config = current_app.config
     # Feeds may send more than the API's global body limit.
     request.max_content_length = config["FEED_MAX_BYTES"]
     body = request.get_data(cache=False)
-    operations.check_signature(body, request.headers.get("X-Signature"), config[secret_key])
+    message_id = operations.check_message(
+        body, request.headers, config[secret_key], config["WEBHOOK_TOLERANCE_SECONDS"]
+    )
     events = operations.parse_envelope(body, config["FEED_MAX_EVENTS"])
     valid, errors = check_events(source, enumerate(events))
     if not valid:
@@ -82,14 +97,30 @@ def _receive(source: str, secret_key: str) -> dict:
             extra={"errors": [asdict(e) for e in errors]},
         )
     refused = len({error.index for error in errors})
-    batch = operations.receive_batch(source, valid, refused=refused, submitted_by=actor())
+    try:
+        batch = operations.receive_batch(
+            source,
+            valid,
+            refused=refused,
+            submitted_by=actor(),
+            message_id=message_id,
+            body=body,
+        )
+    except operations.AlreadyReceived as retry:
+        # The same body, so the same item errors: the first answer, word for word.
+        return _answer(retry.batch, errors, duplicate=True), 200
     db.session.commit()
+    return _answer(batch, errors), 202
+
+
+def _answer(batch: FeedBatch, errors: list[ItemError], duplicate: bool = False) -> dict:
     return {
         "batch_id": batch.id,
-        "source": source,
-        "accepted": len(valid),
+        "source": batch.source,
+        "accepted": batch.event_count,
         "refused": batch.refused_count,
         "errors": errors,
+        "duplicate": duplicate,
         "status_url": f"{blp.url_prefix}/feeds/batches/{batch.id}",
     }
 

@@ -22,6 +22,10 @@ EVENT_STATES = ("pending", "applied", "late", "noted", "duplicate", "unmatched",
 
 class FeedBatch(db.Model):
     __tablename__ = "feed_batches"
+    __table_args__ = (
+        # A message is stored once per feed, whichever worker takes it (tracker/webhooks.py).
+        Index("uq_feed_batches_source_message", "source", "message_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(20))
@@ -31,6 +35,10 @@ class FeedBatch(db.Model):
     # Events refused at the door (malformed); they are reported in the 202 answer, not stored.
     refused_count: Mapped[int] = mapped_column(Integer, default=0)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The sender's webhook-id (none for an unsigned batch or a file) and the SHA-256 of the
+    # body: the same id again with the same body is a retry, with another body a misused id.
+    message_id: Mapped[str | None] = mapped_column(String(120))
+    body_sha256: Mapped[str | None] = mapped_column(String(64))
 
     events: Mapped[list[FeedEvent]] = relationship(
         back_populates="batch", order_by="FeedEvent.id", lazy="raise"

@@ -8,17 +8,18 @@ never commit.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 
-from tracker.accounts.auth import Unauthorized
+from tracker import webhooks
 from tracker.accounts.models import User
 from tracker.calendar import utcnow
-from tracker.errors import DomainError, ValidationFailed
+from tracker.errors import Conflict, DomainError, ValidationFailed
 from tracker.extensions import db
 from tracker.feeds import queries
 from tracker.feeds.models import FeedBatch, FeedEvent
@@ -26,25 +27,30 @@ from tracker.outbox.operations import enqueue
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_PREFIX = "sha256="
+
+class MessageIdReused(Conflict):
+    code = "message_id_reused"
 
 
-class BadSignature(Unauthorized):
-    code = "bad_signature"
+class AlreadyReceived(Exception):
+    """The message was stored before, as `batch`: a sender's retry, answered, not stored."""
+
+    def __init__(self, batch: FeedBatch) -> None:
+        super().__init__(f"message {batch.message_id} is batch {batch.id}")
+        self.batch = batch
 
 
-def check_signature(body: bytes, header: str | None, secret: str | None) -> None:
-    """With a feed secret configured, `header` must be `sha256=<hex HMAC-SHA256 of body>`."""
-    if not secret:
-        return
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    given = (header or "").strip()
-    # Compared in constant time, prefix included: a wrong guess learns nothing from the timing.
-    if not hmac.compare_digest(given.lower().encode(), (SIGNATURE_PREFIX + expected).encode()):
-        raise BadSignature(
-            "X-Signature is missing or does not match the body",
-            fields={"X-Signature": ["sha256=<hex HMAC-SHA256 of the raw body>"]},
-        )
+def check_message(
+    body: bytes, headers: Mapping[str, str], secret: str | None, tolerance: int
+) -> str | None:
+    """The batch's `webhook-id`, once its signature is checked (`tracker.webhooks`).
+
+    Without a secret for the feed (development, tests) nothing is checked but the id's form:
+    an unsigned batch is taken, and an id given is still stored, so a repeat is still caught.
+    """
+    if secret:
+        return webhooks.verify(secret, body, headers, tolerance)
+    return webhooks.message_id(headers)
 
 
 def parse_envelope(body: bytes, max_events: int) -> list[Any]:
@@ -83,18 +89,26 @@ def receive_batch(
     refused: int,
     submitted_by: User | None,
     apply_later: bool = True,
+    message_id: str | None = None,
+    body: bytes = b"",
 ) -> FeedBatch:
     """Store a batch of checked (loaded, raw) events and, unless `apply_later` is false, ask a
-    worker to apply it once the transaction commits."""
+    worker to apply it once the transaction commits.
+
+    A batch sent as message `message_id` (whose raw body is `body`) is stored once per feed:
+    the same message again raises `AlreadyReceived`, the id with another body
+    `MessageIdReused` (409).
+    """
     batch = FeedBatch(
         source=source,
         received_at=utcnow(),
         submitted_by_id=submitted_by.id if submitted_by else None,
         event_count=len(events),
         refused_count=refused,
+        message_id=message_id,
+        body_sha256=hashlib.sha256(body).hexdigest() if message_id else None,
     )
-    db.session.add(batch)
-    db.session.flush()
+    _add_once(batch)
     row = _postal_row if source == "postal" else _agency_row
     rows = [row(batch.id, loaded, raw) for loaded, raw in events]
     if rows:
@@ -106,6 +120,38 @@ def receive_batch(
         "feed batch %s (%s): %s events stored, %s refused", batch.id, source, len(rows), refused
     )
     return batch
+
+
+def _add_once(batch: FeedBatch) -> None:
+    """Insert the batch; its message id, if stored already, raises.
+
+    The unique index decides, not a read beforehand: of two workers storing the same message
+    at once, PostgreSQL makes the second wait for the first's commit, then refuses it; SQLite
+    runs them one after the other. The savepoint keeps the request's transaction usable.
+    """
+    if batch.message_id is None:
+        db.session.add(batch)
+        db.session.flush()
+        return
+    try:
+        with db.session.begin_nested():
+            db.session.add(batch)
+    except IntegrityError:
+        first = db.session.scalar(
+            select(FeedBatch).where(
+                FeedBatch.source == batch.source, FeedBatch.message_id == batch.message_id
+            )
+        )
+        if first is None:
+            raise
+        if first.body_sha256 != batch.body_sha256:
+            raise MessageIdReused(
+                f"webhook-id {batch.message_id} was already used for batch {first.id}, with "
+                "another body: give every message an id of its own",
+                fields={webhooks.ID_HEADER: ["already used for another body"]},
+                extra={"batch_id": first.id},
+            ) from None
+        raise AlreadyReceived(first) from None
 
 
 def _common(batch_id: int, loaded: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:

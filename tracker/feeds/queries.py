@@ -43,6 +43,7 @@ def describe_batch(batch: FeedBatch) -> dict[str, Any]:
     return {
         "id": batch.id,
         "source": batch.source,
+        "message_id": batch.message_id,
         "received_at": batch.received_at,
         "processed_at": batch.processed_at,
         "event_count": batch.event_count,

@@ -102,12 +102,18 @@ class BatchAcceptedOut(ma.Schema):
     accepted = fields.Integer(metadata={"description": "events stored, to be applied"})
     refused = fields.Integer(metadata={"description": "malformed events, not stored"})
     errors = fields.List(fields.Nested(ItemErrorOut))
+    duplicate = fields.Boolean(
+        metadata={"description": "true: this message was received before; nothing new stored"}
+    )
     status_url = fields.String()
 
 
 class BatchOut(ma.Schema):
     id = fields.Integer()
     source = fields.String()
+    message_id = fields.String(
+        allow_none=True, metadata={"description": "the webhook-id it was sent with"}
+    )
     received_at = fields.DateTime()
     processed_at = fields.DateTime(allow_none=True)
     event_count = fields.Integer()
