@@ -114,16 +114,22 @@ def app(_app: Flask) -> Iterator[Flask]:
         yield _app
         db.session.rollback()
         db.session.remove()
-        if db.engine.dialect.name == "postgresql":
-            # The audit table refuses DELETE (a trigger); the test server's superuser may
-            # switch triggers off for this transaction.
-            db.session.execute(text("SET LOCAL session_replication_role = replica"))
-        for table in reversed(db.metadata.sorted_tables):
-            if table.name not in REFERENCE_TABLES:
-                db.session.execute(delete(table))
-        db.session.commit()
+        empty_tables()
         db.session.remove()
     limiter.reset()
+
+
+def empty_tables(keep: frozenset[str] = REFERENCE_TABLES) -> None:
+    """Delete every row of every table but `keep`'s, and commit."""
+    db.session.rollback()
+    if db.engine.dialect.name == "postgresql":
+        # The audit table refuses DELETE (a trigger); the test server's superuser may switch
+        # triggers off for this transaction.
+        db.session.execute(text("SET LOCAL session_replication_role = replica"))
+    for table in reversed(db.metadata.sorted_tables):
+        if table.name not in keep:
+            db.session.execute(delete(table))
+    db.session.commit()
 
 
 class IsolatedClient(FlaskClient):

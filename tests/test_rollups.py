@@ -15,9 +15,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import OperationalError
 
+from tests.conftest import empty_tables
 from tests.test_imports import csv_bytes, result_row, upload
 from tracker.calendar import VN_TZ
 from tracker.dossiers import lifecycle, operations
@@ -131,11 +132,7 @@ def assert_rollups_match() -> None:
 
 
 def clean() -> None:
-    db.session.rollback()
-    for table in reversed(db.metadata.sorted_tables):
-        if table.name not in KEPT:
-            db.session.execute(delete(table))
-    db.session.commit()
+    empty_tables(KEPT)
 
 
 # Random dossiers and events through the operations ----------------------------------------------

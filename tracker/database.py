@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, has_app_context, has_request_context, request
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Executable, event
 
 from tracker.extensions import db
 
@@ -64,13 +64,7 @@ def configure_sqlite(app: Flask) -> None:
 
 
 @contextmanager
-def side_transaction() -> Iterator[Connection]:
-    """A short write transaction of its own, beside the request's: for bookkeeping that must
-    stick even when the request writes nothing (a session's last request, a token's last use).
-
-    Use it only before the request's own session holds a write lock (a read-only request), or
-    SQLite would make it wait for a lock its own request holds.
-    """
+def _side_transaction() -> Iterator[Connection]:
     had = "write_transaction" in g
     previous = g.get("write_transaction")
     g.write_transaction = True  # SQLite: BEGIN IMMEDIATE, never a failed lock upgrade
@@ -84,8 +78,29 @@ def side_transaction() -> Iterator[Connection]:
             g.pop("write_transaction", None)
 
 
-def holds_write_lock() -> bool:
-    """Whether this request's transaction writes (on SQLite it then holds the write lock)."""
+def bookkeeping_write(*statements: Executable | tuple[Executable, Any]) -> None:
+    """Writes about the request rather than of it (a session's last request, a token's last
+    use), committed whatever the request does: in a short transaction of their own, so a page
+    that only reads still records them and, on PostgreSQL, parallel requests of one token do not
+    queue on its row for their whole length.
+
+    On SQLite a second transaction would wait for the write lock that a writing request's own
+    transaction holds: there they join that transaction (SQLite writes one at a time anyway).
+    """
+    if db.engine.dialect.name == "sqlite" and _request_writes():
+        for statement in statements:
+            db.session.execute(*_execute_args(statement))
+        return
+    with _side_transaction() as connection:
+        for statement in statements:
+            connection.execute(*_execute_args(statement))
+
+
+def _execute_args(statement: Executable | tuple[Executable, Any]) -> tuple:
+    return statement if isinstance(statement, tuple) else (statement,)
+
+
+def _request_writes() -> bool:
     return bool(g.get("write_transaction")) or (
         has_request_context() and request.method not in SAFE_METHODS
     )

@@ -12,16 +12,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
 
 from flask import current_app, g, request
-from sqlalchemy import Executable, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from tracker.accounts.models import StaffSession, User
 from tracker.calendar import utcnow
-from tracker.database import holds_write_lock, side_transaction
+from tracker.database import bookkeeping_write
 from tracker.extensions import db
 
 # The cookie's key for the session id.
@@ -92,26 +91,9 @@ def touch(row: StaffSession) -> None:
         .where(StaffSession.id == row.id, StaffSession.ended_at.is_(None))
         .values(last_seen_at=now)
     )
-    write_beside_request(statement)
+    bookkeeping_write(statement)
     # Written already: the row must not look changed to the request's own session.
     set_committed_value(row, "last_seen_at", now)
-
-
-def write_beside_request(*statements: tuple[Executable, Any] | Executable) -> None:
-    """Bookkeeping writes of an authenticated request: in the request's own transaction when it
-    writes anyway (they commit with it), else in a short transaction of their own (a page that
-    only reads commits nothing)."""
-    if holds_write_lock():
-        for statement in statements:
-            db.session.execute(*_args(statement))
-        return
-    with side_transaction() as connection:
-        for statement in statements:
-            connection.execute(*_args(statement))
-
-
-def _args(statement: tuple[Executable, Any] | Executable) -> tuple:
-    return statement if isinstance(statement, tuple) else (statement,)
 
 
 def end_session(row: StaffSession, reason: str) -> None:

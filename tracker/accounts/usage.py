@@ -12,9 +12,10 @@ from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from tracker.accounts.models import ApiToken
-from tracker.accounts.sessions import TOUCH_EVERY, write_beside_request
+from tracker.accounts.sessions import TOUCH_EVERY
 from tracker.audit.operations import AUDIT_INSERT, audit_row
 from tracker.calendar import utcnow
+from tracker.database import bookkeeping_write
 
 # Addresses remembered per token (the most recent ones).
 KEEP_ADDRESSES = 20
@@ -45,6 +46,6 @@ def note_token_use(token: ApiToken) -> None:
             )
             statements.append((AUDIT_INSERT, entry))
     statements.insert(0, update(ApiToken).where(ApiToken.id == token.id).values(**values))
-    write_beside_request(*statements)
+    bookkeeping_write(*statements)
     for name, value in values.items():
         set_committed_value(token, name, value)
