@@ -133,11 +133,13 @@ def test_scopes_are_checked_when_a_token_is_issued(app, make_staff, make_integra
         issue_token(feed.user, scopes=["feed:everything"])
 
 
-def test_no_token_is_401_and_a_token_without_the_scope_is_403(client, clerk, make_integration):
+def test_no_token_is_401_and_a_token_without_the_scope_is_403(
+    client, clerk, catalogue, make_integration
+):
     events = [postal("e1", item(1), "EDG", 1)]
     assert client.post(POSTAL, json={"events": events}).status_code == 401
     assert post_batch(client, POSTAL, events, clerk).status_code == 403
-    agency_feed = make_integration("feed:agency")
+    agency_feed = make_integration("feed:agency", agency=catalogue.agency)
     refused = post_batch(client, POSTAL, events, agency_feed)
     assert refused.status_code == 403
     assert refused.get_json()["error"]["required_scopes"] == ["feed:postal"]
