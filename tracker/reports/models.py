@@ -1,5 +1,6 @@
 """Report tables: the rollups every report reads, the aggregate figures of periods without
-records (baselines), the growth rate per year, the nightly snapshots and the refresh jobs."""
+records (baselines), the growth rate per year, the go-live date, the targets managers set per
+office or channel, the nightly snapshots and the refresh jobs."""
 
 from __future__ import annotations
 
@@ -136,6 +137,49 @@ class GrowthTarget(db.Model):
 
     year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     rate: Mapped[Decimal] = mapped_column(Numeric(6, 4))
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ReportSetting(db.Model):
+    """The growth reports' settings of the whole deployment, one row (id 1): the day the system
+    went live. Before it, the reports read the baselines; from it on, the records."""
+
+    __tablename__ = "report_settings"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    go_live_on: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class OfficeTarget(db.Model):
+    """A manager's say on the target of one office or channel (`dimension`, `member_id`) in a
+    year: figures that replace the computed targets (NULL: computed), and the weight (a share of
+    the province's target) of a unit that has no figure of the year before."""
+
+    __tablename__ = "office_targets"
+    __table_args__ = (
+        CheckConstraint("dimension IN ('office', 'channel')", name="dimension_known"),
+        CheckConstraint("weight >= 0 AND weight <= 1", name="weight_range"),
+        CheckConstraint(
+            "two_way >= 0 AND one_way >= 0 AND send_only >= 0 AND postal_total >= 0",
+            name="figures_not_negative",
+        ),
+    )
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    dimension: Mapped[str] = mapped_column(String(10), primary_key=True)
+    # An office's or a channel's id; no foreign key, as in the rollups (catalogue rows stay).
+    member_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    two_way: Mapped[int | None] = mapped_column(BigInteger)
+    one_way: Mapped[int | None] = mapped_column(BigInteger)
+    send_only: Mapped[int | None] = mapped_column(BigInteger)
+    postal_total: Mapped[int | None] = mapped_column(BigInteger)
+    weight: Mapped[Decimal | None] = mapped_column(Numeric(5, 4))
     note: Mapped[str | None] = mapped_column(Text)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
