@@ -91,12 +91,15 @@ def test_seed_case_through_the_api(client, manager, catalogue, intake):
     assert metrics["two_way"]["actual"] == 1
     assert metrics["two_way"]["progress"] == round(1 / 753, 4)
     assert metrics["two_way"]["same_period"] == 579  # the whole year is its own same period
-    # Mid-year, a yearly baseline without months has no same period: a linear projection.
+    # Mid-year, a yearly baseline without months is spread by days: 181/365 of 579 is the same
+    # period; it carries no season, so the projection is linear.
     mid_year = client.get(
         URL, query_string={"year": 2018, "as_of": "2018-06-30"}, headers=manager.headers
     ).get_json()["metrics"]["two_way"]
-    assert (mid_year["same_period"], mid_year["growth"]) == (None, None)
+    assert (mid_year["same_period"], mid_year["growth"]) == (287, -0.9965)
     assert (mid_year["projection"], mid_year["projection_method"]) == (2, "linear")  # 1 x 365/181
+    assert mid_year["projection_reason"] == "last_year_months_missing"
+    assert mid_year["sources"]["previous"] == ["baseline_year"] * 12
     assert mid_year["target"] == 753
 
 
@@ -215,7 +218,11 @@ def test_as_of_in_the_middle_of_a_month(app, client, catalogue, intake):
     assert months[7]["previous"]["two_way"] == 1
     # The same period is read from the days of March 2017 up to the 15th, in breakdowns too.
     office = report["breakdowns"]["office"][0]
-    assert office["metrics"]["two_way"] == {"actual": 3, "same_period": 2, "growth": 0.5}
+    row = office["metrics"]["two_way"]
+    assert (row["actual"], row["same_period"], row["growth"]) == (3, 2, 0.5)
+    # The only office: the province's target and projection are its own.
+    assert (row["previous_year"], row["target"], row["target_basis"]) == (4, 6, "growth")
+    assert (row["projection"], row["on_track"]) == (6, True)
 
 
 def test_the_year_turns_at_midnight_in_vietnam(app, catalogue, intake):
@@ -328,12 +335,16 @@ def test_filters_narrow_every_figure(app, catalogue, intake, make_staff):
     }
     assert report["metrics"]["two_way"]["actual"] == 1
     assert [row["code"] for row in report["breakdowns"]["office"]] == ["811000"]
-    # The 2017 baseline is province-wide: no target for one office.
-    assert report["basis"]["previous"] == "none"
-    assert report["metrics"]["two_way"]["target"] is None
+    # The 2017 baseline is province-wide: the office takes its share of it, by its part of the
+    # records (one of the two 2018 dossiers), and its target from that.
+    assert report["basis"]["previous"] == "baseline"
+    assert report["baseline_share"]["two_way"] == 0.5
+    assert report["metrics"]["two_way"]["previous_year"] == 290  # 579 / 2 = 289.5
+    assert report["metrics"]["two_way"]["target"] == 377  # ceil(289.5 x 1.3) = ceil(376.35)
+    assert report["metrics"]["two_way"]["target_basis"] == "growth"
     assert report["metrics"]["postal_total"]["share"] is None
     codes = [note["code"] for note in report["notes"]]
-    assert "baseline_not_filterable" in codes and "share_unfiltered_only" in codes
+    assert "baseline_shared" in codes and "share_unfiltered_only" in codes
     by_sector = build_report(2018, filters=ReportFilters(sector_id=catalogue.sector.id))
     assert by_sector["metrics"]["two_way"]["actual"] == 2
     by_channel = build_report(2018, filters=ReportFilters(channel_id=catalogue.hotline.id))

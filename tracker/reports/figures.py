@@ -15,19 +15,20 @@ A tally holds sums per service form and measure: `tally["two_way"]["taken"]`.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
-from sqlalchemy import BigInteger, Table, cast, func, literal, select, union_all
+from sqlalchemy import BigInteger, Date, Table, cast, func, literal, select, union_all
 
 from tracker.catalogue.models import Agency, Channel, Office, Procedure, Sector
 from tracker.extensions import db
 from tracker.reports.models import (
     TOTAL_DIMENSIONS,
-    Baseline,
     DailyCount,
     DailyTotal,
     MonthlyCount,
@@ -69,22 +70,35 @@ class ReportFilters:
 
 @dataclass(frozen=True)
 class Window:
-    """1 January to `end`: whole months before `cut` read from a monthly rollup and, when `end`
-    is not the last day of its month, the days from `cut` to `end` from a daily one."""
+    """1 January to `end`, of which the rollups hold the days from `first` on (1 January, or the
+    go-live day); `first` None: no day of it is read from the rollups (`series.window`)."""
 
     end: date
+    first: date | None
 
     @property
     def start(self) -> date:
         return date(self.end.year, 1, 1)
 
     @property
-    def month_over(self) -> bool:
-        return (self.end + timedelta(days=1)).day == 1
-
-    @property
-    def cut(self) -> date:
-        return self.end + timedelta(days=1) if self.month_over else self.end.replace(day=1)
+    def pieces(self) -> list[tuple[bool, date | None, date, date]]:
+        """(daily, month, from, before): the slices holding `first`..`end`. Whole months come
+        from the monthly rollup (`month` None: each row is its own month); a month cut at either
+        end (the go-live day, a day of a month not over) from the daily one, named by `month`."""
+        if self.first is None:
+            return []
+        after = self.end + timedelta(days=1)
+        pieces: list[tuple[bool, date | None, date, date]] = []
+        whole_from = self.first
+        if self.first.day != 1:
+            whole_from = next_month(self.first)
+            pieces.append((True, self.first.replace(day=1), self.first, min(whole_from, after)))
+        tail_from = after if after.day == 1 else self.end.replace(day=1)
+        if whole_from < tail_from:
+            pieces.append((False, None, whole_from, tail_from))
+        if whole_from <= tail_from < after:
+            pieces.append((True, tail_from, tail_from, after))
+        return pieces
 
 
 def same_day_last_year(day: date) -> date:
@@ -163,51 +177,59 @@ def years_with_records(*years: int) -> set[int]:
     return {year for year, first in zip(years, row, strict=True) if first is not None}
 
 
-def read_totals(window: Window) -> Tally:
-    """The whole months of `window` province-wide, from the office totals."""
-    rollup = rollup_for((), ReportFilters())
-    table = rollup.table(daily=False)
-    statement = (
-        select(table.c.service_form, *_sums(table.c))
-        .where(table.c.month >= window.start, table.c.month < window.cut)
-        .where(*rollup.where(table, ReportFilters()))
-        .group_by(table.c.service_form)
-    )
-    tally: Tally = defaultdict(Counter)
-    for row in db.session.execute(statement).mappings():
-        _add(tally, row)
-    return tally
-
-
-def read_months(current: Window, previous: Window, filters: ReportFilters) -> dict[date, Tally]:
-    """The whole months of both years (the current one up to as_of's month), per month. The
-    month of as_of, when not over, is what the year to date adds to them (`period_total`)."""
+def read_periods(periods: dict[str, Window], filters: ReportFilters) -> dict[str, Tally]:
+    """The whole of each period under `filters`, from the office totals when unfiltered."""
     rollup = rollup_for((), filters)
-    table = rollup.table(daily=False)
-    statement = (
-        select(table.c.month, table.c.service_form, *_sums(table.c))
-        .where(table.c.month >= previous.start, table.c.month < current.cut)
-        .where(*rollup.where(table, filters))
-        .group_by(table.c.month, table.c.service_form)
-    )
+    slices = [
+        _slice(rollup, [], piece, literal(name).label("period"), filters)
+        for name, window in periods.items()
+        for piece in window.pieces
+    ]
+    tallies: dict[str, Tally] = {name: defaultdict(Counter) for name in periods}
+    if not slices:
+        return tallies
+    rows = union_all(*slices).subquery("slices")
+    keys = (rows.c.period, rows.c.service_form)
+    for row in db.session.execute(select(*keys, *_sums(rows.c)).group_by(*keys)).mappings():
+        _add(tallies[row["period"]], row)
+    return tallies
+
+
+def read_months(windows: Iterable[Window], filters: ReportFilters) -> dict[date, Tally]:
+    """The records of each month of `windows` (a month cut at the go-live day or at as_of holds
+    the days read), per month."""
+    rollup = rollup_for((), filters)
+    slices = []
+    for window in windows:
+        for piece in window.pieces:
+            daily, month = piece[0], piece[1]
+            table = rollup.table(daily)
+            label = (literal(month, Date) if daily else table.c.month).label("month")
+            slices.append(_slice(rollup, [], piece, label, filters))
     months: dict[date, Tally] = defaultdict(lambda: defaultdict(Counter))
-    for row in db.session.execute(statement).mappings():
+    if not slices:
+        return months
+    rows = union_all(*slices).subquery("slices")
+    keys = (rows.c.month, rows.c.service_form)
+    for row in db.session.execute(select(*keys, *_sums(rows.c)).group_by(*keys)).mappings():
         _add(months[row["month"]], row)
     return months
 
 
 def read_groups(
-    current: Window, previous: Window, filters: ReportFilters
+    periods: dict[str, Window], filters: ReportFilters
 ) -> dict[str, dict[int, dict[str, Tally]]]:
-    """Per grouped column, per id, per period ("current": year to date, "previous": the same
-    period last year): the sums by service form. One query per rollup the columns need: the
-    office and the procedure totals when unfiltered."""
+    """Per grouped column, per id, per period (e.g. "current": the year to date, "previous":
+    the same period last year, "last_year": the whole of it): the sums by service form. One
+    query per rollup the columns need: the office and the procedure totals when unfiltered."""
     by_rollup: dict[Rollup, list[str]] = defaultdict(list)
     for column in GROUPED:
         by_rollup[rollup_for((column,), filters)].append(column)
     groups: dict = {column: {} for column in GROUPED}
     for rollup, columns in by_rollup.items():
-        statement = _grouped(rollup, columns, current, previous, filters)
+        statement = _grouped(rollup, columns, periods, filters)
+        if statement is None:
+            continue
         for row in db.session.execute(statement).mappings():
             by_period = groups[row["dim"]].setdefault(row["key"], {})
             if row["period"] not in by_period:
@@ -217,17 +239,18 @@ def read_groups(
 
 
 def _grouped(
-    rollup: Rollup, columns: list[str], current: Window, previous: Window, filters: ReportFilters
+    rollup: Rollup, columns: list[str], periods: dict[str, Window], filters: ReportFilters
 ):
-    """The rows of both periods are first summed over their months and days, in one pass (a CTE
+    """The rows of every period are first summed over their months and days, in one pass (a CTE
     the database materialises: tens of months of rows become one row per key and period), and
     the groupings by each of `columns` then run over that small set."""
-    slices = []
-    for period, window in (("current", current), ("previous", previous)):
-        slices.append(_slice(rollup, columns, False, period, window.start, window.cut, filters))
-        if not window.month_over:
-            end = window.end + timedelta(days=1)
-            slices.append(_slice(rollup, columns, True, period, window.cut, end, filters))
+    slices = [
+        _slice(rollup, columns, piece, literal(name).label("period"), filters)
+        for name, window in periods.items()
+        for piece in window.pieces
+    ]
+    if not slices:
+        return None
     rows = union_all(*slices).subquery("slices")
     keys = [rows.c.period, *(rows.c[column] for column in columns), rows.c.service_form]
     summed = select(*keys, *_sums(rows.c)).group_by(*keys).cte("summed")
@@ -241,19 +264,13 @@ def _grouped(
     )
 
 
-def _slice(
-    rollup: Rollup,
-    columns: list[str],
-    daily: bool,
-    period: str,
-    start: date,
-    before: date,
-    filters: ReportFilters,
-):
+def _slice(rollup: Rollup, columns: list[str], piece: tuple, label, filters: ReportFilters):
+    """The rows of one piece of a window (`Window.pieces`), `label` first."""
+    daily, _month, start, before = piece
     table = rollup.table(daily)
     at = table.c.day if daily else table.c.month
     return (
-        select(literal(period).label("period"))
+        select(label)
         .add_columns(*(rollup.column(table, name).label(name) for name in columns))
         .add_columns(table.c.service_form, *(table.c[m] for m in SUMMED))
         .where(at >= start, at < before, *rollup.where(table, filters))
@@ -262,8 +279,7 @@ def _slice(
 
 def period_total(groups: dict, period: str, filters: ReportFilters) -> Tally:
     """The whole of `period`: the groups of one column add up to it (every rollup row has an id
-    in each column). The column is taken from the rollup `read_months` reads, so the month of
-    as_of (the year to date less its whole months) comes from a single rollup."""
+    in each column), taken from the rollup `read_months` reads."""
     column = rollup_for((), filters).columns[0]
     return merged([periods.get(period) for periods in groups[column].values()])
 
@@ -272,11 +288,16 @@ def _add(tally: Tally, row) -> None:
     tally[row["service_form"]].update({m: row[m] for m in SUMMED})
 
 
-def catalogue_names(groups: dict, filters: ReportFilters) -> dict[str, dict[int, tuple]]:
-    """(code, name) per id of what the report shows; procedures carry their sector id too."""
+def catalogue_names(
+    groups: dict, filters: ReportFilters, extra: dict[str, set[int]] | None = None
+) -> dict[str, dict[int, tuple]]:
+    """(code, name) per id of what the report shows (and of `extra` ids by breakdown);
+    procedures carry their sector id too."""
+    extra = extra or {}
 
-    def ids(column: str, extra: int | None) -> set[int]:
-        return set(groups[column]) | ({extra} if extra is not None else set())
+    def ids(column: str, also: int | None) -> set[int]:
+        more = extra.get(column.removesuffix("_id"), set())
+        return set(groups[column]) | more | ({also} if also is not None else set())
 
     def load(*columns, among: set[int]) -> dict[int, tuple]:
         rows = db.session.execute(select(*columns).where(columns[0].in_(among))) if among else []
@@ -303,52 +324,8 @@ def catalogue_names(groups: dict, filters: ReportFilters) -> dict[str, dict[int,
     }
 
 
-# The baselines ---------------------------------------------------------------------------
-
-
 def next_month(first: date) -> date:
     return (first + timedelta(days=32)).replace(day=1)
-
-
-def baseline_figure(rows: dict[int, Baseline], name: str, start: date, end: date) -> Decimal | None:
-    """A baseline figure over start..end (within one year): the year's own row for the whole
-    year, else the months covering the period, a month cut short counting its share of days;
-    None when a month needed has no such figure."""
-    year_row = rows.get(0)
-    whole_year = (start, end) == (date(start.year, 1, 1), date(start.year, 12, 31))
-    if whole_year and year_row is not None and getattr(year_row, name) is not None:
-        return Decimal(getattr(year_row, name))
-    total = Decimal(0)
-    month = start.replace(day=1)
-    while month <= end:
-        following = next_month(month)
-        row = rows.get(month.month)
-        value = None if row is None else getattr(row, name)
-        if value is None:
-            return None
-        first, last = max(start, month), min(end, following - timedelta(days=1))
-        total += Decimal(value) * ((last - first).days + 1) / (following - month).days
-        month = following
-    return total
-
-
-def baseline_metrics(rows: dict[int, Baseline], start: date, end: date) -> dict[str, int | None]:
-    """The metrics from the baselines; the postal total adds the figures known (the 2017 seed
-    has no send-only figure, yet its postal total is two-way + one-way)."""
-    figures = {m: whole(baseline_figure(rows, m, start, end)) for m in FORM_OF}
-    known = [value for value in figures.values() if value is not None]
-    figures["postal_total"] = sum(known) if known else None
-    return figures
-
-
-def all_tthc(current: Window, previous: Window, baselines: dict) -> dict[str, Decimal | None]:
-    this, last = baselines[current.end.year], baselines[previous.end.year]
-    year_end = date(previous.end.year, 12, 31)
-    return {
-        "current": baseline_figure(this, "all_tthc", current.start, current.end),
-        "previous_year": baseline_figure(last, "all_tthc", previous.start, year_end),
-        "same_period": baseline_figure(last, "all_tthc", previous.start, previous.end),
-    }
 
 
 # Tallies ---------------------------------------------------------------------------------
@@ -374,5 +351,36 @@ def per_metric(tally: Tally, measure: str) -> dict[str, int]:
     return figures
 
 
-def whole(value: Decimal | None) -> int | None:
-    return None if value is None else int(value.to_integral_value(rounding=ROUND_HALF_UP))
+def whole(value: Fraction | Decimal | int | None) -> int | None:
+    """A figure as shown: the nearest whole number, halves away from zero."""
+    if value is None:
+        return None
+    exact = Fraction(value)
+    rounded = math.floor(abs(exact) + Fraction(1, 2))
+    return rounded if exact >= 0 else -rounded
+
+
+# Ratios ----------------------------------------------------------------------------------
+
+PLACES = Decimal("0.0001")
+
+
+def ratio(part: int | Fraction | None, of: int | Fraction | None) -> float | None:
+    """part / of as a float of 4 places (0.28 is 28%); None when either is unknown or of is 0."""
+    if part is None or not of:
+        return None
+    exact = Fraction(part) / Fraction(of)
+    quotient = Decimal(exact.numerator) / Decimal(exact.denominator)
+    return float(quotient.quantize(PLACES, rounding=ROUND_HALF_UP))
+
+
+def growth(actual: int | None, before: int | None) -> float | None:
+    return None if actual is None or before is None else ratio(actual - before, before)
+
+
+def on_time(tally: Tally) -> float | None:
+    """(early + on time) / (early + on time + late); None when nothing with a due date was
+    delivered."""
+    good = sum(counts["early"] + counts["on_time"] for counts in tally.values())
+    late = sum(counts["late"] for counts in tally.values())
+    return ratio(good, good + late)

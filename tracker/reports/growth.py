@@ -2,17 +2,18 @@
 and the same period last year, a projection of the year end, the share of all TTHC dossiers, the
 months of both years and breakdowns by channel, office, sector, procedure and agency.
 
-Where the figures come from:
-- a year with records (any row of `monthly_totals` in it) is read from the rollups alone: whole
-  months from the monthly tables, the days of a month not yet over from the daily ones. An
-  unfiltered report reads only the office and procedure totals (`monthly_totals`,
-  `daily_totals`). A report filtered on one side of the catalogue (channel and office, or
-  procedure and sector) reads that side from its totals and the other side's breakdowns from
-  the cube (`monthly_counts`, `daily_counts`) narrowed by the filter; filters on both sides read
-  the cube alone (`tracker.reports.figures.rollup_for`). Dossiers and events are never read, so
-  the report costs the same for ten thousand or ten million dossiers;
-- a year without records uses the figures managers entered (`report_baselines`). They are
-  province-wide, so a filtered report cannot use them (basis "none", with a note);
+Where the figures come from (`series` states the rules once):
+- every figure is a **stitched series**: records from the day the records start (the go-live
+  date; without one, 1 January of a year with records) and the baselines managers entered for
+  the days before, month by month. Targets, same periods, growth, shares, projections and the
+  breakdowns all read it; each metric says which months came from where (`sources`);
+- records are read from the rollups alone: whole months from the monthly tables, a month cut
+  at the go-live day or at as_of from the daily ones. An unfiltered report reads only the office
+  and procedure totals; a report filtered on one side of the catalogue reads that side from its
+  totals and the other side's breakdowns from the cube (`figures.rollup_for`). Dossiers and
+  events are never read, so the report costs the same for ten thousand or ten million dossiers;
+- baselines are province-wide: a filtered report (and each breakdown row) takes its share of
+  them by its part of the records (`series.shares_of`, `breakdowns`);
 - the share's denominator (all TTHC dossiers of the province) always comes from the baselines.
 
 The result is JSON as it stands: counts are ints, ratios floats rounded to 4 places (0.28 is 28%),
@@ -21,39 +22,45 @@ dates ISO strings; the growth rate is a float too, but targets are computed from
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import date
+from decimal import Decimal
 
 from tracker.calendar import today_vn
 from tracker.catalogue.models import Channel, Office, Procedure, Sector
 from tracker.dossiers.queries import id_of
 from tracker.errors import NotFound, ValidationFailed
-from tracker.reports import queries
+from tracker.reports import queries, series
+from tracker.reports.breakdowns import BREAKDOWNS, UNITS, Whole, breakdowns, unit_target
 from tracker.reports.figures import (
     METRICS,
     ReportFilters,
-    Tally,
     Window,
-    add_into,
-    all_tthc,
-    baseline_metrics,
     catalogue_names,
-    merged,
+    growth,
     next_month,
+    on_time,
     per_metric,
     period_total,
+    ratio,
     read_groups,
     read_months,
-    read_totals,
+    read_periods,
     same_day_last_year,
     whole,
     years_with_records,
 )
-from tracker.reports.models import Baseline
+from tracker.reports.notes import notes_of
+from tracker.reports.projection import project
 from tracker.schemas import EARLIEST, LATEST
 
-__all__ = ["METRICS", "ReportFilters", "build_report", "filters_from_codes", "year_totals"]
+__all__ = [
+    "BREAKDOWNS",
+    "METRICS",
+    "ReportFilters",
+    "build_report",
+    "filters_from_codes",
+    "year_totals",
+]
 
 METRIC_LABELS = {
     "two_way": "Hai chiều",
@@ -61,9 +68,9 @@ METRIC_LABELS = {
     "send_only": "Chỉ gửi hồ sơ",
     "postal_total": "Tổng qua bưu chính",
 }
-BREAKDOWNS = ("channel", "office", "sector", "procedure", "agency")
 FILTERED = ("channel", "office", "sector", "procedure")
-PLACES = Decimal("0.0001")
+# The periods every report reads: the year to date, the same period last year, last year.
+PERIODS = ("current", "previous", "last_year")
 
 
 def filters_from_codes(
@@ -85,17 +92,24 @@ def filters_from_codes(
     return ReportFilters(**found)
 
 
+def records_starts(*years: int) -> dict[int, date | None]:
+    """The first day each year reads from the records (`series.records_start`)."""
+    go_live = queries.go_live_on()
+    recorded = years_with_records(*years) if go_live is None else set()
+    return {year: series.records_start(year, go_live, year in recorded) for year in years}
+
+
 def year_totals(year: int) -> dict:
-    """Per metric, the whole year's figure province-wide and where it comes from:
+    """Per metric, the whole year's stitched figure province-wide and where it comes from:
     `{"two_way": {"actual": 579, "basis": "baseline"}, ...}`; basis is "records" | "baseline" |
-    "none" (actual None then)."""
-    window = Window(date(year, 12, 31))
-    if year in years_with_records(year):
-        figures = per_metric(read_totals(window), "taken")
-        return {metric: {"actual": figures[metric], "basis": "records"} for metric in METRICS}
-    figures = baseline_metrics(queries.baselines_of(year), window.start, window.end)
+    "stitched" | "none" (actual None then)."""
+    period = series.window(date(year, 12, 31), records_starts(year)[year])
+    rows = queries.baselines_of(year)
+    records = read_periods({"year": period}, ReportFilters())["year"]
+    figures = series.stitched(period.start, period.end, period.first, records, rows, {})
+    basis = _basis(period, rows)
     return {
-        metric: {"actual": value, "basis": "none" if value is None else "baseline"}
+        metric: {"actual": whole(value), "basis": "none" if value is None else basis}
         for metric, value in figures.items()
     }
 
@@ -107,41 +121,55 @@ def build_report(
     current year, 31 December for a past one), optionally narrowed by `filters`. A year outside
     2000..2100 or in the future, an as_of outside the year or after today: ValidationFailed."""
     filters = filters or ReportFilters()
-    current = Window(_check_period(year, as_of))
-    previous = Window(same_day_last_year(current.end))
+    end = _check_period(year, as_of)
+    starts = records_starts(year - 1, year)
+    periods = {
+        "current": series.window(end, starts[year]),
+        "previous": series.window(same_day_last_year(end), starts[year - 1]),
+        "last_year": series.window(date(year - 1, 12, 31), starts[year - 1]),
+    }
     baselines = {y: queries.baselines_of(y) for y in (year - 1, year)}
-    usable = baselines if filters.empty else {year - 1: {}, year: {}}
-    with_records = years_with_records(year - 1, year)
-    months = read_months(current, previous, filters)
-    groups = read_groups(current, previous, filters)
-    names = catalogue_names(groups, filters)
-    sums = {period: period_total(groups, period, filters) for period in ("current", "previous")}
-    this = _current_year(current, year in with_records, months, sums, usable[year])
-    last = _previous_year(previous, year - 1 in with_records, months, sums, usable[year - 1])
-    tthc = all_tthc(current, previous, usable)
+    groups = read_groups(periods, filters)
+    sums = {name: period_total(groups, name, filters) for name in PERIODS}
+    exact, province, shares = _stitched_totals(periods, sums, baselines, filters)
+    months = read_months((periods["current"], periods["last_year"]), filters)
+    this = series.year_series(periods["current"], months, baselines[year], shares)
+    last = series.year_series(periods["last_year"], months, baselines[year - 1], shares)
     rate, rate_is_default = queries.growth_rate(year)
+    settings = queries.office_targets(year)
+    province_targets = {m: queries.target_of(province["last_year"][m], rate) for m in METRICS}
+    targets = _targets(filters, exact, province_targets, settings, rate)
+    tthc = _all_tthc(periods, baselines) if filters.empty else dict.fromkeys(_TTHC)
+    delivered = _delivered(periods["current"], sums["current"])
+    metrics = _metric_blocks(periods, exact, this, last, targets, tthc, delivered)
+    extra = {name: set(settings[name]) for name in UNITS} if filters.empty else {}
+    names = catalogue_names(groups, filters, extra)
+    shown = {p: {m: whole(exact[p][m]) for m in METRICS} for p in PERIODS}
+    projections = {m: metrics[m]["projection"] for m in METRICS}
+    whole_ = Whole(shown, sums, projections, rate, province_targets, settings)
+    basis = {"current": _basis(periods["current"], baselines[year])}
+    basis["previous"] = _basis(periods["last_year"], baselines[year - 1])
     return {
         "year": year,
-        "as_of": current.end.isoformat(),
-        "period": _span(current),
-        "same_period": _span(previous),
+        "as_of": end.isoformat(),
+        "period": _span(periods["current"]),
+        "same_period": _span(periods["previous"]),
         "filters": {name: _code(names, name, filters) for name in FILTERED},
         "rate": float(rate),
         "rate_is_default": rate_is_default,
-        "basis": {"current": this["basis"], "previous": last["basis"]},
+        "go_live": _iso(queries.go_live_on()),
+        "records_from": {"current": _iso(starts[year]), "previous": _iso(starts[year - 1])},
+        "basis": basis,
+        "baseline_share": None if filters.empty else {m: _float(shares[m]) for m in METRICS},
         "all_tthc": {key: whole(value) for key, value in tthc.items()},
-        "metrics": _metric_blocks(current, this, last, rate, tthc),
-        "on_time_rate": {"current": this["on_time_rate"], "same_period": last["on_time_rate"]},
-        "months": [
-            {
-                "month": index + 1,
-                "current": this["months"][index],
-                "previous": last["months"][index],
-            }
-            for index in range(12)
-        ],
-        "breakdowns": _breakdowns(groups, names, last["basis"] == "records"),
-        "notes": _notes(year, filters, baselines, this, last),
+        "metrics": metrics,
+        "on_time_rate": {
+            "current": on_time(sums["current"]) if periods["current"].first else None,
+            "same_period": on_time(sums["previous"]) if periods["previous"].first else None,
+        },
+        "months": _months(periods, months, this, last),
+        "breakdowns": breakdowns(groups, names, whole_, extra),
+        "notes": notes_of(year, filters, baselines, basis, periods, shares, this, last, metrics),
     }
 
 
@@ -169,231 +197,154 @@ def _span(window: Window) -> dict[str, str]:
     return {"start": window.start.isoformat(), "end": window.end.isoformat()}
 
 
-# The figures of the two years -------------------------------------------------------------
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
 
 
-def _current_year(window: Window, recorded: bool, months: dict, sums: dict, rows: dict) -> dict:
-    """basis, total (year to date per metric), delivered, on_time_rate and the 12 months (None
-    after as_of) of the report's year; `sums` holds each period's tally."""
-    year = window.end.year
-    if not recorded:
-        return _from_baselines(rows, year, window.end)
-    whole_months = window.end.month if window.month_over else window.end.month - 1
-    tallies = [merged([months.get(date(year, m, 1))]) for m in range(1, whole_months + 1)]
-    if not window.month_over:
-        # The month of as_of: what the year to date (its days included) adds to the months.
-        to_date = merged([sums["current"]])
-        for tally in tallies:
-            for form, counts in tally.items():
-                to_date[form].subtract(counts)
-        tallies.append(to_date)
-    return _from_records(tallies)
+def _float(value) -> float | None:
+    return None if value is None else ratio(value, 1)
 
 
-def _previous_year(window: Window, recorded: bool, months: dict, sums: dict, rows: dict) -> dict:
-    """The same for the whole previous year, with `same`: 1 January to the same day."""
-    year = window.end.year
-    if not recorded:
-        side = _from_baselines(rows, year, date(year, 12, 31))
-        side["same"] = baseline_metrics(rows, window.start, window.end)
-        return side
-    side = _from_records([merged([months.get(date(year, m, 1))]) for m in range(1, 13)])
-    same = sums["previous"]
-    side["same"] = per_metric(same, "taken")
-    side["on_time_rate"] = _on_time(same)
-    return side
+def _basis(period: Window, rows: dict) -> str:
+    """Where a year's figures come from: "records", "baseline", "stitched" (both) or "none"."""
+    if period.first == period.start:
+        return "records"
+    if period.first is not None:
+        return "stitched"
+    return "baseline" if rows else "none"
 
 
-def _from_records(tallies: list[Tally]) -> dict:
-    total = merged(tallies)
-    return {
-        "basis": "records",
-        "total": per_metric(total, "taken"),
-        "delivered": per_metric(total, "delivered"),
-        "on_time_rate": _on_time(total),
-        "months": [_month_entry(tally) for tally in tallies] + [None] * (12 - len(tallies)),
-    }
+# The figures of the periods ---------------------------------------------------------------
 
 
-def _from_baselines(rows: dict[int, Baseline], year: int, until: date) -> dict:
-    if not rows:
-        return {
-            "basis": "none",
-            "total": dict.fromkeys(METRICS),
-            "same": dict.fromkeys(METRICS),
-            "delivered": dict.fromkeys(METRICS),
-            "on_time_rate": None,
-            "months": [None] * 12,
+def _stitched_totals(periods: dict, sums: dict, baselines: dict, filters: ReportFilters):
+    """(the report's exact figures, the province's figures as shown, the filter's shares of
+    the baselines), per period and metric. A filtered report takes its share of the baseline
+    in the province's figure, as a breakdown row does, so the two always agree."""
+    province_sums = sums if filters.empty else read_periods(periods, ReportFilters())
+    exact = {
+        name: series.stitched(
+            window.start, window.end, window.first, province_sums[name],
+            baselines[window.end.year], {},
+        )
+        for name, window in periods.items()
+    }  # fmt: skip
+    province = {name: {m: whole(v) for m, v in figures.items()} for name, figures in exact.items()}
+    if filters.empty:
+        return exact, province, {}
+    shares = series.shares_of(sums, province_sums)
+    counted = {name: per_metric(sums[name], "taken") for name in periods}
+    of_counted = {name: per_metric(province_sums[name], "taken") for name in periods}
+    exact = {
+        name: {
+            m: series.part_of(counted[name][m], shares[m], province[name][m], of_counted[name][m])
+            for m in METRICS
         }
-    months = []
-    for month in range(1, 13):
-        first = date(year, month, 1)
-        last = min(until, next_month(first) - timedelta(days=1))
-        entry = {**baseline_metrics(rows, first, last), "delivered": None}
-        months.append(entry if first <= until else None)
-    return {
-        "basis": "baseline",
-        "total": baseline_metrics(rows, date(year, 1, 1), until),
-        "delivered": dict.fromkeys(METRICS),
-        "on_time_rate": None,
-        "months": months,
+        for name in periods
     }
+    return exact, province, shares
+
+
+def _targets(filters, exact, province_targets, settings, rate: Decimal) -> dict[str, tuple]:
+    """Per metric (target, how it was set). The province's is its own; a report narrowed to
+    one office or one channel alone takes that unit's target (`breakdowns.unit_target`)."""
+    if filters.empty:
+        return {m: (t, None if t is None else "growth") for m, t in province_targets.items()}
+    narrowed = {name for name in ("channel", "office", "sector", "procedure")}
+    narrowed = {name for name in narrowed if getattr(filters, f"{name}_id") is not None}
+    setting = None
+    if len(narrowed) == 1 and (unit := narrowed.pop()) in UNITS:
+        setting = settings[unit].get(getattr(filters, UNITS[unit]))
+    return {
+        m: unit_target(m, exact["last_year"][m], setting, rate, province_targets[m])
+        for m in METRICS
+    }
+
+
+_TTHC = ("current", "previous_year", "same_period")
+
+
+def _all_tthc(periods: dict, baselines: dict) -> dict:
+    current, previous = periods["current"], periods["previous"]
+    last = baselines[previous.end.year]
+    return {
+        "current": series.all_tthc(baselines[current.end.year], current.start, current.end),
+        "previous_year": series.all_tthc(last, previous.start, date(previous.end.year, 12, 31)),
+        "same_period": series.all_tthc(last, previous.start, previous.end),
+    }
+
+
+def _delivered(period: Window, tally) -> dict[str, int | None]:
+    """Results delivered come from the records alone (a baseline has none)."""
+    if period.first is None:
+        return dict.fromkeys(METRICS)
+    return per_metric(tally, "delivered")
 
 
 # Assembling the report --------------------------------------------------------------------
 
 
-def _metric_blocks(current: Window, this: dict, last: dict, rate: Decimal, all_tthc: dict) -> dict:
-    elapsed = (current.end - current.start).days + 1
-    year_days = (date(current.end.year + 1, 1, 1) - current.start).days
+def _metric_blocks(
+    periods: dict, exact: dict, this, last, targets: dict, tthc: dict, delivered: dict
+) -> dict:
+    end = periods["current"].end
+    elapsed = (end - periods["current"].start).days + 1
+    days_left = (date(end.year, 12, 31) - end).days
+    same_month = periods["previous"].end.month
     blocks = {}
     for metric in METRICS:
-        actual, previous = this["total"][metric], last["total"][metric]
-        same = last["same"][metric]
-        target = queries.target_of(previous, rate)
-        if actual is None:
-            projection, method = None, None
-        elif last["basis"] == "records" and same:
-            projection, method = whole(Decimal(actual) * previous / same), "seasonal"
-        else:
-            projection, method = whole(Decimal(actual) * year_days / elapsed), "linear"
+        values = {p: exact[p][metric] for p in PERIODS}
+        actual, previous, same = (whole(values[p]) for p in ("current", "last_year", "previous"))
+        target, target_basis = targets[metric]
+        projected = project(
+            values["current"],
+            values["last_year"],
+            values["previous"],
+            seasonal_ok=last.seasonal_until(metric, same_month),
+            elapsed=elapsed,
+            days_left=days_left,
+            best_rate=this.best_daily_rate(metric, end),
+        )
         blocks[metric] = {
             "label": METRIC_LABELS[metric],
             "actual": actual,
-            "delivered": this["delivered"][metric],
+            "delivered": delivered[metric],
             "previous_year": previous,
             "target": target,
-            "progress": _ratio(actual, target),
+            "target_basis": target_basis,
+            "progress": ratio(actual, target),
             "same_period": same,
-            "growth": _growth(actual, same),
-            "projection": projection,
-            "projection_method": method,
-            "on_track": None if None in (projection, target) else projection >= target,
-            "share": _ratio(actual, all_tthc["current"]),
-            "previous_year_share": _ratio(previous, all_tthc["previous_year"]),
-            "same_period_share": _ratio(same, all_tthc["same_period"]),
+            "growth": growth(actual, same),
+            "projection": projected.value,
+            "projection_method": projected.method,
+            "projection_reason": projected.reason,
+            "projection_bound": projected.bound,
+            "on_track": None if None in (projected.value, target) else projected.value >= target,
+            "share": ratio(actual, tthc["current"]),
+            "previous_year_share": ratio(previous, tthc["previous_year"]),
+            "same_period_share": ratio(same, tthc["same_period"]),
+            "sources": {"current": this.sources[metric], "previous": last.sources[metric]},
         }
     return blocks
 
 
-def _breakdowns(groups: dict, names: dict, with_same: bool) -> dict[str, list[dict]]:
-    by_sector: dict[int | None, dict[str, Tally]] = {}
-    for procedure_id, periods in groups["procedure_id"].items():
-        sector_id = names["procedure"].get(procedure_id, (None, None, None))[2]
-        into = by_sector.setdefault(sector_id, {})
-        for period, tally in periods.items():
-            add_into(into.setdefault(period, defaultdict(Counter)), tally)
-    source = {
-        "channel": groups["channel_id"],
-        "office": groups["office_id"],
-        "sector": by_sector,
-        "procedure": groups["procedure_id"],
-        "agency": groups["agency_id"],
-    }
-    return {name: _breakdown(source[name], names[name], with_same) for name in BREAKDOWNS}
-
-
-def _breakdown(periods_by_id: dict, names: dict, with_same: bool) -> list[dict]:
-    rows = []
-    for key, periods in periods_by_id.items():
-        current = periods.get("current", {})
-        actual = per_metric(current, "taken")
-        if with_same:
-            same = per_metric(periods.get("previous", {}), "taken")
-        else:
-            same = dict.fromkeys(METRICS)
-        code, name = names.get(key, (None, None))[:2]
-        metrics = {
-            m: {"actual": actual[m], "same_period": same[m], "growth": _growth(actual[m], same[m])}
-            for m in METRICS
-        }
-        delivered = per_metric(current, "delivered")["postal_total"]
-        rows.append(
-            {
-                "code": code,
-                "name": name,
-                "metrics": metrics,
-                "delivered": delivered,
-                "on_time_rate": _on_time(current),
-            }
-        )
-    rows.sort(key=lambda row: (-row["metrics"]["postal_total"]["actual"], row["code"] or ""))
-    return rows
-
-
-def _notes(year: int, filters: ReportFilters, baselines: dict, this: dict, last: dict) -> list:
-    """What the reader must know about figures left out, in Vietnamese."""
-    notes = []
-    for y, side in ((year, this), (year - 1, last)):
-        if side["basis"] == "none" and baselines[y] and not filters.empty:
-            notes.append(
-                _note(
-                    "baseline_not_filterable",
-                    f"Năm {y} chỉ có số liệu tổng hợp toàn tỉnh, không tách được theo bộ lọc.",
-                )
-            )
-        elif side["basis"] == "none":
-            notes.append(_note("no_figures", f"Năm {y} chưa có dữ liệu hay số liệu tổng hợp."))
-        elif side["basis"] == "records" and _has_postal_figures(baselines[y]):
-            # The year the system went live: its records may miss the months before, and the
-            # baseline entered for that year is not added to them. Say so rather than show a
-            # target built on a few weeks without a word.
-            notes.append(
-                _note(
-                    "baseline_set_aside",
-                    f"Năm {y} có dữ liệu ghi nhận trong hệ thống nên số liệu tổng hợp đã nhập cho"
-                    f" năm này không được dùng; nếu hệ thống bắt đầu giữa năm {y}, các tháng"
-                    " trước đó không được tính.",
-                )
-            )
-    if last["basis"] == "none":
-        notes.append(_note("no_target", "Chưa tính được kế hoạch khi thiếu số liệu năm trước."))
-    elif last["same"]["postal_total"] is None:
-        notes.append(
-            _note("no_same_period", f"Số liệu năm {year - 1} không đủ theo tháng để so cùng kỳ.")
-        )
-    if not filters.empty:
-        notes.append(
-            _note("share_unfiltered_only", "Tỷ trọng trên tổng hồ sơ TTHC chỉ tính cho toàn tỉnh.")
-        )
-    return notes
-
-
-def _has_postal_figures(rows: dict[int, Baseline]) -> bool:
-    return any(
-        getattr(row, name) is not None
-        for row in rows.values()
-        for name in ("two_way", "one_way", "send_only")
-    )
-
-
-def _note(code: str, message: str) -> dict[str, str]:
-    return {"code": code, "message": message}
-
-
-# Small arithmetic -------------------------------------------------------------------------
-
-
-def _month_entry(tally: Tally) -> dict[str, int]:
-    return {
-        **per_metric(tally, "taken"),
-        "delivered": per_metric(tally, "delivered")["postal_total"],
-    }
-
-
-def _on_time(tally: Tally) -> float | None:
-    """(early + on time) / (early + on time + late); None when nothing with a due date was
-    delivered."""
-    good = sum(counts["early"] + counts["on_time"] for counts in tally.values())
-    late = sum(counts["late"] for counts in tally.values())
-    return _ratio(good, good + late)
-
-
-def _ratio(part: int | Decimal | None, of: int | Decimal | None) -> float | None:
-    if part is None or not of:
-        return None
-    return float((Decimal(part) / Decimal(of)).quantize(PLACES, rounding=ROUND_HALF_UP))
-
-
-def _growth(actual: int | None, before: int | None) -> float | None:
-    return None if actual is None or before is None else _ratio(actual - before, before)
+def _months(periods: dict, months: dict, this, last) -> list[dict]:
+    """The twelve months of both years: each metric's stitched figure and, where the records
+    hold the month, the results delivered (None: after the period, or unknown)."""
+    sides = (("current", this, periods["current"]), ("previous", last, periods["last_year"]))
+    entries = []
+    for index in range(12):
+        entry: dict = {"month": index + 1}
+        for side, stitched, period in sides:
+            month = date(period.end.year, index + 1, 1)
+            if month > period.end:
+                entry[side] = None
+                continue
+            figures = {m: whole(stitched.values[m][index]) for m in METRICS}
+            recorded = period.first is not None and period.first < next_month(month)
+            tally = months.get(month) or {}
+            delivered = per_metric(tally, "delivered")["postal_total"]
+            figures["delivered"] = delivered if recorded else None
+            entry[side] = figures
+        entries.append(entry)
+    return entries

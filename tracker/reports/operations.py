@@ -1,7 +1,8 @@
-"""Writing what managers enter for reports: the baseline figures of a year and its growth rate.
+"""Writing what managers enter for reports: the baseline figures of a year, its growth rate,
+the go-live date of the deployment and the targets of an office or channel.
 
-Both flush and never commit (the request or command does); each change writes one audit entry
-with the state before and after, keyed by the year.
+All flush and never commit (the request or command does); each change writes one audit entry
+with the state before and after.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from sqlalchemy.exc import IntegrityError
 
 from tracker.accounts.models import User
 from tracker.audit.operations import record_audit
-from tracker.calendar import utcnow
+from tracker.calendar import today_vn, utcnow
 from tracker.errors import Conflict, ValidationFailed
 from tracker.extensions import db
 from tracker.reports import queries
-from tracker.reports.models import Baseline, GrowthTarget
-from tracker.reports.queries import BASELINE_FIGURES
+from tracker.reports.models import Baseline, GrowthTarget, OfficeTarget, ReportSetting
+from tracker.reports.queries import BASELINE_FIGURES, TARGET_FIGURES
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,65 @@ def set_target(year: int, data: dict, actor: User | None) -> dict:
     return queries.target_state(year)
 
 
+def set_go_live(data: dict, actor: User | None) -> dict:
+    """Set the day the system went live (a loaded `GoLiveIn`), or clear it with null: before
+    it the reports read the baselines, from it the records. Refused (422) after today. Returns
+    the stored state (`queries.go_live_state`)."""
+    day = data["go_live_on"]
+    if day is not None and day > today_vn():
+        raise ValidationFailed.field("go_live_on", f"must not be after today ({today_vn()})")
+    row = db.session.get(ReportSetting, 1)
+    before = _go_live_snapshot(row)
+    row = row or ReportSetting(id=1)
+    row.go_live_on, row.note = day, data.get("note") or None
+    row.updated_by_id = actor.id if actor else None
+    row.updated_at = utcnow()
+    db.session.add(row)
+    _flush("the go-live date")
+    actor_id = actor.id if actor else None
+    after = _go_live_snapshot(row)
+    record_audit(
+        actor_id, "report.go_live.set", "report_settings", "go_live", before=before, after=after
+    )
+    log.info("go-live date set to %s", day)
+    return queries.go_live_state()
+
+
+def set_office_target(year: int, dimension: str, code: str, data: dict, actor: User | None):
+    """Set what a manager says of the target of one office or channel (`dimension`) in `year`
+    (a loaded `OfficeTargetIn`): figures that replace the computed targets, the weight of a
+    unit without last year's figure, a note. A body with none of them removes the setting. An
+    unknown code is a 404 naming `code`. Returns (member id, `queries.office_target_state`)."""
+    member_id = queries.unit_id(dimension, code)
+    row = db.session.get(OfficeTarget, (year, dimension, member_id))
+    before = _office_target_snapshot(row)
+    wanted = {name: data.get(name) for name in (*TARGET_FIGURES, "weight")}
+    note = data.get("note") or None
+    if all(value is None for value in wanted.values()) and not note:
+        if row is not None:
+            db.session.delete(row)
+        row = None
+    else:
+        row = row or OfficeTarget(year=year, dimension=dimension, member_id=member_id)
+        for name, value in wanted.items():
+            setattr(row, name, value)
+        row.note = note
+        row.updated_by_id = actor.id if actor else None
+        row.updated_at = utcnow()
+        db.session.add(row)
+    _flush(f"the target of {dimension} {code} in {year}")
+    record_audit(
+        actor.id if actor else None,
+        "report.office_target.set",
+        "office_target",
+        f"{year}/{dimension}/{code}",
+        before=before,
+        after=_office_target_snapshot(row),
+    )
+    log.info("target of %s %s in %s set", dimension, code, year)
+    return member_id, queries.office_target_state(year, dimension, member_id)
+
+
 def _rows_wanted(data: dict) -> dict[int, dict]:
     """The rows the baseline is made of, by month (0 = the year); rows with nothing in them
     are not kept."""
@@ -133,3 +193,18 @@ def _target_snapshot(row: GrowthTarget | None) -> dict | None:
     if row is None:
         return None
     return {"rate": str(Decimal(row.rate).normalize()), "note": row.note}
+
+
+def _go_live_snapshot(row: ReportSetting | None) -> dict | None:
+    if row is None:
+        return None
+    day = row.go_live_on.isoformat() if row.go_live_on else None
+    return {"go_live_on": day, "note": row.note}
+
+
+def _office_target_snapshot(row: OfficeTarget | None) -> dict | None:
+    if row is None:
+        return None
+    weight = None if row.weight is None else str(Decimal(row.weight).normalize())
+    figures = {name: getattr(row, name) for name in TARGET_FIGURES}
+    return {**figures, "weight": weight, "note": row.note}

@@ -1,17 +1,34 @@
-"""Read side of reports: the figures managers entered, and the growth rate of a year."""
+"""Read side of reports: the figures managers entered, the growth rate of a year, the go-live
+date and the targets set per office or channel."""
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Decimal
+import math
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
 
 from sqlalchemy import select
 
 from tracker.accounts.models import User
+from tracker.catalogue.models import Channel, Office
+from tracker.dossiers.queries import id_of
+from tracker.errors import NotFound
 from tracker.extensions import db
-from tracker.reports.models import DEFAULT_GROWTH_RATE, Baseline, GrowthTarget
+from tracker.reports.models import (
+    DEFAULT_GROWTH_RATE,
+    Baseline,
+    GrowthTarget,
+    OfficeTarget,
+    ReportSetting,
+)
 
 # The figures a baseline row may hold, named as the report's metrics.
 BASELINE_FIGURES = ("two_way", "one_way", "send_only", "all_tthc")
+# The targets a manager may set for an office or a channel: the report's metrics.
+TARGET_FIGURES = ("two_way", "one_way", "send_only", "postal_total")
+# The catalogue a unit target names, by dimension.
+UNIT_MODELS = {"office": Office, "channel": Channel}
 
 
 def baselines_of(year: int) -> dict[int, Baseline]:
@@ -49,11 +66,57 @@ def baseline_state(year: int) -> dict:
     }
 
 
-def target_of(previous: int | None, rate: Decimal) -> int | None:
-    """ceil(previous x (1 + rate)), exact (Decimal, no float rounding); None when unknown."""
+def target_of(previous: int | Fraction | None, rate: Decimal) -> int | None:
+    """ceil(previous x (1 + rate)), exact (fractions, no float rounding); None when unknown."""
     if previous is None:
         return None
-    return int((Decimal(previous) * (1 + rate)).to_integral_value(rounding=ROUND_CEILING))
+    return math.ceil(Fraction(previous) * (1 + Fraction(rate)))
+
+
+def go_live_on() -> date | None:
+    """The day the system went live (None: not set; see `series.records_start`)."""
+    return db.session.scalar(select(ReportSetting.go_live_on).where(ReportSetting.id == 1))
+
+
+def go_live_state() -> dict:
+    """The go-live date as managers read and write it, with who set it last."""
+    row = db.session.get(ReportSetting, 1)
+    return {
+        "go_live_on": row.go_live_on if row else None,
+        "note": row.note if row else None,
+        "updated_at": row.updated_at if row else None,
+        "updated_by": _username(row.updated_by_id) if row else None,
+    }
+
+
+def office_targets(year: int) -> dict[str, dict[int, OfficeTarget]]:
+    """The targets managers set for `year`, by dimension ("office", "channel") and member id."""
+    found: dict[str, dict[int, OfficeTarget]] = {"office": {}, "channel": {}}
+    for row in db.session.scalars(select(OfficeTarget).where(OfficeTarget.year == year)):
+        found[row.dimension][row.member_id] = row
+    return found
+
+
+def unit_id(dimension: str, code: str) -> int:
+    """The id of the office or channel (`dimension`) `code`; a 404 naming `code` if none."""
+    return id_of(UNIT_MODELS[dimension], code, "code", missing=NotFound)
+
+
+def office_target_state(year: int, dimension: str, member_id: int) -> dict:
+    """What a manager set for one office or channel in `year` (nulls when nothing)."""
+    row = db.session.get(OfficeTarget, (year, dimension, member_id))
+    member = db.session.get(UNIT_MODELS[dimension], member_id)
+    return {
+        "year": year,
+        "dimension": dimension,
+        "code": member.code,
+        "name": member.name if dimension == "office" else member.name_vi,
+        **{name: getattr(row, name, None) for name in TARGET_FIGURES},
+        "weight": row.weight if row else None,
+        "note": row.note if row else None,
+        "updated_at": row.updated_at if row else None,
+        "updated_by": _username(row.updated_by_id) if row else None,
+    }
 
 
 def target_state(year: int) -> dict:
