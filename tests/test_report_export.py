@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 
 import openpyxl
 import pytest
 
 from tracker.extensions import db
-from tracker.reports.models import Baseline
+from tracker.reports.models import Baseline, ReportSetting
 
 URL = "/api/v1/reports/growth"
 
@@ -172,3 +173,46 @@ def test_filtered_export_and_errors(client, manager, seeded):
     )
     assert unknown.status_code == 404
     assert list(unknown.get_json()["error"]["fields"]) == ["office"]
+
+
+def test_exports_carry_targets_sources_and_the_go_live_date(client, manager, seeded):
+    db.session.merge(ReportSetting(id=1, go_live_on=date(2018, 2, 1)))
+    db.session.add(Baseline(year=2018, month=1, two_way=5, one_way=100))
+    db.session.commit()
+
+    summary, _ = get_csv(client, manager)
+    months, _ = get_csv(client, manager, "month")
+    offices, _ = get_csv(client, manager, "office")
+    workbook = openpyxl.load_workbook(
+        io.BytesIO(
+            client.get(
+                URL, query_string={"year": 2018, "format": "xlsx"}, headers=manager.headers
+            ).data
+        )
+    )
+
+    two_way = dict(zip(summary[0], summary[1], strict=True))
+    # The dossier of 15 January came before go-live: January is the baseline's 5.
+    assert two_way["Năm 2018 (lũy kế)"] == "6"
+    assert two_way["Nguồn số liệu năm 2018"] == "T1: số liệu tổng hợp; T2-T12: dữ liệu hệ thống"
+    assert two_way["Nguồn số liệu năm 2017"] == "T1-T12: số cả năm chia theo ngày"
+    assert two_way["Lý do chọn cách dự báo"] == "Có tháng của năm trước không có số liệu riêng"
+    january = dict(zip(months[0], months[1], strict=True))
+    assert (january["Nguồn số liệu 2018"], january["Nguồn số liệu 2017"]) == (
+        "số liệu tổng hợp",
+        "số cả năm chia theo ngày",
+    )
+    office = dict(zip(offices[0], offices[1], strict=True))
+    # The only office: the province's figures and target are its own.
+    assert office["Tổng qua bưu chính: năm 2017"] == "308450"
+    assert office["Tổng qua bưu chính: kế hoạch 2018"] == "400985"
+    assert office["Hai chiều: kế hoạch 2018"] == "753"
+    assert office["Tổng qua bưu chính: đạt kế hoạch"] == "Không"
+    assert office["Cách giao kế hoạch (tổng)"] == "Tăng trưởng so với năm trước"
+    sheet = workbook["Theo bưu cục"]
+    cells = {cell.value: value for cell, value in zip(sheet[1], sheet[2], strict=True)}
+    progress = cells["Tổng qua bưu chính: tỷ lệ hoàn thành (%)"]
+    assert (progress.number_format, progress.value) == ("0.0%", round(107 / 400_985, 4))
+    about = {row[0]: row[1] for row in workbook["Ghi chú"].iter_rows(values_only=True)}
+    assert about["Ngày bắt đầu dùng hệ thống"] == "01/02/2018"
+    assert about["Số liệu năm 2018"].startswith("Số liệu tổng hợp trước ngày bắt đầu")

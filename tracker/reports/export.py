@@ -42,7 +42,44 @@ DIMENSION_HEADINGS = {
     "agency": "Cơ quan",
 }
 METHODS = {"seasonal": "Theo mùa vụ năm trước", "linear": "Theo tốc độ bình quân"}
-BASES = {"records": "Dữ liệu hệ thống", "baseline": "Số liệu tổng hợp", "none": "Không có"}
+REASONS = {
+    "last_year_by_month": "Năm trước có số liệu riêng của từng tháng đến cùng ngày",
+    "no_last_year": "Chưa có số liệu năm trước",
+    "last_year_months_missing": "Có tháng của năm trước không có số liệu riêng",
+    "no_same_period": "Cùng kỳ năm trước không có hồ sơ",
+}
+BOUNDS = {
+    "best_pace": "Giới hạn ở lũy kế + tốc độ tháng cao nhất x số ngày còn lại",
+    "year_to_date": "Giới hạn ở số lũy kế",
+}
+BASES = {
+    "records": "Dữ liệu hệ thống",
+    "baseline": "Số liệu tổng hợp",
+    "stitched": "Số liệu tổng hợp trước ngày bắt đầu, dữ liệu hệ thống từ ngày đó",
+    "none": "Không có",
+}
+SOURCES = {
+    "records": "dữ liệu hệ thống",
+    "baseline": "số liệu tổng hợp",
+    "baseline_year": "số cả năm chia theo ngày",
+    "go_live": "tổng hợp + dữ liệu hệ thống",
+    "none": "thiếu",
+}
+TARGET_BASES = {
+    "override": "Lãnh đạo đặt",
+    "growth": "Tăng trưởng so với năm trước",
+    "weight": "Tỷ lệ trên kế hoạch của tỉnh",
+}
+# A breakdown row's figures per metric, in the order of their columns (then "on track").
+BREAKDOWN_FIGURES = (
+    "actual",
+    "same_period",
+    "growth",
+    "previous_year",
+    "target",
+    "progress",
+    "projection",
+)
 COUNT_FORMAT = "#,##0"
 RATIO_FORMAT = "0.0%"
 FILE_STEM = "bao-cao-tang-truong"
@@ -146,6 +183,26 @@ def _csv_cell(value, kind: str) -> object:
     return csv_cell(value)
 
 
+def _day(iso: str | None) -> str | None:
+    return None if iso is None else date.fromisoformat(iso).strftime("%d/%m/%Y")
+
+
+def sources_text(sources: list[str | None]) -> str:
+    """The sources of a year's months as runs: "T1-T9: số liệu tổng hợp; T10: ..."."""
+    runs: list[list] = []
+    for month, source in enumerate(sources, start=1):
+        if source is None:
+            continue
+        if runs and runs[-1][2] == source and runs[-1][1] == month - 1:
+            runs[-1][1] = month
+        else:
+            runs.append([month, month, source])
+    return "; ".join(
+        f"T{first}{'' if first == last else f'-T{last}'}: {SOURCES[source]}"
+        for first, last, source in runs
+    )
+
+
 def _yes_no(value: bool | None) -> str | None:
     return None if value is None else ("Có" if value else "Không")
 
@@ -169,6 +226,10 @@ def _summary(report: dict) -> Table:
         Column("Tỷ trọng trên tổng hồ sơ TTHC (%)", "ratio"),
         Column(f"Tỷ trọng năm {last} (%)", "ratio"),
         Column("Đã trả kết quả", "count"),
+        Column("Lý do chọn cách dự báo", "text"),
+        Column("Giới hạn dự báo", "text"),
+        Column(f"Nguồn số liệu năm {year}", "text"),
+        Column(f"Nguồn số liệu năm {last}", "text"),
     ]
     rows = []
     for metric in METRICS:
@@ -188,6 +249,10 @@ def _summary(report: dict) -> Table:
                 figures["share"],
                 figures["previous_year_share"],
                 figures["delivered"],
+                REASONS.get(figures["projection_reason"]),
+                BOUNDS.get(figures["projection_bound"]),
+                sources_text(figures["sources"]["current"]),
+                sources_text(figures["sources"]["previous"]),
             ]
         )
     return Table(PART_TITLES["summary"][0], columns, rows)
@@ -202,13 +267,17 @@ def _months(report: dict) -> Table:
     columns += [
         Column(f"Đã trả kết quả {year}", "count"),
         Column(f"Đã trả kết quả {last}", "count"),
+        Column(f"Nguồn số liệu {year}", "text"),
+        Column(f"Nguồn số liệu {last}", "text"),
     ]
+    sources = report["metrics"]["postal_total"]["sources"]
     rows = []
-    for entry in report["months"]:
+    for index, entry in enumerate(report["months"]):
         current, previous = entry["current"] or {}, entry["previous"] or {}
         row = [entry["month"]]
         for key in (*METRICS, "delivered"):
             row += [current.get(key), previous.get(key)]
+        row += [SOURCES.get(sources[side][index]) for side in ("current", "previous")]
         rows.append(row)
     return Table(PART_TITLES["month"][0], columns, rows)
 
@@ -222,15 +291,26 @@ def _breakdown(report: dict, part: str) -> Table:
             Column(f"{label}: năm {year} (lũy kế)", "count"),
             Column(f"{label}: cùng kỳ {last}", "count"),
             Column(f"{label}: tăng trưởng (%)", "ratio"),
+            Column(f"{label}: năm {last}", "count"),
+            Column(f"{label}: kế hoạch {year}", "count"),
+            Column(f"{label}: tỷ lệ hoàn thành (%)", "ratio"),
+            Column(f"{label}: dự báo cả năm", "count"),
+            Column(f"{label}: đạt kế hoạch", "text"),
         ]
-    columns += [Column("Đã trả kết quả", "count"), Column("Tỷ lệ đúng hạn (%)", "ratio")]
+    columns += [
+        Column("Đã trả kết quả", "count"),
+        Column("Tỷ lệ đúng hạn (%)", "ratio"),
+        Column("Cách giao kế hoạch (tổng)", "text"),
+    ]
     rows = []
     for entry in report["breakdowns"][part]:
         row = [entry["code"], entry["name"]]
         for metric in METRICS:
             figures = entry["metrics"][metric]
-            row += [figures["actual"], figures["same_period"], figures["growth"]]
-        rows.append([*row, entry["delivered"], entry["on_time_rate"]])
+            row += [figures[name] for name in BREAKDOWN_FIGURES]
+            row.append(_yes_no(figures["on_track"]))
+        basis = entry["metrics"]["postal_total"]["target_basis"]
+        rows.append([*row, entry["delivered"], entry["on_time_rate"], TARGET_BASES.get(basis)])
     return Table(PART_TITLES[part][0], columns, rows)
 
 
@@ -238,8 +318,9 @@ def _about(report: dict) -> Table:
     filters = report["filters"]
     rows: list[list] = [
         ["Năm báo cáo", report["year"]],
-        ["Tính đến ngày", date.fromisoformat(report["as_of"]).strftime("%d/%m/%Y")],
+        ["Tính đến ngày", _day(report["as_of"])],
         ["Tỷ lệ tăng trưởng kế hoạch (%)", f"{report['rate'] * 100:g}"],
+        ["Ngày bắt đầu dùng hệ thống", _day(report["go_live"]) or "Chưa đặt"],
         [f"Số liệu năm {report['year']}", BASES[report["basis"]["current"]]],
         [f"Số liệu năm {report['year'] - 1}", BASES[report["basis"]["previous"]]],
     ]
