@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 from itertools import pairwise
 
 from sqlalchemy import delete, func, select
@@ -12,12 +13,15 @@ from sqlalchemy import delete, func, select
 from tracker.accounts.models import User
 from tracker.accounts.operations import create_user, verify_password
 from tracker.audit.models import AuditEntry
-from tracker.calendar import today_vn, utcnow
+from tracker.calendar import local_date, today_vn, utcnow
 from tracker.catalogue.models import SERVICE_FORMS, Channel, Office
 from tracker.dossiers.lifecycle import INITIAL_STATUS, STATUSES, is_allowed
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.extensions import db
-from tracker.reports.models import Baseline
+from tracker.reports import queries
+from tracker.reports.growth import build_report
+from tracker.reports.models import Baseline, ReportSetting
+from tracker.reports.queries import target_of
 
 DEMO_PASSWORD = "demo-only-password"
 
@@ -112,7 +116,7 @@ def test_seed_writes_the_2017_baseline_once_and_keeps_a_corrected_one(app):
 
     assert first.exit_code == 0, first.output
     assert "baseline 2017: two_way 579, one_way 307,871, all_tthc 1,101,607" in first.output
-    [row] = db.session.scalars(select(Baseline))
+    [row] = db.session.scalars(select(Baseline).where(Baseline.year == 2017))
     assert (row.year, row.month, row.two_way, row.one_way, row.send_only) == (
         2017,
         0,
@@ -130,8 +134,11 @@ def test_seed_writes_the_2017_baseline_once_and_keeps_a_corrected_one(app):
     second = runner.invoke(args=["demo", "seed"])
 
     assert second.exit_code == 0
-    assert [r.one_way for r in db.session.scalars(select(Baseline))] == [307_870]
-    audits = select(func.count()).where(AuditEntry.action == "report.baseline.set")
+    of_2017 = select(Baseline).where(Baseline.year == 2017)
+    assert [r.one_way for r in db.session.scalars(of_2017)] == [307_870]
+    audits = select(func.count()).where(
+        AuditEntry.action == "report.baseline.set", AuditEntry.entity_key == "2017"
+    )
     assert db.session.scalar(audits) == 1
 
 
@@ -147,3 +154,56 @@ def test_seed_adds_the_baseline_to_a_demo_database_that_lacks_it(app):
     assert result.output.endswith("the 2017 baseline added\n")
     assert count(Dossier) == 20
     assert [(r.year, r.two_way) for r in db.session.scalars(select(Baseline))] == [(2017, 579)]
+
+
+def test_seed_sets_the_go_live_date_and_baselines_before_it_so_the_board_tells_a_true_story(app):
+    result = app.test_cli_runner().invoke(args=["demo", "seed", "--password", DEMO_PASSWORD])
+
+    assert result.exit_code == 0, result.output
+    first = min(local_date(d.received_at) for d in db.session.scalars(select(Dossier)))
+    assert queries.go_live_on() == first
+    assert f"go-live date {first:%Y-%m-%d}" in result.output
+    months = queries.baselines_of(first.year)
+    assert sorted(m for m in months if m) == list(range(1, first.month + 1))  # go-live month too
+    assert all(row.two_way and row.one_way and row.send_only for m, row in months.items() if m)
+    year_before = queries.baselines_of(first.year - 1)
+    assert list(year_before) == [0] and year_before[0].one_way > year_before[0].two_way
+    assert [
+        r.two_way for r in db.session.scalars(select(Baseline).where(Baseline.year == 2017))
+    ] == [579]
+
+    today = today_vn()
+    report = build_report(today.year)
+    total = report["metrics"]["postal_total"]
+    last_year = build_report(today.year - 1)["metrics"]["postal_total"]
+    # Last year is whole: its stitched figure, not the records of its last weeks.
+    assert total["previous_year"] == last_year["actual"] > 0
+    assert total["target"] == target_of(total["previous_year"], Decimal("0.3"))
+    # The seed's pace grows about 30% a year, as the plan asks: the year ends near its target.
+    assert 0.6 <= total["projection"] / total["target"] <= 1.6, total
+    assert total["actual"] <= total["projection"]
+    if today.month > 1:
+        assert total["progress"] < 1.2  # not 6,084% of plan
+    # The 2018 seed case is unchanged.
+    seed_case = build_report(2018)["metrics"]
+    assert [seed_case[m]["target"] for m in ("two_way", "one_way", "postal_total")] == [
+        753,
+        400_233,
+        400_985,
+    ]
+
+
+def test_seed_keeps_a_go_live_date_a_manager_set(app):
+    runner = app.test_cli_runner()
+    runner.invoke(args=["demo", "seed", "--dossiers", "20"])
+    db.session.get(ReportSetting, 1).go_live_on = date(2025, 1, 1)
+    db.session.commit()
+
+    again = runner.invoke(args=["demo", "seed"])
+
+    assert again.exit_code == 0
+    assert queries.go_live_on() == date(2025, 1, 1)
+    db.session.execute(delete(ReportSetting))
+    db.session.commit()
+    restored = runner.invoke(args=["demo", "seed"])
+    assert "go-live date" in restored.output and queries.go_live_on() is not None

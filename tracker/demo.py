@@ -1,7 +1,8 @@
 """flask demo seed: SAMPLE data for a first look, never for a real service.
 
 Loads the sample Đồng Nai catalogue, creates demo users and a few hundred dossiers spread over the
-last ~14 months, and the 2017 baseline of the seed document (where the growth reports start).
+last ~14 months, the 2017 baseline of the seed document (where the growth reports start), and the
+go-live date with baselines for the days before it (`tracker.demo_reports`).
 Dossiers go through the same operations as real ones (`create_dossier`, `record_event`), so
 every status they reach is one the transition table allows, with the same clock, codes and
 audit entries. A fixed random seed gives the same data on every run, dated
@@ -17,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 
 import click
@@ -30,16 +31,13 @@ from tracker.accounts.operations import create_user
 from tracker.calendar import VN_TZ, local_date, utcnow
 from tracker.catalogue.models import Office, Procedure
 from tracker.catalogue.operations import load_demo_catalogue
+from tracker.demo_reports import BASELINE, BASELINE_YEAR, figures_of, seed_baseline, seed_go_live
 from tracker.dossiers.lifecycle import INITIAL_STATUS, STATUSES, TRANSITIONS
 from tracker.dossiers.models import Dossier
 from tracker.dossiers.operations import AGENCY_STATUSES, create_dossier, record_event
 from tracker.dossiers.s10 import check_digit
 from tracker.errors import DomainError
 from tracker.extensions import db
-from tracker.reports import queries
-from tracker.reports.operations import set_baseline
-from tracker.reports.queries import BASELINE_FIGURES
-from tracker.reports.schemas import BaselineIn
 
 demo_cli = click.Group("demo", help="Sample data for a first look.")
 
@@ -47,21 +45,6 @@ SEED = 20171220  # the date of the seed document
 WINDOW = timedelta(days=425)  # about 14 months
 # Volume grows about 30% a year, as the province's plan asks: later days are a little busier.
 GROWTH_OVER_WINDOW = 0.36
-
-# The year before the seed document's plan, as it reports it (579 two-way, 307,871 one-way,
-# about 28% of all TTHC dossiers). The province's total is not given: 1,101,607 makes the
-# share 28.0%.
-BASELINE_YEAR = 2017
-BASELINE = {
-    "two_way": 579,
-    "one_way": 307_871,
-    "all_tthc": 1_101_607,
-    "note": (
-        "Số liệu năm 2017 theo tin của Sở Thông tin và Truyền thông tỉnh Đồng Nai ngày "
-        "20/12/2017: 579 hồ sơ hai chiều, 307.871 hồ sơ một chiều, khoảng 28% tổng số hồ sơ "
-        "TTHC của tỉnh (tổng số 1.101.607 là số ước tính cho tỷ lệ 28%; dữ liệu mẫu)."
-    ),
-}
 
 # username, role, full name, office code, agency code
 DEMO_USERS = (
@@ -158,9 +141,14 @@ def seed(count: int, password: str | None) -> None:
     existing = db.session.scalar(select(func.count()).select_from(Dossier))
     if existing:
         click.echo(f"the database already holds {existing} dossiers: demo data not loaded")
-        if seed_baseline(None):  # a demo database seeded before baselines existed
-            db.session.commit()
+        # A demo database seeded before baselines (or go-live dates) existed gets them now.
+        added = seed_baseline(None)
+        went_live = seed_go_live(*_demo_pace(existing), None)
+        db.session.commit()
+        if added:
             click.echo(f"the {BASELINE_YEAR} baseline added")
+        if went_live:
+            click.echo(f"{went_live} added")
         return
     generated = password is None
     password = password or secrets.token_urlsafe(12)
@@ -172,6 +160,7 @@ def seed(count: int, password: str | None) -> None:
         baseline_added = seed_baseline(cast.manager)
         with _quiet("tracker.dossiers.operations"):  # a log line per dossier would bury the rest
             statuses = seed_dossiers(count, cast, random.Random(SEED))
+        went_live = seed_go_live(*_demo_pace(count), cast.manager)
     except DomainError as exc:
         db.session.rollback()
         raise click.ClickException(exc.message) from exc
@@ -179,9 +168,11 @@ def seed(count: int, password: str | None) -> None:
     click.echo(f"SAMPLE data loaded: {report.loaded} demo procedures, {count} demo dossiers")
     click.echo("  " + ", ".join(f"{status} {statuses[status]}" for status in STATUSES))
     if baseline_added:
-        click.echo(f"  baseline {BASELINE_YEAR}: {_figures_of(BASELINE)}")
+        click.echo(f"  baseline {BASELINE_YEAR}: {figures_of(BASELINE)}")
     else:
         click.echo(f"  baseline {BASELINE_YEAR} already entered: kept as it is")
+    if went_live:
+        click.echo(f"  {went_live}")
     _echo_users(created, password if generated else None)
 
 
@@ -205,17 +196,12 @@ def seed_users(password: str) -> tuple[Cast, list[User]]:
     return Cast(users["admin"], users["manager"], users["officer_tuphap"], clerks), created
 
 
-def seed_baseline(actor: User | None) -> bool:
-    """The 2017 figures of the seed document, unless that year already has a baseline (which
-    a manager may have corrected): True when they were added."""
-    if queries.baselines_of(BASELINE_YEAR):
-        return False
-    set_baseline(BASELINE_YEAR, BaselineIn().load(BASELINE), actor)
-    return True
-
-
-def _figures_of(figures: dict) -> str:
-    return ", ".join(f"{name} {figures[name]:,}" for name in BASELINE_FIGURES if name in figures)
+def _demo_pace(count: int) -> tuple[date, float]:
+    """The demo's first day (Vietnam time) and its pace of dossiers a day then: the random
+    dossiers over the window, thinner at its start (`_received_at`)."""
+    first = db.session.scalar(select(func.min(Dossier.received_at)))
+    random_dossiers = max(count - len(STATUSES), 1)
+    return local_date(first), random_dossiers / (WINDOW.days * (1 + GROWTH_OVER_WINDOW / 2))
 
 
 def seed_dossiers(count: int, cast: Cast, rng: random.Random) -> Counter[str]:
