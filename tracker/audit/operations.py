@@ -20,18 +20,11 @@ from tracker.extensions import db
 
 
 def record_audit(
-    actor_id: int | None,
-    action: str,
-    entity: str,
-    entity_key: str,
-    *,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
+    actor_id: int | None, action: str, entity: str, entity_key: str, **changes: Any
 ) -> None:
-    db.session.execute(
-        AUDIT_INSERT,
-        audit_row(actor_id, action, entity, entity_key, before=before, after=after),
-    )
+    """One entry in the caller's transaction; `changes` are `audit_row`'s `before` and
+    `after`."""
+    db.session.execute(AUDIT_INSERT, audit_row(actor_id, action, entity, entity_key, **changes))
 
 
 def audit_row(
