@@ -69,3 +69,22 @@ def Timestamp(**kwargs) -> fields.AwareDateTime:
 
 def Day(**kwargs) -> fields.Date:
     return fields.Date(validate=validate.Range(min=EARLIEST, max=LATEST), **kwargs)
+
+
+class FullMatch(validate.Regexp):
+    """The whole value must match `pattern`, written `^...$` in the dialect Python's `re` and
+    ECMA-262 (OpenAPI's `pattern`) read alike: no `\\Z`, `\\A` or `(?P<...>)`.
+
+    `validate.Regexp` uses `re.match`, where `$` also matches before a trailing newline; here
+    `re.fullmatch` leaves no room for one, as an ECMA `$` (no multiline flag) does not either.
+    """
+
+    def __init__(self, pattern: str, *, error: str | None = None) -> None:
+        if not (pattern.startswith("^") and pattern.endswith("$")):
+            raise ValueError(f"write the pattern anchored, ^...$: {pattern!r}")
+        super().__init__(pattern, error=error)
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value

@@ -21,8 +21,12 @@ blp = Blueprint(
     description="Channels, offices, agencies, sectors and procedures",
 )
 
+# Published information: no token needed (the document's global bearer does not apply).
+PUBLIC = {"security": []}
+
 
 @blp.route("/channels")
+@blp.doc(**PUBLIC)
 @blp.response(200, ChannelOut(many=True))
 def channels():
     """Channels through which dossiers reach the post."""
@@ -30,6 +34,7 @@ def channels():
 
 
 @blp.route("/offices")
+@blp.doc(**PUBLIC)
 @blp.arguments(OfficeArgs(), location="query")
 @blp.response(200, OfficeOut(many=True))
 def offices(args):
@@ -38,6 +43,7 @@ def offices(args):
 
 
 @blp.route("/agencies")
+@blp.doc(**PUBLIC)
 @blp.response(200, AgencyOut(many=True))
 def agencies():
     """Agencies that resolve procedures (national-format codes)."""
@@ -45,6 +51,7 @@ def agencies():
 
 
 @blp.route("/sectors")
+@blp.doc(**PUBLIC)
 @blp.response(200, SectorOut(many=True))
 def sectors():
     """Sectors (lĩnh vực)."""
@@ -52,6 +59,7 @@ def sectors():
 
 
 @blp.route("/procedures")
+@blp.doc(**PUBLIC)
 @blp.arguments(ProcedureArgs(), location="query")
 @blp.response(200, ProcedureOut(many=True))
 def procedures(args):

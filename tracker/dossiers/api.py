@@ -13,6 +13,7 @@ from tracker.audit.operations import record_audit
 from tracker.database import writes
 from tracker.dossiers import operations, queries
 from tracker.dossiers.schemas import (
+    CODE_PARAMETER,
     DossierCreatedOut,
     DossierCreateSchema,
     DossierListArgs,
@@ -43,6 +44,7 @@ class Dossiers(MethodView):
     @roles_required(*STAFF)
     @blp.arguments(DossierListArgs(), location="query")
     @blp.response(200, DossierPageOut())
+    @blp.errors(401, 403)
     def get(self, args):
         """List dossiers in the caller's scope, newest first (keyset pagination)."""
         items, next_cursor = queries.list_dossiers(actor(), args)
@@ -56,6 +58,7 @@ class Dossiers(MethodView):
     @roles_required("clerk", "admin")
     @blp.arguments(DossierCreateSchema())
     @blp.response(201, DossierCreatedOut())
+    @blp.errors(401, 403, 409)
     def post(self, data):
         """Log a dossier taken in at a counter, a hotline pick-up or a one-stop desk."""
         dossier, secret = operations.create_dossier(data, actor())
@@ -64,11 +67,12 @@ class Dossiers(MethodView):
         return dossier
 
 
-@blp.route("/<string:code>")
+@blp.route("/<string:code>", parameters=[CODE_PARAMETER])
 class DossierItem(MethodView):
     @writes
     @roles_required(*STAFF)
     @blp.response(200, DossierOut())
+    @blp.errors(401, 403, 404)
     def get(self, code):
         """One dossier with the applicant's personal data (the view is audited)."""
         dossier = queries.get_dossier(code, actor())
@@ -79,6 +83,7 @@ class DossierItem(MethodView):
     @roles_required(*WRITERS)
     @blp.arguments(DossierPatchSchema())
     @blp.response(200, DossierOut())
+    @blp.errors(401, 403, 404, 409)
     def patch(self, changes, code):
         """Correct details. `version` must be the version you read, else 409."""
         dossier = queries.get_dossier(code, actor(), for_update=True)
@@ -87,11 +92,12 @@ class DossierItem(MethodView):
         return dossier
 
 
-@blp.route("/<string:code>/events")
+@blp.route("/<string:code>/events", parameters=[CODE_PARAMETER])
 class DossierEvents(MethodView):
     @writes
     @roles_required(*STAFF)
     @blp.response(200, EventOut(many=True))
+    @blp.errors(401, 403, 404)
     def get(self, code):
         """The dossier's full history, late events included (`applied` false); audited."""
         events = queries.list_events(queries.get_dossier(code, actor()))
@@ -102,6 +108,7 @@ class DossierEvents(MethodView):
     @roles_required(*WRITERS)
     @blp.arguments(EventCreateSchema())
     @blp.response(201, EventRecordedOut())
+    @blp.errors(401, 403, 404, 409)
     def post(self, data, code):
         """Record a status change. 409 lists the statuses that may follow."""
         user = actor()
@@ -124,9 +131,10 @@ class DossierEvents(MethodView):
         return event
 
 
-@blp.route("/<string:code>/receipt", methods=["POST"])
+@blp.route("/<string:code>/receipt", methods=["POST"], parameters=[CODE_PARAMETER])
 @roles_required("clerk", "admin")
 @blp.response(200, ReceiptOut())
+@blp.errors(401, 403, 404)
 def reissue_receipt(code):
     """Reprint a receipt: a new lookup secret replaces the old one."""
     dossier = queries.get_dossier(code, actor(), for_update=True)

@@ -8,14 +8,39 @@ import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, validate
 
 from tracker.catalogue.models import SERVICE_FORMS
+from tracker.catalogue.schemas import (
+    AGENCY_EXAMPLE,
+    CHANNEL_EXAMPLE,
+    OFFICE_EXAMPLE,
+    PROCEDURE_EXAMPLE,
+    SECTOR_EXAMPLE,
+)
 from tracker.dossiers import s10
 from tracker.dossiers.lifecycle import SERVICE_FORM_LABELS, STATUSES, allowed_next, status_label
 from tracker.dossiers.models import DOCUMENT_KINDS
-from tracker.schemas import Day, LoadSchema, Timestamp
+from tracker.schemas import Day, FullMatch, LoadSchema, Timestamp
 
 # [0-9], not \d: \d also matches other scripts' digits, which no phone or ID number has.
 _PHONE = re.compile(r"0[0-9]{9,10}")
-_ID_NUMBER = re.compile(r"(?:[0-9]{9}|[0-9]{12})\Z")
+# Anchored ^...$ and matched whole (FullMatch): the same in Python and in the OpenAPI document.
+_ID_NUMBER = "^(?:[0-9]{9}|[0-9]{12})$"
+
+# Examples of the OpenAPI document, taken from the test catalogue (tests/conftest.py): a client
+# generated from the document, or the fuzz test, gets past the parser to the rules with them.
+DOSSIER_CODE_EXAMPLE = f"{AGENCY_EXAMPLE}-250104-0001"  # <agency>-<YYMMDD>-<NNNN>
+# S10 numbers with their check digit (s10.check_digit("12345678") == 5): one on the example
+# dossier, one free for a new dossier.
+ITEM_EXAMPLE = "EE123456785VN"
+FREE_ITEM_EXAMPLE = "RA473124829VN"
+PHONE_EXAMPLE = "0912345678"
+RECEIVED_AT_EXAMPLE = "2025-01-04T09:30:00+07:00"
+APPOINTMENT_EXAMPLE = "2025-01-20"
+CODE_PARAMETER = {
+    "in": "path",
+    "name": "code",
+    "description": "dossier code, `<agency>-<YYMMDD>-<NNNN>`",
+    "example": DOSSIER_CODE_EXAMPLE,
+}
 
 
 def normalise_phone(value: str) -> str:
@@ -28,6 +53,18 @@ def normalise_phone(value: str) -> str:
 
 
 class PhoneField(fields.String):
+    """A Vietnamese phone number; spaces, dots, dashes and +84 are accepted and normalised."""
+
+    def __init__(self, **kwargs):
+        metadata = {
+            # The form it is stored in; spaces, dots, dashes and +84 are accepted too.
+            "pattern": "^0[0-9]{9,10}$",
+            "description": "10 or 11 digits from 0; spaces, dots, dashes, +84 are normalised",
+            "example": PHONE_EXAMPLE,
+        }
+        kwargs["metadata"] = {**metadata, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):
         phone = normalise_phone(super()._deserialize(value, attr, data, **kwargs))
         if not _PHONE.fullmatch(phone):
@@ -37,6 +74,17 @@ class PhoneField(fields.String):
 
 class ItemNumberField(fields.String):
     """A UPU S10 identifier; the check digit is verified."""
+
+    def __init__(self, **kwargs):
+        metadata = {
+            # The form it is stored in; lower case and spaces are accepted too.
+            "pattern": "^[A-Z]{2}[0-9]{9}[A-Z]{2}$",
+            "description": "UPU S10: 2 letters, 8 digits, a check digit, the country (VN); "
+            "lower case and spaces are normalised",
+            "example": ITEM_EXAMPLE,
+        }
+        kwargs["metadata"] = {**metadata, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         item = s10.normalise(super()._deserialize(value, attr, data, **kwargs))
@@ -51,81 +99,140 @@ def _text(max_length: int, **kwargs) -> fields.String:
 
 
 class ApplicantSchema(LoadSchema):
-    name = _text(200, required=True)
+    name = _text(200, required=True, metadata={"example": "Nguyễn Văn An"})
     phone = PhoneField(required=True)
     id_number = fields.String(
-        validate=validate.Regexp(_ID_NUMBER, error="must be 9 or 12 digits"), allow_none=True
+        validate=FullMatch(_ID_NUMBER, error="must be 9 or 12 digits"),
+        allow_none=True,
+        metadata={"example": "075190001234"},
     )
-    email = fields.Email(allow_none=True, validate=validate.Length(max=200))
+    email = fields.Email(
+        allow_none=True, validate=validate.Length(max=200), metadata={"example": "an@example.vn"}
+    )
 
 
 class DocumentSchema(LoadSchema):
-    name = _text(300, required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(DOCUMENT_KINDS))
+    name = _text(300, required=True, metadata={"example": "Tờ khai cấp phiếu lý lịch tư pháp"})
+    kind = fields.String(
+        required=True, validate=validate.OneOf(DOCUMENT_KINDS), metadata={"example": "original"}
+    )
     count = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1, max=1000))
 
 
+ADDRESS_EXAMPLE = "12 Đường 30/4, phường Trung Dũng, Biên Hòa, Đồng Nai"
+
+
 class DossierCreateSchema(LoadSchema):
-    service_form = fields.String(required=True, validate=validate.OneOf(SERVICE_FORMS))
-    procedure_code = _text(40, required=True)
-    office_code = _text(40, metadata={"description": "required for admins; clerks use their own"})
+    service_form = fields.String(
+        required=True, validate=validate.OneOf(SERVICE_FORMS), metadata={"example": "two_way"}
+    )
+    procedure_code = _text(40, required=True, metadata={"example": PROCEDURE_EXAMPLE})
+    office_code = _text(
+        40,
+        metadata={
+            "description": "required for admins; clerks use their own",
+            "example": OFFICE_EXAMPLE,
+        },
+    )
     applicant = fields.Nested(ApplicantSchema, required=True)
-    delivery_address = fields.String(validate=validate.Length(max=500), allow_none=True)
+    delivery_address = fields.String(
+        validate=validate.Length(max=500), allow_none=True, metadata={"example": ADDRESS_EXAMPLE}
+    )
     documents = fields.List(
         fields.Nested(DocumentSchema), load_default=list, validate=validate.Length(max=100)
     )
-    postal_item_number = ItemNumberField(allow_none=True)
+    postal_item_number = ItemNumberField(allow_none=True, metadata={"example": FREE_ITEM_EXAMPLE})
     fee_vnd = fields.Integer(
-        strict=True, load_default=0, validate=validate.Range(min=0, max=1_000_000_000)
+        strict=True,
+        load_default=0,
+        validate=validate.Range(min=0, max=1_000_000_000),
+        metadata={"example": 200000},
     )
-    received_at = Timestamp()
-    appointment_date = Day(allow_none=True)
-    agency_reference = fields.String(validate=validate.Length(max=80), allow_none=True)
-    note = fields.String(validate=validate.Length(max=2000), allow_none=True)
+    received_at = Timestamp(metadata={"example": RECEIVED_AT_EXAMPLE})
+    appointment_date = Day(allow_none=True, metadata={"example": APPOINTMENT_EXAMPLE})
+    agency_reference = fields.String(
+        validate=validate.Length(max=80), allow_none=True, metadata={"example": "HS-2025-000123"}
+    )
+    note = fields.String(
+        validate=validate.Length(max=2000), allow_none=True, metadata={"example": "Nộp thay"}
+    )
 
 
 class ApplicantPatchSchema(ApplicantSchema):
-    name = _text(200)
+    name = _text(200, metadata={"example": "Nguyễn Văn An"})
     phone = PhoneField()
 
 
 class DossierPatchSchema(LoadSchema):
     version = fields.Integer(
-        strict=True, required=True, metadata={"description": "the version you read"}
+        strict=True, required=True, metadata={"description": "the version you read", "example": 1}
     )
     applicant = fields.Nested(ApplicantPatchSchema)
-    delivery_address = fields.String(validate=validate.Length(max=500), allow_none=True)
+    delivery_address = fields.String(
+        validate=validate.Length(max=500), allow_none=True, metadata={"example": ADDRESS_EXAMPLE}
+    )
     documents = fields.List(fields.Nested(DocumentSchema), validate=validate.Length(max=100))
-    postal_item_number = ItemNumberField(allow_none=True)
-    fee_vnd = fields.Integer(strict=True, validate=validate.Range(min=0, max=1_000_000_000))
-    appointment_date = Day(allow_none=True)
-    agency_reference = fields.String(validate=validate.Length(max=80), allow_none=True)
-    note = fields.String(validate=validate.Length(max=2000), allow_none=True)
+    postal_item_number = ItemNumberField(allow_none=True, metadata={"example": FREE_ITEM_EXAMPLE})
+    fee_vnd = fields.Integer(
+        strict=True, validate=validate.Range(min=0, max=1_000_000_000), metadata={"example": 0}
+    )
+    appointment_date = Day(allow_none=True, metadata={"example": APPOINTMENT_EXAMPLE})
+    agency_reference = fields.String(
+        validate=validate.Length(max=80), allow_none=True, metadata={"example": "HS-2025-000123"}
+    )
+    note = fields.String(
+        validate=validate.Length(max=2000),
+        allow_none=True,
+        metadata={"example": "Số điện thoại sửa theo CCCD"},
+    )
 
 
 class EventCreateSchema(LoadSchema):
-    status = fields.String(required=True, validate=validate.OneOf(list(STATUSES)))
-    occurred_at = Timestamp(metadata={"description": "when it happened; default now"})
-    note = fields.String(validate=validate.Length(max=2000), allow_none=True)
-    source_event_id = fields.String(validate=validate.Length(min=1, max=120))
-    appointment_date = Day()
-    expected_version = fields.Integer(strict=True)
+    status = fields.String(
+        required=True, validate=validate.OneOf(list(STATUSES)), metadata={"example": "forwarded"}
+    )
+    occurred_at = Timestamp(
+        metadata={
+            "description": "when it happened; default now",
+            "example": "2025-01-06T08:00:00+07:00",
+        }
+    )
+    note = fields.String(
+        validate=validate.Length(max=2000),
+        allow_none=True,
+        metadata={"example": "Đã chuyển Sở Tư pháp"},
+    )
+    source_event_id = fields.String(
+        validate=validate.Length(min=1, max=120), metadata={"example": "counter-810000-000123"}
+    )
+    appointment_date = Day(metadata={"example": APPOINTMENT_EXAMPLE})
+    expected_version = fields.Integer(strict=True, metadata={"example": 1})
 
 
 class DossierListArgs(LoadSchema):
-    status = fields.String(validate=validate.OneOf(list(STATUSES)))
-    service_form = fields.String(validate=validate.OneOf(SERVICE_FORMS))
-    office = fields.String(validate=validate.Length(max=40))
-    channel = fields.String(validate=validate.Length(max=40))
-    procedure = fields.String(validate=validate.Length(max=40))
-    sector = fields.String(validate=validate.Length(max=40))
-    received_from = Day(metadata={"description": "first day (Vietnam time), inclusive"})
-    received_to = Day(metadata={"description": "last day (Vietnam time), inclusive"})
+    status = fields.String(
+        validate=validate.OneOf(list(STATUSES)), metadata={"example": "received"}
+    )
+    service_form = fields.String(
+        validate=validate.OneOf(SERVICE_FORMS), metadata={"example": "two_way"}
+    )
+    office = fields.String(validate=validate.Length(max=40), metadata={"example": OFFICE_EXAMPLE})
+    channel = fields.String(validate=validate.Length(max=40), metadata={"example": CHANNEL_EXAMPLE})
+    procedure = fields.String(
+        validate=validate.Length(max=40), metadata={"example": PROCEDURE_EXAMPLE}
+    )
+    sector = fields.String(validate=validate.Length(max=40), metadata={"example": SECTOR_EXAMPLE})
+    received_from = Day(
+        metadata={"description": "first day (Vietnam time), inclusive", "example": "2025-01-01"}
+    )
+    received_to = Day(
+        metadata={"description": "last day (Vietnam time), inclusive", "example": "2025-01-31"}
+    )
     overdue = fields.Boolean()
     stuck = fields.Boolean(metadata={"description": "marked stuck by the hourly sweep"})
     q = fields.String(
         validate=validate.Length(min=1, max=200),
-        metadata={"description": "code, phone, item number or part of the name"},
+        metadata={"description": "code, phone, item number or part of the name", "example": "An"},
     )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String(validate=validate.Length(max=40))
@@ -142,14 +249,39 @@ class DossierListArgs(LoadSchema):
 
 
 # ---- dumps ------------------------------------------------------------------------------
+# `allow_none` wherever the value may be null, so the OpenAPI document says `nullable`.
+
+
+def _object(**properties: dict) -> dict:
+    """OpenAPI doc of a computed object (Function and custom fields document no type)."""
+    return {"type": "object", "properties": properties}
+
+
+_STRING = {"type": "string"}
+REF_DOC = _object(code=_STRING, name=_STRING)
+LABEL_DOC = _object(code=_STRING, label_vi=_STRING, label_en=_STRING)
+STATUS_DOC = _object(
+    code={**_STRING, "example": "received"},
+    label_vi={**_STRING, "example": "Bưu điện đã tiếp nhận"},
+    label_en={**_STRING, "example": "Received by the post"},
+    national_code={"type": "integer", "nullable": True, "example": 1},
+)
 
 
 class StatusField(fields.Field):
+    def __init__(self, **kwargs):
+        kwargs["metadata"] = {**STATUS_DOC, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else status_label(value)
 
 
 class ServiceFormField(fields.Field):
+    def __init__(self, **kwargs):
+        kwargs["metadata"] = {**LABEL_DOC, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
     def _serialize(self, value, attr, obj, **kwargs):
         label_vi, label_en = SERVICE_FORM_LABELS[value]
         return {"code": value, "label_vi": label_vi, "label_en": label_en}
@@ -167,48 +299,60 @@ class DocumentOut(ma.Schema):
 
 
 class DossierSummaryOut(ma.Schema):
-    code = fields.String()
+    code = fields.String(metadata={"example": DOSSIER_CODE_EXAMPLE})
     service_form = ServiceFormField()
     status = StatusField()
     procedure = fields.Nested(RefSchema)
     office = fields.Nested(RefSchema)
     applicant_name = fields.String()
-    postal_item_number = fields.String()
+    postal_item_number = fields.String(allow_none=True, metadata={"example": ITEM_EXAMPLE})
     received_at = fields.DateTime()
-    appointment_date = fields.Date()
-    due_date = fields.Date()
-    overdue = fields.Function(lambda d: d.is_overdue())
+    appointment_date = fields.Date(allow_none=True)
+    due_date = fields.Date(allow_none=True)
+    overdue = fields.Function(lambda d: d.is_overdue(), metadata={"type": "boolean"})
     # Set by the hourly sweep: when it first found the dossier overdue / without an event for
     # STUCK_AFTER_DAYS working days; null when it is not (or not yet seen by the sweep).
-    overdue_since = fields.DateTime()
-    stuck_since = fields.DateTime()
+    overdue_since = fields.DateTime(allow_none=True)
+    stuck_since = fields.DateTime(allow_none=True)
     version = fields.Integer()
 
 
 class DossierOut(DossierSummaryOut):
-    channel = fields.Function(lambda d: {"code": d.channel.code, "name": d.channel.name_vi})
+    channel = fields.Function(
+        lambda d: {"code": d.channel.code, "name": d.channel.name_vi}, metadata=REF_DOC
+    )
     agency = fields.Nested(RefSchema)
     sector = fields.Function(
-        lambda d: {"code": d.procedure.sector.code, "name": d.procedure.sector.name_vi}
+        lambda d: {"code": d.procedure.sector.code, "name": d.procedure.sector.name_vi},
+        metadata=REF_DOC,
     )
-    agency_reference = fields.String()
+    agency_reference = fields.String(allow_none=True)
     applicant = fields.Function(
         lambda d: {
             "name": d.applicant_name,
             "phone": d.applicant_phone,
             "id_number": d.applicant_id_number,
             "email": d.applicant_email,
-        }
+        },
+        metadata=_object(
+            name=_STRING,
+            phone=_STRING,
+            id_number={**_STRING, "nullable": True},
+            email={**_STRING, "nullable": True},
+        ),
     )
-    delivery_address = fields.String()
+    delivery_address = fields.String(allow_none=True)
     documents = fields.List(fields.Nested(DocumentOut))
     fee_vnd = fields.Integer()
-    note = fields.String()
+    note = fields.String(allow_none=True)
     supplement_days = fields.Integer()
     status_changed_at = fields.DateTime()
-    result_at = fields.DateTime()
-    closed_at = fields.DateTime()
-    allowed_next = fields.Function(lambda d: allowed_next(d.service_form, d.status))
+    result_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    allowed_next = fields.Function(
+        lambda d: allowed_next(d.service_form, d.status),
+        metadata={"type": "array", "items": _STRING, "description": "statuses that may follow"},
+    )
 
 
 class DossierCreatedOut(DossierOut):
@@ -222,17 +366,19 @@ class DossierPageOut(ma.Schema):
 
 class EventOut(ma.Schema):
     id = fields.Integer()
-    from_status = StatusField()
+    from_status = StatusField(allow_none=True)
     to_status = StatusField()
     applied = fields.Boolean()
     occurred_at = fields.DateTime()
     recorded_at = fields.DateTime()
     source = fields.String()
-    source_event_id = fields.String()
-    raw_code = fields.String()
-    office = fields.Function(lambda e: e.office.code if e.office else None)
-    actor_id = fields.Integer()
-    note = fields.String()
+    source_event_id = fields.String(allow_none=True)
+    raw_code = fields.String(allow_none=True)
+    office = fields.Function(
+        lambda e: e.office.code if e.office else None, metadata={**_STRING, "nullable": True}
+    )
+    actor_id = fields.Integer(allow_none=True)
+    note = fields.String(allow_none=True)
 
 
 class EventRecordedOut(EventOut):
@@ -241,5 +387,5 @@ class EventRecordedOut(EventOut):
 
 
 class ReceiptOut(ma.Schema):
-    code = fields.String()
+    code = fields.String(metadata={"example": DOSSIER_CODE_EXAMPLE})
     lookup_secret = fields.String()

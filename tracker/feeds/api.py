@@ -30,6 +30,7 @@ from tracker.feeds.schemas import (
 )
 
 blp = Blueprint("feeds", __name__, url_prefix="/api/v1", description="feeds")
+BATCH_ID = {"in": "path", "name": "batch_id", "example": 1}
 
 # Unmatched postal events carry no personal data, and clerks are the ones who can attach the
 # item number a dossier lacks: they see them all. Agency officers have no postal events.
@@ -63,6 +64,7 @@ _RETRY = "this webhook-id was received before: the first answer again, nothing s
 @blp.doc(**_batch_doc(PostalBatchDoc))
 @blp.response(202, BatchAcceptedOut())
 @blp.alt_response(200, schema=BatchAcceptedOut(), description=_RETRY)
+@blp.errors(401, 403, 409, 422)
 def post_postal():
     """A batch of postal tracking events: event_id, item_number (S10), code, occurred_at,
     office_code, note."""
@@ -74,6 +76,7 @@ def post_postal():
 @blp.doc(**_batch_doc(AgencyBatchDoc))
 @blp.response(202, BatchAcceptedOut())
 @blp.alt_response(200, schema=BatchAcceptedOut(), description=_RETRY)
+@blp.errors(401, 403, 409, 422)
 def post_agency():
     """A batch of agency decisions: event_id, dossier_code, status, appointment_date,
     occurred_at, note."""
@@ -125,18 +128,20 @@ def _answer(batch: FeedBatch, errors: list[ItemError], duplicate: bool = False) 
     }
 
 
-@blp.route("/feeds/batches/<int:batch_id>", methods=["GET"])
+@blp.route("/feeds/batches/<int:batch_id>", methods=["GET"], parameters=[BATCH_ID])
 @roles_required(*BATCH_READERS)
 @blp.response(200, BatchOut())
+@blp.errors(401, 403, 404)
 def get_batch(batch_id: int):
     """A batch's events counted by state (managers, admins, or the integration that sent it)."""
     return queries.describe_batch(queries.get_batch(batch_id, actor()))
 
 
-@blp.route("/feeds/batches/<int:batch_id>/events", methods=["GET"])
+@blp.route("/feeds/batches/<int:batch_id>/events", methods=["GET"], parameters=[BATCH_ID])
 @roles_required(*BATCH_READERS)
 @blp.arguments(BatchEventsArgs(), location="query")
 @blp.response(200, FeedEventPageOut())
+@blp.errors(401, 403, 404)
 def list_batch_events(args, batch_id: int):
     """A batch's events with their outcome (filter by state), newest first."""
     batch = queries.get_batch(batch_id, actor())
@@ -148,6 +153,7 @@ def list_batch_events(args, batch_id: int):
 @roles_required(*UNMATCHED_READERS)
 @blp.arguments(UnmatchedArgs(), location="query")
 @blp.response(200, FeedEventPageOut())
+@blp.errors(401, 403)
 def list_unmatched(args):
     """Postal events waiting for a dossier with their item number, newest first."""
     items, next_cursor = queries.list_unmatched(args)

@@ -12,7 +12,12 @@ from marshmallow import ValidationError, fields, validate, validates
 
 from tracker.calendar import utcnow
 from tracker.dossiers.operations import FUTURE_TOLERANCE
-from tracker.dossiers.schemas import ItemNumberField
+from tracker.dossiers.schemas import (
+    APPOINTMENT_EXAMPLE,
+    DOSSIER_CODE_EXAMPLE,
+    OFFICE_EXAMPLE,
+    ItemNumberField,
+)
 from tracker.errors import flatten_messages
 from tracker.feeds.models import EVENT_STATES, FEED_SOURCES
 from tracker.schemas import Day, LoadSchema, Timestamp
@@ -31,8 +36,10 @@ class ItemError:
 
 
 class _FeedEventSchema(LoadSchema):
-    event_id = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    occurred_at = Timestamp(required=True)
+    event_id = fields.String(
+        required=True, validate=validate.Length(min=1, max=120), metadata={"example": "evt-000123"}
+    )
+    occurred_at = Timestamp(required=True, metadata={"example": "2025-01-06T08:00:00+07:00"})
     note = fields.String(validate=validate.Length(max=2000), allow_none=True)
 
     @validates("occurred_at")
@@ -43,14 +50,30 @@ class _FeedEventSchema(LoadSchema):
 
 class PostalEventSchema(_FeedEventSchema):
     item_number = ItemNumberField(required=True)
-    code = fields.String(required=True, validate=validate.Length(min=1, max=20))
-    office_code = fields.String(validate=validate.Length(min=1, max=40), allow_none=True)
+    code = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=20),
+        metadata={"description": "the post's event code", "example": "EMA"},
+    )
+    office_code = fields.String(
+        validate=validate.Length(min=1, max=40),
+        allow_none=True,
+        metadata={"example": OFFICE_EXAMPLE},
+    )
 
 
 class AgencyEventSchema(_FeedEventSchema):
-    dossier_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    status = fields.String(required=True, validate=validate.OneOf(AGENCY_FEED_STATUSES))
-    appointment_date = Day(allow_none=True)
+    dossier_code = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=40),
+        metadata={"example": DOSSIER_CODE_EXAMPLE},
+    )
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(AGENCY_FEED_STATUSES),
+        metadata={"example": "processing"},
+    )
+    appointment_date = Day(allow_none=True, metadata={"example": APPOINTMENT_EXAMPLE})
 
 
 _SCHEMAS = {"postal": PostalEventSchema(), "agency": AgencyEventSchema()}
@@ -129,17 +152,17 @@ class FeedEventOut(ma.Schema):
     batch_id = fields.Integer()
     source = fields.String()
     event_id = fields.String()
-    item_number = fields.String()
-    dossier_code = fields.String()
-    raw_code = fields.String()
-    status = fields.String()
+    item_number = fields.String(allow_none=True)
+    dossier_code = fields.String(allow_none=True)
+    raw_code = fields.String(allow_none=True)
+    status = fields.String(allow_none=True)
     occurred_at = fields.DateTime()
-    office_code = fields.String()
-    note = fields.String()
-    appointment_date = fields.Date()
+    office_code = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+    appointment_date = fields.Date(allow_none=True)
     state = fields.String()
-    error = fields.String()
-    processed_at = fields.DateTime()
+    error = fields.String(allow_none=True)
+    processed_at = fields.DateTime(allow_none=True)
 
 
 class FeedEventPageOut(ma.Schema):
@@ -155,9 +178,10 @@ class _PageArgs(LoadSchema):
 class UnmatchedArgs(_PageArgs):
     item = ItemNumberField(metadata={"description": "only this postal item number"})
     office = fields.String(
-        validate=validate.Length(max=40), metadata={"description": "office code of the scan"}
+        validate=validate.Length(max=40),
+        metadata={"description": "office code of the scan", "example": OFFICE_EXAMPLE},
     )
 
 
 class BatchEventsArgs(_PageArgs):
-    state = fields.String(validate=validate.OneOf(EVENT_STATES))
+    state = fields.String(validate=validate.OneOf(EVENT_STATES), metadata={"example": "unmatched"})

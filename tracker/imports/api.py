@@ -21,6 +21,7 @@ IMPORTERS = ("clerk", "agency", "admin")
 READERS = ("clerk", "agency", "manager", "admin")
 # Room for the multipart envelope around a file of IMPORT_MAX_BYTES.
 ENVELOPE_BYTES = 64 * 1024
+JOB_ID = {"in": "path", "name": "job_id", "example": 1}
 
 
 def _allow_upload(view):
@@ -41,6 +42,7 @@ class Imports(MethodView):
     @_allow_upload
     @blp.arguments(UploadArgs(), location="files")
     @blp.response(202, ImportJobOut())
+    @blp.errors(401, 403)
     def post(self, args):
         """Upload an agency's list of results (CSV or XLSX); a worker imports it. Poll the job."""
         upload = args["file"]
@@ -55,18 +57,20 @@ class Imports(MethodView):
         return job, 202, {"Location": url_for("imports.ImportItem", job_id=job.id)}
 
 
-@blp.route("/imports/<int:job_id>")
+@blp.route("/imports/<int:job_id>", parameters=[JOB_ID])
 class ImportItem(MethodView):
     @roles_required(*READERS)
     @blp.response(200, ImportJobOut())
+    @blp.errors(401, 403, 404)
     def get(self, job_id):
         """State, progress (rows done / total) and counts of an import job."""
         return queries.get_job(job_id, actor())
 
 
-@blp.route("/imports/<int:job_id>/errors.csv")
+@blp.route("/imports/<int:job_id>/errors.csv", parameters=[JOB_ID])
 @roles_required(*READERS)
 @blp.doc(responses={200: {"content": {"text/csv": {}}, "description": "line,field,message"}})
+@blp.errors(401, 403, 404)
 def import_errors(job_id):
     """The refused rows' errors as a CSV file (line, field, message), in file order."""
     job = queries.get_job(job_id, actor())

@@ -24,10 +24,17 @@ class ImportJobOut(ma.Schema):
     format = fields.String(attribute="file_format")
     size_bytes = fields.Integer()
     sha256 = fields.String()
-    agency = fields.Function(lambda job: job.agency.code if job.agency else None)
-    office = fields.Function(lambda job: job.office.code if job.office else None)
+    agency = fields.Function(
+        lambda job: job.agency.code if job.agency else None,
+        metadata={"type": "string", "nullable": True, "example": "000.00.01.H19"},
+    )
+    office = fields.Function(
+        lambda job: job.office.code if job.office else None,
+        metadata={"type": "string", "nullable": True, "example": "810000"},
+    )
     total_rows = fields.Integer(
-        metadata={"description": "lines after the header, estimated on upload; exact when done"}
+        allow_none=True,
+        metadata={"description": "lines after the header, estimated on upload; exact when done"},
     )
     rows_done = fields.Integer()
     created = fields.Integer(attribute="created_count")
@@ -36,11 +43,14 @@ class ImportJobOut(ma.Schema):
         metadata={"description": "rows whose agency reference or item number was imported"},
     )
     errors = fields.Integer(attribute="error_count", metadata={"description": "rows refused"})
-    message = fields.String(metadata={"description": "why it failed, or ignored columns"})
+    message = fields.String(
+        allow_none=True, metadata={"description": "why it failed, or ignored columns"}
+    )
     created_at = fields.DateTime()
-    started_at = fields.DateTime()
-    heartbeat_at = fields.DateTime()
-    finished_at = fields.DateTime()
+    started_at = fields.DateTime(allow_none=True)
+    heartbeat_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
     errors_url = fields.Function(
-        lambda job: url_for("imports.import_errors", job_id=job.id, _external=False)
+        lambda job: url_for("imports.import_errors", job_id=job.id, _external=False),
+        metadata={"type": "string"},
     )

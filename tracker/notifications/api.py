@@ -8,6 +8,7 @@ from tracker.audit.operations import record_audit
 from tracker.database import writes
 from tracker.dossiers.api import STAFF
 from tracker.dossiers.queries import get_dossier
+from tracker.dossiers.schemas import CODE_PARAMETER
 from tracker.extensions import db
 from tracker.notifications import queries
 from tracker.notifications.schemas import NotificationOut
@@ -20,10 +21,11 @@ blp = Blueprint(
 )
 
 
-@blp.route("/<string:code>/notifications")
+@blp.route("/<string:code>/notifications", parameters=[CODE_PARAMETER])
 @writes
 @roles_required(*STAFF)
 @blp.response(200, NotificationOut(many=True))
+@blp.errors(401, 403, 404)
 def list_notifications(code):
     """A dossier's SMS and e-mails with their delivery state; recipients unmasked (audited)."""
     notifications = queries.list_for_dossier(get_dossier(code, actor()))

@@ -17,6 +17,7 @@ STAFF = ("clerk", "agency", "manager", "admin")
 @roles_required(*STAFF)
 @blp.arguments(AnomalyListArgs(), location="query")
 @blp.response(200, AnomalyPageOut())
+@blp.errors(401, 403)
 def list_anomalies(args):
     """Contradictions between the postal and agency sides of dossiers in the caller's scope
     (clerk: own office, agency: own agency), newest first (keyset pagination)."""

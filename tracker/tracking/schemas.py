@@ -5,15 +5,30 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from tracker.dossiers.schemas import ItemNumberField, RefSchema
-from tracker.schemas import LoadSchema
+from tracker.dossiers.schemas import (
+    DOSSIER_CODE_EXAMPLE,
+    PHONE_EXAMPLE,
+    ItemNumberField,
+    RefSchema,
+)
+from tracker.schemas import FullMatch, LoadSchema
+
+# The lookup secret printed on the receipt: 10 symbols of Crockford's base32 (dossiers/codes.py).
+SECRET_EXAMPLE = "7K3M9QXR2D"
 
 
 class TrackArgs(LoadSchema):
-    code = fields.String(validate=validate.Length(min=1, max=40))
-    secret = fields.String(validate=validate.Length(min=1, max=40))
+    code = fields.String(
+        validate=validate.Length(min=1, max=40), metadata={"example": DOSSIER_CODE_EXAMPLE}
+    )
+    secret = fields.String(
+        validate=validate.Length(min=1, max=40), metadata={"example": SECRET_EXAMPLE}
+    )
     item = ItemNumberField()
-    phone_last4 = fields.String(validate=validate.Regexp(r"^[0-9]{4}\Z", error="must be 4 digits"))
+    phone_last4 = fields.String(
+        validate=FullMatch("^[0-9]{4}$", error="must be 4 digits"),
+        metadata={"example": PHONE_EXAMPLE[-4:]},
+    )
 
     @validates_schema
     def _one_way_to_ask(self, data, **kwargs):
@@ -42,17 +57,21 @@ class StatusOut(LabelOut):
 class TimelineEntryOut(ma.Schema):
     status = fields.Nested(StatusOut)
     at = fields.DateTime()
-    office = fields.String(metadata={"description": "where it happened (never a staff name)"})
+    office = fields.String(
+        allow_none=True, metadata={"description": "where it happened (never a staff name)"}
+    )
 
 
 class TrackOut(ma.Schema):
-    code = fields.String()
+    code = fields.String(metadata={"example": DOSSIER_CODE_EXAMPLE})
     procedure = fields.Nested(RefSchema)
     service_form = fields.Nested(LabelOut)
     status = fields.Nested(StatusOut)
     received_at = fields.DateTime()
-    appointment_date = fields.Date()
-    due_date = fields.Date(metadata={"description": "appointment pushed back by supplement days"})
+    appointment_date = fields.Date(allow_none=True)
+    due_date = fields.Date(
+        allow_none=True, metadata={"description": "appointment pushed back by supplement days"}
+    )
     timeliness = fields.String(
         metadata={
             "description": "early | on_time | late | on_track | paused | overdue | unknown | "
