@@ -267,6 +267,19 @@ def load_config(env: str | None = None) -> dict:
         # along every few seconds through the feeds (tracker/simulation.py). `make run` sets it.
         "DEMO_SIMULATION": os.environ.get("DEMO_SIMULATION") == "1" and env != "production",
         "IMPORT_MAX_BYTES": _int("IMPORT_MAX_BYTES", 32 * 1024 * 1024),
+        # Lines after the header, and columns of the header, of one import file. A province-year
+        # of results (~1.1 M rows, bench/imports.py) fits; an upload of real rows meets
+        # IMPORT_MAX_BYTES long before (~180,000 rows in 32 MiB).
+        "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 1_500_000),
+        "IMPORT_MAX_COLUMNS": _int("IMPORT_MAX_COLUMNS", 100),
+        # An uploaded zip (XLSX) is judged by its directory before anything inflates it
+        # (tracker/uploads.py). 100,000 rows of the import's 13 columns unpack to a sheet of ~50
+        # MiB (Excel) or ~61 MiB (inline strings, as openpyxl writes) and ~25 MiB of strings.
+        "UPLOAD_MAX_MEMBERS": _int("UPLOAD_MAX_MEMBERS", 1000),
+        "UPLOAD_MAX_MEMBER_BYTES": _int("UPLOAD_MAX_MEMBER_BYTES", 64 * 1024 * 1024),
+        "UPLOAD_MAX_UNCOMPRESSED_BYTES": _int("UPLOAD_MAX_UNCOMPRESSED_BYTES", 128 * 1024 * 1024),
+        # Spreadsheet XML deflates 5-20 to 1; a part of over 1 MiB at 100 to 1 was built to inflate.
+        "UPLOAD_MAX_RATIO": _int("UPLOAD_MAX_RATIO", 100),
         # Rows validated, inserted and committed together; the job's progress moves by this much.
         "IMPORT_CHUNK_ROWS": _int("IMPORT_CHUNK_ROWS", 5000),
         # A running import without a heartbeat for this long lost its worker: beat resumes it.

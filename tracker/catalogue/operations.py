@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -44,6 +45,11 @@ _VND = re.compile(r"^\d+$|^\d{1,3}(?:([.,\s])\d{3})(?:\1\d{3})*$")
 _DIGITS = re.compile(r"^[0-9]+$")
 _FORM_SEPARATORS = re.compile(r"[|,\s]+")
 MAX_WORKING_DAYS = 365
+# One load, counted before anything is written: a province publishes 1,000-2,000 procedures.
+# With the request's 2 MiB (MAX_CONTENT_LENGTH) and the csv module's 128 KiB cell, these keep
+# the admin page's load in the request bounded (README, "Files from outside").
+MAX_PROCEDURE_ROWS = 10_000
+MAX_HEADER_COLUMNS = 100
 MAX_FEE_VND = 1_000_000_000
 # PostgreSQL text holds no NUL: a cell or a field with one is refused, never sent to it.
 NUL_MESSAGE = N_("must not contain NUL characters")
@@ -194,11 +200,14 @@ def load_procedures_csv(source: Source, *, actor_id: int | None = None) -> LoadR
     Each change is audited as done by `actor_id` (None: the command line).
 
     UTF-8 with or without BOM; comma, semicolon or tab separated (guessed from the header). A file
-    that cannot be read at all (not UTF-8, missing columns) loads nothing.
+    that cannot be read at all (not UTF-8, missing columns, more than MAX_PROCEDURE_ROWS rows or
+    MAX_HEADER_COLUMNS columns) loads nothing.
     """
     report = LoadReport()
     try:
-        rows = records(read_text(source))
+        text = read_text(source)
+        _check_shape(text)
+        rows = records(text)
         header = _check_header(next(rows, (1, [])), report)
     except FileProblem as exc:
         report.errors.append(exc.error)
@@ -215,6 +224,22 @@ def load_procedures_csv(source: Source, *, actor_id: int | None = None) -> LoadR
     return report
 
 
+def _check_shape(text: str) -> None:
+    """Rows and header columns within the caps, read before any row is loaded."""
+    for count, (line, cells) in enumerate(records(text)):
+        # Up to the last named column: Excel pads a CSV's lines with empty cells.
+        if (
+            count == 0
+            and len(cells) > MAX_HEADER_COLUMNS
+            and any(cell.strip() for cell in cells[MAX_HEADER_COLUMNS:])
+        ):
+            message = Phrase("more than %(most)s columns in the header", most=MAX_HEADER_COLUMNS)
+            raise FileProblem(line, "header", message)
+        if count > MAX_PROCEDURE_ROWS:
+            message = "more than %(most)s rows after the header: split the file"
+            raise FileProblem(line, "file", Phrase(message, most=MAX_PROCEDURE_ROWS))
+
+
 def _check_header(first: tuple[int, list[str]], report: LoadReport) -> list[str]:
     line, cells = first
     header = [cell.strip().lower().replace(" ", "_") for cell in cells]
@@ -227,7 +252,7 @@ def _check_header(first: tuple[int, list[str]], report: LoadReport) -> list[str]
                 line, "header", Phrase("missing column(s): %(names)s", names=", ".join(missing))
             )
         )
-    duplicated = sorted({name for name in header if name and header.count(name) > 1})
+    duplicated = sorted(name for name, seen in Counter(header).items() if name and seen > 1)
     if duplicated:
         report.errors.append(
             RowError(

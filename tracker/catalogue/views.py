@@ -10,10 +10,20 @@ from __future__ import annotations
 
 import io
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from tracker.audit.models import AuditEntry
 from tracker.audit.operations import record_audit
@@ -23,11 +33,12 @@ from tracker.catalogue.documents import format_documents
 from tracker.catalogue.editing import update_office, update_procedure
 from tracker.catalogue.models import SERVICE_FORMS, Office, Procedure
 from tracker.catalogue.operations import LoadReport, load_procedures_csv
-from tracker.errors import DomainError
+from tracker.errors import DomainError, Phrase, handle_http_exception
 from tracker.extensions import db
 from tracker.i18n import N_
 from tracker.pages import form_errors, page_roles
 from tracker.text import fold
+from tracker.uploads import format_bytes
 
 bp = Blueprint("catalogue_pages", __name__, template_folder="templates")
 
@@ -59,7 +70,12 @@ def index():
     return _index_page()
 
 
-def _index_page(report: LoadReport | None = None, errors: dict | None = None, status: int = 200):
+def _index_page(
+    report: LoadReport | None = None,
+    errors: dict | None = None,
+    status: int = 200,
+    dry_run: bool | None = None,
+):
     query = request.args.get("q", "").strip()
     page = _page()
     rows, more = _procedure_page(query, page)
@@ -74,7 +90,7 @@ def _index_page(report: LoadReport | None = None, errors: dict | None = None, st
         report=report,
         shown_errors=SHOWN_ERRORS,
         errors=errors or {},
-        dry_run=request.form.get("dry_run") == "1",
+        dry_run=request.form.get("dry_run") == "1" if dry_run is None else dry_run,
         today=today_vn(),
     )
     return page_html, status
@@ -86,7 +102,9 @@ def load():
     """Load a procedures CSV upload with the CLI's loader; `dry_run` checks and saves nothing.
 
     Valid rows are saved even when others are refused (as the CLI does); the page lists every
-    refused line. The request size limit (MAX_CONTENT_LENGTH) answers 413 before this runs."""
+    refused line. The load stays in the request, bounded: the body by MAX_CONTENT_LENGTH (413,
+    `_load_too_large`), the rows and header columns by the loader's caps, a cell by the csv
+    module's limit."""
     upload = request.files.get("file")
     problem = _upload_problem(upload)
     if problem:
@@ -115,6 +133,18 @@ def load():
         db.session.commit()
     status = 422 if report.errors and not report.loaded else 200
     return _index_page(report=report, status=status)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _load_too_large(error: RequestEntityTooLarge):
+    """A load over MAX_CONTENT_LENGTH: the form again, the reason beside the file (Werkzeug
+    refuses the body as soon as the CSRF check reads it; the page itself only shows)."""
+    admin = current_user.is_authenticated and current_user.role == "admin"
+    if request.endpoint != "catalogue_pages.load" or not admin:
+        return handle_http_exception(error)
+    size = format_bytes(current_app.config["MAX_CONTENT_LENGTH"])
+    message = Phrase("The file is too large: at most %(size)s", size=size)
+    return _index_page(errors={"file": [message]}, status=413, dry_run=False)
 
 
 def _upload_problem(upload) -> str | None:

@@ -26,7 +26,7 @@ from tracker.calendar import utcnow
 from tracker.catalogue.models import Agency, Office
 from tracker.csvfile import FileProblem, RowError
 from tracker.dossiers import codes, lifecycle
-from tracker.errors import DomainError, ValidationFailed
+from tracker.errors import ValidationFailed
 from tracker.extensions import db
 from tracker.imports import bulk, files, queries
 from tracker.imports.models import ImportFile, ImportJob
@@ -38,11 +38,6 @@ log = logging.getLogger(__name__)
 
 SOURCE = "import"
 STATUS = lifecycle.INITIAL_STATUS[SERVICE_FORM]
-
-
-class PayloadTooLarge(DomainError):
-    status = 413
-    code = "payload_too_large"
 
 
 @dataclass
@@ -68,9 +63,11 @@ def create_job(
     max_bytes: int | None = None,
     store: bool = True,
 ) -> ImportJob:
-    """A job for the file in `stream`, checked (format, encoding, header) and stored in the
+    """A job for the file in `stream`, checked without parsing a workbook (format, size, a CSV's
+    encoding, header and lines, an XLSX's zip directory: `files.store_file`) and stored in the
     database so that any worker can run it. A clerk's job imports their office's results, an
-    agency officer's their agency's. Enqueue it (or run it) after this.
+    agency officer's their agency's. Enqueue it (or run it) after this. Raises ValidationFailed
+    (422) or, past a size cap, FileTooLarge (413); the caller rolls back, no job is left.
 
     With `store=False` (a dry run from the command line) the file is only checked.
     """
@@ -82,12 +79,11 @@ def create_job(
     if store:
         db.session.add(job)
         db.session.flush()
+    limits = files.ReadLimits.from_config(current_app.config)
     try:
-        stored = files.store_file(job.id, stream, job_scope(job), max_bytes, store=store)
+        stored = files.store_file(job.id, stream, job_scope(job), limits, max_bytes, store=store)
     except FileProblem as problem:
         raise ValidationFailed.field("file", str(problem.error)) from None
-    except files.TooLarge as exc:
-        raise PayloadTooLarge(str(exc), fields={"file": [str(exc)]}) from None
     job.file_format, job.size_bytes, job.sha256 = stored.file_format, stored.size, stored.sha256
     job.total_rows = stored.total_rows
     if stored.ignored:

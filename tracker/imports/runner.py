@@ -128,14 +128,25 @@ def check_file(
 def _chunks(run: operations.ImportRun, path: Path, file_format: str, size: int, skip: int = 0):
     """The file's chunks, checked and sorted out (new, existing, refused) by a reader thread
     while this one writes the chunks before them."""
-    with files.open_records(path, file_format) as (header, records):
-        columns, _ = read_header(header, run.scope)
+    limits = files.ReadLimits.from_config(current_app.config)
+    with files.open_records(path, file_format, limits) as opened:
+        columns, ignored = read_header(opened.header, run.scope)
+        _describe(run.job, ignored, opened.total_rows)
         checker = RowChecker(run.catalogue, run.scope, columns, run.now)
-        checked = check_chunks(itertools.islice(records, skip, None), checker, size)
+        checked = check_chunks(itertools.islice(opened.records, skip, None), checker, size)
         # Chunks queued or being written may not be committed: their keys are kept in memory.
         recent = keys.RecentKeys(None if run.dry_run else AHEAD + 1)
         sorted_out = keys.sort_out(checked, recent)
         yield from prefetch(sorted_out, AHEAD, _reading_session(current_app._get_current_object()))
+
+
+def _describe(job: ImportJob, ignored: list[str], total_rows: int | None) -> None:
+    """What only the worker learns of an XLSX file (the upload did not parse it): the columns
+    it ignores, its rows as the sheet counts them."""
+    if ignored and not job.message:
+        job.message = f"ignored column(s): {', '.join(ignored)}"
+    if job.total_rows is None:
+        job.total_rows = total_rows
 
 
 @contextmanager
