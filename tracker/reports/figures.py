@@ -186,11 +186,7 @@ def read_periods(periods: dict[str, Window], filters: ReportFilters) -> dict[str
         for piece in window.pieces
     ]
     tallies: dict[str, Tally] = {name: defaultdict(Counter) for name in periods}
-    if not slices:
-        return tallies
-    rows = union_all(*slices).subquery("slices")
-    keys = (rows.c.period, rows.c.service_form)
-    for row in db.session.execute(select(*keys, *_sums(rows.c)).group_by(*keys)).mappings():
+    for row in _summed(slices, "period"):
         _add(tallies[row["period"]], row)
     return tallies
 
@@ -207,13 +203,18 @@ def read_months(windows: Iterable[Window], filters: ReportFilters) -> dict[date,
             label = (literal(month, Date) if daily else table.c.month).label("month")
             slices.append(_slice(rollup, [], piece, label, filters))
     months: dict[date, Tally] = defaultdict(lambda: defaultdict(Counter))
-    if not slices:
-        return months
-    rows = union_all(*slices).subquery("slices")
-    keys = (rows.c.month, rows.c.service_form)
-    for row in db.session.execute(select(*keys, *_sums(rows.c)).group_by(*keys)).mappings():
+    for row in _summed(slices, "month"):
         _add(months[row["month"]], row)
     return months
+
+
+def _summed(slices: list, label: str) -> list:
+    """The rows of `slices` summed per `label` (their first column) and service form."""
+    if not slices:
+        return []
+    rows = union_all(*slices).subquery("slices")
+    keys = (rows.c[label], rows.c.service_form)
+    return list(db.session.execute(select(*keys, *_sums(rows.c)).group_by(*keys)).mappings())
 
 
 def read_groups(

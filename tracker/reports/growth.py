@@ -92,9 +92,8 @@ def filters_from_codes(
     return ReportFilters(**found)
 
 
-def records_starts(*years: int) -> dict[int, date | None]:
+def records_starts(*years: int, go_live: date | None) -> dict[int, date | None]:
     """The first day each year reads from the records (`series.records_start`)."""
-    go_live = queries.go_live_on()
     recorded = years_with_records(*years) if go_live is None else set()
     return {year: series.records_start(year, go_live, year in recorded) for year in years}
 
@@ -103,7 +102,8 @@ def year_totals(year: int) -> dict:
     """Per metric, the whole year's stitched figure province-wide and where it comes from:
     `{"two_way": {"actual": 579, "basis": "baseline"}, ...}`; basis is "records" | "baseline" |
     "stitched" | "none" (actual None then)."""
-    period = series.window(date(year, 12, 31), records_starts(year)[year])
+    start = records_starts(year, go_live=queries.go_live_on())[year]
+    period = series.window(date(year, 12, 31), start)
     rows = queries.baselines_of(year)
     records = read_periods({"year": period}, ReportFilters())["year"]
     figures = series.stitched(period.start, period.end, period.first, records, rows, {})
@@ -122,12 +122,9 @@ def build_report(
     2000..2100 or in the future, an as_of outside the year or after today: ValidationFailed."""
     filters = filters or ReportFilters()
     end = _check_period(year, as_of)
-    starts = records_starts(year - 1, year)
-    periods = {
-        "current": series.window(end, starts[year]),
-        "previous": series.window(same_day_last_year(end), starts[year - 1]),
-        "last_year": series.window(date(year - 1, 12, 31), starts[year - 1]),
-    }
+    go_live = queries.go_live_on()
+    starts = records_starts(year - 1, year, go_live=go_live)
+    periods = _periods(end, starts)
     baselines = {y: queries.baselines_of(y) for y in (year - 1, year)}
     groups = read_groups(periods, filters)
     sums = {name: period_total(groups, name, filters) for name in PERIODS}
@@ -138,17 +135,20 @@ def build_report(
     rate, rate_is_default = queries.growth_rate(year)
     settings = queries.office_targets(year)
     province_targets = {m: queries.target_of(province["last_year"][m], rate) for m in METRICS}
-    targets = _targets(filters, exact, province_targets, settings, rate)
     tthc = _all_tthc(periods, baselines) if filters.empty else dict.fromkeys(_TTHC)
-    delivered = _delivered(periods["current"], sums["current"])
-    metrics = _metric_blocks(periods, exact, this, last, targets, tthc, delivered)
+    metrics = _metric_blocks(
+        periods, exact, this, last, _targets(filters, exact, province_targets, settings, rate),
+        tthc, _delivered(periods["current"], sums["current"]),
+    )  # fmt: skip
     extra = {name: set(settings[name]) for name in UNITS} if filters.empty else {}
     names = catalogue_names(groups, filters, extra)
     shown = {p: {m: whole(exact[p][m]) for m in METRICS} for p in PERIODS}
     projections = {m: metrics[m]["projection"] for m in METRICS}
     whole_ = Whole(shown, sums, projections, rate, province_targets, settings)
-    basis = {"current": _basis(periods["current"], baselines[year])}
-    basis["previous"] = _basis(periods["last_year"], baselines[year - 1])
+    basis = {
+        "current": _basis(periods["current"], baselines[year]),
+        "previous": _basis(periods["last_year"], baselines[year - 1]),
+    }
     return {
         "year": year,
         "as_of": end.isoformat(),
@@ -157,7 +157,7 @@ def build_report(
         "filters": {name: _code(names, name, filters) for name in FILTERED},
         "rate": float(rate),
         "rate_is_default": rate_is_default,
-        "go_live": _iso(queries.go_live_on()),
+        "go_live": _iso(go_live),
         "records_from": {"current": _iso(starts[year]), "previous": _iso(starts[year - 1])},
         "basis": basis,
         "baseline_share": None if filters.empty else {m: _float(shares[m]) for m in METRICS},
@@ -169,7 +169,19 @@ def build_report(
         },
         "months": _months(periods, months, this, last),
         "breakdowns": breakdowns(groups, names, whole_, extra),
-        "notes": notes_of(year, filters, baselines, basis, periods, shares, this, last, metrics),
+        "notes": notes_of(
+            year, filters, baselines, basis, periods, shares, this, last, metrics, go_live
+        ),
+    }
+
+
+def _periods(end: date, starts: dict[int, date | None]) -> dict[str, Window]:
+    """The year to date, the same period last year and the whole of last year."""
+    year = end.year
+    return {
+        "current": series.window(end, starts[year]),
+        "previous": series.window(same_day_last_year(end), starts[year - 1]),
+        "last_year": series.window(date(year - 1, 12, 31), starts[year - 1]),
     }
 
 
@@ -250,8 +262,7 @@ def _targets(filters, exact, province_targets, settings, rate: Decimal) -> dict[
     one office or one channel alone takes that unit's target (`breakdowns.unit_target`)."""
     if filters.empty:
         return {m: (t, None if t is None else "growth") for m, t in province_targets.items()}
-    narrowed = {name for name in ("channel", "office", "sector", "procedure")}
-    narrowed = {name for name in narrowed if getattr(filters, f"{name}_id") is not None}
+    narrowed = {name for name in FILTERED if getattr(filters, f"{name}_id") is not None}
     setting = None
     if len(narrowed) == 1 and (unit := narrowed.pop()) in UNITS:
         setting = settings[unit].get(getattr(filters, UNITS[unit]))

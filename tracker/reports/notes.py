@@ -4,7 +4,7 @@ a `code` by which a page words it in another language (`views.NOTE_TEXTS`)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from tracker.reports.figures import ReportFilters
 from tracker.reports.models import Baseline
@@ -23,6 +23,7 @@ def notes_of(
     this: YearSeries,
     last: YearSeries,
     metrics: dict,
+    go_live: date | None,
 ) -> list[dict[str, str]]:
     """The notes of a report, in order: each year's (this one, then the previous), then the
     target's and the filters'."""
@@ -38,7 +39,7 @@ def notes_of(
             notes.append(_note("no_figures", f"Năm {y} chưa có dữ liệu hay số liệu tổng hợp."))
         elif kind == "records":
             if _has_postal_figures(rows):
-                notes.append(_set_aside(y))
+                notes.append(_set_aside(y, go_live))
         elif not filters.empty and shares.get("postal_total") is None:
             notes.append(
                 _note(
@@ -97,16 +98,20 @@ def _baseline_notes(year: int, kind: str, stitched: YearSeries, period) -> list[
     return notes
 
 
-def _set_aside(year: int) -> dict[str, str]:
+def _set_aside(year: int, go_live: date | None) -> dict[str, str]:
     # A year whose records cover it all does not add the baseline entered for it. Without a
     # go-live date that may be the year the system went live: say so rather than show a target
     # built on a few weeks without a word.
-    return _note(
-        "baseline_set_aside",
+    message = (
         f"Năm {year} có dữ liệu ghi nhận trong hệ thống từ đầu năm nên số liệu tổng hợp đã nhập"
-        f" cho năm này không được dùng; nếu hệ thống bắt đầu giữa năm {year}, hãy đặt ngày bắt"
-        " đầu dùng hệ thống để các tháng trước đó lấy từ số liệu tổng hợp.",
+        " cho năm này không được dùng"
     )
+    if go_live is None:
+        message += (
+            f"; nếu hệ thống bắt đầu giữa năm {year}, hãy đặt ngày bắt đầu dùng hệ thống để các"
+            " tháng trước đó lấy từ số liệu tổng hợp"
+        )
+    return _note("baseline_set_aside", message + ".")
 
 
 def _has_postal_figures(rows: dict[int, Baseline]) -> bool:

@@ -8,6 +8,7 @@ with the state before and after.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
@@ -43,9 +44,7 @@ def set_baseline(year: int, data: dict, actor: User | None) -> dict:
         for name, value in values.items():
             setattr(row, name, value)
         # Every row is rewritten, so every row says who wrote it, changed or not.
-        row.updated_by_id = actor.id if actor else None
-        row.updated_at = now
-        db.session.add(row)
+        _stamp(row, actor, now)
     _flush(f"the baseline of {year}")
     after = queries.baseline_state(year)
     record_audit(
@@ -74,9 +73,7 @@ def set_target(year: int, data: dict, actor: User | None) -> dict:
         row = row or GrowthTarget(year=year)
         row.rate = Decimal(data["rate"])
         row.note = data.get("note") or None
-        row.updated_by_id = actor.id if actor else None
-        row.updated_at = utcnow()
-        db.session.add(row)
+        _stamp(row, actor)
     _flush(f"the growth rate of {year}")
     record_audit(
         actor.id if actor else None,
@@ -101,9 +98,7 @@ def set_go_live(data: dict, actor: User | None) -> dict:
     before = _go_live_snapshot(row)
     row = row or ReportSetting(id=1)
     row.go_live_on, row.note = day, data.get("note") or None
-    row.updated_by_id = actor.id if actor else None
-    row.updated_at = utcnow()
-    db.session.add(row)
+    _stamp(row, actor)
     _flush("the go-live date")
     actor_id = actor.id if actor else None
     after = _go_live_snapshot(row)
@@ -133,9 +128,7 @@ def set_office_target(year: int, dimension: str, code: str, data: dict, actor: U
         for name, value in wanted.items():
             setattr(row, name, value)
         row.note = note
-        row.updated_by_id = actor.id if actor else None
-        row.updated_at = utcnow()
-        db.session.add(row)
+        _stamp(row, actor)
     _flush(f"the target of {dimension} {code} in {year}")
     record_audit(
         actor.id if actor else None,
@@ -172,6 +165,13 @@ def _check_month_sums(rows: dict[int, dict]) -> None:
             raise ValidationFailed.field(
                 name, f"the months add up to {total}, more than the year's {annual[name]}"
             )
+
+
+def _stamp(row, actor: User | None, now: datetime | None = None) -> None:
+    """Who changed a row and when; the row joins the session."""
+    row.updated_by_id = actor.id if actor else None
+    row.updated_at = now or utcnow()
+    db.session.add(row)
 
 
 def _flush(what: str) -> None:
