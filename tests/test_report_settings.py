@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
+from tests.test_growth_report import put_counts
 from tracker.audit.models import AuditEntry
 from tracker.extensions import db
-from tracker.reports.models import Baseline, GrowthTarget
+from tracker.reports.models import Baseline, GrowthTarget, OfficeTarget, ReportSetting
 from tracker.reports.queries import target_of
 
 SEED_2017 = {"two_way": 579, "one_way": 307_871, "all_tthc": 1_101_607, "note": "Đồng Nai 2017"}
@@ -442,3 +444,163 @@ def test_cli_target_set_refuses_bad_input(app, args, message):
     assert result.exit_code == 1
     assert message in result.output
     assert db.session.scalar(select(func.count()).select_from(GrowthTarget)) == 0
+
+
+# The go-live date -------------------------------------------------------------------------
+
+GO_LIVE = "/api/v1/reports/go-live"
+
+
+def test_go_live_round_trip_is_audited_and_cleared_with_null(client, manager):
+    empty = client.get(GO_LIVE, headers=manager.headers)
+    put = client.put(
+        GO_LIVE, json={"go_live_on": "2025-10-06", "note": "Bắt đầu"}, headers=manager.headers
+    )
+    got = client.get(GO_LIVE, headers=manager.headers)
+    cleared = client.put(GO_LIVE, json={"go_live_on": None}, headers=manager.headers)
+
+    assert empty.get_json() == {
+        "go_live_on": None,
+        "note": None,
+        "updated_at": None,
+        "updated_by": None,
+    }
+    assert put.status_code == 200, put.get_json()
+    assert got.get_json() == put.get_json()
+    assert (put.get_json()["go_live_on"], put.get_json()["updated_by"]) == (
+        "2025-10-06",
+        manager.user.username,
+    )
+    assert cleared.status_code == 200 and cleared.get_json()["go_live_on"] is None
+    first, second = audits("report.go_live.set")
+    assert (first.entity, first.entity_key, first.before) == ("report_settings", "go_live", None)
+    assert first.after == {"go_live_on": "2025-10-06", "note": "Bắt đầu"}
+    assert second.before == first.after and second.after == {"go_live_on": None, "note": None}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"go_live_on": "FUTURE"},
+        {"go_live_on": "2025-13-01"},
+        {"go_live_on": "06/10/2025"},
+        {"go_live_on": 20251006},
+        {"go_live_on": "1999-12-31"},
+        {"note": "no date"},
+        {"go_live_on": "2025-10-06", "golive": "x"},
+    ],
+)
+def test_bad_go_live_dates_are_422_and_write_nothing(client, manager, today, body):
+    if body.get("go_live_on") == "FUTURE":
+        body = {"go_live_on": (today + timedelta(days=1)).isoformat()}
+
+    response = client.put(GO_LIVE, json=body, headers=manager.headers)
+
+    assert response.status_code == 422, response.get_json()
+    fields = list(response.get_json()["error"]["fields"])
+    assert fields == ["golive" if "golive" in body else "go_live_on"]
+    assert db.session.get(ReportSetting, 1) is None and audits("report.go_live.set") == []
+
+
+def test_go_live_is_for_managers_and_admins(client, clerk, make_staff):
+    body = {"go_live_on": "2025-10-06"}
+    assert client.get(GO_LIVE).status_code == 401
+    assert client.put(GO_LIVE, json=body, headers=clerk.headers).status_code == 403
+    assert client.put(GO_LIVE, json=body, headers=make_staff("admin").headers).status_code == 200
+
+
+def test_cli_go_live(app):
+    shown = report(app, "go-live")
+    saved = report(app, "go-live", "2025-10-06", "--note", "demo")
+    kept = report(app, "go-live", "2025-10-07")
+    refused = report(app, "go-live", "2025-02-30")
+    cleared = report(app, "go-live", "--clear")
+
+    assert "go-live date: not set" in shown.output
+    assert saved.exit_code == 0 and "go-live date: 2025-10-06" in saved.output
+    assert "note: demo" in kept.output  # the note is kept
+    assert refused.exit_code == 1 and "go_live_on:" in refused.output
+    assert cleared.exit_code == 0 and "not set" in cleared.output
+    assert len(audits("report.go_live.set")) == 3
+
+
+# Targets of an office or a channel --------------------------------------------------------
+
+
+def test_an_office_target_round_trip_is_audited_and_removed_by_an_empty_body(
+    client, manager, catalogue
+):
+    url = "/api/v1/reports/targets/2019/offices/811000"
+    body = {"two_way": 500, "postal_total": 5000, "weight": 0.125, "note": "Bưu cục mở rộng"}
+
+    put = client.put(url, json=body, headers=manager.headers)
+    got = client.get(url, headers=manager.headers)
+    removed = client.put(url, json={}, headers=manager.headers)
+
+    assert put.status_code == 200, put.get_json()
+    assert got.get_json() == put.get_json()
+    state = put.get_json()
+    assert (state["dimension"], state["code"], state["name"]) == (
+        "office",
+        "811000",
+        "Bưu cục Long Khánh",
+    )
+    assert (state["two_way"], state["one_way"], state["postal_total"]) == (500, None, 5000)
+    assert (state["weight"], state["updated_by"]) == (0.125, manager.user.username)
+    assert removed.status_code == 200
+    assert (removed.get_json()["two_way"], removed.get_json()["updated_at"]) == (None, None)
+    assert db.session.scalars(select(OfficeTarget)).all() == []
+    first, second = audits("report.office_target.set")
+    assert (first.entity, first.entity_key, first.before) == (
+        "office_target",
+        "2019/office/811000",
+        None,
+    )
+    assert first.after["weight"] == "0.125" and second.after is None
+
+
+def test_a_channel_target_shows_in_the_report(client, manager, catalogue):
+    put_counts(date(2018, 3, 1), catalogue.office, catalogue.procedure, "two_way", taken=10)
+    url = "/api/v1/reports/targets/2018/channels/hotline_1022"
+
+    put = client.put(url, json={"weight": 0.5}, headers=manager.headers)
+    report_ = client.get(
+        "/api/v1/reports/growth", query_string={"year": 2018}, headers=manager.headers
+    ).get_json()
+
+    assert put.status_code == 200, put.get_json()
+    rows = {row["code"]: row["metrics"]["two_way"] for row in report_["breakdowns"]["channel"]}
+    # No 2017 figure for anyone: the province has no target, so neither has the weight one.
+    assert rows["hotline_1022"]["target"] is None
+    assert rows["hotline_1022"]["actual"] == 0  # shown though it took nothing: it has a weight
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "status", "field"),
+    [
+        ("/api/v1/reports/targets/2019/offices/999999", {"two_way": 1}, 404, "code"),
+        ("/api/v1/reports/targets/2019/channels/810000", {"two_way": 1}, 404, "code"),
+        ("/api/v1/reports/targets/2019/offices/810000", {"weight": 1.5}, 422, "weight"),
+        ("/api/v1/reports/targets/2019/offices/810000", {"weight": 0.12345}, 422, "weight"),
+        ("/api/v1/reports/targets/2019/offices/810000", {"weight": "0.1"}, 422, "weight"),
+        ("/api/v1/reports/targets/2019/offices/810000", {"two_way": -1}, 422, "two_way"),
+        ("/api/v1/reports/targets/2019/offices/810000", {"postal_total": 1.5}, 422, "postal_total"),
+        ("/api/v1/reports/targets/2019/offices/810000", {"target": 5}, 422, "target"),
+        ("/api/v1/reports/targets/19/offices/810000", {"two_way": 1}, 422, "year"),
+    ],
+)
+def test_bad_office_targets_are_refused_on_the_field(
+    client, manager, catalogue, url, body, status, field
+):
+    response = client.put(url, json=body, headers=manager.headers)
+
+    assert response.status_code == status, response.get_json()
+    assert list(response.get_json()["error"]["fields"]) == [field]
+    assert db.session.scalars(select(OfficeTarget)).all() == []
+
+
+def test_office_targets_are_for_managers_and_admins(client, clerk, catalogue):
+    url = "/api/v1/reports/targets/2019/offices/810000"
+    assert client.get(url).status_code == 401
+    assert client.get(url, headers=clerk.headers).status_code == 403
+    assert client.put(url, json={"two_way": 1}, headers=clerk.headers).status_code == 403

@@ -15,7 +15,13 @@ from tracker.extensions import db
 from tracker.reports import jobs, operations, queries, recompute
 from tracker.reports.models import GrowthTarget
 from tracker.reports.queries import BASELINE_FIGURES
-from tracker.reports.schemas import BaselineIn, BaselineMonthIn, TargetIn, parse_year
+from tracker.reports.schemas import (
+    BaselineIn,
+    BaselineMonthIn,
+    GoLiveIn,
+    TargetIn,
+    parse_year,
+)
 
 report_cli = AppGroup("report", help="Growth reports: baselines, targets, rollups.")
 
@@ -163,6 +169,37 @@ def _echo_target(state: dict) -> None:
             f"  {metric:<12} target {_or_dash(target)} "
             f"({previous['year']}: {_or_dash(actual)}, {basis})"
         )
+
+
+@report_cli.command("go-live")
+@click.argument("day", required=False)
+@click.option("--clear", is_flag=True, help="remove the go-live date")
+@click.option("--note", help="why this day (default: keep the note)")
+def go_live_command(day: str | None, clear: bool, note: str | None) -> None:
+    """Show the go-live date, or set it to DAY (YYYY-MM-DD): before it the reports read the
+    baselines, from it the records."""
+    if day is None and not clear:
+        _echo_go_live(queries.go_live_state())
+        return
+    if day is not None and clear:
+        raise click.ClickException("give either DAY or --clear")
+    with _refused():
+        if note is None:
+            note = queries.go_live_state()["note"]
+        data = GoLiveIn().load({"go_live_on": day, "note": note})
+        state = operations.set_go_live(data, None)
+    db.session.commit()
+    click.echo("go-live date saved")
+    _echo_go_live(state)
+
+
+def _echo_go_live(state: dict) -> None:
+    if state["go_live_on"] is None:
+        click.echo("go-live date: not set (a year with records is all records)")
+    else:
+        click.echo(f"go-live date: {state['go_live_on']:%Y-%m-%d}")
+    if state["note"]:
+        click.echo(f"  note: {state['note']}")
 
 
 # Rollups and snapshots --------------------------------------------------------------------
