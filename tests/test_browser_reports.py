@@ -1,4 +1,5 @@
-"""The manager's dashboard in real Chromium: the chart is drawn and a breakdown sorts on click."""
+"""The manager's dashboard in real Chromium: the chart is drawn, a breakdown sorts on click, and
+the year of the go-live shows where each month comes from."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from collections import Counter
 from datetime import date
 
 from tests.browser import screenshot, sign_in
+from tracker.calendar import today_vn
 from tracker.extensions import db
+from tracker.reports.growth import build_report
+from tracker.reports.models import Baseline, ReportSetting
 from tracker.reports.rollups import add_counts
 
 SERIES_LENGTH = """key => {
@@ -70,3 +74,54 @@ def test_a_manager_sees_the_chart_and_sorts_a_breakdown(
     page.click("details.chart-data summary")
     assert page.locator("details.chart-data table tbody tr").count() == 12
     screenshot(page, "dashboard", tmp_path)
+
+
+def test_the_dashboard_shows_the_stitched_current_year(
+    app, live_server, browser_page, make_staff, catalogue, tmp_path
+):
+    """Go-live in mid-October last year: January to September of last year come from their
+    baselines, October from both, November and December from records; this year is records."""
+    today = today_vn()
+    last = today.year - 1
+    db.session.add(ReportSetting(id=1, go_live_on=date(last, 10, 15)))
+    for month in range(1, 11):
+        db.session.add(Baseline(year=last, month=month, two_way=30, one_way=300))
+    db.session.commit()
+    rows = Counter()
+    office, procedure = catalogue.office, catalogue.procedure
+    for day in (date(last, 10, 20), date(last, 11, 5), date(last, 12, 5)):
+        rows[(day, office, procedure, "two_way")] += 40
+    for month in range(1, today.month + 1):
+        rows[(date(today.year, month, 1), office, procedure, "two_way")] += 45
+    add_counts(db.session, {
+        (day, o.id, o.channel_id, p.id, p.agency_id, form): Counter(taken=taken)
+        for (day, o, p, form), taken in rows.items()
+    })  # fmt: skip
+    db.session.commit()
+    report = build_report(today.year)
+    manager = make_staff("manager")
+    page = browser_page
+    sign_in(page, live_server.url, manager.user.username)
+    page.wait_for_url(f"{live_server.url}/manager")
+
+    cells = page.evaluate(SOURCE_CELLS)
+    assert cells[1] == [str(last)] + ["Số liệu tổng hợp"] * 9 + [
+        "Tổng hợp, rồi dữ liệu ghi nhận", "Dữ liệu ghi nhận", "Dữ liệu ghi nhận",
+    ]  # fmt: skip
+    assert cells[0][1 : today.month + 1] == ["Dữ liệu ghi nhận"] * today.month
+    assert "Hệ thống bắt đầu dùng từ" in page.inner_text("#go-live-line")
+    total = report["metrics"]["postal_total"]
+    # Last year is whole: 9 x 330 + 14/31 of 330 + 120 recorded.
+    assert total["previous_year"] == 9 * 330 + 149 + 120
+    card = page.inner_text("article[aria-labelledby=card-postal_total]")
+    assert f"{total['target']:,}".replace(",", ".") in card
+    assert page.inner_text("#why-postal_total").strip()
+    # Last year's running total is drawn through all twelve months.
+    assert page.evaluate(SERIES_LENGTH, "previous")["points"] == 13
+    target = page.locator("#table-office tbody tr").first.locator("td").nth(10)
+    assert target.inner_text() == f"{total['target']:,}".replace(",", ".")
+    screenshot(page, "dashboard-go-live", tmp_path)
+
+
+SOURCE_CELLS = """() => Array.from(document.querySelectorAll('#table-sources tbody tr'))
+  .map(row => Array.from(row.cells).map(cell => cell.textContent.trim()))"""

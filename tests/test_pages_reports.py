@@ -6,7 +6,8 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from openpyxl import load_workbook
@@ -18,7 +19,7 @@ from tracker.dossiers.models import Dossier
 from tracker.extensions import db
 from tracker.reports import queries
 from tracker.reports.growth import ReportFilters, build_report
-from tracker.reports.models import Baseline, GrowthTarget
+from tracker.reports.models import Baseline, GrowthTarget, OfficeTarget, ReportSetting
 from tracker.reports.rollups import add_counts
 from tracker.sweeps.models import Anomaly
 from tracker.sweeps.operations import mark_overdue_and_stuck
@@ -386,3 +387,110 @@ def test_problems_list_overdue_dossiers_and_open_anomalies(
 
 def test_problems_page_refuses_a_bad_cursor(client, manager):
     assert client.get("/manager/problems?anomalies_after=%%%").status_code == 422
+
+
+# Across the go-live year -----------------------------------------------------------------
+
+
+def test_the_dashboard_says_where_each_month_comes_from(client, manager, catalogue):
+    db.session.merge(ReportSetting(id=1, go_live_on=date(2018, 7, 1)))
+    db.session.commit()
+    for month in range(1, 7):
+        db.session.add(Baseline(year=2018, month=month, two_way=100, one_way=1000))
+    db.session.commit()
+    put_counts(date(2018, 9, 1), catalogue.office, catalogue.procedure, "two_way", taken=60)
+    put_counts(date(2018, 9, 1), catalogue.other_office, catalogue.procedure, "two_way", taken=40)
+    put_counts(date(2019, 3, 1), catalogue.office, catalogue.procedure, "two_way", taken=30)
+
+    response = client.get("/manager?year=2019&as_of=2019-06-30&chart=two_way")
+
+    assert response.status_code == 200
+    html, text = response.get_data(as_text=True), text_of(response)
+    table = re.search(r'<table class="sources" id="table-sources">(.*?)</table>', html, re.S)[1]
+    rows = [text_of_html(row) for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]]
+    assert rows[0] == "2019 " + " ".join(["Dữ liệu ghi nhận"] * 6)
+    assert rows[1] == "2018 " + " ".join(["Số liệu tổng hợp"] * 6 + ["Dữ liệu ghi nhận"] * 6)
+    assert "Hệ thống bắt đầu dùng từ" in text
+    card = text_of_html(re.search(r'id="card-two_way">(.*?)</article>', html, re.S)[1])
+    assert "910" in card  # ceil((600 + 100) x 1.3)
+    assert "Theo mùa vụ: năm trước có số liệu riêng của từng tháng đến ngày này." in card
+    # The breakdown carries each office's postal target: 810000 had 60 of the 100 recorded in
+    # 2018, so 60 + 60% of the 6,600 from the baseline.
+    office = re.search(r'id="table-office">(.*?)</table>', html, re.S)[1]
+    first = re.findall(r"<tr>(.*?)</tr>", office.split("<tbody>")[1], re.S)[0]
+    values = re.findall(r'data-value="([^"]*)"', first)
+    assert values[-3] == "5226"  # ceil(4,020 x 1.3)
+    client.set_cookie("lang", "en")
+    english = text_of(client.get("/manager?year=2019&as_of=2019-06-30"))
+    assert "Where the figures come from: Postal total" in english
+    assert "Seasonal: last year has a figure of its own" in english
+
+
+def test_the_go_live_form(client, manager, today):
+    late = (today + timedelta(days=1)).isoformat()
+
+    bad = post_form(client, "/manager/settings?year=2018", {"form": "go_live", "go_live_on": late})
+    saved = post_form(
+        client, "/manager/settings?year=2018",
+        {"form": "go_live", "go_live_on": "2018-07-01", "go_live_note": "Bắt đầu"},
+    )  # fmt: skip
+
+    assert bad.status_code == 422
+    assert 'id="go_live_on-error"' in bad.get_data(as_text=True)
+    assert f'value="{late}"' in bad.get_data(as_text=True)
+    assert saved.status_code == 302
+    assert queries.go_live_on() == date(2018, 7, 1)
+    page = client.get("/manager/settings?year=2018")
+    assert 'name="go_live_on" type="date" value="2018-07-01"' in page.get_data(as_text=True)
+    assert "Đã lưu ngày bắt đầu dùng hệ thống." in text_of(page)
+    cleared = post_form(
+        client, "/manager/settings?year=2018", {"form": "go_live", "go_live_on": ""}
+    )
+    assert cleared.status_code == 302
+    db.session.expire_all()
+    assert queries.go_live_on() is None
+    actions = db.session.scalars(select(AuditEntry.action)).all()
+    assert actions.count("report.go_live.set") == 2
+
+
+def test_the_targets_of_each_office_and_the_page_that_sets_one(
+    client, manager, two_years, catalogue
+):
+    settings = client.get("/manager/settings?year=2018").get_data(as_text=True)
+    offices = re.search(r'id="targets-office">(.*?)</table>', settings, re.S)[1]
+    rows = [
+        text_of_html(r) for r in re.findall(r"<tr>(.*?)</tr>", offices.split("<tbody>")[1], re.S)
+    ]
+    assert rows[0].startswith("810000 Bưu cục Biên Hòa 24 32 tăng trưởng so với năm trước")
+    assert rows[1].startswith("811000 Bưu cục Long Khánh 0 — —")
+    url = "/manager/settings/targets/office/811000?year=2018"
+    assert "Bưu cục Long Khánh" in text_of(client.get(url))
+
+    refused = post_form(client, url, {"weight": "150"})
+    assert refused.status_code == 422
+    assert "Nhập tỷ lệ phần trăm từ 0 đến 100, tối đa 2 chữ số thập phân." in text_of(refused)
+    assert 'id="weight-error"' in refused.get_data(as_text=True)
+    saved = post_form(client, url, {"weight": "10", "note": "Mới mở"})
+    assert saved.status_code == 302
+    overridden = post_form(client, url.replace("811000", "810000"), {"two_way": "50"})
+    assert overridden.status_code == 302
+
+    row = db.session.get(OfficeTarget, (2018, "office", catalogue.other_office.id))
+    assert row.weight == Decimal("0.1") and row.note == "Mới mở"
+    report = build_report(2018)
+    by_code = {r["code"]: r["metrics"] for r in report["breakdowns"]["office"]}
+    assert by_code["811000"]["postal_total"]["target"] == 4  # ceil(32 x 10%)
+    assert by_code["810000"]["two_way"]["target"] == 50
+    assert by_code["810000"]["postal_total"]["target"] == 32
+    again = client.get("/manager/settings?year=2018").get_data(as_text=True)
+    offices = re.search(r'id="targets-office">(.*?)</table>', again, re.S)[1]
+    rows = [
+        text_of_html(r) for r in re.findall(r"<tr>(.*?)</tr>", offices.split("<tbody>")[1], re.S)
+    ]
+    assert rows[1].startswith("811000 Bưu cục Long Khánh 0 4 tỷ lệ trên kế hoạch của tỉnh")
+    removed = post_form(client, url, {"weight": "", "note": ""})
+    assert removed.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(OfficeTarget, (2018, "office", catalogue.other_office.id)) is None
+    assert client.get("/manager/settings/targets/office/999999?year=2018").status_code == 404
+    assert client.get("/manager/settings/targets/sector/TP?year=2018").status_code == 404

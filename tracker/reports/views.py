@@ -1,19 +1,18 @@
-"""Manager pages: growth dashboard, baselines and targets, overdue and anomalies.
+"""Manager pages: growth dashboard, overdue and anomalies; the settings pages (baselines,
+targets, the go-live date) are in `setting_views`, on the same blueprint.
 
 The pages parse with the API's load schemas and call the same functions as the API
-(`growth.build_report`, `export`, `operations.set_baseline/set_target`, the dossier and sweep
-queries), so no rule is written twice. Exports get page routes because the API takes bearer
-tokens only, never the session cookie.
+(`growth.build_report`, `export`, the operations, the dossier and sweep queries), so no rule is
+written twice. Exports get page routes because the API takes bearer tokens only, never the
+session cookie.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from urllib.parse import quote
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 from flask_babel import format_decimal, format_percent, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -28,17 +27,9 @@ from tracker.errors import DomainError, error_page
 from tracker.extensions import db
 from tracker.i18n import N_
 from tracker.pages import form_errors, label, page_roles
-from tracker.reports import export, growth, operations, queries
+from tracker.reports import export, growth
 from tracker.reports.chart import monthly_chart
-from tracker.reports.queries import BASELINE_FIGURES
-from tracker.reports.schemas import (
-    RATE_MAX,
-    RATE_PLACES,
-    BaselineIn,
-    GrowthReportArgs,
-    TargetIn,
-    parse_year,
-)
+from tracker.reports.schemas import GrowthReportArgs
 from tracker.sweeps import queries as sweep_queries
 from tracker.sweeps.checks import kind_label
 from tracker.sweeps.schemas import AnomalyListArgs
@@ -57,12 +48,25 @@ METRIC_NAMES = {
 # The report's notes are Vietnamese; an English page shows these by the note's code instead.
 NOTE_TEXTS = {
     "baseline_not_filterable": N_(
-        "A year with only province-wide aggregate figures cannot be split by the filters."
+        "The province-wide aggregate figures cannot be shared out to the filters: they have no"
+        " records to share them by."
     ),
     "no_figures": N_("A year has neither records nor aggregate figures."),
     "baseline_set_aside": N_(
-        "A year with records in the system does not use the aggregate figures entered for it;"
-        " months before the system went live are not counted."
+        "A year with records from its first day does not use the aggregate figures entered for"
+        " it; if the system went live during that year, set the go-live date."
+    ),
+    "baseline_missing": N_(
+        "Months before the system went live have no aggregate figures: the year's figure is"
+        " unknown until they are entered."
+    ),
+    "stitched": N_(
+        "A year of the go-live: the days before it come from the aggregate figures entered, the"
+        " days from it from the records."
+    ),
+    "baseline_shared": N_(
+        "The aggregate figures are province-wide: before go-live the filtered figures are their"
+        " share by the filters' part of the records."
     ),
     "no_target": N_("No target without the previous year's figures."),
     "no_same_period": N_(
@@ -71,9 +75,6 @@ NOTE_TEXTS = {
     "share_unfiltered_only": N_("The share of all TTHC dossiers is computed province-wide only."),
 }
 PAGE_SIZE = 50
-# A figure typed with more characters than this is no count anyone means.
-MAX_FIGURE_CHARS = 40
-_GROUPED = re.compile(r"-?[0-9]{1,3}(?:[.,\s][0-9]{3})+|-?[0-9]+")
 
 
 @bp.context_processor
@@ -106,7 +107,7 @@ def _dossier_url(code: str) -> str:
         return "/dossiers/" + quote(code)
 
 
-def _actor():
+def actor():
     return current_user._get_current_object()
 
 
@@ -164,6 +165,7 @@ def dashboard():
         breakdowns={part: report["breakdowns"][part] for part in SHOWN_BREAKDOWNS},
         names=names,
         notes=_notes(report),
+        go_live=date.fromisoformat(report["go_live"]) if report["go_live"] else None,
         period=[
             date.fromisoformat(report[span][end])
             for span in ("period", "same_period")
@@ -200,153 +202,6 @@ def _format_messages(errors: dict[str, list[str]]) -> str:
     return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())
 
 
-# Baselines and targets -------------------------------------------------------------------
-
-
-@bp.route("/manager/settings", methods=["GET", "POST"])
-@page_roles(*MANAGERS)
-def settings():
-    year = parse_year(request.args.get("year") or str(today_vn().year))
-    if request.method == "GET":
-        return _settings_page(year)
-    which = request.form.get("form")
-    if which == "target":
-        return _save_target(year)
-    if which == "baseline":
-        return _save_baseline(year)
-    # Not one of the page's forms: read as a baseline, its blank figures would remove the
-    # year's baseline.
-    return error_page(400)
-
-
-def _settings_page(year: int, *, typed: dict | None = None, errors: dict | None = None,
-                   which: str | None = None, status: int = 200):  # fmt: skip
-    """The page with both forms: the one posted (`which`) shows what was typed and its
-    errors; the other shows what is stored."""
-    baseline = queries.baseline_state(year)
-    target = queries.target_state(year)
-    stored_baseline = {name: baseline[name] for name in (*BASELINE_FIGURES, "note")}
-    for entry in baseline["months"]:
-        for name in BASELINE_FIGURES:
-            stored_baseline[f"months.{entry['month']}.{name}"] = entry[name]
-    stored_target = {
-        "rate": "" if target["is_default"] else format_decimal(target["rate"] * 100, "0.##"),
-        "target_note": target["note"],
-    }
-    page = render_template(
-        "reports/settings.html",
-        year=year,
-        baseline=baseline,
-        target=target,
-        figures=BASELINE_FIGURES,
-        values={
-            "baseline": typed if which == "baseline" else stored_baseline,
-            "target": typed if which == "target" else stored_target,
-        },
-        errors={which: errors} if which else {},
-        months_open=bool(baseline["months"])
-        or (which == "baseline" and any(k.startswith("months.") and v for k, v in typed.items())),
-    )
-    return page, status
-
-
-def _figure(text: str | None) -> int | str | None:
-    """A count typed in a form: digits, maybe grouped (1.101.607 or 1,101,607); empty is
-    unknown. Anything else goes to the schema as typed, which says why it is not a count."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    # Python's int() takes at most 4,300 digits; longer goes to the schema as text.
-    if len(text) <= MAX_FIGURE_CHARS and _GROUPED.fullmatch(text):
-        return int(re.sub(r"[.,\s]", "", text))
-    return text
-
-
-def _baseline_body(form) -> tuple[dict, list[int]]:
-    """BaselineIn's body from the form, and the month of each entry of its `months`."""
-    body: dict = {name: _figure(form.get(name)) for name in BASELINE_FIGURES}
-    body["note"] = form.get("note", "").strip() or None
-    months, month_of = [], []
-    for month in range(1, 13):
-        figures = {name: _figure(form.get(f"months.{month}.{name}")) for name in BASELINE_FIGURES}
-        if any(value is not None for value in figures.values()):
-            months.append({"month": month, **figures})
-            month_of.append(month)
-    body["months"] = months
-    return body, month_of
-
-
-def _by_month(errors: dict[str, list[str]], month_of: list[int]) -> dict[str, list[str]]:
-    """Errors of `months.<index>...` renamed to the form's `months.<month>...` fields."""
-    renamed = {}
-    for key, messages in errors.items():
-        parts = key.split(".")
-        if parts[0] == "months" and len(parts) > 1 and parts[1].isdigit():
-            parts[1] = str(month_of[int(parts[1])])
-        renamed[".".join(parts)] = messages
-    return renamed
-
-
-def _save_baseline(year: int):
-    body, month_of = _baseline_body(request.form)
-    try:
-        state = operations.set_baseline(year, BaselineIn().load(body), _actor())
-    except (ValidationError, DomainError) as exc:
-        db.session.rollback()
-        status = exc.status if isinstance(exc, DomainError) else 422
-        errors = _by_month(form_errors(exc), month_of)
-        return _settings_page(
-            year, typed=request.form.to_dict(), errors=errors, which="baseline", status=status
-        )
-    db.session.commit()
-    if state["updated_at"] is None:
-        flash(_("The baseline of %(year)s was removed.", year=year), "success")
-    else:
-        flash(_("The baseline of %(year)s was saved.", year=year), "success")
-    return redirect(url_for(".settings", year=year))
-
-
-def _rate(text: str | None) -> Decimal | str | None:
-    """A growth rate typed in percent ("30", "25,5", "30%") as TargetIn's ratio (0.3); empty
-    is the default. What is not a number goes to the schema as typed."""
-    text = (text or "").strip().rstrip("%").strip().replace(",", ".")
-    if not text:
-        return None
-    try:
-        percent = Decimal(text)
-    except InvalidOperation:
-        return text
-    return percent / 100 if percent.is_finite() else text
-
-
-def _save_target(year: int):
-    body = {"rate": _rate(request.form.get("rate")), "note": request.form.get("target_note")}
-    body["note"] = (body["note"] or "").strip() or None
-    try:
-        operations.set_target(year, TargetIn().load(body), _actor())
-    except (ValidationError, DomainError) as exc:
-        db.session.rollback()
-        status = exc.status if isinstance(exc, DomainError) else 422
-        errors = form_errors(exc)
-        if "note" in errors:
-            errors["target_note"] = errors.pop("note")
-        if "rate" in errors and isinstance(body["rate"], Decimal):
-            # The schema counts in ratios (0..10, 4 places); the form in percent.
-            errors["rate"] = [
-                _(
-                    "Enter a percentage from 0 to %(most)s, with at most %(places)s decimals.",
-                    most=RATE_MAX * 100,
-                    places=RATE_PLACES - 2,
-                )
-            ]
-        return _settings_page(
-            year, typed=request.form.to_dict(), errors=errors, which="target", status=status
-        )
-    db.session.commit()
-    flash(_("The growth target of %(year)s was saved.", year=year), "success")
-    return redirect(url_for(".settings", year=year))
-
-
 # Overdue dossiers and anomalies ----------------------------------------------------------
 
 
@@ -355,7 +210,7 @@ def _save_target(year: int):
 def problems():
     """The dossiers the hourly sweep marked overdue (the work queue's own section, longest
     overdue first, the first PAGE_SIZE with the total) and the open anomalies, paged."""
-    user = _actor()
+    user = actor()
     cursor = request.args.get("anomalies_after")
     try:
         anomaly_args = AnomalyListArgs().load(
@@ -379,3 +234,7 @@ def problems():
 def _kind_name(kind: str) -> str:
     names = kind_label(kind)
     return names["label_en"] if str(get_locale()) == "en" else names["label_vi"]
+
+
+# The settings pages attach their routes to `bp` (imported last: they import this module).
+from tracker.reports import setting_views  # noqa: E402, F401
