@@ -28,7 +28,8 @@ def client_at(app, address: str):
 
 def audit(action: str) -> list[AuditEntry]:
     db.session.expire_all()
-    return list(db.session.scalars(select(AuditEntry).where(AuditEntry.action == action)))
+    entries = select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
+    return list(db.session.scalars(entries))
 
 
 def test_strangers_guessing_from_many_addresses_do_not_lock_the_user_out(app, make_staff):
