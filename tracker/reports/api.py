@@ -10,10 +10,17 @@ from tracker.api import Blueprint
 from tracker.extensions import db
 from tracker.reports import export, growth, jobs, operations, queries
 from tracker.reports.schemas import (
+    CHANNEL_PARAMETER,
+    OFFICE_PARAMETER,
+    YEAR_PARAMETER,
     BaselineIn,
     BaselineOut,
+    GoLiveIn,
+    GoLiveOut,
     GrowthReportArgs,
     GrowthReportOut,
+    OfficeTargetIn,
+    OfficeTargetOut,
     RefreshIn,
     ReportJobOut,
     TargetIn,
@@ -24,6 +31,7 @@ from tracker.reports.schemas import (
 blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports", description="reports")
 
 READERS = ("manager", "admin")
+JOB_ID = {"in": "path", "name": "job_id", "example": 1}
 
 
 # Growth report and its exports ------------------------------------------------------------
@@ -41,6 +49,7 @@ EXPORTS = {
 @blp.arguments(GrowthReportArgs(), location="query")
 @blp.response(200, GrowthReportOut())
 @blp.doc(responses=EXPORTS)
+@blp.errors(401, 403, 404)
 def growth_report(args):
     """The growth report of a year, 1 January to `as_of`, against the previous year's target.
 
@@ -63,10 +72,11 @@ def growth_report(args):
 # The year is read as text and checked here, so a bad one answers 422 on `year`, not 404.
 
 
-@blp.route("/baselines/<year>")
+@blp.route("/baselines/<year>", parameters=[YEAR_PARAMETER])
 class Baselines(MethodView):
     @roles_required(*READERS)
     @blp.response(200, BaselineOut())
+    @blp.errors(401, 403, 422)
     def get(self, year):
         """A year's baseline: its figures, note and months (nulls when none was entered)."""
         return queries.baseline_state(parse_year(year))
@@ -74,6 +84,7 @@ class Baselines(MethodView):
     @roles_required(*READERS)
     @blp.arguments(BaselineIn())
     @blp.response(200, BaselineOut())
+    @blp.errors(401, 403, 409)
     def put(self, data, year):
         """Replace a year's baseline: figures left out become unknown, months left out are
         removed; a body with no figure and no note removes it. Audited."""
@@ -82,10 +93,11 @@ class Baselines(MethodView):
         return state
 
 
-@blp.route("/targets/<year>")
+@blp.route("/targets/<year>", parameters=[YEAR_PARAMETER])
 class Targets(MethodView):
     @roles_required(*READERS)
     @blp.response(200, TargetOut())
+    @blp.errors(401, 403, 422)
     def get(self, year):
         """A year's growth rate (30% unless set) and its targets over the previous year."""
         return queries.target_state(parse_year(year))
@@ -93,11 +105,71 @@ class Targets(MethodView):
     @roles_required(*READERS)
     @blp.arguments(TargetIn())
     @blp.response(200, TargetOut())
+    @blp.errors(401, 403, 409)
     def put(self, data, year):
         """Set a year's growth rate (0.3 = 30%) and note; a null rate goes back to 30%. Audited."""
         state = operations.set_target(parse_year(year), data, actor())
         db.session.commit()
         return state
+
+
+# The go-live date, and the targets of an office or channel --------------------------------
+
+
+@blp.route("/go-live")
+class GoLive(MethodView):
+    @roles_required(*READERS)
+    @blp.response(200, GoLiveOut())
+    @blp.errors(401, 403)
+    def get(self):
+        """The day the system went live: before it the reports read the baselines, from it the
+        records (null: not set; a year with records is then all records)."""
+        return queries.go_live_state()
+
+    @roles_required(*READERS)
+    @blp.arguments(GoLiveIn())
+    @blp.response(200, GoLiveOut())
+    @blp.errors(401, 403, 409)
+    def put(self, data):
+        """Set the go-live date (not after today), or clear it with null. Audited."""
+        state = operations.set_go_live(data, actor())
+        db.session.commit()
+        return state
+
+
+class _UnitTarget(MethodView):
+    dimension = "office"
+
+    @roles_required(*READERS)
+    @blp.response(200, OfficeTargetOut())
+    @blp.errors(401, 403, 404, 422)
+    def get(self, year, code):
+        """What managers set for this unit's target in a year (nulls: the computed target)."""
+        member_id = queries.unit_id(self.dimension, code)
+        return queries.office_target_state(parse_year(year), self.dimension, member_id)
+
+    @roles_required(*READERS)
+    @blp.arguments(OfficeTargetIn())
+    @blp.response(200, OfficeTargetOut())
+    @blp.errors(401, 403, 404, 409)
+    def put(self, data, year, code):
+        """Replace what managers set for this unit's target in a year: figures that replace the
+        computed targets, the weight (share of the province's target) of a unit without last
+        year's figure, a note; a body with none of them removes it. Audited."""
+        number = parse_year(year)
+        _id, state = operations.set_office_target(number, self.dimension, code, data, actor())
+        db.session.commit()
+        return state
+
+
+@blp.route("/targets/<year>/offices/<code>", parameters=[YEAR_PARAMETER, OFFICE_PARAMETER])
+class OfficeTargets(_UnitTarget):
+    dimension = "office"
+
+
+@blp.route("/targets/<year>/channels/<code>", parameters=[YEAR_PARAMETER, CHANNEL_PARAMETER])
+class ChannelTargets(_UnitTarget):
+    dimension = "channel"
 
 
 # Refresh jobs -----------------------------------------------------------------------------
@@ -110,6 +182,7 @@ class Refresh(MethodView):
     @blp.arguments(RefreshIn(), required=False)
     @blp.response(202, ReportJobOut())
     @blp.alt_response(200, schema=ReportJobOut(), description="a refresh is already under way")
+    @blp.errors(401, 403)
     def post(self, data):
         """Queue a recompute of the rollups (of every year, or of `year`) and the snapshots
         after it; poll the job at its Location. Audited."""
@@ -119,10 +192,11 @@ class Refresh(MethodView):
         return job, 202 if created else 200, location
 
 
-@blp.route("/refresh/<int:job_id>")
+@blp.route("/refresh/<int:job_id>", parameters=[JOB_ID])
 class RefreshItem(MethodView):
     @roles_required(*READERS)
     @blp.response(200, ReportJobOut())
+    @blp.errors(401, 403, 404)
     def get(self, job_id):
         """State and progress of a refresh job: years done out of the total, rows fixed."""
         return jobs.get_job(job_id)
