@@ -19,9 +19,9 @@ Nothing is excluded: the upload (POST /imports) gets generated files (refused wi
 well-formed), the feeds get unsigned batches (the test app configures no feed secret; with one,
 their 401 is documented). The lookup's 429 is documented too, so the rate limits stay on.
 
-Bounds: MAX_EXAMPLES random cases per operation (FUZZ_MAX_EXAMPLES to go deeper by hand), and
-FUZZ_BUDGET_SECONDS per backend: an operation reached once it is spent is skipped, saying so. A
-backend's run takes about 30 s on 2 cores (~2,400 cases); the numbers are printed at the end.
+Bounds: MAX_EXAMPLES random cases per operation (FUZZ_MAX_EXAMPLES to go deeper by hand), never
+a clock: every operation is fuzzed on every run, however busy the machine. A backend's run takes
+about 30-45 s on 2 cores (~2,700 cases); the numbers are printed at the end.
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ CHECKS = [
     response_schema_conformance,
 ]
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "20"))
-FUZZ_BUDGET_SECONDS = int(os.environ.get("FUZZ_BUDGET_SECONDS", "80"))
 
 # The document as the app serves it (the same on every backend).
 schema = schemathesis.openapi.from_wsgi(
@@ -224,8 +223,6 @@ def _pick(case, names: tuple[str, ...]) -> str:
 )
 def test_api(case, client, callers, seeded, backend):
     tally = _tally(backend)
-    if time.monotonic() - tally["started"] > FUZZ_BUDGET_SECONDS:
-        pytest.skip(f"the fuzz budget of {FUZZ_BUDGET_SECONDS} s for {backend} is spent")
     names = _caller_names(case)
     # The schemas' examples (a handful per operation) go to every caller; the other cases to one.
     if case.meta is None or case.meta.phase.name.value != "examples":
