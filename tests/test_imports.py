@@ -607,7 +607,14 @@ def test_a_real_worker_runs_the_job(client, officer, catalogue, start_worker):
 def test_worker_killed_mid_import_resumes_every_row_exactly_once(
     app, client, officer, catalogue, start_worker
 ):
-    quick = {"IMPORT_CHUNK_ROWS": "250", "IMPORT_STALLED_AFTER_SECONDS": "3"}
+    quick = {
+        "IMPORT_CHUNK_ROWS": "250",
+        "IMPORT_STALLED_AFTER_SECONDS": "3",
+        # Redis keeps the killed worker's message unacknowledged for this long: the second
+        # worker must get the job from `resume_stalled`, not from the broker handing it back
+        # (which it does once the visibility timeout has passed, on a slow machine mid-test).
+        "CELERY_VISIBILITY_TIMEOUT": "3600",
+    }
     first = start_worker(**quick)
     total = 12_000
     content = csv_bytes([result_row(n) for n in range(1, total + 1)])
