@@ -18,8 +18,22 @@ class JSONProvider(DefaultJSONProvider):
     sort_keys = False
 
 
+class Tracker(Flask):
+    """The app: every request is one unit of work (`tracker.unit_of_work`).
+
+    The view's writes are committed once it has returned, before the response goes out, and
+    rolled back when it raises, before the error handlers answer. Views never commit.
+    """
+
+    def dispatch_request(self) -> Any:
+        from tracker.unit_of_work import unit_of_work
+
+        with unit_of_work():
+            return super().dispatch_request()
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=False)
+    app = Tracker(__name__, instance_relative_config=False)
     app.config.from_mapping(load_config("testing" if test_config else None))
     if test_config:
         app.config.update(test_config)
@@ -30,6 +44,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     register_extensions(app)
+    register_subscriptions()
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
@@ -56,6 +71,12 @@ def register_extensions(app: Flask) -> None:
     from workers import celery_init_app
 
     celery_init_app(app)
+
+
+def register_subscriptions() -> None:
+    from tracker.subscriptions import subscribe
+
+    subscribe()
 
 
 def register_blueprints(app: Flask) -> None:

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, has_app_context, has_request_context, request
-from sqlalchemy import Connection, Executable, event
+from sqlalchemy import ARRAY, Connection, Executable, any_, event, literal
 
 from tracker.extensions import db
 
@@ -104,3 +104,27 @@ def _request_writes() -> bool:
     return bool(g.get("write_transaction")) or (
         has_request_context() and request.method not in SAFE_METHODS
     )
+
+
+# One list of values as a parameter ---------------------------------------------------------
+
+# SQLite takes at most 32,766 parameters in a statement: lists are cut into pieces.
+IN_BATCH = 2000
+
+
+def among(column: Any, values: list[Any]) -> Any:
+    """`column IN values`; on PostgreSQL `= ANY(<one array>)`, which psycopg sends as a single
+    parameter: the statement is the same whatever the count, so neither SQLAlchemy nor the
+    driver parses thousands of placeholders per chunk."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(values, ARRAY(column.type)))
+    return column.in_(values)
+
+
+def batches(values: list) -> Iterator[list]:
+    """`values` in lists short enough for `among` (one list on PostgreSQL)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        yield values  # one array, any length
+        return
+    for start in range(0, len(values), IN_BATCH):
+        yield values[start : start + IN_BATCH]

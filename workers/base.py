@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 class TrackerTask(Task):
     """Runs the task in the Flask app context and owns its transaction.
 
-    - commit on success, rollback on error (operations only flush);
+    - one unit of work (`tracker.unit_of_work`): commit on success, rollback on error;
+      a task that commits per chunk opens a unit per chunk inside it;
     - `outbox_id` (added by the outbox when it publishes) is marked done in the same commit as
       the work, so a message is done exactly when its work is;
     - `lease_seconds` set on a task: the run holds a named lease in the database, and a second
@@ -32,6 +33,7 @@ class TrackerTask(Task):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from tracker.extensions import db
         from tracker.outbox import operations as outbox
+        from tracker.unit_of_work import unit_of_work
 
         outbox_id = kwargs.pop("outbox_id", None)
         # Called inline (tests, `flask` commands), the task joins the app already running;
@@ -46,19 +48,18 @@ class TrackerTask(Task):
                 # message's work too, so the message is done (else the relay repeats it).
                 log.info("task %s skipped: another run holds its lease", self.name)
                 if outbox_id is not None:
-                    outbox.mark_done(outbox_id)
-                    db.session.commit()
+                    with unit_of_work():
+                        outbox.mark_done(outbox_id)
                 db.session.remove()
                 return None
             try:
-                result = self.run(*args, **kwargs)
-                if outbox_id is not None:
-                    outbox.mark_done(outbox_id)
-                db.session.commit()
+                with unit_of_work():
+                    result = self.run(*args, **kwargs)
+                    if outbox_id is not None:
+                        outbox.mark_done(outbox_id)
                 return result
-            except BaseException as exc:
-                db.session.rollback()
-                if outbox_id is not None and isinstance(exc, Exception):
+            except Exception as exc:
+                if outbox_id is not None:
                     outbox.mark_failed(outbox_id, f"{type(exc).__name__}: {exc}")
                 raise
             finally:

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from celery import shared_task
 from sqlalchemy.exc import OperationalError
 
-from tracker.extensions import db
 from tracker.feeds import apply, queries
+from tracker.unit_of_work import each_committed
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,8 @@ def apply_batch(batch_id: int) -> dict[str, int]:
     """Apply the pending events of feed batch `batch_id`, oldest first, chunk by chunk."""
     totals: Counter[str] = Counter()
     with collector_paused():
-        while counts := apply.apply_batch_chunk(batch_id):
+        for counts in each_committed(lambda: apply.apply_batch_chunk(batch_id)):
             totals.update(counts)
-            db.session.commit()
             collect_young()
     apply.finish_batch(batch_id)
     log.info("feed batch %s applied: %s", batch_id, dict(totals))
@@ -63,9 +62,8 @@ def apply_unmatched(item_number: str) -> dict[str, int]:
     """Apply the postal events that waited for `item_number`, now that a dossier carries it."""
     totals: Counter[str] = Counter()
     with collector_paused():
-        while counts := apply.apply_unmatched_chunk(item_number):
+        for counts in each_committed(lambda: apply.apply_unmatched_chunk(item_number)):
             totals.update(counts)
-            db.session.commit()
             collect_young()
             if counts["unmatched"] == counts.total():
                 break  # still nobody's (the item moved on again): they keep waiting
@@ -78,6 +76,5 @@ def retry_unmatched() -> int:
     """Safety net on beat: items with waiting events that a dossier carries by now."""
     items = queries.unmatched_items_with_dossier()
     for item in items:
-        apply_unmatched.run(item)
-        db.session.commit()
+        apply_unmatched.run(item)  # its chunks commit each
     return len(items)

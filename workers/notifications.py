@@ -6,9 +6,9 @@ import time
 
 from celery import shared_task
 
-from tracker.extensions import db
 from tracker.notifications import operations
 from tracker.notifications.gateways import load_gateway
+from tracker.unit_of_work import unit_of_work
 
 CHUNK = 20
 # A run stops taking new chunks after this long; the next one (beat, 30 s) goes on.
@@ -27,12 +27,13 @@ def deliver() -> int:
     deadline = time.monotonic() + RUN_SECONDS
     sent = 0
     while time.monotonic() < deadline:
-        claimed = operations.claim_due(CHUNK)
-        db.session.commit()
+        with unit_of_work():
+            claimed = operations.claim_due(CHUNK)
         if not claimed:
             break
-        sent += operations.record_outcomes(operations.send_all(gateway, claimed))
-        db.session.commit()
+        outcomes = operations.send_all(gateway, claimed)  # outside any transaction
+        with unit_of_work():
+            sent += operations.record_outcomes(outcomes)
         if len(claimed) < CHUNK:
             break
     return sent

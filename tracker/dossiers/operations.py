@@ -14,7 +14,7 @@ from tracker.accounts.models import User
 from tracker.audit.operations import record_audit, record_audits
 from tracker.calendar import add_working_days, local_date, utcnow, working_days_between
 from tracker.catalogue.models import Office, Procedure
-from tracker.dossiers import codes, lifecycle
+from tracker.dossiers import codes, lifecycle, signals
 from tracker.dossiers.models import Dossier, DossierDocument, StatusEvent
 from tracker.errors import (
     Conflict,
@@ -25,9 +25,6 @@ from tracker.errors import (
     ValidationFailed,
 )
 from tracker.extensions import db
-from tracker.feeds.operations import wake_unmatched
-from tracker.notifications.operations import queue_notifications
-from tracker.reports import rollups
 from tracker.text import fold
 
 log = logging.getLogger(__name__)
@@ -162,13 +159,10 @@ def create_dossier(
     record_audit(
         actor.id if actor else None, "dossier.create", "dossier", code, after=snapshot(dossier)
     )
-    queue_notifications(dossier, first_event)
-    # One flush for the dossier, its documents, its first event and the audit entry (notices
-    # are written at commit).
+    # One flush for the dossier, its documents, its first event and the audit entry.
     db.session.flush()
-    rollups.count_intake(db.session, dossier)
-    # Postal events that came before the dossier wait for its item number.
-    wake_unmatched(item)
+    signals.dossier_received.send(dossier, event=first_event)
+    signals.item_number_set.send(item)
     log.info("dossier %s created at office %s", code, office.code)
     return dossier, secret
 
@@ -230,7 +224,6 @@ def record_event(
         dossier.status_changed_at = occurred_at
         # It moved: no longer stuck (the hourly sweep would clear the mark, later).
         dossier.stuck_since = None
-        rollups.count_event(db.session, dossier, event)
     db.session.add(event)
     if batch is None:
         db.session.flush()
@@ -256,7 +249,7 @@ def record_event(
         if source_event_id is not None:
             batch.known[(dossier.id, source, source_event_id)] = event
     if not late:
-        queue_notifications(dossier, event)
+        signals.status_changed.send(dossier, event=event)
     return EventOutcome(event, applied=not late)
 
 
@@ -352,7 +345,7 @@ def update_dossier(dossier: Dossier, changes: dict[str, Any], actor: User) -> Do
         actor.id, "dossier.update", "dossier", dossier.code, before=before, after=snapshot(dossier)
     )
     if item_changed:
-        wake_unmatched(new_item)
+        signals.item_number_set.send(new_item)
     return dossier
 
 

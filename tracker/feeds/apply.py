@@ -29,13 +29,13 @@ from sqlalchemy.orm import lazyload, selectinload
 from tracker.accounts.models import User
 from tracker.calendar import utcnow
 from tracker.catalogue.models import Office
+from tracker.database import among
 from tracker.dossiers.models import Dossier
 from tracker.dossiers.operations import EventBatch, record_event
 from tracker.errors import DomainError
 from tracker.extensions import db
 from tracker.feeds.models import FeedBatch, FeedEvent, PostalEventCode
 from tracker.feeds.persist import Outcome, number_new_events, write_dossiers, write_outcomes
-from tracker.feeds.queries import among
 from tracker.outbox.operations import enqueue
 
 log = logging.getLogger(__name__)

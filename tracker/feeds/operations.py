@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -198,7 +198,13 @@ def _agency_row(batch_id: int, loaded: dict[str, Any], raw: dict[str, Any]) -> d
 def wake_unmatched(item_number: str | None) -> None:
     """A dossier now carries `item_number`: when postal events wait for it, have them applied.
 
-    Called by the dossier operations; costs one indexed EXISTS when nothing waits.
+    Connected to `item_number_set`; costs one indexed EXISTS when nothing waits.
     """
     if item_number and queries.has_unmatched(item_number):
+        enqueue("feeds.apply_unmatched", item_number=item_number)
+
+
+def wake_awaited(item_numbers: Iterable[str]) -> None:
+    """Dossiers taken in by a bulk insert carry `item_numbers`: the same, one query per chunk."""
+    for item_number in sorted(queries.items_awaited(item_numbers)):
         enqueue("feeds.apply_unmatched", item_number=item_number)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ARRAY, Select, any_, func, literal, select
+from sqlalchemy import Select, func, select
 
 from tracker.accounts.models import User
+from tracker.database import among, batches
 from tracker.dossiers.models import Dossier
 from tracker.dossiers.queries import MAX_ID, keyset_page
 from tracker.errors import NotFound
@@ -61,6 +63,23 @@ def has_unmatched(item_number: str) -> bool:
     return bool(db.session.scalar(select(waiting.exists())))
 
 
+def items_awaited(items: Iterable[str]) -> set[str]:
+    """The item numbers among `items` for which postal events wait unmatched."""
+    found: set[str] = set()
+    waiting = select(FeedEvent.id).where(FeedEvent.state == "unmatched").limit(1)
+    if db.session.scalar(waiting) is None:
+        return found  # usually: then one indexed probe instead of one per item
+    for batch in batches(sorted(set(items))):
+        found.update(
+            db.session.scalars(
+                select(FeedEvent.item_number)
+                .where(FeedEvent.state == "unmatched", among(FeedEvent.item_number, batch))
+                .distinct()
+            )
+        )
+    return found
+
+
 def list_unmatched(args: dict[str, Any]) -> tuple[list[FeedEvent], str | None]:
     """Postal events no dossier claims yet, newest first (keyset pagination)."""
     query = select(FeedEvent).where(FeedEvent.state == "unmatched")
@@ -93,11 +112,3 @@ def unmatched_items_with_dossier(limit: int = 1000) -> list[str]:
             .limit(limit)
         )
     )
-
-
-def among(column: Any, values: list[Any]) -> Any:
-    """`column IN values`; on PostgreSQL `= ANY(<one array>)`, which psycopg sends as a single
-    parameter instead of converting a statement with a thousand placeholders."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return column == any_(literal(values, ARRAY(column.type)))
-    return column.in_(values)

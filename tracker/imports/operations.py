@@ -25,14 +25,14 @@ from tracker.audit.operations import record_audit
 from tracker.calendar import utcnow
 from tracker.catalogue.models import Agency, Office
 from tracker.csvfile import FileProblem, RowError
-from tracker.dossiers import codes, lifecycle
+from tracker.dossiers import codes, lifecycle, signals
+from tracker.dossiers.signals import ReceivedRow
 from tracker.errors import ValidationFailed
 from tracker.extensions import db
 from tracker.imports import bulk, files, queries
 from tracker.imports.models import ImportFile, ImportJob
 from tracker.imports.rows import SERVICE_FORM, Catalogue, Chunk, ParsedRow, Scope
 from tracker.outbox.operations import enqueue
-from tracker.reports import rollups
 
 log = logging.getLogger(__name__)
 
@@ -218,17 +218,13 @@ def _insert_new(run: ImportRun, rows: list[ParsedRow]) -> None:
         ],
         job.id,
     )
-    rollups.count_intakes(
-        db.session,
-        (
-            (r.day, r.office.id, r.office.channel_id, r.procedure.id,
-             r.procedure.agency_id, SERVICE_FORM)
+    signals.dossiers_received.send(
+        rows=[
+            ReceivedRow(r.day, r.office.id, r.office.channel_id, r.procedure.id,
+                        r.procedure.agency_id, SERVICE_FORM, r.item)
             for r in rows
-        ),
+        ]
     )  # fmt: skip
-    # Postal events that came before these dossiers wait for their item numbers.
-    for item in queries.items_awaited(row.item for row in rows if row.item):
-        enqueue("feeds.apply_unmatched", item_number=item)
 
 
 def _allocate(rows: list[ParsedRow]) -> list[str]:

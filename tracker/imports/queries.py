@@ -7,21 +7,17 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from sqlalchemy import Select, String, any_, bindparam, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Select, select
 
 from tracker.accounts.models import User
 from tracker.catalogue.models import Agency, Office, Procedure
+from tracker.database import among, batches
 from tracker.dossiers.models import Dossier
 from tracker.dossiers.queries import MAX_ID
 from tracker.errors import NotFound
 from tracker.extensions import db
-from tracker.feeds.models import FeedEvent
 from tracker.imports.models import ImportFile, ImportJob, ImportRowError
 from tracker.imports.rows import Catalogue, OfficeRef, ProcedureRef
-
-# Values per IN (...) list on SQLite (which allows 32,766 parameters).
-_IN_BATCH = 2000
 
 
 def scope(query: Select, user: User) -> Select:
@@ -112,10 +108,10 @@ def existing_references(keys: Iterable[tuple[int, str]]) -> set[tuple[int, str]]
     wanted = set(keys)
     columns = Dossier.__table__.c
     found: set[tuple[int, str]] = set()
-    for references in _batches(sorted({reference for _, reference in wanted})):
+    for references in batches(sorted({reference for _, reference in wanted})):
         rows = db.session.execute(
             select(columns.agency_id, columns.agency_reference).where(
-                _among(columns.agency_reference, references)
+                among(columns.agency_reference, references)
             )
         )
         # The same reference may belong to another agency's dossier: not this key.
@@ -129,31 +125,14 @@ def items_in_use(items: Iterable[str]) -> dict[str, list[datetime]]:
     serves the query however large the table."""
     found: dict[str, list[datetime]] = defaultdict(list)
     columns = Dossier.__table__.c
-    for batch in _batches(sorted(set(items))):
+    for batch in batches(sorted(set(items))):
         rows = db.session.execute(
             select(columns.postal_item_number, columns.received_at).where(
-                _among(columns.postal_item_number, batch)
+                among(columns.postal_item_number, batch)
             )
         )
         for item, received_at in rows:
             found[item].append(received_at)
-    return found
-
-
-def items_awaited(items: Iterable[str]) -> set[str]:
-    """The item numbers among `items` for which postal events wait unmatched."""
-    found: set[str] = set()
-    waiting = select(FeedEvent.id).where(FeedEvent.state == "unmatched").limit(1)
-    if db.session.scalar(waiting) is None:
-        return found  # usually: then one indexed probe instead of one per item
-    for batch in _batches(sorted(set(items))):
-        found.update(
-            db.session.scalars(
-                select(FeedEvent.item_number)
-                .where(FeedEvent.state == "unmatched", _among(FeedEvent.item_number, batch))
-                .distinct()
-            )
-        )
     return found
 
 
@@ -167,20 +146,3 @@ def stalled_jobs(cutoff: datetime) -> list[int]:
             .order_by(ImportJob.id)
         )
     )
-
-
-def _among(column, values: list[str]):
-    """`column IN values`. On PostgreSQL one array parameter (`= ANY`): the statement is the
-    same whatever the count, so neither SQLAlchemy nor the driver parses thousands of
-    placeholders per chunk."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam("values", values, type_=ARRAY(String)))
-    return column.in_(values)
-
-
-def _batches(values: list) -> Iterator[list]:
-    if db.session.get_bind().dialect.name == "postgresql":
-        yield values  # one array, any length
-        return
-    for start in range(0, len(values), _IN_BATCH):
-        yield values[start : start + _IN_BATCH]

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy import event as sa_event
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
@@ -47,11 +46,12 @@ _TABLE = Notification.__table__
 def queue_notifications(dossier: Dossier, event: StatusEvent) -> None:
     """Queue the messages (SMS, and e-mail where given) a citizen gets for `event`, if any.
 
-    Called by the dossier operations for every event that moves a dossier (not for late ones),
+    Connected to `dossier_received` and `status_changed` (`tracker.subscriptions`): every event
+    that moves a dossier (not late ones),
     in a feed at thousands of events a second: most events return at the first test. An event
     older than NOTIFICATION_MAX_AGE_HOURS (a backlog loaded late) is not announced: "the
     courier is on the way" two days later would mislead. The rows are written when the
-    transaction commits (`_write_queued`), in one INSERT, with the one delivery task.
+    transaction commits (`write_queued`), in one INSERT, with the one delivery task.
     """
     if event.to_status not in NOTIFY_STATUSES:
         return
@@ -81,8 +81,7 @@ def queue_notifications(dossier: Dossier, event: StatusEvent) -> None:
         queued.append((event, row))
 
 
-@sa_event.listens_for(Session, "before_commit")
-def _write_queued(session: Session) -> None:
+def write_queued(session: Session) -> None:
     """At the outermost commit: the queued rows in one INSERT, and one delivery task.
 
     The event may not be flushed when its notice is queued (a feed batch flushes once, at its
@@ -90,8 +89,7 @@ def _write_queued(session: Session) -> None:
     objects with relationships (measured in the feed path). A notice whose event went away with
     a rolled-back savepoint is dropped with it.
     """
-    # Fires for savepoints too: only the outermost commit writes.
-    if session.in_nested_transaction() or not session.info.get(_QUEUED_KEY):
+    if not session.info.get(_QUEUED_KEY):
         return
     session.flush()
     queued = session.info.pop(_QUEUED_KEY)
@@ -105,11 +103,9 @@ def _write_queued(session: Session) -> None:
         enqueue(DELIVER_TASK)
 
 
-@sa_event.listens_for(Session, "after_transaction_end")
-def _forget_at_the_end(session: Session, transaction) -> None:
+def forget_queued(session: Session) -> None:
     # Rolled back or closed: the notices go with their events.
-    if transaction.parent is None:
-        session.info.pop(_QUEUED_KEY, None)
+    session.info.pop(_QUEUED_KEY, None)
 
 
 # Delivery -----------------------------------------------------------------------------------

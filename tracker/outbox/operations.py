@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -129,8 +129,8 @@ def mark_failed(message_id: int, error: str) -> None:
         )
 
 
-@event.listens_for(Session, "after_commit")
-def _publish_after_commit(session: Session) -> None:
+def publish_pending(session: Session) -> None:
+    """After the commit (`tracker.unit_of_work`): the messages the transaction enqueued."""
     pending = session.info.pop(_PENDING_KEY, None)
     if not pending or not has_app_context():
         return
@@ -139,10 +139,9 @@ def _publish_after_commit(session: Session) -> None:
             break  # the broker is down: the relay publishes the rest later
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_after_rollback(session: Session, previous_transaction) -> None:
-    if previous_transaction.parent is None:
-        session.info.pop(_PENDING_KEY, None)
+def forget_pending(session: Session) -> None:
+    # Published, or rolled back with the rows that asked for them.
+    session.info.pop(_PENDING_KEY, None)
 
 
 # Leases ------------------------------------------------------------------------------------

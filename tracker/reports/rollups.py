@@ -1,7 +1,8 @@
 """Keeping the rollups up to date as dossiers are taken in and events recorded.
 
-Operations note what a change adds (`count_intake`, `count_event`, `count_intakes`); the deltas
-gather in the session and are written at the outermost commit, in the same transaction, as one
+The dossier signals note what a change adds (`count_intake`, `count_event`, `count_intakes`,
+connected in `tracker.subscriptions`); the deltas gather in the session and are written at the
+outermost commit (`write_counts`, a hook of `tracker.unit_of_work`), in the same transaction, as one
 upsert per table into `daily_counts` and `monthly_counts` and into the office and procedure
 totals of both (`daily_totals`, `monthly_totals`). Writing them last, sorted by key,
 keeps the row locks of counters short and always taken in the same order, so two transactions
@@ -27,7 +28,6 @@ from datetime import date
 from functools import lru_cache
 
 from sqlalchemy import Table, TextClause, text
-from sqlalchemy import event as sa_event
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
@@ -149,10 +149,9 @@ def _upsert_statement(table: str, columns: tuple[str, ...]) -> TextClause:
     )
 
 
-@sa_event.listens_for(Session, "before_commit")
-def _write_deltas(session: Session) -> None:
-    # Fires for savepoints too: only the outermost commit writes.
-    if session.in_nested_transaction() or not session.info.get(_DELTAS_KEY):
+def write_counts(session: Session) -> None:
+    """At the outermost commit (`tracker.unit_of_work`): the counts noted, one upsert a table."""
+    if not session.info.get(_DELTAS_KEY):
         return
     session.flush()
     deltas: dict[Key, Counter[str]] = defaultdict(Counter)
@@ -163,8 +162,6 @@ def _write_deltas(session: Session) -> None:
     add_counts(session, deltas)
 
 
-@sa_event.listens_for(Session, "after_transaction_end")
-def _forget_at_the_end(session: Session, transaction) -> None:
+def forget_counts(session: Session) -> None:
     # Rolled back or closed: the counts go with the changes they counted.
-    if transaction.parent is None:
-        session.info.pop(_DELTAS_KEY, None)
+    session.info.pop(_DELTAS_KEY, None)

@@ -1,0 +1,81 @@
+"""Who listens to the dossiers, and in which order their work reaches the database.
+
+`subscribe()` runs where the app is made. The dossier signals (`tracker.dossiers.signals`) are
+connected to their consumers, which only note what they need in the session; the unit of work
+(`tracker.unit_of_work`) then runs the consumers' hooks, in this order:
+
+1. before the outermost commit, in it: the rollup counts (`reports.rollups.write_counts`), then
+   the notifications (`notifications.operations.write_queued`, which enqueues their delivery in
+   the outbox, so it comes before the outbox is published);
+2. after the commit: the outbox messages go to the broker (`outbox.operations.publish_pending`);
+3. when the transaction ends (after the commit, or rolled back): each forgets what it noted.
+
+Postal events waiting for an item number are woken through the outbox too (`feeds.apply_unmatched`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracker import unit_of_work
+from tracker.dossiers import signals
+from tracker.dossiers.models import Dossier, StatusEvent
+from tracker.extensions import db
+from tracker.feeds import operations as feeds
+from tracker.notifications import operations as notifications
+from tracker.outbox import operations as outbox
+from tracker.reports import rollups
+
+
+def subscribe() -> None:
+    # Strong references: the receivers are module functions, connected once whatever the number
+    # of apps made (connecting the same receiver again is a no-op).
+    signals.dossier_received.connect(_count_intake, weak=False)
+    signals.dossier_received.connect(_notify, weak=False)
+    signals.dossiers_received.connect(_count_intakes, weak=False)
+    signals.dossiers_received.connect(_wake_awaited, weak=False)
+    signals.status_changed.connect(_count_event, weak=False)
+    signals.status_changed.connect(_notify, weak=False)
+    signals.item_number_set.connect(_wake_unmatched, weak=False)
+    unit_of_work.register(
+        unit_of_work.CommitHooks(
+            "rollups", write=rollups.write_counts, forget=rollups.forget_counts
+        ),
+        unit_of_work.CommitHooks(
+            "notifications", write=notifications.write_queued, forget=notifications.forget_queued
+        ),
+        unit_of_work.CommitHooks(
+            "outbox", publish=outbox.publish_pending, forget=outbox.forget_pending
+        ),
+    )
+
+
+def _count_intake(dossier: Dossier, *, event: StatusEvent) -> None:
+    rollups.count_intake(db.session, dossier)
+
+
+def _count_event(dossier: Dossier, *, event: StatusEvent) -> None:
+    rollups.count_event(db.session, dossier, event)
+
+
+def _notify(dossier: Dossier, *, event: StatusEvent) -> None:
+    notifications.queue_notifications(dossier, event)
+
+
+def _count_intakes(_sender: Any, *, rows: list[signals.ReceivedRow]) -> None:
+    rollups.count_intakes(
+        db.session,
+        (
+            (row.day, row.office_id, row.channel_id, row.procedure_id, row.agency_id,
+             row.service_form)
+            for row in rows
+        ),
+    )  # fmt: skip
+
+
+def _wake_awaited(_sender: Any, *, rows: list[signals.ReceivedRow]) -> None:
+    feeds.wake_awaited(row.item_number for row in rows if row.item_number)
+
+
+def _wake_unmatched(item_number: str | None) -> None:
+    feeds.wake_unmatched(item_number)
