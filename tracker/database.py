@@ -1,4 +1,5 @@
-"""Engine set-up: SQLite pragmas and write-lock-first transactions; the write-intent flag."""
+"""Engine set-up: SQLite pragmas and write-lock-first transactions; the write-intent flag; one
+helper for each difference between PostgreSQL and SQLite the code needs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, has_app_context, has_request_context, request
-from sqlalchemy import ARRAY, Connection, Executable, any_, event, literal
+from sqlalchemy import ARRAY, Connection, Executable, any_, event, literal, text
+from sqlalchemy.dialects import postgresql, sqlite
 
 from tracker.extensions import db
 
@@ -106,6 +108,32 @@ def _request_writes() -> bool:
     )
 
 
+# The differences between PostgreSQL and SQLite, each answered once ------------------------------
+
+
+def dialect_name() -> str:
+    """ "postgresql" or "sqlite": the dialect of the session's database."""
+    return db.session.get_bind().dialect.name
+
+
+def on_postgresql() -> bool:
+    return dialect_name() == "postgresql"
+
+
+def advisory_lock(key: str) -> None:
+    """Serialise the transactions that take the same `key` until they end (PostgreSQL's
+    transaction-level advisory lock). SQLite needs none: a write transaction holds the
+    database's one write lock from its BEGIN IMMEDIATE."""
+    if on_postgresql():
+        db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+
+
+def upsert(table: Any) -> Any:
+    """`INSERT` with the `on_conflict_do_update` / `on_conflict_do_nothing` of the session's
+    dialect (the two share that API)."""
+    return (postgresql.insert if on_postgresql() else sqlite.insert)(table)
+
+
 # One list of values as a parameter ---------------------------------------------------------
 
 # SQLite takes at most 32,766 parameters in a statement: lists are cut into pieces.
@@ -116,14 +144,14 @@ def among(column: Any, values: list[Any]) -> Any:
     """`column IN values`; on PostgreSQL `= ANY(<one array>)`, which psycopg sends as a single
     parameter: the statement is the same whatever the count, so neither SQLAlchemy nor the
     driver parses thousands of placeholders per chunk."""
-    if db.session.get_bind().dialect.name == "postgresql":
+    if on_postgresql():
         return column == any_(literal(values, ARRAY(column.type)))
     return column.in_(values)
 
 
 def batches(values: list) -> Iterator[list]:
     """`values` in lists short enough for `among` (one list on PostgreSQL)."""
-    if db.session.get_bind().dialect.name == "postgresql":
+    if on_postgresql():
         yield values  # one array, any length
         return
     for start in range(0, len(values), IN_BATCH):

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from tracker.accounts.models import User
 from tracker.audit.operations import record_audit, record_audits
 from tracker.calendar import add_working_days, local_date, utcnow, working_days_between
 from tracker.catalogue.models import Office, Procedure
+from tracker.database import advisory_lock
 from tracker.dossiers import codes, lifecycle, signals
 from tracker.dossiers.models import Dossier, DossierDocument, StatusEvent
 from tracker.errors import (
@@ -475,9 +476,8 @@ def _check_not_future(field: str, moment: datetime, now: datetime) -> None:
 
 def _check_item_free(item: str, received_at: datetime, own_id: int | None) -> None:
     """An item number serves one dossier within 12 months (S10 numbers are not reused sooner)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        # Two clerks scanning the same label at once: the second waits, then sees the first.
-        db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:item))"), {"item": item})
+    # Two clerks scanning the same label at once: the second waits, then sees the first.
+    advisory_lock(item)
     dossiers = Dossier.__table__.c
     query = select(dossiers.id).where(
         dossiers.postal_item_number == item,

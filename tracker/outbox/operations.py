@@ -16,10 +16,10 @@ from typing import Any
 
 from flask import current_app, has_app_context
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tracker.calendar import utcnow
+from tracker.database import upsert
 from tracker.extensions import db
 from tracker.outbox.models import OutboxMessage, TaskLease
 
@@ -158,16 +158,14 @@ def acquire_lease(name: str, ttl: timedelta, holder: str | None = None) -> bool:
     """
     now = utcnow()
     holder = holder or holder_name()
-    engine = db.engine
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(TaskLease).values(name=name, holder=holder, expires_at=now + ttl)
+    statement = upsert(TaskLease).values(name=name, holder=holder, expires_at=now + ttl)
     statement = statement.on_conflict_do_update(
         index_elements=[TaskLease.name],
         set_={"holder": holder, "expires_at": now + ttl},
         where=(TaskLease.expires_at < now) | (TaskLease.holder == holder),
     )
     # RETURNING, not rowcount: psycopg reports -1 for an upsert's rowcount.
-    with engine.begin() as connection:
+    with db.engine.begin() as connection:
         return connection.execute(statement.returning(TaskLease.name)).first() is not None
 
 

@@ -11,12 +11,12 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 
-from sqlalchemy import select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 
 from tracker.accounts.models import User
 from tracker.audit.operations import record_audit
 from tracker.calendar import today_vn, utcnow
+from tracker.database import advisory_lock, upsert
 from tracker.dossiers.queries import MAX_ID
 from tracker.errors import NotFound, ValidationFailed
 from tracker.extensions import db
@@ -47,11 +47,8 @@ def request_refresh(actor: User, year: int | None = None) -> tuple[ReportJob, bo
     would redo the same work), whatever its year."""
     if year is not None and year > today_vn().year:
         raise ValidationFailed.field("year", "must not be after this year")
-    if db.session.get_bind().dialect.name == "postgresql":
-        # Two managers clicking at once: the second waits, then finds the first's job.
-        db.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": REFRESH_TASK}
-        )
+    # Two managers clicking at once: the second waits, then finds the first's job.
+    advisory_lock(REFRESH_TASK)
     active = db.session.scalar(
         select(ReportJob).where(ReportJob.state.in_(ACTIVE)).order_by(ReportJob.id.desc()).limit(1)
     )
@@ -143,9 +140,8 @@ def snapshot_year(year: int, as_of: date | None = None) -> ReportSnapshot:
     as_of = as_of or min(today_vn(), date(year, 12, 31))
     data = growth.build_report(year, as_of)
     table = ReportSnapshot.__table__
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     now = utcnow()
-    statement = dialect.insert(table).values(year=year, as_of=as_of, taken_at=now, data=data)
+    statement = upsert(table).values(year=year, as_of=as_of, taken_at=now, data=data)
     statement = statement.on_conflict_do_update(
         index_elements=["year", "as_of"], set_={"taken_at": now, "data": data}
     )
