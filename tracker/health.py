@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from swagger_ui_bundle import swagger_ui_path
 
 from tracker.extensions import db
+from tracker.unit_of_work import discard
 
 blp = Blueprint("health", __name__)
 
@@ -36,7 +37,7 @@ def _database_ok() -> bool:
     try:
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError:
-        db.session.rollback()
+        discard()  # the failed statement's transaction: the next request starts clean
         return False
     return True
 

@@ -25,7 +25,6 @@ from tracker.dossiers.schemas import (
     EventRecordedOut,
     ReceiptOut,
 )
-from tracker.extensions import db
 
 blp = Blueprint(
     "dossiers",
@@ -52,7 +51,6 @@ class Dossiers(MethodView):
         record_audit(
             actor().id, "dossier.list", "dossier", "*", after={"codes": [d.code for d in items]}
         )
-        db.session.commit()
         return {"items": items, "next_cursor": next_cursor}
 
     @roles_required("clerk", "admin")
@@ -62,7 +60,6 @@ class Dossiers(MethodView):
     def post(self, data):
         """Log a dossier taken in at a counter, a hotline pick-up or a one-stop desk."""
         dossier, secret = operations.create_dossier(data, actor())
-        db.session.commit()
         dossier.lookup_secret = secret
         return dossier
 
@@ -77,7 +74,6 @@ class DossierItem(MethodView):
         """One dossier with the applicant's personal data (the view is audited)."""
         dossier = queries.get_dossier(code, actor())
         record_audit(actor().id, "dossier.view", "dossier", code)
-        db.session.commit()
         return dossier
 
     @roles_required(*WRITERS)
@@ -88,7 +84,6 @@ class DossierItem(MethodView):
         """Correct details. `version` must be the version you read, else 409."""
         dossier = queries.get_dossier(code, actor(), for_update=True)
         operations.update_dossier(dossier, changes, actor())
-        db.session.commit()
         return dossier
 
 
@@ -102,7 +97,6 @@ class DossierEvents(MethodView):
         """The dossier's full history, late events included (`applied` false); audited."""
         events = queries.list_events(queries.get_dossier(code, actor()))
         record_audit(actor().id, "dossier.view_events", "dossier", code)
-        db.session.commit()
         return events
 
     @roles_required(*WRITERS)
@@ -125,7 +119,6 @@ class DossierEvents(MethodView):
             appointment_date=data.get("appointment_date"),
             expected_version=data.get("expected_version"),
         )
-        db.session.commit()
         event = outcome.event
         event.duplicate = outcome.duplicate
         return event
@@ -139,5 +132,4 @@ def reissue_receipt(code):
     """Reprint a receipt: a new lookup secret replaces the old one."""
     dossier = queries.get_dossier(code, actor(), for_update=True)
     secret = operations.reissue_receipt(dossier, actor())
-    db.session.commit()
     return {"code": dossier.code, "lookup_secret": secret}

@@ -14,7 +14,6 @@ from flask import current_app, request
 from tracker.accounts.auth import actor, roles_required, scopes_required
 from tracker.api import Blueprint
 from tracker.errors import ValidationFailed
-from tracker.extensions import db
 from tracker.feeds import operations, queries
 from tracker.feeds.models import FeedBatch
 from tracker.feeds.schemas import (
@@ -112,7 +111,6 @@ def _receive(source: str, secret_key: str) -> tuple[dict, int]:
     except operations.AlreadyReceived as retry:
         # The same body, so the same item errors: the first answer, word for word.
         return _answer(retry.batch, errors, duplicate=True), 200
-    db.session.commit()
     return _answer(batch, errors), 202
 
 

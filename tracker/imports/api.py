@@ -11,7 +11,6 @@ from flask.views import MethodView
 
 from tracker.accounts.auth import actor, roles_required
 from tracker.api import Blueprint
-from tracker.extensions import db
 from tracker.imports import files, operations, queries
 from tracker.imports.schemas import ImportJobOut, UploadArgs
 
@@ -53,7 +52,6 @@ class Imports(MethodView):
             max_bytes=current_app.config["IMPORT_MAX_BYTES"],
         )
         operations.queue_job(job)
-        db.session.commit()
         return job, 202, {"Location": url_for("imports.ImportItem", job_id=job.id)}
 
 

@@ -9,7 +9,6 @@ from tracker.database import writes
 from tracker.dossiers.api import STAFF
 from tracker.dossiers.queries import get_dossier
 from tracker.dossiers.schemas import CODE_PARAMETER
-from tracker.extensions import db
 from tracker.notifications import queries
 from tracker.notifications.schemas import NotificationOut
 
@@ -30,5 +29,4 @@ def list_notifications(code):
     """A dossier's SMS and e-mails with their delivery state; recipients unmasked (audited)."""
     notifications = queries.list_for_dossier(get_dossier(code, actor()))
     record_audit(actor().id, "dossier.view_notifications", "dossier", code)
-    db.session.commit()
     return notifications

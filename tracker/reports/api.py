@@ -7,7 +7,6 @@ from flask.views import MethodView
 
 from tracker.accounts.auth import actor, roles_required
 from tracker.api import Blueprint
-from tracker.extensions import db
 from tracker.reports import export, growth, jobs, operations, queries
 from tracker.reports.schemas import (
     CHANNEL_PARAMETER,
@@ -89,7 +88,6 @@ class Baselines(MethodView):
         """Replace a year's baseline: figures left out become unknown, months left out are
         removed; a body with no figure and no note removes it. Audited."""
         state = operations.set_baseline(parse_year(year), data, actor())
-        db.session.commit()
         return state
 
 
@@ -109,7 +107,6 @@ class Targets(MethodView):
     def put(self, data, year):
         """Set a year's growth rate (0.3 = 30%) and note; a null rate goes back to 30%. Audited."""
         state = operations.set_target(parse_year(year), data, actor())
-        db.session.commit()
         return state
 
 
@@ -133,7 +130,6 @@ class GoLive(MethodView):
     def put(self, data):
         """Set the go-live date (not after today), or clear it with null. Audited."""
         state = operations.set_go_live(data, actor())
-        db.session.commit()
         return state
 
 
@@ -158,7 +154,6 @@ class _UnitTarget(MethodView):
         year's figure, a note; a body with none of them removes it. Audited."""
         number = parse_year(year)
         _id, state = operations.set_office_target(number, self.dimension, code, data, actor())
-        db.session.commit()
         return state
 
 
@@ -187,7 +182,6 @@ class Refresh(MethodView):
         """Queue a recompute of the rollups (of every year, or of `year`) and the snapshots
         after it; poll the job at its Location. Audited."""
         job, created = jobs.request_refresh(actor(), (data or {}).get("year"))
-        db.session.commit()
         location = {"Location": url_for("reports.RefreshItem", job_id=job.id)}
         return job, 202 if created else 200, location
 
