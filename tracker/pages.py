@@ -8,6 +8,7 @@ needs no CSRF token) and a bearer token never opens a page.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -49,6 +50,12 @@ MENU = (
     ("account_pages.users", N_("Users"), ("admin",)),
     ("catalogue_pages.index", N_("Catalogue"), ("admin",)),
 )
+# Digits beyond this are no count anyone means (and Python's int() stops at 4,300).
+MAX_DIGITS = 30
+# ASCII digits only ("²" is a digit to str.isdigit(), not to int()), maybe grouped by thousands
+# as typed by hand: "200.000" (vi), "200,000" (en) or "200 000".
+_INTEGER = re.compile(r"(-?)([0-9]{1,3}(?:[.,\s][0-9]{3})+|[0-9]+)")
+_SEPARATORS = re.compile(r"[.,\s]")
 
 
 def init_pages(app: Flask) -> None:
@@ -128,6 +135,22 @@ def form_errors(error: ValidationError | DomainError) -> dict[str, list[str]]:
     if error.fields:
         return dict(error.fields)
     return {"form": [error.message]}
+
+
+def form_integer(
+    text: str, *, negative: bool = False, grouped: bool = True, max_digits: int = MAX_DIGITS
+) -> int | str:
+    """An integer typed in a page form, for the API's load schema: ASCII digits, grouped by
+    thousands unless `grouped` is false, with a minus sign only if `negative`, at most
+    `max_digits` digits. Anything else is returned unchanged, for the schema to refuse beside
+    the field with its own message."""
+    match = _INTEGER.fullmatch(text)
+    if match is None or (match[1] and not negative):
+        return text
+    digits = _SEPARATORS.sub("", match[2])
+    if (digits != match[2] and not grouped) or len(digits) > max_digits:
+        return text
+    return int(match[1] + digits)
 
 
 def translate(text: Any) -> str:

@@ -39,20 +39,18 @@ from tracker.catalogue.queries import find_procedure, list_offices, search_proce
 from tracker.dossiers import operations, queries
 from tracker.dossiers.models import DOCUMENT_KINDS, Dossier
 from tracker.dossiers.receipt import build_receipt
-from tracker.dossiers.schemas import DossierCreateSchema
+from tracker.dossiers.schemas import DossierCreateIn
 from tracker.dossiers.views import bp
 from tracker.errors import DomainError
 from tracker.extensions import db
 from tracker.i18n import N_
-from tracker.pages import form_errors, page_roles
+from tracker.pages import form_errors, form_integer, page_roles
 
 INTAKE_ROLES = ("clerk", "admin")
 SEARCH_LIMIT = 20
 # Empty document rows offered below the filled ones (more come with "Add a row" when JS runs).
 BLANK_ROWS = 3
 MIN_ROWS = 4
-# Digits beyond this are not a number anyone means (and int() stops at 4,300).
-MAX_DIGITS = 30
 # The schema takes at most 100 documents; a form row index beyond this is ignored.
 MAX_ROWS = 100
 # The form's plain fields, by payload path. office_code only for admins (clerks use their own).
@@ -73,8 +71,6 @@ KIND_NAMES = {
 # How many sent intake forms the session remembers (a clerk reloads the last receipt or two).
 SENT_FORMS_KEPT = 10
 _ROW_FIELD = re.compile(r"documents\.([0-9]{1,3})\.(name|kind|count)\Z")
-# "200.000" (vi), "200,000" (en) or "200 000": thousands separators of an amount typed by hand.
-_GROUPED = re.compile(r"[0-9]{1,3}(?:[.,\s][0-9]{3})+\Z")
 
 
 @bp.route("/dossiers/new", methods=["GET", "POST"])
@@ -126,7 +122,7 @@ def _submit():
         errors = {"q": [N_("Choose a procedure in force first.")]}
         return _search_page(values.get("procedure_code", ""), [], errors, 422)
     try:
-        data = DossierCreateSchema().load(_payload(values, documents))
+        data = DossierCreateIn().load(_payload(values, documents))
         dossier, secret = operations.create_dossier(data, current_user)
     except (ValidationError, DomainError) as error:
         # Nothing of a refused intake may stay (not even a code number taken for it).
@@ -172,26 +168,19 @@ def _payload(values: dict[str, str], documents: list[dict[str, str]]) -> dict[st
     if values.get("office_code"):
         payload["office_code"] = values["office_code"]
     if values["fee_vnd"]:
-        payload["fee_vnd"] = _number(values["fee_vnd"])
+        payload["fee_vnd"] = form_integer(values["fee_vnd"])
     payload["applicant"] = {
         key: values[f"applicant.{key}"] for key in APPLICANT_FIELDS if values[f"applicant.{key}"]
     }
     payload["documents"] = [
-        {key: _number(value) if key == "count" else value for key, value in row.items() if value}
+        {
+            key: form_integer(value) if key == "count" else value
+            for key, value in row.items()
+            if value
+        }
         for row in documents
     ]
     return payload
-
-
-def _number(text: str) -> int | str:
-    """An integer typed in a form ("200.000" too); anything else stays text for the schema to
-    refuse with its own message."""
-    if _GROUPED.match(text):
-        text = re.sub(r"[.,\s]", "", text)
-    # Python's int() takes at most 4,300 digits; no count or fee has anywhere near 30.
-    if text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS:
-        return int(text)
-    return text
 
 
 def _defaults(procedure: Procedure) -> dict[str, str]:

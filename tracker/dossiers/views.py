@@ -21,7 +21,7 @@ from tracker.calendar import utcnow
 from tracker.database import writes
 from tracker.dossiers import operations, queries
 from tracker.dossiers.lifecycle import STATUSES, allowed_next
-from tracker.dossiers.schemas import EventCreateSchema
+from tracker.dossiers.schemas import EventCreateIn
 from tracker.errors import (
     DomainError,
     Forbidden,
@@ -32,7 +32,7 @@ from tracker.errors import (
 )
 from tracker.extensions import db
 from tracker.i18n import N_
-from tracker.pages import form_errors, page_roles, status_name
+from tracker.pages import form_errors, form_integer, page_roles, status_name
 
 bp = Blueprint("dossier_pages", __name__, template_folder="templates")
 
@@ -41,6 +41,7 @@ VIEW_ROLES = ("clerk", "agency", "manager", "admin")
 WRITERS = ("clerk", "agency", "admin")
 QUEUE_LIMIT = 50
 MAX_BATCH = 500
+VERSION_DIGITS = 19
 
 # The queue's sections, in the order shown, and who sees which: a clerk delivers results, an
 # agency officer accepts what the post handed over.
@@ -137,7 +138,7 @@ def record_event(code: str):
     form = {key: request.form.get(key, "").strip() for key in _EVENT_FIELDS}
     dossier = queries.get_dossier(code, user, for_update=True)
     try:
-        data = EventCreateSchema().load(_event_data(form))
+        data = EventCreateIn().load(_event_data(form))
         operations.record_event(
             dossier,
             data["status"],
@@ -166,14 +167,14 @@ _EVENT_FIELDS = ("status", "note", "appointment_date", "occurred_at", "expected_
 
 
 def _event_data(form: dict[str, str]) -> dict[str, Any]:
-    """The form as the API's EventCreateSchema reads it: empty fields left out, the version as
+    """The form as the API's EventCreateIn reads it: empty fields left out, the version as
     a number (a datetime-local value has no offset: the schema reads it as Vietnam time)."""
     data: dict[str, Any] = {key: value for key, value in form.items() if value}
-    version = data.get("expected_version")
-    # ASCII digits only ("²" is a digit to isdigit(), not to int()), and few enough for int():
-    # anything else goes to the schema as typed, which refuses it beside the field.
-    if version is not None and version.isascii() and version.isdigit() and len(version) < 20:
-        data["expected_version"] = int(version)
+    if "expected_version" in data:
+        # As the page wrote it: plain digits, few enough for a 64-bit integer.
+        data["expected_version"] = form_integer(
+            data["expected_version"], grouped=False, max_digits=VERSION_DIGITS
+        )
     return data
 
 
@@ -307,7 +308,7 @@ def _record_batch(lines: list[str], form: dict[str, str], user) -> list[dict[str
 
     The batch's id and event are the events' source id, so sending the same form twice (a
     reload) records nothing twice: the second time each dossier answers "already recorded"."""
-    data = EventCreateSchema().load(
+    data = EventCreateIn().load(
         {"status": form["status"], **({"note": form["note"]} if form["note"] else {})}
     )
     seen: set[str] = set()

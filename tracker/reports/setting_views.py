@@ -4,7 +4,6 @@ and save with its operations, so no rule is written twice."""
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal, InvalidOperation
 
 from flask import flash, redirect, render_template, request, url_for
@@ -17,7 +16,7 @@ from tracker.calendar import today_vn
 from tracker.catalogue.models import Channel, Office
 from tracker.errors import DomainError, error_page
 from tracker.extensions import db
-from tracker.pages import form_errors, label, page_roles
+from tracker.pages import form_errors, form_integer, label, page_roles
 from tracker.reports import growth, operations, queries
 from tracker.reports.figures import ReportFilters
 from tracker.reports.queries import BASELINE_FIGURES, TARGET_FIGURES
@@ -33,9 +32,8 @@ from tracker.reports.schemas import (
 )
 from tracker.reports.views import MANAGERS, actor, bp
 
-# A figure typed with more characters than this is no count anyone means.
-MAX_FIGURE_CHARS = 40
-_GROUPED = re.compile(r"-?[0-9]{1,3}(?:[.,\s][0-9]{3})+|-?[0-9]+")
+# A figure typed with more digits than this is no count anyone means.
+MAX_FIGURE_DIGITS = 40
 UNIT_MODELS = {"office": Office, "channel": Channel}
 
 
@@ -112,10 +110,8 @@ def _figure(text: str | None) -> int | str | None:
     text = (text or "").strip()
     if not text:
         return None
-    # Python's int() takes at most 4,300 digits; longer goes to the schema as text.
-    if len(text) <= MAX_FIGURE_CHARS and _GROUPED.fullmatch(text):
-        return int(re.sub(r"[.,\s]", "", text))
-    return text
+    # Negative too: the schema says a count is never below 0.
+    return form_integer(text, negative=True, max_digits=MAX_FIGURE_DIGITS)
 
 
 def _baseline_body(form) -> tuple[dict, list[int]]:
