@@ -315,7 +315,7 @@ def fill_rollups(results: Results, watch: CpuWatch) -> None:
         progress(f"recompute_all(): {run} ...")
         watch.start()
         started = time.perf_counter()
-        years = recompute_all(on_year=lambda _year: db.session.commit())
+        years = recompute_all()
         seconds = time.perf_counter() - started
         results.foreign_cores[f"recompute ({run.split(',')[0]})"] = watch.stop()
         db.session.remove()

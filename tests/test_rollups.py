@@ -283,7 +283,7 @@ def fixes_of(results, table: str) -> Counter:
 
 
 def run_recompute() -> list[recompute.RecomputeResult]:
-    results = recompute.recompute_all(on_year=lambda _result: db.session.commit())
+    results = recompute.recompute_all()
     db.session.commit()
     return results
 

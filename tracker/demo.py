@@ -38,6 +38,7 @@ from tracker.dossiers.operations import AGENCY_STATUSES, create_dossier, record_
 from tracker.dossiers.s10 import check_digit
 from tracker.errors import DomainError
 from tracker.extensions import db
+from tracker.unit_of_work import unit_of_work
 
 demo_cli = click.Group("demo", help="Sample data for a first look.")
 
@@ -142,9 +143,9 @@ def seed(count: int, password: str | None) -> None:
     if existing:
         click.echo(f"the database already holds {existing} dossiers: demo data not loaded")
         # A demo database seeded before baselines (or go-live dates) existed gets them now.
-        added = seed_baseline(None)
-        went_live = seed_go_live(*_demo_pace(existing), None)
-        db.session.commit()
+        with unit_of_work():
+            added = seed_baseline(None)
+            went_live = seed_go_live(*_demo_pace(existing), None)
         if added:
             click.echo(f"the {BASELINE_YEAR} baseline added")
         if went_live:
@@ -153,18 +154,17 @@ def seed(count: int, password: str | None) -> None:
     generated = password is None
     password = password or secrets.token_urlsafe(12)
     try:
-        _, report = load_demo_catalogue()
-        if not report.ok:
-            raise click.ClickException(f"sample procedures did not load: {report.errors[0]}")
-        cast, created = seed_users(password)
-        baseline_added = seed_baseline(cast.manager)
-        with _quiet("tracker.dossiers.operations"):  # a log line per dossier would bury the rest
-            statuses = seed_dossiers(count, cast, random.Random(SEED))
-        went_live = seed_go_live(*_demo_pace(count), cast.manager)
+        with unit_of_work():  # all of it or nothing
+            _, report = load_demo_catalogue()
+            if not report.ok:
+                raise click.ClickException(f"sample procedures did not load: {report.errors[0]}")
+            cast, created = seed_users(password)
+            baseline_added = seed_baseline(cast.manager)
+            with _quiet("tracker.dossiers.operations"):  # a line per dossier would bury the rest
+                statuses = seed_dossiers(count, cast, random.Random(SEED))
+            went_live = seed_go_live(*_demo_pace(count), cast.manager)
     except DomainError as exc:
-        db.session.rollback()
         raise click.ClickException(exc.message) from exc
-    db.session.commit()
     click.echo(f"SAMPLE data loaded: {report.loaded} demo procedures, {count} demo dossiers")
     click.echo("  " + ", ".join(f"{status} {statuses[status]}" for status in STATUSES))
     if baseline_added:

@@ -12,7 +12,6 @@ from typing import Any
 
 from celery import shared_task
 
-from tracker.extensions import db
 from tracker.outbox.operations import acquire_lease
 from tracker.reports import jobs, recompute
 
@@ -25,11 +24,11 @@ def recompute_rollups() -> list[dict[str, Any]]:
     """Nightly: recompute the rollups of every year from the dossiers and events, fix the drift
     and log it; one transaction per year."""
 
-    def commit_year(_result: recompute.RecomputeResult) -> None:
-        db.session.commit()  # first: on SQLite the lease needs the write lock
+    def renew_lease(_result: recompute.RecomputeResult) -> None:
+        # After the year's commit: on SQLite the lease needs the write lock.
         acquire_lease("reports.recompute", timedelta(seconds=LEASE_SECONDS))
 
-    return [result.as_dict() for result in recompute.recompute_all(on_year=commit_year)]
+    return [result.as_dict() for result in recompute.recompute_all(on_year=renew_lease)]
 
 
 @shared_task(name="reports.snapshot", lease_seconds=LEASE_SECONDS)

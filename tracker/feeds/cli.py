@@ -10,10 +10,10 @@ import click
 from flask.cli import AppGroup, with_appcontext
 
 from tracker.csvfile import FileProblem, RowError, read_text, records
-from tracker.extensions import db
 from tracker.feeds import operations, queries
 from tracker.feeds.models import FEED_SOURCES
 from tracker.feeds.schemas import check_events
+from tracker.unit_of_work import unit_of_work
 from workers.feeds import apply_batch
 
 feed_cli = AppGroup("feed", help="Status feeds from the post and from agencies.")
@@ -49,17 +49,16 @@ def load(path: Path, source: str | None, enqueue: bool) -> None:
     if not valid:
         raise click.ClickException(f"no valid {source} event in {path.name}: nothing stored")
     refused_rows = len({error.line for error in errors})
-    batch = operations.receive_batch(
-        source, valid, refused=refused_rows, submitted_by=None, apply_later=enqueue
-    )
-    db.session.commit()
+    with unit_of_work():
+        batch = operations.receive_batch(
+            source, valid, refused=refused_rows, submitted_by=None, apply_later=enqueue
+        )
     click.echo(f"batch {batch.id}: {len(valid)} {source} events stored, {refused_rows} refused")
     if enqueue:
         click.echo("queued for a worker (feeds.apply_batch)")
     else:
-        # The task's own loop, run here: chunks committed one by one, as in a worker.
-        apply_batch.run(batch.id)
-        db.session.commit()
+        # The task, run here as a worker runs it: chunks committed one by one.
+        apply_batch(batch.id)
         counts = queries.batch_counts(batch.id)
         click.echo(", ".join(f"{state} {count}" for state, count in counts.items() if count))
     if errors:

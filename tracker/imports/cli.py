@@ -16,6 +16,7 @@ from tracker.errors import DomainError
 from tracker.extensions import db
 from tracker.imports import files, operations, queries, runner
 from tracker.imports.models import ImportJob
+from tracker.unit_of_work import discard, unit_of_work
 
 import_cli = AppGroup("import", help="Bulk imports of dossiers.")
 SHOWN_ERRORS = 20
@@ -51,22 +52,26 @@ def import_dossiers(
     if dry_run:
         g.write_transaction = False  # only reads: on SQLite, no write lock while it runs
     scope = {"agency": _by_code(Agency, agency), "office": _by_code(Office, office)}
-    with path.open("rb") as stream:
-        try:
-            job = operations.create_job(stream, path.name, None, store=not dry_run, **scope)
-        except DomainError as exc:
-            db.session.rollback()
-            raise click.ClickException(exc.message) from exc
     if dry_run:
-        _dry_run(job, path, errors_path)
+        _dry_run(_create_job(path, scope, store=False), path, errors_path)
         return
+    # The job is stored (and queued) in a unit of its own: the run commits chunk by chunk.
+    with unit_of_work():
+        job = _create_job(path, scope, store=True)
+        if queue:
+            operations.queue_job(job)
     if queue:
-        operations.queue_job(job)
-        db.session.commit()
         click.echo(f"import job {job.id} stored and queued for a worker (imports.run)")
         return
-    db.session.commit()
     _run(job, path, errors_path)
+
+
+def _create_job(path: Path, scope: dict, *, store: bool) -> ImportJob:
+    with path.open("rb") as stream:
+        try:
+            return operations.create_job(stream, path.name, None, store=store, **scope)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
 
 
 def _run(job: ImportJob, path: Path, errors_path: Path | None) -> None:
@@ -78,7 +83,7 @@ def _run(job: ImportJob, path: Path, errors_path: Path | None) -> None:
     if errors_path is not None:
         _write_errors(errors_path, queries.row_errors(job.id))
     _show_errors(queries.row_errors(job.id), job.error_count, errors_path)
-    db.session.commit()
+    discard()  # the reads of the errors end here
     if job.state == "failed" or job.error_count:
         raise SystemExit(1)
 
@@ -100,7 +105,7 @@ def _dry_run(job: ImportJob, path: Path, errors_path: Path | None) -> None:
     finally:
         if handle is not None:
             handle.close()
-        db.session.rollback()
+        discard()  # a dry run writes nothing
     _summary(job, "would create")
     _show_errors(iter(shown), job.error_count, errors_path)
     if job.error_count:

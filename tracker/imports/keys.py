@@ -16,9 +16,9 @@ from datetime import datetime
 
 from tracker.csvfile import RowError
 from tracker.dossiers.operations import ITEM_REUSE_WINDOW
-from tracker.extensions import db
 from tracker.imports import queries
 from tracker.imports.rows import Chunk, ParsedRow
+from tracker.unit_of_work import discard
 
 ITEM_IN_USE = "already used by another dossier within 12 months"
 Reference = tuple[int, str]  # (agency id, agency reference)
@@ -64,7 +64,7 @@ def sort_out(chunks: Iterable[Chunk], recent: RecentKeys) -> Iterator[Chunk]:
     for chunk in chunks:
         _sort_out(chunk, recent)
         recent.remember(chunk.rows)
-        db.session.rollback()  # end the read: the next chunk sees what was committed since
+        discard()  # end the read: the next chunk sees what was committed since
         yield chunk
 
 

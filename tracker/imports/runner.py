@@ -29,6 +29,7 @@ from tracker.imports import files, keys, operations
 from tracker.imports.models import ImportJob
 from tracker.imports.rows import RowChecker, check_chunks, read_header
 from tracker.outbox.operations import acquire_lease, release_lease
+from tracker.unit_of_work import discard, unit_of_work
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,26 +52,27 @@ def run_job(
     process runs it; ImportsBusy while another job imports. A file that turns out unreadable
     fails the job, with the line."""
     ttl = timedelta(seconds=current_app.config["IMPORT_STALLED_AFTER_SECONDS"])
-    db.session.commit()  # no transaction open: on SQLite a lease needs the write lock
+    discard()  # end the caller's read: on SQLite a lease needs the write lock
     with _leases(job_id, ttl) as renew:
         if renew is None:
             log.info("import %s is being run by another process", job_id)
             return None
-        run = operations.start_job(job_id)
+        with unit_of_work():
+            run = operations.start_job(job_id)
         if run is None:
             return None
-        db.session.commit()
         try:
             _import_file(run, local_path, renew, on_progress)
         except operations.JobTakenOver as exc:
             log.warning("%s: this run stops", exc)
             return None
         except FileProblem as problem:
-            db.session.rollback()
-            operations.fail_job(job_id, str(problem.error))
+            # The chunk it broke was rolled back with its unit; the rows before it stay.
+            with unit_of_work():
+                operations.fail_job(job_id, str(problem.error))
         else:
-            operations.finish_job(run)
-        db.session.commit()
+            with unit_of_work():
+                operations.finish_job(run)
         return run.job
 
 
@@ -88,10 +90,10 @@ def _leases(job_id: int, ttl: timedelta) -> Iterator[Callable[[], bool] | None]:
         try:
             yield lambda: acquire_lease(job_lease, ttl) and acquire_lease(ALL_IMPORTS, ttl)
         finally:
-            db.session.rollback()  # on SQLite, releasing needs the write lock
+            discard()  # on SQLite, releasing needs the write lock
             release_lease(ALL_IMPORTS)
     finally:
-        db.session.rollback()
+        discard()
         release_lease(job_lease)
 
 
@@ -104,10 +106,10 @@ def _import_file(
     job = run.job
     size = current_app.config["IMPORT_CHUNK_ROWS"]
     with files.local_copy(job.id, job.file_format, local_path) as path:
-        db.session.commit()  # the copy read the stored parts: end that transaction
+        discard()  # the copy read the stored parts: end that read
         for chunk in _chunks(run, path, job.file_format, size, skip=run.position):
-            operations.import_chunk(run, chunk)
-            db.session.commit()
+            with unit_of_work():
+                operations.import_chunk(run, chunk)
             if not renew_lease():  # this run was too slow: another one may have taken over
                 raise operations.JobTakenOver(f"import {job.id}: lease lost at row {run.position}")
             if on_progress is not None:

@@ -23,6 +23,7 @@ from tracker.extensions import db
 from tracker.outbox.operations import acquire_lease, enqueue, lease_expires_at, release_lease
 from tracker.reports import growth, recompute
 from tracker.reports.models import ReportJob, ReportSnapshot
+from tracker.unit_of_work import discard, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def run_refresh(job_id: int) -> ReportJob | None:
     data) one transaction each, updating its progress,
     then snapshot them. None when the job is finished already or another run holds it. An error
     fails the job with its message (the years already fixed stay fixed)."""
-    db.session.commit()  # no transaction open: on SQLite a lease needs the write lock
+    discard()  # end the caller's read: on SQLite a lease needs the write lock
     lease = _lease_of(job_id)
     if not acquire_lease(lease, REFRESH_LEASE):
         log.info("refresh job %s is being run by another process", job_id)
@@ -96,39 +97,43 @@ def run_refresh(job_id: int) -> ReportJob | None:
     try:
         return _run(job_id, renew=lambda: acquire_lease(lease, REFRESH_LEASE))
     finally:
-        db.session.rollback()  # what counts is committed; SQLite frees its lock for the lease
+        discard()  # what counts is committed; SQLite frees its lock for the lease
         release_lease(lease)
 
 
 def _run(job_id: int, renew: Callable[[], object]) -> ReportJob | None:
-    job = db.session.get(ReportJob, job_id)
-    if job is None or job.state not in ACTIVE:
-        log.info("refresh job %s: nothing to do", job_id)
-        return None
-    years = [job.year] if job.year else recompute.years_to_recompute()
-    job.state, job.started_at, job.finished_at, job.message = "running", utcnow(), None, None
-    job.years_total, job.years_done, job.rows_fixed = len(years), 0, 0
-    db.session.commit()
+    with unit_of_work():
+        job = db.session.get(ReportJob, job_id)
+        if job is None or job.state not in ACTIVE:
+            log.info("refresh job %s: nothing to do", job_id)
+            return None
+        years = [job.year] if job.year else recompute.years_to_recompute()
+        job.state, job.started_at, job.finished_at, job.message = "running", utcnow(), None, None
+        job.years_total, job.years_done, job.rows_fixed = len(years), 0, 0
     try:
         for each in years:
-            fixed = recompute.recompute_year(each).fixed
-            job.years_done += 1
-            job.rows_fixed += fixed
-            db.session.commit()
+            with unit_of_work():  # a year's fixes and the progress they make
+                fixed = recompute.recompute_year(each).fixed
+                job.years_done += 1
+                job.rows_fixed += fixed
             renew()
-        snapshot_years(years)
+        with unit_of_work():
+            snapshot_years(years)
+            _finish(job, "done")
     except Exception as exc:  # any failure ends the job: the manager sees why and may ask again
-        db.session.rollback()
         log.exception("refresh job %s failed", job_id)
-        job = db.session.get(ReportJob, job_id)
-        job.state, job.finished_at = "failed", utcnow()
-        job.message = f"{type(exc).__name__}: {exc}"[:2000]
-    else:
-        job.state, job.finished_at = "done", utcnow()
-        job.message = f"{job.years_done} year(s) checked, {job.rows_fixed} rollup row(s) fixed"
-        log.info("refresh job %s done: %s", job_id, job.message)
-    db.session.commit()
+        with unit_of_work():
+            job = db.session.get(ReportJob, job_id)
+            _finish(job, "failed", f"{type(exc).__name__}: {exc}")
     return job
+
+
+def _finish(job: ReportJob, state: str, message: str | None = None) -> None:
+    job.state, job.finished_at = state, utcnow()
+    job.message = (
+        message or f"{job.years_done} year(s) checked, {job.rows_fixed} rollup row(s) fixed"
+    )[:2000]
+    log.info("refresh job %s %s: %s", job.id, state, job.message)
 
 
 # Snapshots -------------------------------------------------------------------------------------
