@@ -1,4 +1,8 @@
-"""flask user create / token / disable / enable / password"""
+"""flask user create / token / disable / enable / password
+
+Each command writes in a unit of work of its own and prints only once it is committed: a
+password or token shown is one that was stored, and a refused command leaves nothing written.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,12 @@ import sys
 
 import click
 from flask.cli import with_appcontext
-from sqlalchemy import select
 
+from tracker.accounts import queries
 from tracker.accounts.models import ROLES, SCOPES, User
 from tracker.accounts.operations import create_user, issue_token, reset_password, set_user_active
 from tracker.errors import DomainError
-from tracker.extensions import db
+from tracker.unit_of_work import unit_of_work
 
 user_cli = click.Group("user", help="Staff users and API tokens.")
 
@@ -34,19 +38,19 @@ def create(
     generated = not password
     if generated:
         password = secrets.token_urlsafe(12)
-    try:
-        create_user(
-            username,
-            role,
-            password,
-            full_name=full_name,
-            office_code=office_code,
-            agency_code=agency_code,
-        )
-    except DomainError as exc:
-        db.session.rollback()
-        raise click.ClickException(f"{exc.message} ({', '.join(exc.fields) or 'input'})") from exc
-    db.session.commit()
+    with unit_of_work():
+        try:
+            create_user(
+                username,
+                role,
+                password,
+                full_name=full_name,
+                office_code=office_code,
+                agency_code=agency_code,
+            )
+        except DomainError as exc:
+            message = f"{exc.message} ({', '.join(exc.fields) or 'input'})"
+            raise click.ClickException(message) from exc
     click.echo(f"created {role} {username}")
     if generated:
         click.echo(f"password: {password}")
@@ -65,20 +69,16 @@ def create(
 @with_appcontext
 def token(username: str, name: str, scopes: tuple[str, ...]) -> None:
     """Print a new API token for USERNAME (shown once, stored hashed)."""
-    user = db.session.scalar(select(User).where(User.username == username))
-    if user is None:
-        raise click.ClickException(f"no user {username}")
-    try:
-        value = issue_token(user, name=name, scopes=scopes)
-    except DomainError as exc:
-        db.session.rollback()
-        raise click.ClickException(exc.message) from exc
-    db.session.commit()
+    with unit_of_work():
+        try:
+            value = issue_token(_user(username), name=name, scopes=scopes)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
     click.echo(value)
 
 
 def _user(username: str) -> User:
-    user = db.session.scalar(select(User).where(User.username == username))
+    user = queries.find_user_by_name(username)
     if user is None:
         raise click.ClickException(f"no user {username}")
     return user
@@ -89,8 +89,8 @@ def _user(username: str) -> User:
 @with_appcontext
 def disable(username: str) -> None:
     """Disable USERNAME: their sessions and tokens stop working at their next request."""
-    set_user_active(_user(username), False)
-    db.session.commit()
+    with unit_of_work():
+        set_user_active(_user(username), False)
     click.echo(f"disabled {username}")
 
 
@@ -99,8 +99,8 @@ def disable(username: str) -> None:
 @with_appcontext
 def enable(username: str) -> None:
     """Enable USERNAME again."""
-    set_user_active(_user(username), True)
-    db.session.commit()
+    with unit_of_work():
+        set_user_active(_user(username), True)
     click.echo(f"enabled {username}")
 
 
@@ -115,12 +115,11 @@ def password(username: str) -> None:
     generated = not new
     if generated:
         new = secrets.token_urlsafe(12)
-    try:
-        reset_password(user, new)
-    except DomainError as exc:
-        db.session.rollback()
-        raise click.ClickException(exc.message) from exc
-    db.session.commit()
+    with unit_of_work():
+        try:
+            reset_password(user, new)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
     click.echo(f"password of {username} changed")
     if generated:
         click.echo(f"password: {new}")

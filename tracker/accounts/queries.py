@@ -1,8 +1,10 @@
-"""Read side of accounts: what an admin sees of a user's sessions, tokens and sign-ins."""
+"""Read side of accounts: users by id or name, and what an admin sees of a user's sessions,
+tokens and sign-ins."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlalchemy import func, select
 
@@ -10,7 +12,46 @@ from tracker.accounts.models import ApiToken, StaffSession, User
 from tracker.accounts.sessions import idle_limit
 from tracker.audit.models import AuditEntry
 from tracker.calendar import utcnow
+from tracker.dossiers.queries import MAX_ID
 from tracker.extensions import db
+from tracker.text import fold
+
+M = TypeVar("M", User, StaffSession, ApiToken)
+
+
+def find_user(user_id: int) -> User | None:
+    return _by_id(User, user_id)
+
+
+def find_session(session_id: int) -> StaffSession | None:
+    return _by_id(StaffSession, session_id)
+
+
+def find_token(token_id: int) -> ApiToken | None:
+    return _by_id(ApiToken, token_id)
+
+
+def _by_id(model: type[M], row_id: int) -> M | None:
+    # An id past the column's range names nothing (and must not reach the database).
+    return db.session.get(model, row_id) if 0 < row_id <= MAX_ID else None
+
+
+def find_user_by_name(username: str) -> User | None:
+    """The user with exactly `username`, or None."""
+    if "\x00" in username:
+        return None  # PostgreSQL refuses NUL in text: no user name holds one
+    return db.session.scalar(select(User).where(User.username == username))
+
+
+def list_users(search: str = "") -> list[User]:
+    """Every user by name; with `search`, those whose user name or full name contains it
+    (accents and case aside)."""
+    rows = list(db.session.scalars(select(User).order_by(User.username)))
+    if not search:
+        return rows
+    wanted = fold(search)
+    return [user for user in rows if wanted in fold(f"{user.username} {user.full_name}")]
+
 
 # What an admin should notice about an account: refused sign-ins, throttles, a token used from
 # a new address, credentials ended.

@@ -24,20 +24,18 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from marshmallow import ValidationError, fields, validate
-from sqlalchemy import select
 
 from tracker.accounts import operations, queries, sessions, throttle
-from tracker.accounts.models import ROLES, SCOPES, ApiToken, StaffSession, User
+from tracker.accounts.auth import actor
+from tracker.accounts.models import ROLES, SCOPES, User
 from tracker.accounts.operations import SignIn, authenticate
 from tracker.audit.operations import record_audit
-from tracker.catalogue.models import Agency, Office
-from tracker.dossiers.queries import MAX_ID
+from tracker.catalogue import queries as catalogue
 from tracker.errors import DomainError, error_page
-from tracker.extensions import db
 from tracker.i18n import LANGUAGE_COOKIE, N_
 from tracker.pages import form_errors, home_url, page_roles, safe_next
 from tracker.schemas import LoadSchema
-from tracker.text import fold
+from tracker.unit_of_work import discard
 
 bp = Blueprint("account_pages", __name__, template_folder="templates")
 
@@ -47,22 +45,23 @@ STAFF_ROLES = ("clerk", "agency", "manager", "admin")
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     next_url = safe_next(request.values.get("next"))
+    # The sign-in page is for anonymous visitors too: `actor()` would refuse them.
     if current_user.is_authenticated and request.method == "GET":
-        return redirect(next_url or home_url(current_user))
+        return redirect(next_url or home_url(actor()))
     if request.method == "GET":
         return render_template("accounts/login.html", next_url=next_url, username="")
     username = request.form.get("username", "").strip()
+    # A refused or failed sign-in answers an error page, not an exception: the request's unit
+    # of work commits its audit entry all the same.
     attempt = throttle.count_attempt(username)
     if attempt.refused:
         if attempt.first_refusal:
             _audit_sign_in("user.sign_in_throttled", username, None)
-            db.session.commit()
         page, status = error_page(429)
         return page, status, {"Retry-After": str(attempt.retry_after)}
     outcome = authenticate(username, request.form.get("password", ""))
     if outcome.user is None:
         _audit_sign_in("user.sign_in_failed", username, outcome)
-        db.session.commit()
         error = _("The user name or password is wrong, or the account is disabled.")
         page = render_template(
             "accounts/login.html", next_url=next_url, username=username, error=error
@@ -80,7 +79,6 @@ def login():
     session[sessions.SID_KEY] = token
     session.permanent = True
     record_audit(user.id, "user.sign_in", "user", user.username)
-    db.session.commit()
     return redirect(next_url or home_url(user))
 
 
@@ -88,8 +86,8 @@ def _audit_sign_in(action: str, typed: str, outcome: SignIn | None) -> None:
     """A refused sign-in, for the admins. A name nobody has is not written down: it may be a
     password typed in the wrong box."""
     known = outcome.known if outcome else None
-    if outcome is None and "\x00" not in typed:
-        known = db.session.scalar(select(User).where(User.username == typed))
+    if outcome is None:
+        known = queries.find_user_by_name(typed)
     after = {"reason": outcome.reason} if outcome else None
     record_audit(
         known.id if known else None, action, "user", known.username if known else "?", after=after
@@ -99,11 +97,11 @@ def _audit_sign_in(action: str, typed: str, outcome: SignIn | None) -> None:
 @bp.post("/logout")
 @page_roles(*STAFF_ROLES)
 def logout():
+    user = actor()
     row = sessions.live_session(session.get(sessions.SID_KEY, ""))
     if row is not None:
         sessions.end_session(row, "signed_out")
-    record_audit(current_user.id, "user.sign_out", "user", current_user.username)
-    db.session.commit()
+    record_audit(user.id, "user.sign_out", "user", user.username)
     logout_user()
     session.clear()
     flash(_("You have signed out."), "info")
@@ -179,13 +177,8 @@ def _form_data() -> dict[str, str]:
     return {name: value for name, value in request.form.items() if name != "csrf_token"}
 
 
-def _actor() -> User:
-    return current_user._get_current_object()
-
-
 def _user_or_404(user_id: int) -> User:
-    # An id past the column's range names nobody (and must not reach the database).
-    user = db.session.get(User, user_id) if 0 < user_id <= MAX_ID else None
+    user = queries.find_user(user_id)
     if user is None:
         abort(404)
     return user
@@ -208,10 +201,7 @@ def users():
     search by name."""
     query = request.args.get("q", "").strip()
     page = max(request.args.get("page", 1, type=int) or 1, 1)
-    rows = list(db.session.scalars(select(User).order_by(User.username)))
-    if query:
-        wanted = fold(query)
-        rows = [u for u in rows if wanted in fold(f"{u.username} {u.full_name}")]
+    rows = queries.list_users(query)
     start = (page - 1) * USERS_PER_PAGE
     return render_template(
         "accounts/users.html",
@@ -244,12 +234,11 @@ def new_user():
             full_name=form["full_name"],
             office_code=form["office"] or None,
             agency_code=form["agency"] or None,
-            actor=_actor(),
+            actor=actor(),
         )
     except (ValidationError, DomainError) as exc:
-        db.session.rollback()
+        discard()
         return _new_user_form(typed, form_errors(exc), 422)
-    db.session.commit()
     if form["generate"] and user.role != "integration":  # an integration has no password
         return _secret_page(user, "password", password)
     flash(_("User %(name)s created.", name=user.username), "success")
@@ -257,14 +246,12 @@ def new_user():
 
 
 def _new_user_form(values: dict, errors: dict, status: int = 200):
-    offices = db.session.scalars(select(Office).order_by(Office.code)).all()
-    agencies = db.session.scalars(select(Agency).order_by(Agency.code)).all()
     page = render_template(
         "accounts/users_new.html",
         values=values,
         errors=errors,
-        offices=offices,
-        agencies=agencies,
+        offices=catalogue.list_offices({}),
+        agencies=catalogue.list_agencies(),
         role_names=ROLE_NAMES,
     )
     return page, status
@@ -278,10 +265,8 @@ def user(user_id: int):
 
 
 def _user_page(user: User, values: dict, errors: dict, status: int = 200):
-    offices = agencies = ()
-    if user.role != "integration":
-        offices = db.session.scalars(select(Office).order_by(Office.code)).all()
-    agencies = db.session.scalars(select(Agency).order_by(Agency.code)).all()
+    # An integration account belongs to no office (to an agency at most): none is offered.
+    offices = catalogue.list_offices({}) if user.role != "integration" else []
     page = render_template(
         "accounts/users_detail.html",
         user=user,
@@ -292,7 +277,7 @@ def _user_page(user: User, values: dict, errors: dict, status: int = 200):
         values={**_placement_values(user), **values},
         errors=errors,
         offices=offices,
-        agencies=agencies,
+        agencies=catalogue.list_agencies(),
         role_names=ROLE_NAMES,
         scope_names=SCOPE_NAMES,
         event_names=EVENT_NAMES,
@@ -324,12 +309,11 @@ def edit_user(user_id: int):
             full_name=form["full_name"],
             office_code=form["office"] or None,
             agency_code=form["agency"] or None,
-            actor=_actor(),
+            actor=actor(),
         )
     except (ValidationError, DomainError) as exc:
-        db.session.rollback()
+        discard()
         return _user_page(_user_or_404(user_id), typed, form_errors(exc), 422)
-    db.session.commit()
     flash(_("%(name)s is saved.", name=user.username), "success")
     return redirect(url_for("account_pages.user", user_id=user.id))
 
@@ -341,12 +325,10 @@ def end_sessions(user_id: int):
     user = _user_or_404(user_id)
     only = None
     if request.form.get("session"):
-        number = request.form.get("session", type=int) or 0
-        only = db.session.get(StaffSession, number) if 0 < number <= MAX_ID else None
+        only = queries.find_session(request.form.get("session", type=int) or 0)
         if only is None or only.user_id != user.id:
             abort(404)
-    ended = operations.end_sessions_of(user, actor=_actor(), only=only)
-    db.session.commit()
+    ended = operations.end_sessions_of(user, actor=actor(), only=only)
     flash(_("Sessions ended: %(count)s.", count=ended), "success")
     if only is not None and only.id == sessions.current_session_id():
         return redirect(url_for("account_pages.login"))
@@ -360,11 +342,10 @@ def set_active(user_id: int):
     user = _user_or_404(user_id)
     active = request.form.get("active") == "1"
     try:
-        operations.set_user_active(user, active, actor=_actor())
+        operations.set_user_active(user, active, actor=actor())
     except DomainError as exc:
-        db.session.rollback()
+        discard()
         return _user_page(user, {}, form_errors(exc), 422)
-    db.session.commit()
     message = _("%(name)s can sign in again.") if active else _("%(name)s is disabled.")
     flash(message % {"name": user.username}, "success")
     return redirect(url_for("account_pages.user", user_id=user.id))
@@ -380,12 +361,11 @@ def reset_password(user_id: int):
     try:
         password = _chosen_password(typed, generate)
         # Changing one's own password keeps the session it is done in (the others end).
-        own = sessions.current_session_id() if user.id == current_user.id else None
-        operations.reset_password(user, password, actor=_actor(), keep_session=own)
+        own = sessions.current_session_id() if user.id == actor().id else None
+        operations.reset_password(user, password, actor=actor(), keep_session=own)
     except (ValidationError, DomainError) as exc:
-        db.session.rollback()
+        discard()
         return _user_page(user, typed, form_errors(exc), 422)
-    db.session.commit()
     if generate:
         return _secret_page(user, "password", password)
     flash(_("The password of %(name)s is changed.", name=user.username), "success")
@@ -401,23 +381,21 @@ def issue_token(user_id: int):
     try:
         name = TokenForm().load({"name": request.form.get("name", "")})["name"]
         token = operations.issue_token(
-            user, name=name, scopes=request.form.getlist("scopes"), actor=_actor()
+            user, name=name, scopes=request.form.getlist("scopes"), actor=actor()
         )
     except (ValidationError, DomainError) as exc:
-        db.session.rollback()
+        discard()
         return _user_page(user, typed, form_errors(exc), 422)
-    db.session.commit()
     return _secret_page(user, "token", token)
 
 
 @bp.post("/admin/users/<int:user_id>/tokens/<int:token_id>/revoke")
 @page_roles("admin")
 def revoke_token(user_id: int, token_id: int):
-    token = db.session.get(ApiToken, token_id) if 0 < token_id <= MAX_ID else None
+    token = queries.find_token(token_id)
     if token is None or token.user_id != user_id:
         abort(404)
-    operations.revoke_token(token, actor=_actor())
-    db.session.commit()
+    operations.revoke_token(token, actor=actor())
     flash(_("Token “%(name)s” revoked.", name=token.name or token.id), "success")
     return redirect(url_for("account_pages.user", user_id=user_id))
 
