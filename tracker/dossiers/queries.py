@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import joinedload, lazyload
 
 from tracker.accounts.models import User
+from tracker.accounts.visibility import visible_to
 from tracker.calendar import VN_TZ, today_vn
 from tracker.catalogue.models import Channel, Office, Procedure, Sector
 from tracker.dossiers import s10
@@ -25,12 +26,8 @@ MAX_ID = 2**31 - 1  # integer primary keys
 
 
 def scope(query: Select, user: User) -> Select:
-    """Restrict a dossier query to what `user` may see: clerks their office, agencies theirs."""
-    if user.role == "clerk":
-        return query.where(Dossier.office_id == user.office_id)
-    if user.role == "agency":
-        return query.where(Dossier.agency_id == user.agency_id)
-    return query
+    """Restrict a dossier query to what `user` may see (`visible_to`: by office or agency)."""
+    return visible_to(user, query, office=Dossier.office_id, agency=Dossier.agency_id)
 
 
 def get_dossier(code: str, user: User, *, for_update: bool = False) -> Dossier:

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import Select, select
 
 from tracker.accounts.models import User
+from tracker.accounts.visibility import visible_to
 from tracker.catalogue.models import Agency, Office, Procedure
 from tracker.database import among, batches
 from tracker.dossiers.models import Dossier
@@ -21,12 +22,9 @@ from tracker.imports.rows import Catalogue, OfficeRef, ProcedureRef
 
 
 def scope(query: Select, user: User) -> Select:
-    """Jobs `user` may see: a clerk their office's, an agency officer their agency's."""
-    if user.role == "clerk":
-        return query.where(ImportJob.office_id == user.office_id)
-    if user.role == "agency":
-        return query.where(ImportJob.agency_id == user.agency_id)
-    return query
+    """Jobs `user` may see (`visible_to`): a clerk their office's, an agency officer their
+    agency's."""
+    return visible_to(user, query, office=ImportJob.office_id, agency=ImportJob.agency_id)
 
 
 def get_job(job_id: int, user: User) -> ImportJob:
