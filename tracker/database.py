@@ -134,6 +134,16 @@ def upsert(table: Any) -> Any:
     return (postgresql.insert if on_postgresql() else sqlite.insert)(table)
 
 
+def read_connection() -> Connection:
+    """A connection of the engine's, outside the session, for a single read (the public
+    lookup's hot path). On PostgreSQL in autocommit: one read needs no transaction, and that
+    saves the BEGIN and ROLLBACK round trips."""
+    connection = db.engine.connect()
+    if connection.dialect.name == "postgresql":
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+    return connection
+
+
 # One list of values as a parameter ---------------------------------------------------------
 
 # SQLite takes at most 32,766 parameters in a statement: lists are cut into pieces.

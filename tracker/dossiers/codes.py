@@ -8,11 +8,11 @@ import hmac
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import date
+from functools import cache
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Insert, bindparam, text
 
+from tracker.database import dialect_name, on_postgresql, upsert
 from tracker.dossiers.models import CodeCounter
 from tracker.extensions import db
 
@@ -22,21 +22,20 @@ SECRET_LENGTH = 10  # 10 symbols x 5 bits = 50 random bits
 _CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
-def _next_sequence(insert):
-    # On the table, not the mapped class: a plain statement skips the ORM's bulk-insert machinery.
+# Built once per dialect (`dialect` is the session's `dialect_name()`, which `upsert` follows):
+# only the agency and the day change from one intake to the next. On the table, not the mapped
+# class: a plain statement skips the ORM's bulk-insert machinery.
+@cache
+def _next_sequence(dialect: str) -> Insert:
+    table = CodeCounter.__table__
     return (
-        insert(CodeCounter.__table__)
+        upsert(table)
         .values(agency_code=bindparam("agency"), day=bindparam("day"), last_seq=1)
         .on_conflict_do_update(
-            index_elements=["agency_code", "day"],
-            set_={"last_seq": CodeCounter.__table__.c.last_seq + 1},
+            index_elements=["agency_code", "day"], set_={"last_seq": table.c.last_seq + 1}
         )
-        .returning(CodeCounter.__table__.c.last_seq)
+        .returning(table.c.last_seq)
     )
-
-
-# Built once per dialect: only the agency and the day change from one intake to the next.
-_NEXT_SEQUENCE = {"postgresql": _next_sequence(pg_insert), "sqlite": _next_sequence(sqlite_insert)}
 
 
 def allocate_code(agency_code: str, day: date) -> str:
@@ -46,7 +45,7 @@ def allocate_code(agency_code: str, day: date) -> str:
     (PostgreSQL row lock, SQLite write lock) until the allocating transaction ends, and a rolled
     back transaction gives its number back, so the sequence has no holes.
     """
-    statement = _NEXT_SEQUENCE[db.session.get_bind().dialect.name]
+    statement = _next_sequence(dialect_name())
     sequence = db.session.execute(statement, {"agency": agency_code, "day": day}).scalar_one()
     return f"{code_prefix(agency_code, day)}{sequence:04d}"
 
@@ -56,9 +55,11 @@ def code_prefix(agency_code: str, day: date) -> str:
     return f"{agency_code}-{day:%y%m%d}-"
 
 
-def _reserve_block(insert):
+# SQLite: one statement per key, in process (built once, as `_next_sequence`).
+@cache
+def _reserve_block(dialect: str) -> Insert:
     table = CodeCounter.__table__
-    statement = insert(table).values(
+    statement = upsert(table).values(
         agency_code=bindparam("agency"), day=bindparam("day"), last_seq=bindparam("n")
     )
     return statement.on_conflict_do_update(
@@ -67,8 +68,7 @@ def _reserve_block(insert):
     ).returning(table.c.last_seq)
 
 
-# SQLite: one statement per key, in process. PostgreSQL: every key in one round trip.
-_RESERVE_BLOCK = _reserve_block(sqlite_insert)
+# PostgreSQL: every key in one round trip.
 _RESERVE_BLOCKS = text(
     "INSERT INTO code_counters (agency_code, day, last_seq)"
     " SELECT * FROM unnest(CAST(:agencies AS varchar[]), CAST(:days AS date[]),"
@@ -90,7 +90,7 @@ def allocate_code_blocks(counts: Mapping[tuple[str, date], int]) -> dict[tuple[s
     keys = sorted(key for key, count in counts.items() if count > 0)
     if not keys:
         return {}
-    if db.session.get_bind().dialect.name == "postgresql":
+    if on_postgresql():
         rows = db.session.execute(
             _RESERVE_BLOCKS,
             {
@@ -101,9 +101,10 @@ def allocate_code_blocks(counts: Mapping[tuple[str, date], int]) -> dict[tuple[s
         )
         last = {(agency, day): last_seq for agency, day, last_seq in rows}
     else:
+        statement = _reserve_block(dialect_name())
         last = {
             (agency, day): db.session.execute(
-                _RESERVE_BLOCK, {"agency": agency, "day": day, "n": counts[agency, day]}
+                statement, {"agency": agency, "day": day, "n": counts[agency, day]}
             ).scalar_one()
             for agency, day in keys
         }

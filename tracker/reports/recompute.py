@@ -46,9 +46,9 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from tracker.calendar import VN_TZ, local_date
+from tracker.database import on_postgresql, upsert
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.dossiers.timeliness import DELIVERED
 from tracker.extensions import db
@@ -143,7 +143,7 @@ def recompute_year(year: int) -> RecomputeResult:
     differs (insert missing rows, update wrong ones, delete rows that should not exist), table
     by table in the order of `CHECKS`, each against its source already fixed. Never commits."""
     result = RecomputeResult(year)
-    if _dialect() == "postgresql":
+    if on_postgresql():
         # Read without a lock first: a correct year (the nightly rule) blocks no writer. Writers
         # change the four tables in one transaction, so each comparison (one statement) sees a
         # table and its source agree unless one of them drifted.
@@ -181,13 +181,9 @@ def _log(result: RecomputeResult) -> None:
 # The counting rules, set-based ------------------------------------------------------------------
 
 
-def _dialect() -> str:
-    return db.session.get_bind().dialect.name
-
-
 def _local_day(moment):
     """The day in Vietnam of a UTC timestamp column, in SQL."""
-    if _dialect() == "postgresql":
+    if on_postgresql():
         return cast(func.timezone(VN_TZ.key, moment), Date)
     # SQLite keeps naive UTC text. A fixed +7 hours is exact: Vietnam has kept UTC+7, without
     # daylight saving, since 1975 (the tz database's Asia/Ho_Chi_Minh), before any dossier here.
@@ -195,7 +191,7 @@ def _local_day(moment):
 
 
 def _month_of(day):
-    if _dialect() == "postgresql":
+    if on_postgresql():
         return cast(func.date_trunc("month", day), Date)
     return type_coerce(func.date(day, "start of month"), Date)
 
@@ -328,7 +324,7 @@ def _diff(check: Check, year: int) -> Select | CompoundSelect:
         *(have.c[name].label(f"a_{name}") for name in columns),
     )
     differs = or_(*(want.c[m] != have.c[m] for m in MEASURES))
-    if _dialect() == "postgresql":
+    if on_postgresql():
         # One FULL JOIN: the expected counts are computed once.
         missing = or_(want.c[period].is_(None), have.c[period].is_(None))
         return both.select_from(want.join(have, on, full=True)).where(or_(missing, differs))
@@ -350,7 +346,7 @@ def _fix(check: Check, diff: Select | CompoundSelect, fixes: TableFixes) -> None
     SQLite reads them all first (writing under an open cursor on the same table is undefined)."""
     columns = check.key
     period = columns[0]
-    postgres = _dialect() == "postgresql"
+    postgres = on_postgresql()
     result = db.session.execute(diff, execution_options={"yield_per": CHUNK} if postgres else {})
     chunks: Iterable[Sequence[Any]] = result.partitions(CHUNK) if postgres else [result.all()]
     for rows in chunks:
@@ -376,8 +372,7 @@ def _count(fixes: TableFixes, kind: str, key: tuple) -> None:
 
 def _write(table: Table, columns: Sequence[str], upserts: list[dict], deletes: list[dict]) -> None:
     if upserts:
-        dialect = postgresql if _dialect() == "postgresql" else sqlite
-        statement = dialect.insert(table)
+        statement = upsert(table)
         statement = statement.on_conflict_do_update(
             index_elements=list(columns), set_={m: statement.excluded[m] for m in MEASURES}
         )

@@ -9,14 +9,14 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Row
 
 from tracker.catalogue.models import Office, Procedure
+from tracker.database import read_connection
 from tracker.dossiers import codes
 from tracker.dossiers.lifecycle import SERVICE_FORM_LABELS, status_label
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.dossiers.timeliness import timeliness
-from tracker.extensions import db
 from tracker.text import mask_name
 
 # Compared against when no dossier matched, so that an unknown code costs what a wrong secret does.
@@ -76,16 +76,8 @@ def find_by_item_and_phone(item: str, phone_last4: str) -> dict[str, Any] | None
 
 
 def _fetch(query: Select, **params: str) -> list[Row]:
-    with _read_connection() as connection:
+    with read_connection() as connection:
         return list(connection.execute(query, params))
-
-
-def _read_connection() -> Connection:
-    # A single read needs no transaction: on PostgreSQL that saves the BEGIN and ROLLBACK trips.
-    connection = db.engine.connect()
-    if connection.dialect.name == "postgresql":
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-    return connection
 
 
 def _iso(day: date | None) -> str | None:
