@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 import redis
@@ -30,8 +30,12 @@ from tests.servers import (
 from tracker import create_app
 from tracker.accounts.models import User
 from tracker.accounts.operations import create_user, issue_token
+from tracker.calendar import utcnow
 from tracker.catalogue.models import Agency, Channel, Office, Procedure, Sector
+from tracker.dossiers import operations
+from tracker.dossiers.models import Dossier
 from tracker.extensions import db, limiter
+from tracker.unit_of_work import unit_of_work
 from workers import celery_init_app
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -315,6 +319,39 @@ def create_dossier(client, clerk) -> Callable[..., dict]:
         return response.get_json()
 
     return create
+
+
+def intake_data(
+    service_form: str = "two_way", *, received_at: datetime | None = None, **overrides
+) -> dict:
+    """What the intake operation takes (as its schema loads it): procedure 1.001234 (10 working
+    days, every service form) at office 810000, received now unless said; `overrides` replace
+    or add fields (procedure_code, office_code, appointment_date, documents...)."""
+    data = {
+        "service_form": service_form,
+        "procedure_code": "1.001234",
+        "office_code": "810000",
+        "applicant": {"name": "Trần Thị Bình", "phone": "0987654321"},
+        "delivery_address": None if service_form == "send_only" else "5 Phan Chu Trinh, Biên Hòa",
+        "received_at": received_at or utcnow(),
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def make_dossier(app, catalogue) -> Callable[..., Dossier]:
+    """Build dossiers through the intake operation, each in a unit of work of its own (committed
+    when returned): `make(service_form, received_at=..., **overrides)`, as `intake_data`."""
+
+    def make(service_form: str = "two_way", **overrides) -> Dossier:
+        with unit_of_work():
+            dossier, _secret = operations.create_dossier(
+                intake_data(service_form, **overrides), None
+            )
+        return dossier
+
+    return make
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from tests.conftest import dossier_payload
+from tests.conftest import dossier_payload, intake_data
 from tracker.calendar import VN_TZ
 from tracker.dossiers import codes, operations
 from tracker.dossiers.models import CodeCounter, Dossier
@@ -19,19 +19,6 @@ from tracker.extensions import db
 
 AGENCY = "000.00.01.H19"
 OTHER_AGENCY = "000.00.02.H19"
-
-
-def intake(received_at: datetime, **extra) -> dict:
-    data = {
-        "service_form": "two_way",
-        "procedure_code": "1.001234",
-        "office_code": "810000",
-        "applicant": {"name": "Lê Văn Cường", "phone": "0901234567"},
-        "delivery_address": "1 Võ Thị Sáu, Biên Hòa",
-        "received_at": received_at,
-    }
-    data.update(extra)
-    return data
 
 
 # ---- allocate_code ----------------------------------------------------------------------
@@ -79,17 +66,16 @@ def test_rollback_gives_the_number_back(app):
         (datetime(2026, 1, 1, 0, 30, tzinfo=VN_TZ), "000.00.01.H19-260101-0001"),
     ],
 )
-def test_code_day_is_the_vietnam_day_of_receipt(app, catalogue, received_at, code):
-    dossier, _secret = operations.create_dossier(intake(received_at), None)
-    db.session.commit()
-    assert dossier.code == code
+def test_code_day_is_the_vietnam_day_of_receipt(make_dossier, received_at, code):
+    assert make_dossier(received_at=received_at).code == code
 
 
 def test_codes_follow_the_receiving_agency(app, catalogue):
     moment = datetime(2026, 3, 2, 9, 0, tzinfo=VN_TZ)
     made = []
     for procedure in ("1.001234", "1.009876", "1.001234", "1.009876", "1.001234"):
-        dossier, _ = operations.create_dossier(intake(moment, procedure_code=procedure), None)
+        data = intake_data(received_at=moment, procedure_code=procedure)
+        dossier, _ = operations.create_dossier(data, None)
         made.append(dossier.code)
     db.session.commit()
     assert made == [
@@ -101,18 +87,18 @@ def test_codes_follow_the_receiving_agency(app, catalogue):
     ]
 
 
-def test_failed_intake_leaves_no_gap(app, catalogue):
+def test_failed_intake_leaves_no_gap(make_dossier):
     moment = datetime(2026, 3, 2, 9, 0, tzinfo=VN_TZ)
-    first, _ = operations.create_dossier(intake(moment), None)
-    db.session.commit()
+    first = make_dossier(received_at=moment)
     assert first.code == "000.00.01.H19-260302-0001"
     # The code is allocated, then the INSERT fails (a document count of 0 breaks a CHECK).
-    broken = intake(moment, documents=[{"name": "Tờ khai", "kind": "original", "count": 0}])
+    broken = intake_data(
+        received_at=moment, documents=[{"name": "Tờ khai", "kind": "original", "count": 0}]
+    )
     with pytest.raises(IntegrityError):
         operations.create_dossier(broken, None)
     db.session.rollback()
-    second, _ = operations.create_dossier(intake(moment), None)
-    db.session.commit()
+    second = make_dossier(received_at=moment)
     assert second.code == "000.00.01.H19-260302-0002"
     assert db.session.scalars(select(Dossier.code).order_by(Dossier.code)).all() == [
         "000.00.01.H19-260302-0001",

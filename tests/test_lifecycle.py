@@ -1,8 +1,8 @@
 """The lifecycle: the transition table, `record_event` and the deadline clock.
 
-Dossiers are created and moved with the operations directly (the request's commit is played by
-`db.session.commit()`), with a few checks through the REST API. Every moment is explicit and in the
-past, so nothing depends on today's date.
+Dossiers are created through the intake operation (`make_dossier`) and moved with the operations
+directly (the request's commit is played by `db.session.commit()`), with a few checks through the
+REST API. Every moment is explicit and in the past, so nothing depends on today's date.
 """
 
 from __future__ import annotations
@@ -131,23 +131,6 @@ def vn(*args: int) -> datetime:
 MONDAY = vn(2025, 6, 2, 8, 0)
 
 
-def new_dossier(
-    catalogue, service_form: str = "two_way", *, received_at: datetime = MONDAY, **extra
-) -> Dossier:
-    data = {
-        "service_form": service_form,
-        "procedure_code": "1.001234",  # 10 working days, all three service forms
-        "office_code": "810000",
-        "applicant": {"name": "Trần Thị Bình", "phone": "0987654321"},
-        "delivery_address": None if service_form == "send_only" else "5 Phan Chu Trinh, Biên Hòa",
-        "received_at": received_at,
-        **extra,
-    }
-    dossier, _secret = operations.create_dossier(data, None)
-    db.session.commit()
-    return dossier
-
-
 def move(dossier: Dossier, status: str, when: datetime, **kwargs) -> operations.EventOutcome:
     kwargs.setdefault("source", "counter")
     if status == "delivery_failed":
@@ -250,8 +233,8 @@ def test_paths_cover_every_transition(form):
         ("return_only", "result_collected", ["out_for_delivery", "delivered"]),
     ],
 )
-def test_initial_status_per_form(app, catalogue, form, initial, first_allowed):
-    dossier = new_dossier(catalogue, form)
+def test_initial_status_per_form(app, make_dossier, form, initial, first_allowed):
+    dossier = make_dossier(form, received_at=MONDAY)
     assert dossier.status == initial
     assert dossier.status_changed_at == MONDAY
     assert dossier.version == 1
@@ -263,9 +246,9 @@ def test_initial_status_per_form(app, catalogue, form, initial, first_allowed):
 
 
 @pytest.mark.parametrize("form", FORMS)
-def test_every_path_through_record_event(app, catalogue, form):
+def test_every_path_through_record_event(app, make_dossier, form):
     for path in PATHS[form]:
-        dossier = new_dossier(catalogue, form)
+        dossier = make_dossier(form, received_at=MONDAY)
         when = MONDAY
         history = [lifecycle.INITIAL_STATUS[form]]
         for status in path:
@@ -291,8 +274,8 @@ def test_every_path_through_record_event(app, catalogue, form):
         assert [e.to_status for e in events] == history
 
 
-def test_two_way_happy_path_bookkeeping(app, catalogue):
-    dossier = new_dossier(catalogue, "two_way")
+def test_two_way_happy_path_bookkeeping(app, make_dossier):
+    dossier = make_dossier("two_way", received_at=MONDAY)
     walk(dossier, ["forwarded", "processing"], MONDAY)
     assert dossier.result_at is None
     result = vn(2025, 6, 10, 15, 0)
@@ -305,8 +288,8 @@ def test_two_way_happy_path_bookkeeping(app, catalogue):
     assert dossier.result_at == result
 
 
-def test_refusal_sets_result_time_and_is_still_returned(app, catalogue):
-    dossier = new_dossier(catalogue, "two_way")
+def test_refusal_sets_result_time_and_is_still_returned(app, make_dossier):
+    dossier = make_dossier("two_way", received_at=MONDAY)
     when = walk(dossier, ["forwarded"], MONDAY)
     refused = when + timedelta(days=1)
     move(dossier, "rejected", refused)
@@ -318,8 +301,8 @@ def test_refusal_sets_result_time_and_is_still_returned(app, catalogue):
 # ---- record_event rules --------------------------------------------------------------------
 
 
-def test_same_source_event_is_applied_once(app, catalogue):
-    dossier = new_dossier(catalogue)
+def test_same_source_event_is_applied_once(app, make_dossier):
+    dossier = make_dossier(received_at=MONDAY)
     when = MONDAY + timedelta(hours=3)
     first = move(dossier, "forwarded", when, source="postal_feed", source_event_id="VNP-1")
     assert (first.applied, first.duplicate) == (True, False)
@@ -333,9 +316,9 @@ def test_same_source_event_is_applied_once(app, catalogue):
     assert dossier.status == "forwarded"
 
 
-def test_duplicate_is_recognised_even_when_it_no_longer_fits(app, catalogue):
+def test_duplicate_is_recognised_even_when_it_no_longer_fits(app, make_dossier):
     # A feed resends an event after the dossier has moved on: it must be recognised, not refused.
-    dossier = new_dossier(catalogue)
+    dossier = make_dossier(received_at=MONDAY)
     move(
         dossier,
         "forwarded",
@@ -356,8 +339,8 @@ def test_duplicate_is_recognised_even_when_it_no_longer_fits(app, catalogue):
     assert event_count(dossier) == 3
 
 
-def test_same_event_id_from_another_source_is_another_event(app, catalogue):
-    dossier = new_dossier(catalogue)
+def test_same_event_id_from_another_source_is_another_event(app, make_dossier):
+    dossier = make_dossier(received_at=MONDAY)
     move(
         dossier,
         "forwarded",
@@ -372,11 +355,11 @@ def test_same_event_id_from_another_source_is_another_event(app, catalogue):
     assert dossier.status == "processing"
 
 
-def test_same_event_id_on_another_dossier_is_another_event(app, catalogue):
+def test_same_event_id_on_another_dossier_is_another_event(app, make_dossier):
     # Agencies number their events independently, and a clerk may reuse a scan label: an event id
     # identifies an event within one dossier's history.
-    first = new_dossier(catalogue)
-    second = new_dossier(catalogue)
+    first = make_dossier(received_at=MONDAY)
+    second = make_dossier(received_at=MONDAY)
     when = MONDAY + timedelta(hours=1)
     move(first, "forwarded", when, source="agency", source_event_id="42")
     outcome = move(second, "forwarded", when, source="agency", source_event_id="42")
@@ -385,8 +368,8 @@ def test_same_event_id_on_another_dossier_is_another_event(app, catalogue):
     assert event_count(second) == 2
 
 
-def test_late_event_is_kept_without_moving_the_status(app, catalogue):
-    dossier = new_dossier(catalogue)
+def test_late_event_is_kept_without_moving_the_status(app, make_dossier):
+    dossier = make_dossier(received_at=MONDAY)
     walk(dossier, ["forwarded", "processing"], MONDAY, step=timedelta(days=1))
     assert dossier.status_changed_at == MONDAY + timedelta(days=2)
     version, changed_at = dossier.version, dossier.status_changed_at
@@ -420,8 +403,8 @@ def test_late_event_is_kept_without_moving_the_status(app, catalogue):
     assert event_count(dossier) == 4
 
 
-def test_late_event_is_kept_even_if_it_would_not_fit(app, catalogue):
-    dossier = new_dossier(catalogue)
+def test_late_event_is_kept_even_if_it_would_not_fit(app, make_dossier):
+    dossier = make_dossier(received_at=MONDAY)
     walk(dossier, ["forwarded"], MONDAY, step=timedelta(days=1))
     late = move(dossier, "delivered", MONDAY + timedelta(hours=1))
     assert late.applied is False
@@ -429,14 +412,14 @@ def test_late_event_is_kept_even_if_it_would_not_fit(app, catalogue):
     assert dossier.closed_at is None
 
 
-def test_event_at_the_same_moment_as_the_last_change_is_applied(app, catalogue):
-    dossier = new_dossier(catalogue)
+def test_event_at_the_same_moment_as_the_last_change_is_applied(app, make_dossier):
+    dossier = make_dossier(received_at=MONDAY)
     assert move(dossier, "forwarded", MONDAY).applied is True
     assert dossier.status == "forwarded"
 
 
-def test_stale_expected_version_is_refused(app, catalogue):
-    dossier = new_dossier(catalogue)
+def test_stale_expected_version_is_refused(app, make_dossier):
+    dossier = make_dossier(received_at=MONDAY)
     assert dossier.version == 1
     move(dossier, "forwarded", MONDAY + timedelta(hours=1), expected_version=1)
     assert dossier.version == 2
@@ -454,8 +437,8 @@ def test_stale_expected_version_is_refused(app, catalogue):
     assert move(dossier, "processing", MONDAY + timedelta(hours=2), expected_version=2).applied
 
 
-def test_future_event_beyond_tolerance_is_refused(app, catalogue):
-    dossier = new_dossier(catalogue)
+def test_future_event_beyond_tolerance_is_refused(app, make_dossier):
+    dossier = make_dossier(received_at=MONDAY)
     with pytest.raises(ValidationFailed) as future:
         operations.record_event(
             dossier, "forwarded", source="counter", occurred_at=utcnow() + timedelta(minutes=11)
@@ -466,8 +449,8 @@ def test_future_event_beyond_tolerance_is_refused(app, catalogue):
     assert move(dossier, "forwarded", utcnow() + timedelta(minutes=5)).applied is True
 
 
-def test_default_occurred_at_is_now(app, catalogue):
-    dossier = new_dossier(catalogue)
+def test_default_occurred_at_is_now(app, make_dossier):
+    dossier = make_dossier(received_at=MONDAY)
     before = utcnow()
     outcome = move(dossier, "forwarded", None)
     assert before <= outcome.event.occurred_at <= utcnow()
@@ -475,9 +458,9 @@ def test_default_occurred_at_is_now(app, catalogue):
 
 
 @pytest.mark.parametrize("status", ["forwarded", "result_collected", "delivered"])
-def test_agency_officer_cannot_record_post_statuses(app, catalogue, make_staff, status):
+def test_agency_officer_cannot_record_post_statuses(app, make_dossier, make_staff, status):
     officer = make_staff("agency").user
-    dossier = new_dossier(catalogue)
+    dossier = make_dossier(received_at=MONDAY)
     with pytest.raises(Forbidden) as refused:
         operations.record_event(
             dossier, status, source="agency", actor=officer, occurred_at=MONDAY + timedelta(hours=1)
@@ -491,9 +474,9 @@ def test_agency_officer_cannot_record_post_statuses(app, catalogue, make_staff, 
     assert event_count(dossier) == 1
 
 
-def test_agency_officer_records_agency_statuses(app, catalogue, make_staff):
+def test_agency_officer_records_agency_statuses(app, make_dossier, make_staff):
     officer = make_staff("agency").user
-    dossier = new_dossier(catalogue)
+    dossier = make_dossier(received_at=MONDAY)
     move(dossier, "forwarded", MONDAY + timedelta(hours=1))
     for hours, status in enumerate(
         ["processing", "supplement_required", "processing", "result_ready"], start=2
@@ -635,8 +618,8 @@ def test_api_agency_officer_limited_to_agency_statuses(client, make_staff, creat
 # ---- the clock -------------------------------------------------------------------------------
 
 
-def test_forwarding_sets_the_statutory_appointment(app, catalogue):
-    dossier = new_dossier(catalogue)
+def test_forwarding_sets_the_statutory_appointment(app, make_dossier):
+    dossier = make_dossier(received_at=MONDAY)
     assert (dossier.appointment_date, dossier.due_date) == (None, None)
     move(dossier, "forwarded", vn(2025, 6, 2, 10, 0))
     # Monday 2/6 + 10 working days: 3, 4, 5, 6, 9, 10, 11, 12, 13, 16 June.
@@ -644,30 +627,30 @@ def test_forwarding_sets_the_statutory_appointment(app, catalogue):
     assert dossier.due_date == date(2025, 6, 16)
 
 
-def test_statutory_appointment_skips_tet(app, catalogue):
-    dossier = new_dossier(catalogue, received_at=vn(2026, 2, 11, 9, 0))
+def test_statutory_appointment_skips_tet(app, make_dossier):
+    dossier = make_dossier(received_at=vn(2026, 2, 11, 9, 0))
     move(dossier, "forwarded", vn(2026, 2, 12, 10, 0))
     # Thursday 12/2/2026 + 10: Fri 13, (Tết 16-20), 23, 24, 25, 26, 27 Feb, 2, 3, 4, 5 March.
     assert dossier.appointment_date == date(2026, 3, 5)
 
 
-def test_hand_over_day_is_taken_in_vietnam_time(app, catalogue):
-    dossier = new_dossier(catalogue, received_at=vn(2025, 6, 5, 8, 0))
+def test_hand_over_day_is_taken_in_vietnam_time(app, make_dossier):
+    dossier = make_dossier(received_at=vn(2025, 6, 5, 8, 0))
     # Thursday 17:30 UTC is Friday 00:30 in Vietnam: the hand-over day is Friday 6/6.
     move(dossier, "forwarded", datetime(2025, 6, 5, 17, 30, tzinfo=UTC))
     # Friday 6/6 + 10: 9, 10, 11, 12, 13, 16, 17, 18, 19, 20 June (from Thursday it would be 19).
     assert dossier.appointment_date == date(2025, 6, 20)
 
 
-def test_explicit_appointment_on_the_event_wins(app, catalogue):
-    dossier = new_dossier(catalogue)
+def test_explicit_appointment_on_the_event_wins(app, make_dossier):
+    dossier = make_dossier(received_at=MONDAY)
     move(dossier, "forwarded", vn(2025, 6, 2, 10, 0), appointment_date=date(2025, 7, 1))
     assert dossier.appointment_date == date(2025, 7, 1)
     assert dossier.due_date == date(2025, 7, 1)
 
 
-def test_appointment_given_at_intake_is_kept_at_hand_over(app, catalogue):
-    dossier = new_dossier(catalogue, appointment_date=date(2025, 6, 30))
+def test_appointment_given_at_intake_is_kept_at_hand_over(app, make_dossier):
+    dossier = make_dossier(received_at=MONDAY, appointment_date=date(2025, 6, 30))
     assert dossier.due_date == date(2025, 6, 30)
     move(dossier, "forwarded", vn(2025, 6, 2, 10, 0))
     assert dossier.appointment_date == date(2025, 6, 30)
@@ -688,8 +671,8 @@ def test_api_intake_with_an_appointment_date(client, clerk, catalogue):
     assert body["supplement_days"] == 0
 
 
-def test_agency_date_replaces_the_statutory_one(app, catalogue):
-    dossier = new_dossier(catalogue)
+def test_agency_date_replaces_the_statutory_one(app, make_dossier):
+    dossier = make_dossier(received_at=MONDAY)
     move(dossier, "forwarded", vn(2025, 6, 2, 10, 0))
     assert dossier.appointment_date == date(2025, 6, 16)
     move(dossier, "processing", vn(2025, 6, 3, 9, 0), appointment_date=date(2025, 6, 20))
@@ -697,8 +680,8 @@ def test_agency_date_replaces_the_statutory_one(app, catalogue):
     assert dossier.due_date == date(2025, 6, 20)
 
 
-def test_supplement_pauses_the_clock(app, catalogue):
-    dossier = new_dossier(catalogue)
+def test_supplement_pauses_the_clock(app, make_dossier):
+    dossier = make_dossier(received_at=MONDAY)
     move(dossier, "forwarded", vn(2025, 6, 2, 10, 0))  # appointment Monday 16 June
     move(dossier, "processing", vn(2025, 6, 3, 9, 0))
     asked = vn(2025, 6, 4, 15, 0)  # Wednesday
@@ -735,8 +718,8 @@ def test_supplement_pauses_the_clock(app, catalogue):
     assert timeliness(dossier, date(2025, 7, 31)) == "late"
 
 
-def test_supplement_days_skip_tet(app, catalogue):
-    dossier = new_dossier(catalogue, received_at=vn(2026, 2, 11, 9, 0))
+def test_supplement_days_skip_tet(app, make_dossier):
+    dossier = make_dossier(received_at=vn(2026, 2, 11, 9, 0))
     move(dossier, "forwarded", vn(2026, 2, 12, 8, 0))  # appointment 5 March
     move(dossier, "supplement_required", vn(2026, 2, 12, 14, 0))  # Thursday before Tết
     move(dossier, "processing", vn(2026, 2, 24, 10, 0))
@@ -746,9 +729,9 @@ def test_supplement_days_skip_tet(app, catalogue):
     assert dossier.due_date == date(2026, 3, 10)
 
 
-def test_supplement_ended_by_withdrawal_or_refusal_is_counted(app, catalogue):
+def test_supplement_ended_by_withdrawal_or_refusal_is_counted(app, make_dossier):
     for end in ("withdrawn", "rejected"):
-        dossier = new_dossier(catalogue)
+        dossier = make_dossier(received_at=MONDAY)
         move(dossier, "forwarded", vn(2025, 6, 2, 10, 0))
         move(dossier, "supplement_required", vn(2025, 6, 3, 10, 0))  # Tuesday
         move(dossier, end, vn(2025, 6, 5, 10, 0))  # Thursday: Wed 4, Thu 5
@@ -770,16 +753,16 @@ def test_supplement_ended_by_withdrawal_or_refusal_is_counted(app, catalogue):
         (["withdrawn"], False),
     ],
 )
-def test_overdue_by_status(app, catalogue, status_path, overdue):
-    dossier = new_dossier(catalogue, appointment_date=date(2025, 6, 16))
+def test_overdue_by_status(app, make_dossier, status_path, overdue):
+    dossier = make_dossier(received_at=MONDAY, appointment_date=date(2025, 6, 16))
     walk(dossier, status_path, MONDAY)
     assert dossier.due_date == date(2025, 6, 16)
     assert dossier.is_overdue(date(2025, 6, 16)) is False
     assert dossier.is_overdue(date(2025, 6, 17)) is overdue
 
 
-def test_not_overdue_without_appointment(app, catalogue):
-    dossier = new_dossier(catalogue)
+def test_not_overdue_without_appointment(app, make_dossier):
+    dossier = make_dossier(received_at=MONDAY)
     assert dossier.is_overdue(date(2030, 1, 1)) is False
     assert timeliness(dossier, date(2030, 1, 1)) == "unknown"
 
@@ -787,8 +770,8 @@ def test_not_overdue_without_appointment(app, catalogue):
 # ---- timeliness of delivered results ----------------------------------------------------------
 
 
-def deliver_two_way(catalogue, delivered_at: datetime) -> Dossier:
-    dossier = new_dossier(catalogue)
+def deliver_two_way(make_dossier, delivered_at: datetime) -> Dossier:
+    dossier = make_dossier(received_at=MONDAY)
     move(dossier, "forwarded", vn(2025, 6, 2, 10, 0))  # appointment Monday 16 June
     walk(
         dossier,
@@ -813,35 +796,35 @@ def deliver_two_way(catalogue, delivered_at: datetime) -> Dossier:
         (vn(2025, 6, 20, 9, 0), "late"),
     ],
 )
-def test_delivered_early_on_time_late(app, catalogue, delivered_at, expected):
-    dossier = deliver_two_way(catalogue, delivered_at)
+def test_delivered_early_on_time_late(app, make_dossier, delivered_at, expected):
+    dossier = deliver_two_way(make_dossier, delivered_at)
     assert dossier.closed_at == delivered_at
     # A delivered dossier's verdict does not depend on the day it is asked.
     assert timeliness(dossier, date(2025, 6, 1)) == expected
     assert timeliness(dossier, date(2030, 1, 1)) == expected
 
 
-def test_collected_in_person_is_judged_too(app, catalogue):
-    dossier = new_dossier(catalogue, "send_only")
+def test_collected_in_person_is_judged_too(app, make_dossier):
+    dossier = make_dossier("send_only", received_at=MONDAY)
     move(dossier, "forwarded", vn(2025, 6, 2, 10, 0))
     walk(dossier, ["processing", "result_ready"], vn(2025, 6, 2, 10, 0))
     move(dossier, "collected_in_person", vn(2025, 6, 16, 15, 0))
     assert timeliness(dossier) == "on_time"
 
 
-def test_return_only_with_agency_appointment(app, catalogue):
-    dossier = new_dossier(catalogue, "return_only", appointment_date=date(2025, 6, 3))
+def test_return_only_with_agency_appointment(app, make_dossier):
+    dossier = make_dossier("return_only", received_at=MONDAY, appointment_date=date(2025, 6, 3))
     move(dossier, "delivered", vn(2025, 6, 4, 9, 0))
     assert timeliness(dossier) == "late"
 
 
-def test_closed_without_delivery_is_not_applicable(app, catalogue):
-    dossier = new_dossier(catalogue)
+def test_closed_without_delivery_is_not_applicable(app, make_dossier):
+    dossier = make_dossier(received_at=MONDAY)
     move(dossier, "forwarded", vn(2025, 6, 2, 10, 0))
     move(dossier, "withdrawn", vn(2025, 6, 3, 10, 0))
     assert timeliness(dossier) == "not_applicable"
 
-    returned = new_dossier(catalogue, "return_only", appointment_date=date(2025, 6, 3))
+    returned = make_dossier("return_only", received_at=MONDAY, appointment_date=date(2025, 6, 3))
     walk(returned, ["out_for_delivery", "delivery_failed", "returned_to_agency"], MONDAY)
     assert timeliness(returned) == "not_applicable"
 
@@ -857,16 +840,16 @@ def test_api_exposes_overdue_and_due_date(client, clerk, create_dossier):
     assert body["overdue"] is True
 
 
-def test_result_on_its_way_after_the_date_is_late(app, catalogue):
-    dossier = new_dossier(catalogue)
+def test_result_on_its_way_after_the_date_is_late(app, make_dossier):
+    dossier = make_dossier(received_at=MONDAY)
     move(dossier, "forwarded", vn(2025, 6, 2, 10, 0))  # appointment Monday 16 June
     walk(dossier, ["processing", "result_ready", "result_collected"], vn(2025, 6, 2, 10, 0))
     assert timeliness(dossier, date(2025, 6, 16)) == "on_track"
     assert timeliness(dossier, date(2025, 6, 17)) == "late"
 
 
-def test_agency_date_given_after_a_supplement_replaces_the_paused_days(app, catalogue):
-    dossier = new_dossier(catalogue)
+def test_agency_date_given_after_a_supplement_replaces_the_paused_days(app, make_dossier):
+    dossier = make_dossier(received_at=MONDAY)
     move(dossier, "forwarded", vn(2025, 6, 2, 10, 0))
     move(dossier, "supplement_required", vn(2025, 6, 4, 15, 0))
     move(dossier, "processing", vn(2025, 6, 11, 9, 0))

@@ -27,24 +27,10 @@ from tracker.reports.models import (
 URL = "/api/v1/reports/refresh"
 
 
-def new_dossier(received_at: datetime, form: str = "return_only"):
-    data = {
-        "service_form": form,
-        "procedure_code": "1.004567" if form == "return_only" else "1.001234",
-        "office_code": "810000",
-        "applicant": {"name": "Phạm Thị Lan", "phone": "0911222333"},
-        "delivery_address": "3 Hà Huy Giáp, Biên Hòa",
-        "received_at": received_at,
-    }
-    dossier, _ = operations.create_dossier(data, None)
-    db.session.commit()
-    return dossier
-
-
-def two_years_of_dossiers() -> None:
+def two_years_of_dossiers(make_dossier) -> None:
     """A dossier last year and one this year, delivered the day after: rows in both years."""
     for received in (utcnow() - timedelta(days=370), utcnow() - timedelta(days=3)):
-        dossier = new_dossier(received)
+        dossier = make_dossier("return_only", received_at=received, procedure_code="1.004567")
         operations.record_event(
             dossier, "delivered", source="counter", occurred_at=received + timedelta(days=1)
         )
@@ -156,8 +142,8 @@ def test_only_managers_and_admins_refresh(client, clerk, make_staff, catalogue):
 # Jobs run in process ---------------------------------------------------------------------------
 
 
-def test_a_job_repairs_the_rollups_and_snapshots_the_years(client, manager, catalogue):
-    two_years_of_dossiers()
+def test_a_job_repairs_the_rollups_and_snapshots_the_years(client, manager, make_dossier):
+    two_years_of_dossiers(make_dossier)
     to_fix = corrupt_rollups()
     job_id = client.post(URL, headers=manager.headers).get_json()["id"]
 
@@ -244,8 +230,10 @@ def test_the_nightly_tasks_run_at_night_in_vietnam(app):
     assert (snapshot_at.hour, snapshot_at.minute) == ({2}, {15})
 
 
-def test_worker_runs_a_refresh_and_the_nightly_tasks(app, client, manager, catalogue, start_worker):
-    two_years_of_dossiers()
+def test_worker_runs_a_refresh_and_the_nightly_tasks(
+    app, client, manager, make_dossier, start_worker
+):
+    two_years_of_dossiers(make_dossier)
     to_fix = corrupt_rollups()
     worker = start_worker()
 

@@ -10,6 +10,7 @@ corrupts.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -180,23 +181,19 @@ def plan(form: str, *, appointment: int | None = None, steps=(), minutes: int = 
     }
 
 
-def play(spec: dict, serial: int) -> None:
+def play(make_dossier: Callable[..., Dossier], spec: dict, serial: int) -> None:
     received_at = YEAR_END + timedelta(minutes=spec["minutes"])
     form = spec["form"]
     appointment = spec["appointment"]
-    data = {
-        "service_form": form,
-        "procedure_code": PROCEDURES[form][spec["procedure"]],
-        "office_code": spec["office"],
-        "applicant": {"name": "Lê Văn Tám", "phone": "0909123456"},
-        "delivery_address": None if form == "send_only" else "1 Võ Thị Sáu, Biên Hòa",
-        "received_at": received_at,
-        "appointment_date": None
+    dossier = make_dossier(
+        form,
+        received_at=received_at,
+        procedure_code=PROCEDURES[form][spec["procedure"]],
+        office_code=spec["office"],
+        appointment_date=None
         if appointment is None
         else local_day(received_at) + timedelta(days=appointment),
-    }
-    dossier, _ = operations.create_dossier(data, None)
-    db.session.commit()
+    )
     sent: list[tuple[str, datetime, str]] = []
     for number, (kind, choice, minutes, commit) in enumerate(spec["steps"]):
         event = _next_event(dossier, kind, choice, minutes, sent)
@@ -304,10 +301,10 @@ def run_recompute() -> list[recompute.RecomputeResult]:
         plan("send_only", appointment=0, steps=[("next", 0, 24 * 60, True)] * 4),
     ]
 )
-def test_rollups_equal_a_group_by_and_the_recompute_repairs_them(app, catalogue, plans):
+def test_rollups_equal_a_group_by_and_the_recompute_repairs_them(app, make_dossier, plans):
     clean()
     for serial, spec in enumerate(plans):
-        play(spec, serial)
+        play(make_dossier, spec, serial)
     assert_rollups_match()
     counted = Counter()
     for counts in stored(DailyCount).values():
@@ -329,19 +326,17 @@ def test_rollups_equal_a_group_by_and_the_recompute_repairs_them(app, catalogue,
     assert sum(r.fixed for r in run_recompute()) == 0
 
 
-def test_a_late_event_and_a_resent_one_count_nothing(app, catalogue):
+def test_a_late_event_and_a_resent_one_count_nothing(app, make_dossier):
     """The worked example: delivered on its due date, just after midnight on 1 January in
     Vietnam (still 31 December in UTC); the late and resent events change nothing."""
     received = datetime(2024, 12, 27, 2, 0, tzinfo=UTC)
-    data = {
-        "service_form": "send_only",
-        "procedure_code": "1.009876",
-        "office_code": "811000",
-        "applicant": {"name": "Lê Văn Tám", "phone": "0909123456"},
-        "received_at": received,
-        "appointment_date": date(2024, 12, 31),
-    }
-    dossier, _ = operations.create_dossier(data, None)
+    dossier = make_dossier(
+        "send_only",
+        received_at=received,
+        procedure_code="1.009876",
+        office_code="811000",
+        appointment_date=date(2024, 12, 31),
+    )
     for status, hour in (("forwarded", 3), ("processing", 4), ("result_ready", 5)):
         operations.record_event(
             dossier, status, source="agency", occurred_at=received + timedelta(days=2, hours=hour)
@@ -388,8 +383,8 @@ def test_imported_dossiers_are_counted(app, client, make_staff, catalogue):
     assert sum(r.fixed for r in run_recompute()) == 0
 
 
-def test_recompute_of_one_year_leaves_the_others(app, catalogue):
-    play(plan("two_way"), 0)
+def test_recompute_of_one_year_leaves_the_others(app, make_dossier):
+    play(make_dossier, plan("two_way"), 0)
     # 22:00 on 31 December 2024 in Vietnam: counted in 2024, not in 2025.
     db.session.execute(update(DailyCount).values(taken=7))
     db.session.commit()
@@ -403,8 +398,8 @@ def test_recompute_of_one_year_leaves_the_others(app, catalogue):
     assert_rollups_match()
 
 
-def test_the_totals_are_fixed_from_the_fixed_cube(app, catalogue):
-    play(plan("two_way"), 0)
+def test_the_totals_are_fixed_from_the_fixed_cube(app, make_dossier):
+    play(make_dossier, plan("two_way"), 0)
     # One dossier taken: a row in each cube table, an office and a procedure row in each total.
     db.session.execute(update(DailyTotal).where(DailyTotal.dimension == "office").values(taken=7))
     db.session.execute(update(MonthlyTotal).values(late=1))
@@ -429,8 +424,8 @@ def test_nothing_to_recompute_without_data(app):
     assert recompute.recompute_year(2024).fixed == 0
 
 
-def test_commands_recompute_and_snapshot(app, catalogue):
-    play(plan("return_only", appointment=1, steps=[("next", 0, 60, True)]), 0)
+def test_commands_recompute_and_snapshot(app, make_dossier):
+    play(make_dossier, plan("return_only", appointment=1, steps=[("next", 0, 60, True)]), 0)
     db.session.execute(update(DailyCount).values(taken=7))
     db.session.execute(update(MonthlyTotal).values(taken=7))
     db.session.commit()
@@ -459,8 +454,8 @@ def test_commands_recompute_and_snapshot(app, catalogue):
 
 
 @pytest.mark.postgres_only  # SQLite has one writer at a time anyway
-def test_a_fix_holds_writers_off_until_it_commits_and_a_check_does_not(app, catalogue):
-    play(plan("return_only"), 0)
+def test_a_fix_holds_writers_off_until_it_commits_and_a_check_does_not(app, make_dossier):
+    play(make_dossier, plan("return_only"), 0)
     # Another period's row in each table: no row lock of the fix is in its way, only the table's.
     other_writers = []
     for model in TABLES.values():

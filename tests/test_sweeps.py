@@ -31,26 +31,6 @@ def vn(*args: int) -> datetime:
 JUNE_2 = vn(2025, 6, 2, 8, 0)  # a Monday
 
 
-def new_dossier(
-    service_form: str = "two_way",
-    *,
-    received_at: datetime = JUNE_2,
-    office_code: str = "810000",
-    procedure_code: str = "1.001234",
-) -> Dossier:
-    data = {
-        "service_form": service_form,
-        "procedure_code": procedure_code,
-        "office_code": office_code,
-        "applicant": {"name": "Trần Thị Bình", "phone": "0987654321"},
-        "delivery_address": None if service_form == "send_only" else "5 Phan Chu Trinh, Biên Hòa",
-        "received_at": received_at,
-    }
-    dossier, _secret = operations.create_dossier(data, None)
-    db.session.commit()
-    return dossier
-
-
 def move(dossier: Dossier, status: str, when: datetime, source: str = "counter", **kwargs):
     outcome = operations.record_event(dossier, status, source=source, occurred_at=when, **kwargs)
     db.session.commit()
@@ -66,34 +46,34 @@ def marks(*dossiers: Dossier) -> list[tuple[datetime | None, datetime | None]]:
 # Overdue ---------------------------------------------------------------------------------------
 
 
-def test_overdue_marks_follow_the_supplement_adjusted_due_date(app, catalogue):
+def test_overdue_marks_follow_the_supplement_adjusted_due_date(app, make_dossier):
     now = vn(2025, 6, 18, 10, 0)  # Wednesday
     # Forwarded Tuesday 3 June: the procedure's 10 working days end Tuesday 17 June.
-    late = new_dossier()
+    late = make_dossier(received_at=JUNE_2)
     move(late, "forwarded", vn(2025, 6, 3, 9))
     move(late, "processing", vn(2025, 6, 4, 9))
-    due_today = new_dossier()
+    due_today = make_dossier(received_at=JUNE_2)
     move(due_today, "forwarded", vn(2025, 6, 3, 9))
     move(due_today, "processing", vn(2025, 6, 4, 9), appointment_date=date(2025, 6, 18))
     # Paused Friday 6 -> Monday 9 June: one working day (three calendar days) pushes 16 -> 17.
-    short_pause = new_dossier()
+    short_pause = make_dossier(received_at=JUNE_2)
     move(short_pause, "forwarded", vn(2025, 6, 3, 9))
     move(short_pause, "processing", vn(2025, 6, 4, 9), appointment_date=date(2025, 6, 16))
     move(short_pause, "supplement_required", vn(2025, 6, 6, 9))
     move(short_pause, "processing", vn(2025, 6, 9, 9))
     # Paused Thursday 5 -> Thursday 12 June: five working days push 16 -> 23.
-    long_pause = new_dossier()
+    long_pause = make_dossier(received_at=JUNE_2)
     move(long_pause, "forwarded", vn(2025, 6, 3, 9))
     move(long_pause, "processing", vn(2025, 6, 4, 9), appointment_date=date(2025, 6, 16))
     move(long_pause, "supplement_required", vn(2025, 6, 5, 9))
     move(long_pause, "processing", vn(2025, 6, 12, 9))
     # Past its date but waiting for the citizen: the clock is paused, never overdue.
-    paused = new_dossier()
+    paused = make_dossier(received_at=JUNE_2)
     move(paused, "forwarded", vn(2025, 6, 3, 9))
     move(paused, "processing", vn(2025, 6, 4, 9), appointment_date=date(2025, 6, 10))
     move(paused, "supplement_required", vn(2025, 6, 16, 9))
     # The agency is done: past the date, but not the agency's delay any more.
-    done = new_dossier("send_only")
+    done = make_dossier("send_only", received_at=JUNE_2)
     move(done, "forwarded", vn(2025, 6, 3, 9))
     move(done, "processing", vn(2025, 6, 4, 9), appointment_date=date(2025, 6, 5))
     move(done, "result_ready", vn(2025, 6, 6, 9))
@@ -118,10 +98,10 @@ def test_overdue_marks_follow_the_supplement_adjusted_due_date(app, catalogue):
 
 
 def test_overdue_mark_is_cleared_when_the_dossier_moves_on_or_gets_a_new_date(
-    app, catalogue, make_staff
+    app, catalogue, make_staff, make_dossier
 ):
     now = vn(2025, 6, 18, 10, 0)
-    answered, paused, new_date = new_dossier(), new_dossier(), new_dossier()
+    answered, paused, new_date = [make_dossier(received_at=JUNE_2) for _ in range(3)]
     for dossier in (answered, paused, new_date):
         move(dossier, "forwarded", vn(2025, 6, 3, 9))
         move(dossier, "processing", vn(2025, 6, 4, 9))
@@ -142,8 +122,8 @@ def test_overdue_mark_is_cleared_when_the_dossier_moves_on_or_gets_a_new_date(
     assert [m[0] for m in marks(answered, paused, new_date)] == [None, None, None]
 
 
-def test_a_sweep_does_not_move_the_version_a_client_read(client, clerk, catalogue):
-    dossier = new_dossier()
+def test_a_sweep_does_not_move_the_version_a_client_read(client, clerk, make_dossier):
+    dossier = make_dossier(received_at=JUNE_2)
     move(dossier, "forwarded", vn(2025, 6, 3, 9))
     url = f"/api/v1/dossiers/{dossier.code}"
     read = client.get(url, headers=clerk.headers).get_json()
@@ -177,18 +157,20 @@ def test_working_days_cutoff():
     assert sweeps.working_days_cutoff(date(2025, 2, 4), 2) == vn(2025, 1, 24)
 
 
-def test_stuck_after_n_working_days_without_event_and_cleared_by_one(app, catalogue, monkeypatch):
+def test_stuck_after_n_working_days_without_event_and_cleared_by_one(
+    app, make_dossier, monkeypatch
+):
     monkeypatch.setitem(app.config, "STUCK_AFTER_DAYS", 3)
     now = vn(2025, 6, 18, 10, 0)  # Wednesday: 13, 16 and 17 June are the last 3 working days
-    quiet = new_dossier()
+    quiet = make_dossier(received_at=JUNE_2)
     move(quiet, "forwarded", vn(2025, 6, 12, 15))
     # A late event (it happened before the last change) says nothing about progress now.
     assert not move(quiet, "processing", vn(2025, 6, 11, 9), source="agency").applied
-    edge = new_dossier()
+    edge = make_dossier(received_at=JUNE_2)
     move(edge, "forwarded", vn(2025, 6, 13, 0, 0))
-    just_before = new_dossier()
+    just_before = make_dossier(received_at=JUNE_2)
     move(just_before, "forwarded", vn(2025, 6, 12, 23, 59, 59))
-    closed = new_dossier()
+    closed = make_dossier(received_at=JUNE_2)
     move(closed, "withdrawn", vn(2025, 6, 3, 9))
 
     counts = sweeps.mark_overdue_and_stuck(now)
@@ -206,10 +188,10 @@ def test_stuck_after_n_working_days_without_event_and_cleared_by_one(app, catalo
     assert [m[1] for m in marks(quiet, just_before)] == [None, now]
 
 
-def test_list_filters_on_the_marks(client, clerk, catalogue):
-    overdue = new_dossier()
+def test_list_filters_on_the_marks(client, clerk, make_dossier):
+    overdue = make_dossier(received_at=JUNE_2)
     move(overdue, "forwarded", vn(2025, 6, 3, 9))
-    fresh = new_dossier(received_at=utcnow() - timedelta(minutes=5))
+    fresh = make_dossier(received_at=utcnow() - timedelta(minutes=5))
     sweeps.mark_overdue_and_stuck()
     db.session.commit()
 
@@ -233,19 +215,19 @@ def anomalies() -> dict[tuple[int, str], Anomaly]:
     return {(a.dossier_id, a.kind): a for a in db.session.scalars(select(Anomaly))}
 
 
-def test_delivery_without_result_then_collected_before_the_result(app, catalogue):
-    contradicted = new_dossier()
+def test_delivery_without_result_then_collected_before_the_result(app, make_dossier):
+    contradicted = make_dossier(received_at=JUNE_2)
     move(contradicted, "forwarded", vn(2025, 6, 3, 9))
     move(contradicted, "processing", vn(2025, 6, 5, 9), source="agency")
     # The post says it delivered before the agency even had the result: kept as a late event.
     late = move(contradicted, "delivered", vn(2025, 6, 4, 16), source="postal_feed")
     assert not late.applied
-    normal = new_dossier()
+    normal = make_dossier(received_at=JUNE_2)
     for status, day in [("forwarded", 3), ("processing", 4), ("result_ready", 9)]:
         move(normal, status, vn(2025, 6, day, 9))
     for status, day in [("result_collected", 10), ("out_for_delivery", 11), ("delivered", 11)]:
         move(normal, status, vn(2025, 6, day, 15), source="postal_feed")
-    one_way = new_dossier("return_only", procedure_code="1.004567")
+    one_way = make_dossier("return_only", received_at=JUNE_2, procedure_code="1.004567")
     move(one_way, "delivered", vn(2025, 6, 3, 9), source="postal_feed")
 
     summary = sweeps.reconcile(vn(2025, 6, 6, 10))
@@ -277,11 +259,11 @@ def test_delivery_without_result_then_collected_before_the_result(app, catalogue
     assert all(counts == {"found": 0, "reopened": 0, "resolved": 0} for counts in again.values())
 
 
-def test_result_not_collected_after_n_working_days(app, catalogue):
+def test_result_not_collected_after_n_working_days(app, make_dossier):
     now = vn(2025, 6, 18, 10)  # 3 working days back: Friday 13 June 00:00
 
     def with_result(status: str, day: int, service_form: str = "two_way") -> Dossier:
-        dossier = new_dossier(service_form)
+        dossier = make_dossier(service_form, received_at=JUNE_2)
         move(dossier, "forwarded", vn(2025, 6, 3, 9))
         move(dossier, "processing", vn(2025, 6, 4, 9))
         move(dossier, status, vn(2025, 6, day, 9))
@@ -331,17 +313,17 @@ def rejected_feed_event(dossier: Dossier | None, event_id: str, status: str, sou
     return event
 
 
-def test_rejected_feed_events_are_listed_resolved_and_reopened(app, catalogue):
-    dossier = new_dossier()
+def test_rejected_feed_events_are_listed_resolved_and_reopened(app, make_dossier):
+    dossier = make_dossier(received_at=JUNE_2)
     move(dossier, "forwarded", vn(2025, 6, 3, 9))
     move(dossier, "processing", vn(2025, 6, 4, 9))
     first = rejected_feed_event(dossier, "P-1", "delivered")
     rejected_feed_event(None, "P-unknown", "delivered")  # no dossier: the unmatched list's job
-    agency_side = new_dossier()
+    agency_side = make_dossier(received_at=JUNE_2)
     move(agency_side, "forwarded", vn(2025, 6, 3, 9))
     rejected_feed_event(agency_side, "A-1", "result_ready", source="agency")
     # Refused, but the dossier reached that status anyway: nothing to look into.
-    reached = new_dossier()
+    reached = make_dossier(received_at=JUNE_2)
     move(reached, "forwarded", vn(2025, 6, 3, 9))
     rejected_feed_event(reached, "P-2", "forwarded")
 
@@ -369,8 +351,8 @@ def test_rejected_feed_events_are_listed_resolved_and_reopened(app, catalogue):
     assert "P-3" in reopened.detail
 
 
-def test_only_dossiers_with_recent_events_are_searched_until_a_full_run(app, catalogue):
-    withdrawn = new_dossier()
+def test_only_dossiers_with_recent_events_are_searched_until_a_full_run(app, make_dossier):
+    withdrawn = make_dossier(received_at=JUNE_2)
     move(withdrawn, "forwarded", vn(2025, 6, 3, 9))
     move(withdrawn, "withdrawn", vn(2025, 6, 5, 9))
     move(withdrawn, "out_for_delivery", vn(2025, 6, 4, 9), source="postal_feed")
@@ -388,7 +370,7 @@ def test_only_dossiers_with_recent_events_are_searched_until_a_full_run(app, cat
     assert anomalies()[(withdrawn.id, "delivery_without_result")].resolved_at is None
 
     # Within the look-back, a new contradiction is found by the hourly run.
-    fresh = new_dossier()
+    fresh = make_dossier(received_at=JUNE_2)
     move(fresh, "forwarded", vn(2025, 6, 3, 9))
     move(fresh, "processing", vn(2025, 6, 5, 9))
     move(fresh, "delivered", vn(2025, 6, 4, 9), source="postal_feed")
@@ -422,9 +404,9 @@ def test_anomalies_route_is_not_taken_for_a_dossier_code(app, client, clerk, cat
     assert response.get_json() == {"items": [], "next_cursor": None}
 
 
-def test_anomalies_scope_filters_and_pages(client, make_staff, catalogue):
-    here = new_dossier()
-    there = new_dossier(office_code="811000", procedure_code="1.009876")
+def test_anomalies_scope_filters_and_pages(client, make_staff, catalogue, make_dossier):
+    here = make_dossier(received_at=JUNE_2)
+    there = make_dossier(received_at=JUNE_2, office_code="811000", procedure_code="1.009876")
     move(here, "forwarded", vn(2025, 6, 3, 9))
     old = add_anomaly(here, "result_not_collected", resolved=True)
     add_anomaly(here, "delivery_without_result")
@@ -504,10 +486,10 @@ def test_anomalies_need_a_staff_token(client, catalogue):
 # Tasks: leases and a real worker -------------------------------------------------------------
 
 
-def test_a_run_that_finds_the_lease_held_is_skipped(app, catalogue):
+def test_a_run_that_finds_the_lease_held_is_skipped(app, make_dossier):
     from workers.sweeps import mark_overdue_and_stuck
 
-    dossier = new_dossier()
+    dossier = make_dossier(received_at=JUNE_2)
     move(dossier, "forwarded", vn(2025, 6, 3, 9))
     lease = "sweeps.mark_overdue_and_stuck"
     assert outbox.acquire_lease(lease, timedelta(minutes=5), holder="other-host:1")
@@ -526,8 +508,8 @@ def wait_for(condition, worker, timeout: float = 30.0) -> None:
     worker.wait_for(condition, timeout, before_each=fresh_session)
 
 
-def test_worker_process_runs_the_sweeps(app, catalogue, start_worker):
-    dossier = new_dossier()
+def test_worker_process_runs_the_sweeps(app, make_dossier, start_worker):
+    dossier = make_dossier(received_at=JUNE_2)
     move(dossier, "forwarded", vn(2025, 6, 3, 9))
     move(dossier, "processing", vn(2025, 6, 4, 9))
     move(dossier, "result_ready", vn(2025, 6, 5, 9))
