@@ -10,7 +10,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 import segno
 from barcode import Code128
-from sqlalchemy import func, select
+from flask import has_request_context, request
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from tests.pages import csrf_of, post_form, sign_in, text_of
 from tracker.calendar import VN_TZ, add_working_days
@@ -414,6 +417,31 @@ def test_sending_the_same_form_again_logs_nothing_twice(app, client, signed_in_c
     data.update(form_id=other, postal_item_number="")
     assert client.post(INTAKE, data=data).status_code == 201
     assert dossier_count() == 2
+
+
+def test_a_form_whose_commit_failed_is_not_remembered_as_sent(
+    app, client, signed_in_clerk, catalogue
+):
+    """The request commits after the view returns: when that commit fails (the database is
+    busy: 503), the session must not lead the form sent again to a dossier that was never
+    logged."""
+    form_page = client.get(f"{INTAKE}?procedure=1.001234")
+    form_id = re.search(r'name="form_id" value="([^"]+)"', form_page.get_data(as_text=True))[1]
+    data = intake_form(form_id=form_id, csrf_token=csrf_of(form_page))
+
+    def busy(session):
+        if has_request_context() and request.endpoint == "dossier_pages.intake":
+            raise OperationalError("COMMIT", {}, Exception("database is locked"))
+
+    event.listen(Session, "before_commit", busy)
+    try:
+        refused = client.post(INTAKE, data=data)
+    finally:
+        event.remove(Session, "before_commit", busy)
+    assert refused.status_code == 503
+    assert dossier_count() == 0
+    assert client.post(INTAKE, data=data).status_code == 201
+    assert dossier_count() == 1
 
 
 def test_a_reprint_names_the_clerk_who_took_the_dossier_in(

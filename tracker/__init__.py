@@ -109,8 +109,8 @@ def register_blueprints(app: Flask) -> None:
 def register_pages(app: Flask) -> None:
     from tracker.accounts.views import bp as account_pages
     from tracker.catalogue.views import bp as catalogue_pages
-    from tracker.dossiers.views import bp as dossier_pages
-    from tracker.reports.views import bp as report_pages
+    from tracker.dossiers.blueprint import bp as dossier_pages
+    from tracker.reports.blueprint import bp as report_pages
     from tracker.tracking.views import bp as tracking_pages
 
     for blueprint in (tracking_pages, account_pages, dossier_pages, report_pages, catalogue_pages):

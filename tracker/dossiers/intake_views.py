@@ -11,6 +11,8 @@ intake POST itself (201), and a reprint makes a new secret. It never goes to the
 Each intake form carries a one-time id; the session remembers the last ids sent (with the code
 logged, never the secret), so reloading the receipt (which posts the form again) cannot log
 the same dossier twice: it leads to the dossier page, where the receipt can be reissued.
+
+The URL rules are in `blueprint.py`. The request is the unit of work: these views never commit.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import secrets
 from typing import Any
 
 from flask import (
-    current_app,
+    after_this_request,
     flash,
     make_response,
     redirect,
@@ -30,9 +32,9 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user
 from marshmallow import ValidationError
 
+from tracker.accounts.auth import actor
 from tracker.calendar import today_vn
 from tracker.catalogue.models import Procedure
 from tracker.catalogue.queries import find_procedure, list_offices, search_procedures
@@ -40,11 +42,10 @@ from tracker.dossiers import operations, queries
 from tracker.dossiers.models import DOCUMENT_KINDS, Dossier
 from tracker.dossiers.receipt import build_receipt
 from tracker.dossiers.schemas import DossierCreateIn
-from tracker.dossiers.views import bp
 from tracker.errors import DomainError
-from tracker.extensions import db
 from tracker.i18n import N_
 from tracker.pages import form_errors, form_integer, page_roles
+from tracker.unit_of_work import discard
 
 INTAKE_ROLES = ("clerk", "admin")
 SEARCH_LIMIT = 20
@@ -73,7 +74,6 @@ SENT_FORMS_KEPT = 10
 _ROW_FIELD = re.compile(r"documents\.([0-9]{1,3})\.(name|kind|count)\Z")
 
 
-@bp.route("/dossiers/new", methods=["GET", "POST"])
 @page_roles(*INTAKE_ROLES)
 def intake():
     """Find the procedure (GET ?q=), open its form (GET ?procedure=), log the dossier (POST)."""
@@ -94,13 +94,12 @@ def intake():
     return _search_page(term, matches, {}, 200)
 
 
-@bp.route("/dossiers/<string:code>/receipt", methods=["POST"])
 @page_roles(*INTAKE_ROLES)
 def reissue_receipt(code: str):
     """Reprint a receipt: a new lookup secret replaces the old one (which stops working)."""
-    dossier = queries.get_dossier(code, current_user, for_update=True)
-    secret = operations.reissue_receipt(dossier, current_user)
-    db.session.commit()
+    user = actor()
+    dossier = queries.get_dossier(code, user, for_update=True)
+    secret = operations.reissue_receipt(dossier, user)
     return _receipt_page(dossier, secret, 200, reissued=True)
 
 
@@ -123,22 +122,29 @@ def _submit():
         return _search_page(values.get("procedure_code", ""), [], errors, 422)
     try:
         data = DossierCreateIn().load(_payload(values, documents))
-        dossier, secret = operations.create_dossier(data, current_user)
+        dossier, secret = operations.create_dossier(data, actor())
     except (ValidationError, DomainError) as error:
         # Nothing of a refused intake may stay (not even a code number taken for it).
-        db.session.rollback()
+        discard()
         return _form_page(procedure, values, documents, form_errors(error), 422)
-    db.session.commit()
     _remember_sent(values["form_id"], dossier.code)
     return _receipt_page(dossier, secret, 201)
 
 
 def _remember_sent(form_id: str, code: str) -> None:
+    """Remember the form as sent once the dossier is committed. The request's unit commits
+    after the view returns; a commit that fails answers with an error page, not the receipt
+    (201), and the session must not then lead a reload to a dossier that does not exist."""
     if not form_id:
         return
-    sent = dict(list(session.get("intakes_sent", {}).items())[-(SENT_FORMS_KEPT - 1) :])
-    sent[form_id] = code
-    session["intakes_sent"] = sent
+
+    @after_this_request
+    def remember(response):
+        if response.status_code == 201:
+            sent = dict(list(session.get("intakes_sent", {}).items())[-(SENT_FORMS_KEPT - 1) :])
+            sent[form_id] = code
+            session["intakes_sent"] = sent
+        return response
 
 
 def _typed(form) -> tuple[dict[str, str], list[dict[str, str]]]:
@@ -149,7 +155,7 @@ def _typed(form) -> tuple[dict[str, str], list[dict[str, str]]]:
         values[f"applicant.{key}"] = form.get(f"applicant.{key}", "").strip()
     values["fee_vnd"] = form.get("fee_vnd", "").strip()
     values["form_id"] = form.get("form_id", "").strip()[:40]
-    if current_user.role == "admin":
+    if actor().role == "admin":
         values["office_code"] = form.get("office_code", "").strip()
     rows: dict[int, dict[str, str]] = {}
     for key, value in form.items():
@@ -237,7 +243,7 @@ def _form_page(
     blank = {"name": "", "kind": "original", "count": "1"}
     rows = documents + [dict(blank) for _ in range(max(BLANK_ROWS, MIN_ROWS - len(documents)))]
     offices = []
-    if current_user.role == "admin":
+    if actor().role == "admin":
         offices = [(o.code, f"{o.code} - {o.name}") for o in list_offices({"active": True})]
     html = render_template(
         "dossiers/intake.html",
@@ -253,13 +259,6 @@ def _form_page(
 
 def _receipt_page(dossier: Dossier, secret: str, status: int, *, reissued: bool = False):
     receipt = build_receipt(dossier, secret)
-    links = {
-        name: endpoint in current_app.view_functions
-        for name, endpoint in (
-            ("dossier", "dossier_pages.dossier"),
-            ("queue", "dossier_pages.queue"),
-        )
-    }
     response = make_response(
         render_template(
             "dossiers/receipt.html",
@@ -267,7 +266,6 @@ def _receipt_page(dossier: Dossier, secret: str, status: int, *, reissued: bool 
             dossier=dossier,
             kind_names=KIND_NAMES,
             reissued=reissued,
-            links=links,
         ),
         status,
     )

@@ -1,8 +1,9 @@
-"""Clerk and agency pages: intake, receipt, work queue, dossier, batch scan.
+"""Clerk and agency pages: the work queue, the dossier page and the batch scan.
 
-The work queue, the dossier page and the batch scan are here; intake and the receipt are in
-`intake_views.py` (same blueprint). Every change goes through the operations the API calls
-(`operations.record_event`), with the API's load schema: no rule is written twice.
+Their URL rules are in `blueprint.py`, with those of intake and the receipt (`intake_views.py`).
+Every change goes through the operations the API calls (`operations.record_event`), with the
+API's load schema: no rule is written twice. The request is the unit of work: these views never
+commit; a refused form is discarded before the page shows the dossier as it is.
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ import re
 import secrets
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 from marshmallow import ValidationError
 
+from tracker.accounts.auth import actor
 from tracker.audit.operations import record_audit
 from tracker.calendar import utcnow
 from tracker.database import writes
 from tracker.dossiers import operations, queries
+from tracker.dossiers.intake_views import INTAKE_ROLES
 from tracker.dossiers.lifecycle import STATUSES, allowed_next
 from tracker.dossiers.schemas import EventCreateIn
 from tracker.errors import (
@@ -33,8 +35,7 @@ from tracker.errors import (
 from tracker.extensions import db
 from tracker.i18n import N_
 from tracker.pages import form_errors, form_integer, page_roles, status_name
-
-bp = Blueprint("dossier_pages", __name__, template_folder="templates")
+from tracker.unit_of_work import discard
 
 QUEUE_ROLES = ("clerk", "agency", "admin")
 VIEW_ROLES = ("clerk", "agency", "manager", "admin")
@@ -76,10 +77,6 @@ SCAN_EVENTS = {
 _BATCH_ID = re.compile(r"[0-9a-f]{32}")
 
 
-def _user():
-    return current_user._get_current_object()
-
-
 def _source(user) -> str:
     return "agency" if user.role == "agency" else "counter"
 
@@ -87,12 +84,11 @@ def _source(user) -> str:
 # Work queue ------------------------------------------------------------------------------------
 
 
-@bp.get("/dossiers")
 @writes
 @page_roles(*QUEUE_ROLES)
 def queue():
     """The user's work queue: a count and the most urgent rows of each section."""
-    user = _user()
+    user = actor()
     search = request.args.get("q", "").strip()[:100]
     if search:
         code = queries.find_code(search, user)
@@ -107,22 +103,18 @@ def queue():
     shown = sorted({row.code for section in sections for row in section["rows"]})
     # Rows show applicants' full names: the view of personal data is audited, as in the API.
     record_audit(user.id, "dossier.list", "dossier", "*", after={"codes": shown})
-    # Rendered before the commit, which ends the transaction the rows were read in.
-    page = render_template(
+    return render_template(
         "dossiers/queue.html",
         sections=sections,
         search=search,
         not_found=bool(search),
         now_vn=utcnow(),
     )
-    db.session.commit()
-    return page
 
 
 # Dossier page ----------------------------------------------------------------------------------
 
 
-@bp.get("/dossiers/<code>")
 @writes
 @page_roles(*VIEW_ROLES)
 def dossier(code: str):
@@ -130,11 +122,10 @@ def dossier(code: str):
     return _dossier_page(code, form={}, errors={}, status=200)
 
 
-@bp.post("/dossiers/<code>/events")
 @page_roles(*WRITERS)
 def record_event(code: str):
     """Record one status change from the dossier page; refused ones come back with the form."""
-    user = _user()
+    user = actor()
     form = {key: request.form.get(key, "").strip() for key in _EVENT_FIELDS}
     dossier = queries.get_dossier(code, user, for_update=True)
     try:
@@ -155,11 +146,10 @@ def record_event(code: str):
     except DomainError as exc:
         errors, status = _event_errors(exc), exc.status
     else:
-        db.session.commit()
         flash(_("Recorded: %(status)s.", status=status_name(data["status"])), "success")
         return redirect(url_for(".dossier", code=dossier.code, _anchor="timeline"))
     # Nothing of the refused event stays; the page shows the dossier as it is now.
-    db.session.rollback()
+    discard()
     return _dossier_page(code, form=form, errors=errors, status=status)
 
 
@@ -205,7 +195,7 @@ def _event_errors(error: DomainError) -> dict[str, list[str]]:
 
 
 def _dossier_page(code: str, *, form: dict[str, str], errors: dict, status: int):
-    user = _user()
+    user = actor()
     dossier = queries.get_dossier(code, user)
     events = queries.list_events(dossier)
     names = queries.actor_names({e.actor_id for e in events if e.actor_id is not None})
@@ -216,12 +206,10 @@ def _dossier_page(code: str, *, form: dict[str, str], errors: dict, status: int)
         events=events,
         names=names,
         choices=_allowed_for(user, dossier),
-        can_reissue=user.role in ("clerk", "admin")
-        and "dossier_pages.reissue_receipt" in current_app.view_functions,
+        can_reissue=user.role in INTAKE_ROLES,
         form=form,
         errors=errors,
     )
-    db.session.commit()
     return page, status
 
 
@@ -238,11 +226,10 @@ def _allowed_for(user, dossier) -> list[str]:
 # Batch scan ------------------------------------------------------------------------------------
 
 
-@bp.route("/dossiers/scan", methods=["GET", "POST"])
 @page_roles(*QUEUE_ROLES)
 def batch_scan():
     """One event for many scanned codes or item numbers, each recorded on its own."""
-    user = _user()
+    user = actor()
     if request.method == "GET":
         form = {"status": "", "note": "", "codes": "", "batch": _new_batch_id()}
         return _scan_page(user, form, {})
@@ -257,11 +244,10 @@ def batch_scan():
             results = _record_batch(lines, form, user)
         except (ValidationError, ValidationFailed) as exc:
             # A problem of the shared fields (e.g. no reason for a failed delivery): nothing kept.
-            db.session.rollback()
+            discard()
             errors = form_errors(exc)
     if errors:
         return _scan_page(user, form, errors, status=422)
-    db.session.commit()
     done = {**form, "codes": "", "batch": _new_batch_id()}
     counts = _count_outcomes(results)
     return _scan_page(user, done, {}, results=results, scanned_status=form["status"], counts=counts)
@@ -368,6 +354,3 @@ def _count_outcomes(results: list[dict[str, Any]]) -> dict[str, int]:
     for result in results:
         counts[result["outcome"]] = counts.get(result["outcome"], 0) + 1
     return counts
-
-
-from tracker.dossiers import intake_views  # noqa: E402, F401
