@@ -63,6 +63,7 @@ from tracker.reports.models import (
     MonthlyTotal,
 )
 from tracker.reports.rollups import AGENCY_RESULTS
+from tracker.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +114,13 @@ class RecomputeResult:
 def recompute_all(
     on_year: Callable[[RecomputeResult], None] | None = None,
 ) -> list[RecomputeResult]:
-    """Recompute every year that has dossiers or rollup rows, oldest first. `on_year` is called
-    after each year: the task and the command commit there, so a year is one transaction."""
+    """Recompute every year that has dossiers or rollup rows, oldest first, each year a unit of
+    work of its own (its fixes committed together); `on_year` is called after each year's
+    commit (the nightly task renews its lease there, the command prints)."""
     results = []
     for year in years_to_recompute():
-        results.append(recompute_year(year))
+        with unit_of_work():
+            results.append(recompute_year(year))
         if on_year is not None:
             on_year(results[-1])
     return results
