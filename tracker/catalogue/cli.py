@@ -9,7 +9,7 @@ from flask.cli import with_appcontext
 
 from tracker.catalogue.operations import LoadReport, load_demo_catalogue, load_procedures_csv
 from tracker.errors import DomainError
-from tracker.extensions import db
+from tracker.unit_of_work import discard, unit_of_work
 
 catalogue_cli = click.Group("catalogue", help="Load and inspect the catalogue.")
 
@@ -27,11 +27,10 @@ def load(path: Path, dry_run: bool) -> None:
     tracker/catalogue/documents.py). Valid rows are saved even when others are bad;
     each bad row is listed with its line number and the command exits with status 1.
     """
-    report = load_procedures_csv(path)
-    if dry_run:
-        db.session.rollback()
-    else:
-        db.session.commit()
+    with unit_of_work():
+        report = load_procedures_csv(path)
+        if dry_run:
+            discard()  # checked, nothing saved
     echo_report(report, verb="would load" if dry_run else "loaded")
 
 
@@ -40,11 +39,10 @@ def load(path: Path, dry_run: bool) -> None:
 def load_demo() -> None:
     """Load the SAMPLE Đồng Nai catalogue shipped with the code (not official data)."""
     try:
-        counts, report = load_demo_catalogue()
+        with unit_of_work():
+            counts, report = load_demo_catalogue()
     except DomainError as exc:
-        db.session.rollback()
         raise click.ClickException(exc.message) from exc
-    db.session.commit()
     click.echo(
         "SAMPLE catalogue for Đồng Nai (demonstration data, not official): "
         + ", ".join(f"{count} {kind}" for kind, count in counts.items())

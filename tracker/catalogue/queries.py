@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from tracker.calendar import today_vn
 from tracker.catalogue.models import Agency, Channel, Office, Procedure, Sector
 from tracker.extensions import db
 from tracker.text import fold
+
+Row = TypeVar("Row", Agency, Channel, Office, Procedure, Sector)
 
 
 def list_channels() -> list[Channel]:
@@ -29,12 +31,21 @@ def list_offices(args: dict[str, Any]) -> list[Office]:
     return list(db.session.scalars(query))
 
 
+def all_by_code(model: type[Row]) -> list[Row]:
+    """Every row of one catalogue table, by code (a page's select or table of them)."""
+    return list(db.session.scalars(select(model).order_by(model.code)))
+
+
 def list_agencies() -> list[Agency]:
-    return list(db.session.scalars(select(Agency).order_by(Agency.code)))
+    return all_by_code(Agency)
 
 
 def list_sectors() -> list[Sector]:
-    return list(db.session.scalars(select(Sector).order_by(Sector.code)))
+    return all_by_code(Sector)
+
+
+def count_procedures() -> int:
+    return db.session.scalar(select(func.count()).select_from(Procedure))
 
 
 def search_procedures(args: dict[str, Any]) -> list[Procedure]:

@@ -22,9 +22,9 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from tracker.accounts.auth import actor
 from tracker.audit.models import AuditEntry
 from tracker.audit.operations import record_audit
 from tracker.calendar import today_vn
@@ -34,10 +34,10 @@ from tracker.catalogue.editing import update_office, update_procedure
 from tracker.catalogue.models import SERVICE_FORMS, Office, Procedure
 from tracker.catalogue.operations import LoadReport, load_procedures_csv
 from tracker.errors import DomainError, Phrase, handle_http_exception
-from tracker.extensions import db
 from tracker.i18n import N_
 from tracker.pages import form_errors, page_roles
 from tracker.text import fold
+from tracker.unit_of_work import discard
 from tracker.uploads import format_bytes
 
 bp = Blueprint("catalogue_pages", __name__, template_folder="templates")
@@ -79,7 +79,7 @@ def _index_page(
     query = request.args.get("q", "").strip()
     page = _page()
     rows, more = _procedure_page(query, page)
-    total = db.session.scalar(select(func.count()).select_from(Procedure))
+    total = queries.count_procedures()
     page_html = render_template(
         "catalogue/index.html",
         rows=rows,
@@ -110,15 +110,15 @@ def load():
     if problem:
         return _index_page(errors={"file": [problem]}, status=422)
     data = upload.read()
-    report = load_procedures_csv(io.BytesIO(data), actor_id=current_user.id)
-    dry_run = request.form.get("dry_run") == "1"
-    if dry_run:
-        db.session.rollback()
+    user = actor()
+    report = load_procedures_csv(io.BytesIO(data), actor_id=user.id)
+    if request.form.get("dry_run") == "1":
+        discard()  # checked, nothing saved
     else:
         # The name as the admin's computer gave it: any length (the key column holds 80), no NUL.
         name = upload.filename.replace("\x00", "")
         record_audit(
-            current_user.id,
+            user.id,
             "procedures.load",
             "procedures",
             name[:AUDIT_KEY_LENGTH],
@@ -130,7 +130,6 @@ def load():
                 "bytes": len(data),
             },
         )
-        db.session.commit()
     status = 422 if report.errors and not report.loaded else 200
     return _index_page(report=report, status=status)
 
@@ -139,7 +138,8 @@ def load():
 def _load_too_large(error: RequestEntityTooLarge):
     """A load over MAX_CONTENT_LENGTH: the form again, the reason beside the file (Werkzeug
     refuses the body as soon as the CSRF check reads it; the page itself only shows)."""
-    admin = current_user.is_authenticated and current_user.role == "admin"
+    # It answers before the page's role check, anonymous callers too: `actor()` would refuse them.
+    admin = current_user.is_authenticated and actor().role == "admin"
     if request.endpoint != "catalogue_pages.load" or not admin:
         return handle_http_exception(error)
     size = format_bytes(current_app.config["MAX_CONTENT_LENGTH"])
@@ -194,11 +194,10 @@ def office(code: str):
         return _office_form(row, _office_values(row), {})
     typed = request.form.to_dict()
     try:
-        update_office(row, typed, actor_id=current_user.id)
+        update_office(row, typed, actor_id=actor().id)
     except DomainError as exc:
-        db.session.rollback()
+        discard()
         return _office_form(row, typed, form_errors(exc), 422)
-    db.session.commit()
     flash(_("Office %(code)s saved.", code=code), "success")
     return redirect(url_for("catalogue_pages.offices", q=code))
 
@@ -238,11 +237,10 @@ def procedure(code: str):
     typed = request.form.to_dict()
     chosen = [form for form in request.form.getlist("service_forms") if form]
     try:
-        update_procedure(row, typed, chosen, actor_id=current_user.id)
+        update_procedure(row, typed, chosen, actor_id=actor().id)
     except DomainError as exc:
-        db.session.rollback()
+        discard()
         return _procedure_form(row, typed, chosen, form_errors(exc), 422)
-    db.session.commit()
     flash(_("Procedure %(code)s saved.", code=code), "success")
     return redirect(url_for("catalogue_pages.index", q=code))
 
