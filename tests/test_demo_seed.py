@@ -21,7 +21,7 @@ from tracker.extensions import db
 from tracker.reports import queries
 from tracker.reports.growth import build_report
 from tracker.reports.models import Baseline, ReportSetting
-from tracker.reports.queries import target_of
+from tracker.reports.targets import target_of
 
 DEMO_PASSWORD = "demo-only-password"
 

@@ -426,6 +426,37 @@ def test_the_dashboard_says_where_each_month_comes_from(client, manager, catalog
     assert "Seasonal: last year has a figure of its own" in english
 
 
+def test_the_notes_read_in_the_page_language_and_the_export_in_vietnamese(
+    client, manager, catalogue
+):
+    db.session.merge(ReportSetting(id=1, go_live_on=date(2018, 7, 1)))
+    db.session.add(Baseline(year=2018, month=0, two_way=365))
+    db.session.commit()
+    put_counts(date(2018, 9, 1), catalogue.office, catalogue.procedure, "two_way", taken=6)
+    stitched_vi = (
+        "Năm 2018: đến hết ngày 30/06/2018 theo số liệu tổng hợp đã nhập, từ ngày 01/07/2018"
+        " theo dữ liệu ghi nhận trong hệ thống."
+    )
+    stitched_en = (
+        "Year 2018: up to 30/06/2018 from the aggregate figures entered, from 01/07/2018 from"
+        " the records in the system."
+    )
+
+    api = client.get("/api/v1/reports/growth?year=2018", headers=manager.headers).get_json()
+    vietnamese = text_of(client.get("/manager?year=2018"))
+    client.set_cookie("lang", "en")
+    english = text_of(client.get("/manager?year=2018"))
+    xlsx = client.get("/manager/export?format=xlsx&year=2018")
+
+    assert {"code": "stitched", "message": stitched_vi} in api["notes"]
+    assert stitched_vi in vietnamese and stitched_en not in vietnamese
+    assert stitched_en in english and stitched_vi not in english
+    assert "Year 2017 has neither records nor aggregate figures." in english
+    sheet = load_workbook(io.BytesIO(xlsx.data))["Ghi chú"]
+    notes = [row[1] for row in sheet.iter_rows(values_only=True) if row[0] == "Ghi chú"]
+    assert notes == [note["message"] for note in api["notes"]]
+
+
 def test_the_go_live_form(client, manager, today):
     late = (today + timedelta(days=1)).isoformat()
 

@@ -14,7 +14,7 @@ from tests.test_growth_report import put_counts
 from tracker.audit.models import AuditEntry
 from tracker.extensions import db
 from tracker.reports.models import Baseline, GrowthTarget, OfficeTarget, ReportSetting
-from tracker.reports.queries import target_of
+from tracker.reports.targets import target_of
 
 SEED_2017 = {"two_way": 579, "one_way": 307_871, "all_tthc": 1_101_607, "note": "Đồng Nai 2017"}
 

@@ -6,14 +6,8 @@ figure (`series.part_of`): the baselines are province-wide, so the months before
 shared out by the row's part of the records (last year's when there are any, else this
 year's). The rows of a breakdown therefore add up to the report's figures, exactly.
 
-A row's target, per metric (`unit_target`):
-1. the figure a manager set for that office or channel and year, when there is one;
-2. else ceil(its previous-year figure x (1 + rate)), as the province's;
-3. else (nothing last year: an office or channel that did not exist, or took nothing) the
-   weight a manager gave it: ceil(the province's target x weight);
-4. else none: "on track" is then unknown.
-The targets of rule 2 add up to at least the province's target and less than it plus the
-number of rows (each is rounded up); those of rules 1 and 3 come on top.
+A row's target, per metric, follows `targets.unit_target` (a manager's figure, the growth
+over its previous year, or its weight of the province's target).
 
 A row's projection is its year to date times the report's own projection ÷ the report's year
 to date: the rest of the year at the report's pace (rows have no months of their own).
@@ -21,7 +15,6 @@ to date: the rest of the year at the report's pace (rows have no months of their
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
@@ -38,13 +31,12 @@ from tracker.reports.figures import (
     whole,
 )
 from tracker.reports.models import OfficeTarget
-from tracker.reports.queries import target_of
 from tracker.reports.series import part_of, shares_of
+from tracker.reports.targets import unit_target
 
 BREAKDOWNS = ("channel", "office", "sector", "procedure", "agency")
 # The breakdowns whose rows a manager can give a target of their own.
 UNITS = {"office": "office_id", "channel": "channel_id"}
-TARGET_BASES = ("override", "growth", "weight")
 
 
 @dataclass(frozen=True)
@@ -60,25 +52,6 @@ class Whole:
     rate: Decimal
     province_targets: dict[str, int | None]
     settings: dict[str, dict[int, OfficeTarget]]
-
-
-def unit_target(
-    metric: str,
-    previous: Fraction | int | None,
-    setting: OfficeTarget | None,
-    rate: Decimal,
-    province_target: int | None,
-) -> tuple[int | None, str | None]:
-    """The target of one office, channel or other row, and the rule that gave it (see the
-    module's docstring): ("override" | "growth" | "weight" | None)."""
-    override = getattr(setting, metric) if setting is not None else None
-    if override is not None:
-        return override, "override"
-    if previous:
-        return target_of(previous, rate), "growth"
-    if setting is not None and setting.weight is not None and province_target is not None:
-        return math.ceil(province_target * Fraction(setting.weight)), "weight"
-    return None, None
 
 
 def breakdowns(groups: dict, names: dict, whole_: Whole, extra: dict) -> dict[str, list[dict]]:

@@ -11,9 +11,7 @@ from flask.cli import AppGroup
 from marshmallow import ValidationError
 
 from tracker.errors import DomainError, flatten_messages
-from tracker.extensions import db
-from tracker.reports import jobs, operations, queries, recompute
-from tracker.reports.models import GrowthTarget
+from tracker.reports import growth, jobs, operations, queries, recompute
 from tracker.reports.queries import BASELINE_FIGURES
 from tracker.reports.schemas import (
     BaselineIn,
@@ -22,13 +20,15 @@ from tracker.reports.schemas import (
     TargetIn,
     parse_year,
 )
+from tracker.unit_of_work import unit_of_work
 
 report_cli = AppGroup("report", help="Growth reports: baselines, targets, rollups.")
 
 
 # Baselines and targets --------------------------------------------------------------------
 # The same schemas and operations as the API; `set` edits one row (or the rate) and keeps the
-# rest. Refused input prints the message and exits 1, writing nothing.
+# rest, in a unit of work of its own. Refused input prints the message and exits 1, writing
+# nothing (the unit rolls back before `_refused` words the error).
 
 baseline_cli = AppGroup("baseline", help="Aggregate figures of years or months without records.")
 target_cli = AppGroup("target", help="The growth rate of a year and the targets it gives.")
@@ -41,12 +41,10 @@ def _refused() -> Iterator[None]:
     try:
         yield
     except ValidationError as exc:
-        db.session.rollback()
         fields = flatten_messages(exc.messages)
         message = "; ".join(f"{name}: {' '.join(texts)}" for name, texts in fields.items())
         raise click.ClickException(message) from exc
     except DomainError as exc:
-        db.session.rollback()
         raise click.ClickException(exc.message) from exc
 
 
@@ -74,7 +72,7 @@ def baseline_set(year: str, month: int | None, note: str | None, **figures: int 
         raise click.ClickException(
             "nothing to set: give --two-way, --one-way, --send-only or --all-tthc"
         )
-    with _refused():
+    with _refused(), unit_of_work():
         number = parse_year(year)
         body = _baseline_body(queries.baseline_state(number))
         if month is None:
@@ -85,7 +83,6 @@ def baseline_set(year: str, month: int | None, note: str | None, **figures: int 
         if note is not None:
             body["note"] = note
         state = operations.set_baseline(number, BaselineIn().load(body), None)
-    db.session.commit()
     click.echo(f"baseline of {number} saved")
     _echo_baseline(state)
 
@@ -95,7 +92,7 @@ def baseline_set(year: str, month: int | None, note: str | None, **figures: int 
 def target_show(year: str) -> None:
     """The growth rate of YEAR and its targets over the previous year."""
     with _refused():
-        state = queries.target_state(parse_year(year))
+        state = growth.target_state(parse_year(year))
     _echo_target(state)
 
 
@@ -108,14 +105,13 @@ def target_set(year: str, rate: str | None, to_default: bool, note: str | None) 
     """Set the growth rate of YEAR."""
     if (rate is None) != to_default:
         raise click.ClickException("give either --rate R or --default")
-    with _refused():
+    with _refused(), unit_of_work():
         number = parse_year(year)
         if note is None:
-            row = db.session.get(GrowthTarget, number)
+            row = queries.growth_target(number)
             note = row.note if row else None
         data = TargetIn().load({"rate": None if to_default else _number(rate), "note": note})
         state = operations.set_target(number, data, None)
-    db.session.commit()
     click.echo(f"growth rate of {number} saved")
     _echo_target(state)
 
@@ -183,12 +179,11 @@ def go_live_command(day: str | None, clear: bool, note: str | None) -> None:
         return
     if day is not None and clear:
         raise click.ClickException("give either DAY or --clear")
-    with _refused():
+    with _refused(), unit_of_work():
         if note is None:
             note = queries.go_live_state()["note"]
         data = GoLiveIn().load({"go_live_on": day, "note": note})
         state = operations.set_go_live(data, None)
-    db.session.commit()
     click.echo("go-live date saved")
     _echo_go_live(state)
 
@@ -203,7 +198,7 @@ def _echo_go_live(state: dict) -> None:
 
 
 # Rollups and snapshots --------------------------------------------------------------------
-# Each year is committed on its own, as the nightly task does.
+# Each year is a unit of work of its own, as in the nightly task.
 
 
 @report_cli.command("recompute")
@@ -213,15 +208,16 @@ def recompute_command(year: str | None) -> None:
     with _refused():
         number = parse_year(year) if year is not None else None
 
-    def commit_and_print(result: recompute.RecomputeResult) -> None:
-        db.session.commit()
+    def print_year(result: recompute.RecomputeResult) -> None:
         click.echo(_fixes_line(result))
 
     if number is None:
-        results = recompute.recompute_all(on_year=commit_and_print)
+        results = recompute.recompute_all(on_year=print_year)
         click.echo(f"{len(results)} year(s), {sum(r.fixed for r in results)} row(s) fixed")
     else:
-        commit_and_print(recompute.recompute_year(number))
+        with unit_of_work():
+            result = recompute.recompute_year(number)
+        print_year(result)
 
 
 def _fixes_line(result: recompute.RecomputeResult) -> str:
@@ -248,7 +244,6 @@ def snapshot_command(year: str | None) -> None:
     with _refused():
         years = [parse_year(year)] if year is not None else jobs.nightly_snapshot_years()
     for number in years:
-        with _refused():
+        with _refused(), unit_of_work():
             snapshot = jobs.snapshot_year(number)
-        db.session.commit()
         click.echo(f"report of {number} as of {snapshot.as_of} stored")

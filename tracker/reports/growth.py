@@ -30,7 +30,7 @@ from tracker.catalogue.models import Channel, Office, Procedure, Sector
 from tracker.dossiers.queries import id_of
 from tracker.errors import NotFound, ValidationFailed
 from tracker.reports import queries, series
-from tracker.reports.breakdowns import BREAKDOWNS, UNITS, Whole, breakdowns, unit_target
+from tracker.reports.breakdowns import BREAKDOWNS, UNITS, Whole, breakdowns
 from tracker.reports.figures import (
     METRICS,
     ReportFilters,
@@ -51,6 +51,7 @@ from tracker.reports.figures import (
 )
 from tracker.reports.notes import notes_of
 from tracker.reports.projection import project
+from tracker.reports.targets import target_of, unit_target
 from tracker.schemas import EARLIEST, LATEST
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "ReportFilters",
     "build_report",
     "filters_from_codes",
+    "target_state",
     "year_totals",
 ]
 
@@ -114,6 +116,23 @@ def year_totals(year: int) -> dict:
     }
 
 
+def target_state(year: int) -> dict:
+    """The growth rate of a year and the targets it gives over the previous year's figures."""
+    rate, is_default = queries.growth_rate(year)
+    row = None if is_default else queries.growth_target(year)
+    previous = year_totals(year - 1)
+    return {
+        "year": year,
+        "rate": rate.normalize(),
+        "is_default": is_default,
+        "note": row.note if row else None,
+        "updated_at": row.updated_at if row else None,
+        "updated_by": queries.username_of(row.updated_by_id) if row else None,
+        "targets": {m: target_of(previous[m]["actual"], rate) for m in METRICS},
+        "previous": {"year": year - 1, **previous},
+    }
+
+
 def build_report(
     year: int, as_of: date | None = None, filters: ReportFilters | None = None
 ) -> dict:
@@ -134,7 +153,7 @@ def build_report(
     last = series.year_series(periods["last_year"], months, baselines[year - 1], shares)
     rate, rate_is_default = queries.growth_rate(year)
     settings = queries.office_targets(year)
-    province_targets = {m: queries.target_of(province["last_year"][m], rate) for m in METRICS}
+    province_targets = {m: target_of(province["last_year"][m], rate) for m in METRICS}
     tthc = _all_tthc(periods, baselines) if filters.empty else dict.fromkeys(_TTHC)
     metrics = _metric_blocks(
         periods, exact, this, last, _targets(filters, exact, province_targets, settings, rate),
@@ -259,7 +278,7 @@ def _stitched_totals(periods: dict, sums: dict, baselines: dict, filters: Report
 
 def _targets(filters, exact, province_targets, settings, rate: Decimal) -> dict[str, tuple]:
     """Per metric (target, how it was set). The province's is its own; a report narrowed to
-    one office or one channel alone takes that unit's target (`breakdowns.unit_target`)."""
+    one office or one channel alone takes that unit's target (`targets.unit_target`)."""
     if filters.empty:
         return {m: (t, None if t is None else "growth") for m, t in province_targets.items()}
     narrowed = {name for name in FILTERED if getattr(filters, f"{name}_id") is not None}

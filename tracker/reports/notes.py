@@ -1,11 +1,17 @@
 """The notes of a growth report: what the reader must know about where the figures come from and
-what is left out. Messages are Vietnamese (the report's language, as in the exports); each has
-a `code` by which a page words it in another language (`views.NOTE_TEXTS`)."""
+what is left out. Each has a stable `code` and a `message`: written in English here, with its
+values apart, and given in the reader's language by the catalogues (Vietnamese unless a page or
+a request asks for English; a task or a command reads Vietnamese, the reports' language)."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
+from flask import current_app, has_request_context
+from flask_babel import get_locale
+
+from tracker.i18n import N_, translations_for
 from tracker.reports.figures import ReportFilters
 from tracker.reports.models import Baseline
 from tracker.reports.series import YearSeries
@@ -36,40 +42,35 @@ def notes_of(
     for y, side, stitched, period in sides:
         kind, rows = basis[side], baselines[y]
         if kind == "none":
-            notes.append(_note("no_figures", f"Năm {y} chưa có dữ liệu hay số liệu tổng hợp."))
+            text = N_("Year %(year)s has neither records nor aggregate figures.")
+            notes.append(_note("no_figures", text, year=y))
         elif kind == "records":
             if _has_postal_figures(rows):
                 notes.append(_set_aside(y, go_live))
         elif not filters.empty and shares.get("postal_total") is None:
-            notes.append(
-                _note(
-                    "baseline_not_filterable",
-                    f"Năm {y} có số liệu tổng hợp toàn tỉnh nhưng bộ lọc chưa có hồ sơ ghi nhận"
-                    " để chia số liệu đó theo tỷ lệ.",
-                )
+            text = N_(
+                "Year %(year)s has province-wide aggregate figures, but the filters have no"
+                " records to share them out by."
             )
+            notes.append(_note("baseline_not_filterable", text, year=y))
         else:
             shared = shared or not filters.empty
             notes += _baseline_notes(y, kind, stitched, period)
     if basis["previous"] == "none":
-        notes.append(_note("no_target", "Chưa tính được kế hoạch khi thiếu số liệu năm trước."))
+        notes.append(_note("no_target", N_("No target without the previous year's figures.")))
     elif metrics["postal_total"]["same_period"] is None:
-        notes.append(
-            _note("no_same_period", f"Số liệu năm {year - 1} không đủ theo tháng để so cùng kỳ.")
-        )
+        text = N_("The figures of %(year)s are not monthly enough to compare the same period.")
+        notes.append(_note("no_same_period", text, year=year - 1))
     if shared:
-        share = shares["postal_total"] * 100
-        notes.append(
-            _note(
-                "baseline_shared",
-                "Số liệu tổng hợp là số toàn tỉnh: phần trước khi dùng hệ thống được chia theo"
-                f" tỷ lệ hồ sơ ghi nhận của bộ lọc ({float(share):.1f}% tổng qua bưu chính).",
-            )
+        text = N_(
+            "The aggregate figures are province-wide: the part before the system went live is"
+            " shared out by the filters' part of the records (%(share)s%% of the postal total)."
         )
+        share = f"{float(shares['postal_total'] * 100):.1f}"
+        notes.append(_note("baseline_shared", text, share=share))
     if not filters.empty:
-        notes.append(
-            _note("share_unfiltered_only", "Tỷ trọng trên tổng hồ sơ TTHC chỉ tính cho toàn tỉnh.")
-        )
+        text = N_("The share of all TTHC dossiers is computed province-wide only.")
+        notes.append(_note("share_unfiltered_only", text))
     return notes
 
 
@@ -78,22 +79,20 @@ def _baseline_notes(year: int, kind: str, stitched: YearSeries, period) -> list[
     sources = stitched.sources["postal_total"]
     missing = [index + 1 for index, source in enumerate(sources) if source == "none"]
     if missing:
-        months = ", ".join(str(month) for month in missing)
-        notes.append(
-            _note(
-                "baseline_missing",
-                f"Năm {year}: tháng {months} trước khi dùng hệ thống chưa có số liệu tổng hợp,"
-                " nên chưa có số liệu của cả năm; hãy nhập số liệu các tháng đó.",
-            )
+        text = N_(
+            "Year %(year)s: months %(months)s before the system went live have no aggregate"
+            " figures, so the whole year's figure is unknown; enter the figures of those months."
         )
+        months = ", ".join(str(month) for month in missing)
+        notes.append(_note("baseline_missing", text, year=year, months=months))
     if kind == "stitched":
+        text = N_(
+            "Year %(year)s: up to %(before)s from the aggregate figures entered, from %(first)s"
+            " from the records in the system."
+        )
         before = period.first - timedelta(days=1)
         notes.append(
-            _note(
-                "stitched",
-                f"Năm {year}: đến hết ngày {before:%d/%m/%Y} theo số liệu tổng hợp đã nhập, từ"
-                f" ngày {period.first:%d/%m/%Y} theo dữ liệu ghi nhận trong hệ thống.",
-            )
+            _note("stitched", text, year=year, before=_day(before), first=_day(period.first))
         )
     return notes
 
@@ -102,21 +101,30 @@ def _set_aside(year: int, go_live: date | None) -> dict[str, str]:
     # A year whose records cover it all does not add the baseline entered for it. Without a
     # go-live date that may be the year the system went live: say so rather than show a target
     # built on a few weeks without a word.
-    message = (
-        f"Năm {year} có dữ liệu ghi nhận trong hệ thống từ đầu năm nên số liệu tổng hợp đã nhập"
-        " cho năm này không được dùng"
-    )
     if go_live is None:
-        message += (
-            f"; nếu hệ thống bắt đầu giữa năm {year}, hãy đặt ngày bắt đầu dùng hệ thống để các"
-            " tháng trước đó lấy từ số liệu tổng hợp"
+        text = N_(
+            "Year %(year)s has records in the system from its first day, so the aggregate figures"
+            " entered for it are not used; if the system went live during %(year)s, set the"
+            " go-live date so that the months before it come from the aggregate figures."
         )
-    return _note("baseline_set_aside", message + ".")
+    else:
+        text = N_(
+            "Year %(year)s has records in the system from its first day, so the aggregate figures"
+            " entered for it are not used."
+        )
+    return _note("baseline_set_aside", text, year=year)
 
 
 def _has_postal_figures(rows: dict[int, Baseline]) -> bool:
     return any(getattr(row, name) is not None for row in rows.values() for name in POSTAL_FIGURES)
 
 
-def _note(code: str, message: str) -> dict[str, str]:
-    return {"code": code, "message": message}
+def _day(day: date) -> str:
+    return f"{day:%d/%m/%Y}"
+
+
+def _note(code: str, text: str, **values: Any) -> dict[str, str]:
+    """The note `code`: `text` in the reader's language, its values put back."""
+    language = str(get_locale()) if has_request_context() else current_app.config["LANGUAGES"][0]
+    translated = translations_for(language).ugettext(text)
+    return {"code": code, "message": translated % values if values else translated}

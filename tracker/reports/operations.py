@@ -18,7 +18,7 @@ from tracker.audit.operations import record_audit
 from tracker.calendar import today_vn, utcnow
 from tracker.errors import Conflict, ValidationFailed
 from tracker.extensions import db
-from tracker.reports import queries
+from tracker.reports import growth, queries
 from tracker.reports.models import Baseline, GrowthTarget, OfficeTarget, ReportSetting
 from tracker.reports.queries import BASELINE_FIGURES, TARGET_FIGURES
 
@@ -62,7 +62,7 @@ def set_baseline(year: int, data: dict, actor: User | None) -> dict:
 def set_target(year: int, data: dict, actor: User | None) -> dict:
     """Set the growth rate of `year` (a loaded `TargetIn`: rate 0..10, 0.3 = 30%, and a note);
     a null rate removes the year's rate and note, so the 30% default applies again. Returns the
-    stored state with the targets it gives (`queries.target_state`)."""
+    stored state with the targets it gives (`growth.target_state`)."""
     row = db.session.get(GrowthTarget, year)
     before = _target_snapshot(row)
     if data["rate"] is None:
@@ -84,7 +84,7 @@ def set_target(year: int, data: dict, actor: User | None) -> dict:
         after=_target_snapshot(row),
     )
     log.info("growth rate of %s set to %s", year, row.rate if row else "the default")
-    return queries.target_state(year)
+    return growth.target_state(year)
 
 
 def set_go_live(data: dict, actor: User | None) -> dict:

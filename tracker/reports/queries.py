@@ -1,12 +1,11 @@
 """Read side of reports: the figures managers entered, the growth rate of a year, the go-live
-date and the targets set per office or channel."""
+date and the targets set per office or channel. The target rules are in `targets`, the targets a
+year's rate gives in `growth.target_state`."""
 
 from __future__ import annotations
 
-import math
 from datetime import date
 from decimal import Decimal
-from fractions import Fraction
 
 from sqlalchemy import select
 
@@ -37,9 +36,14 @@ def baselines_of(year: int) -> dict[int, Baseline]:
     return {row.month: row for row in rows}
 
 
+def growth_target(year: int) -> GrowthTarget | None:
+    """The growth rate a manager set for `year`, with its note; None: the 30% default."""
+    return db.session.get(GrowthTarget, year)
+
+
 def growth_rate(year: int) -> tuple[Decimal, bool]:
     """The growth rate set for `year`, and whether it is the 30% default (no rate set)."""
-    target = db.session.get(GrowthTarget, year)
+    target = growth_target(year)
     if target is None:
         return DEFAULT_GROWTH_RATE, True
     return Decimal(target.rate), False
@@ -62,15 +66,8 @@ def baseline_state(year: int) -> dict:
             if month
         ],
         "updated_at": latest.updated_at if latest else None,
-        "updated_by": _username(latest.updated_by_id) if latest else None,
+        "updated_by": username_of(latest.updated_by_id) if latest else None,
     }
-
-
-def target_of(previous: int | Fraction | None, rate: Decimal) -> int | None:
-    """ceil(previous x (1 + rate)), exact (fractions, no float rounding); None when unknown."""
-    if previous is None:
-        return None
-    return math.ceil(Fraction(previous) * (1 + Fraction(rate)))
 
 
 def go_live_on() -> date | None:
@@ -85,7 +82,7 @@ def go_live_state() -> dict:
         "go_live_on": row.go_live_on if row else None,
         "note": row.note if row else None,
         "updated_at": row.updated_at if row else None,
-        "updated_by": _username(row.updated_by_id) if row else None,
+        "updated_by": username_of(row.updated_by_id) if row else None,
     }
 
 
@@ -115,31 +112,11 @@ def office_target_state(year: int, dimension: str, member_id: int) -> dict:
         "weight": row.weight if row else None,
         "note": row.note if row else None,
         "updated_at": row.updated_at if row else None,
-        "updated_by": _username(row.updated_by_id) if row else None,
+        "updated_by": username_of(row.updated_by_id) if row else None,
     }
 
 
-def target_state(year: int) -> dict:
-    """The growth rate of a year and the targets it gives over the previous year's actuals."""
-    # growth reads this module's baselines and rates: imported here, not at the top.
-    from tracker.reports.growth import METRICS, year_totals
-
-    rate, is_default = growth_rate(year)
-    row = None if is_default else db.session.get(GrowthTarget, year)
-    previous = year_totals(year - 1)
-    return {
-        "year": year,
-        "rate": rate.normalize(),
-        "is_default": is_default,
-        "note": row.note if row else None,
-        "updated_at": row.updated_at if row else None,
-        "updated_by": _username(row.updated_by_id) if row else None,
-        "targets": {m: target_of(previous[m]["actual"], rate) for m in METRICS},
-        "previous": {"year": year - 1, **previous},
-    }
-
-
-def _username(user_id: int | None) -> str | None:
+def username_of(user_id: int | None) -> str | None:
     if user_id is None:
         return None
     return db.session.scalar(select(User.username).where(User.id == user_id))

@@ -1,6 +1,6 @@
 """Manager pages: baselines, growth targets, the go-live date and the targets of each office
-and channel. Same blueprint as the dashboard (`views.bp`); the forms load with the API's schemas
-and save with its operations, so no rule is written twice."""
+and channel. Same blueprint as the dashboard (`blueprint.py`); the forms load with the API's
+schemas and save with its operations, so no rule is written twice."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 from marshmallow import ValidationError
-from sqlalchemy import select
 
+from tracker.accounts.auth import actor
 from tracker.calendar import today_vn
-from tracker.catalogue.models import Channel, Office
+from tracker.catalogue import queries as catalogue_queries
 from tracker.errors import DomainError, error_page
-from tracker.extensions import db
 from tracker.pages import form_errors, form_integer, label, page_roles
 from tracker.reports import growth, operations, queries
 from tracker.reports.figures import ReportFilters
@@ -30,17 +29,16 @@ from tracker.reports.schemas import (
     TargetIn,
     parse_year,
 )
-from tracker.reports.views import MANAGERS, actor, bp
+from tracker.reports.views import MANAGERS
+from tracker.unit_of_work import discard
 
 # A figure typed with more digits than this is no count anyone means.
 MAX_FIGURE_DIGITS = 40
-UNIT_MODELS = {"office": Office, "channel": Channel}
 
 
 # Baselines, growth rates and the go-live date -----------------------------------------------
 
 
-@bp.route("/manager/settings", methods=["GET", "POST"])
 @page_roles(*MANAGERS)
 def settings():
     year = parse_year(request.args.get("year") or str(today_vn().year))
@@ -63,7 +61,7 @@ def _settings_page(year: int, *, typed: dict | None = None, errors: dict | None 
     """The page with both forms: the one posted (`which`) shows what was typed and its
     errors; the other shows what is stored."""
     baseline = queries.baseline_state(year)
-    target = queries.target_state(year)
+    target = growth.target_state(year)
     stored_baseline = {name: baseline[name] for name in (*BASELINE_FIGURES, "note")}
     for entry in baseline["months"]:
         for name in BASELINE_FIGURES:
@@ -95,9 +93,10 @@ def _settings_page(year: int, *, typed: dict | None = None, errors: dict | None 
 
 
 def _refused(exc: ValidationError | DomainError, note: str = "note") -> tuple[dict, int]:
-    """A form refused: the transaction undone, the errors by field (the schema's `note` under
-    the form's name for it) and the page's status."""
-    db.session.rollback()
+    """A form refused: what the operation wrote undone (the page shows the state before it),
+    the errors by field (the schema's `note` under the form's name for it) and the page's
+    status."""
+    discard()
     errors = form_errors(exc)
     if "note" in errors:
         errors[note] = errors.pop("note")
@@ -149,7 +148,6 @@ def _save_baseline(year: int):
         return _settings_page(
             year, typed=request.form.to_dict(), errors=errors, which="baseline", status=status
         )
-    db.session.commit()
     if state["updated_at"] is None:
         flash(_("The baseline of %(year)s was removed.", year=year), "success")
     else:
@@ -189,7 +187,6 @@ def _save_target(year: int):
         return _settings_page(
             year, typed=request.form.to_dict(), errors=errors, which="target", status=status
         )
-    db.session.commit()
     flash(_("The growth target of %(year)s was saved.", year=year), "success")
     return redirect(url_for(".settings", year=year))
 
@@ -206,7 +203,6 @@ def _save_go_live(year: int):
         return _settings_page(
             year, typed=request.form.to_dict(), errors=errors, which="go_live", status=status
         )
-    db.session.commit()
     flash(_("The go-live date was saved."), "success")
     return redirect(url_for(".settings", year=year))
 
@@ -222,16 +218,13 @@ def _unit_rows(year: int) -> dict[str, list[dict]] | None:
         return None
     report = growth.build_report(year)
     tables = {}
-    for part, model in UNIT_MODELS.items():
+    for part, model in queries.UNIT_MODELS.items():
         rows = {row["code"]: row["metrics"]["postal_total"] for row in report["breakdowns"][part]}
-        members = db.session.scalars(select(model).order_by(model.code))
+        members = catalogue_queries.all_by_code(model)
         tables[part] = [(member.code, label(member), rows.get(member.code)) for member in members]
     return tables
 
 
-@bp.route(
-    "/manager/settings/targets/<any(office, channel):dimension>/<code>", methods=["GET", "POST"]
-)
 @page_roles(*MANAGERS)
 def unit_target(dimension: str, code: str):
     """What a manager sets for one office's or channel's target in a year."""
@@ -257,7 +250,6 @@ def unit_target(dimension: str, code: str):
             ]
         typed = request.form.to_dict()
         return _unit_page(year, dimension, member_id, typed=typed, errors=errors, status=status)
-    db.session.commit()
     flash(_("The target of %(code)s for %(year)s was saved.", code=code, year=year), "success")
     return redirect(url_for(".settings", year=year) + "#unit-targets-heading")
 

@@ -1,5 +1,6 @@
 """Manager pages: growth dashboard, overdue and anomalies; the settings pages (baselines,
-targets, the go-live date) are in `setting_views`, on the same blueprint.
+targets, the go-live date) are in `setting_views`. Both register on the blueprint in
+`blueprint.py`.
 
 The pages parse with the API's load schemas and call the same functions as the API
 (`growth.build_report`, `export`, the operations, the dossier and sweep queries), so no rule is
@@ -10,21 +11,18 @@ session cookie.
 from __future__ import annotations
 
 from datetime import date
-from urllib.parse import quote
 
-from flask import Blueprint, render_template, request, url_for
-from flask_babel import format_decimal, format_percent, get_locale
+from flask import render_template, request, url_for
+from flask_babel import force_locale, format_decimal, format_percent, get_locale
 from flask_babel import gettext as _
-from flask_login import current_user
 from marshmallow import ValidationError
-from sqlalchemy import select
-from werkzeug.routing import BuildError
 
+from tracker.accounts.auth import actor
 from tracker.calendar import today_vn
+from tracker.catalogue import queries as catalogue_queries
 from tracker.catalogue.models import Channel, Office, Sector
 from tracker.dossiers import queries as dossier_queries
 from tracker.errors import DomainError, error_page
-from tracker.extensions import db
 from tracker.i18n import N_
 from tracker.pages import form_errors, label, page_roles
 from tracker.reports import export, growth
@@ -33,8 +31,6 @@ from tracker.reports.schemas import GrowthReportArgs
 from tracker.sweeps import queries as sweep_queries
 from tracker.sweeps.checks import kind_label
 from tracker.sweeps.schemas import AnomalyListArgs
-
-bp = Blueprint("report_pages", __name__, template_folder="templates")
 
 MANAGERS = ("manager", "admin")
 FILTERS = ("channel", "office", "sector", "procedure")
@@ -45,40 +41,11 @@ METRIC_NAMES = {
     "send_only": N_("Send-only"),
     "postal_total": N_("Postal total"),
 }
-# The report's notes are Vietnamese; an English page shows these by the note's code instead.
-NOTE_TEXTS = {
-    "baseline_not_filterable": N_(
-        "The province-wide aggregate figures cannot be shared out to the filters: they have no"
-        " records to share them by."
-    ),
-    "no_figures": N_("A year has neither records nor aggregate figures."),
-    "baseline_set_aside": N_(
-        "A year with records from its first day does not use the aggregate figures entered for"
-        " it; if the system went live during that year, set the go-live date."
-    ),
-    "baseline_missing": N_(
-        "Months before the system went live have no aggregate figures: the year's figure is"
-        " unknown until they are entered."
-    ),
-    "stitched": N_(
-        "A year of the go-live: the days before it come from the aggregate figures entered, the"
-        " days from it from the records."
-    ),
-    "baseline_shared": N_(
-        "The aggregate figures are province-wide: before go-live the filtered figures are their"
-        " share by the filters' part of the records."
-    ),
-    "no_target": N_("No target without the previous year's figures."),
-    "no_same_period": N_(
-        "The previous year has no monthly figures to compare the same period with."
-    ),
-    "share_unfiltered_only": N_("The share of all TTHC dossiers is computed province-wide only."),
-}
 PAGE_SIZE = 50
 
 
-@bp.context_processor
-def _helpers() -> dict:
+def page_helpers() -> dict:
+    """What the manager pages' templates call (the blueprint's context processor)."""
     return {
         "num": _number,
         "pct": _percent,
@@ -100,15 +67,7 @@ def _percent(value: float | None, signed: bool = False) -> str:
 
 
 def _dossier_url(code: str) -> str:
-    """The dossier page; by its path while that page is not registered."""
-    try:
-        return url_for("dossier_pages.dossier", code=code)
-    except BuildError:
-        return "/dossiers/" + quote(code)
-
-
-def actor():
-    return current_user._get_current_object()
+    return url_for("dossier_pages.dossier", code=code)
 
 
 # Dashboard -------------------------------------------------------------------------------
@@ -129,15 +88,13 @@ def _report_args() -> tuple[dict, dict]:
 
 def _filter_options() -> dict[str, list[tuple[str, str]]]:
     """(code, name) of every channel, office and sector, for the filter selects."""
-    rows = {
-        "channel": db.session.scalars(select(Channel).order_by(Channel.code)),
-        "office": db.session.scalars(select(Office).order_by(Office.code)),
-        "sector": db.session.scalars(select(Sector).order_by(Sector.code)),
+    models = {"channel": Channel, "office": Office, "sector": Sector}
+    return {
+        name: [(row.code, label(row)) for row in catalogue_queries.all_by_code(model)]
+        for name, model in models.items()
     }
-    return {name: [(row.code, label(row)) for row in found] for name, found in rows.items()}
 
 
-@bp.get("/manager")
 @page_roles(*MANAGERS)
 def dashboard():
     options = _filter_options()
@@ -164,7 +121,6 @@ def dashboard():
         chart=monthly_chart(report, typed["chart"]),
         breakdowns={part: report["breakdowns"][part] for part in SHOWN_BREAKDOWNS},
         names=names,
-        notes=_notes(report),
         go_live=date.fromisoformat(report["go_live"]) if report["go_live"] else None,
         period=[
             date.fromisoformat(report[span][end])
@@ -176,17 +132,11 @@ def dashboard():
     )
 
 
-def _notes(report: dict) -> list[str]:
-    if str(get_locale()) == "vi":
-        return [note["message"] for note in report["notes"]]
-    codes = [note["code"] for note in report["notes"]]
-    return [_(NOTE_TEXTS[code]) for code in codes if code in NOTE_TEXTS]
-
-
-@bp.get("/manager/export", endpoint="export")
 @page_roles(*MANAGERS)
 def download():
-    """The API's exports for a signed-in manager: one CSV part or the XLSX workbook."""
+    """The API's exports for a signed-in manager: one CSV part or the XLSX workbook, in
+    Vietnamese whatever the page's language (the exports' headings are Vietnamese, so are
+    the report's notes in them)."""
     try:
         args, _typed = _report_args()
     except ValidationError as exc:
@@ -194,7 +144,8 @@ def download():
     if args["format"] not in ("csv", "xlsx"):
         return error_page(422, _("Choose the CSV or XLSX format."))
     filters = growth.filters_from_codes(**{name: args.get(name) for name in FILTERS})
-    report = growth.build_report(args["year"], args.get("as_of"), filters)
+    with force_locale("vi"):
+        report = growth.build_report(args["year"], args.get("as_of"), filters)
     return export.download(report, args["format"], args.get("part"))
 
 
@@ -205,7 +156,6 @@ def _format_messages(errors: dict[str, list[str]]) -> str:
 # Overdue dossiers and anomalies ----------------------------------------------------------
 
 
-@bp.get("/manager/problems")
 @page_roles(*MANAGERS)
 def problems():
     """The dossiers the hourly sweep marked overdue (the work queue's own section, longest
@@ -234,7 +184,3 @@ def problems():
 def _kind_name(kind: str) -> str:
     names = kind_label(kind)
     return names["label_en"] if str(get_locale()) == "en" else names["label_vi"]
-
-
-# The settings pages attach their routes to `bp` (imported last: they import this module).
-from tracker.reports import setting_views  # noqa: E402, F401
