@@ -1,9 +1,10 @@
 """The benchmark's data: a province's catalogue, N dossiers with their status events, documents
 and daily code counters, bulk-inserted with SQLAlchemy Core, and the staff who query them.
 
-Rows are built to be what the application itself would have written: codes from the per-agency
-daily sequence, lookup secrets hashed with `codes.hash_secret`, folded applicant names, events
-that follow the transition table (see `bench.history`). Ids are assigned here so that events can
+Rows are built to be what the application itself would have written: each dossier by the
+intake's own row builder (`tracker.dossiers.rows`) moved by its walk's clock, codes from the
+per-agency daily sequence, lookup secrets hashed with `codes.hash_secret`, events that follow the
+transition table (see `bench.history`). Ids are assigned here so that events can
 reference their dossier without a round trip; PostgreSQL sequences are moved past them at the end.
 """
 
@@ -21,10 +22,11 @@ from bench import history
 from bench.catalogue import CHANNEL_WEIGHT, CatalogueRefs, OfficeRef, ProcedureRef, build_catalogue
 from tracker.accounts.operations import create_user, issue_token
 from tracker.calendar import VN_TZ, local_date
+from tracker.database import on_postgresql
 from tracker.dossiers import codes
 from tracker.dossiers.models import CodeCounter, Dossier, DossierDocument, StatusEvent
+from tracker.dossiers.rows import new_dossier_row
 from tracker.extensions import db
-from tracker.text import fold
 
 CHUNK = 10_000
 HISTORY_DAYS = 365
@@ -131,7 +133,6 @@ class _Builder:
         # Popular procedures dominate (Zipf-like); big offices take more than commune points.
         self.procedure_weights = [1 / (rank + 1) for rank in range(len(refs.procedures))]
         self.office_weights = [CHANNEL_WEIGHT[o.channel_code] for o in refs.offices]
-        self.folded: dict[str, str] = {}
 
     def dossier(
         self, dossier_id: int, received_at: datetime, out: dict[str, list]
@@ -147,44 +148,24 @@ class _Builder:
         code = f"{procedure.agency_code}-{day:%y%m%d}-{self.counters[key]:04d}"
         secret = codes.new_lookup_secret()
         walk = history.simulate(rng, form, received_at, procedure.working_days, self.now)
-        name = f"{rng.choice(FAMILY)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}"
-        if name not in self.folded:
-            self.folded[name] = fold(name)
-        out["dossiers"].append(
-            {
-                "id": dossier_id,
-                "code": code,
-                "service_form": form,
-                "procedure_id": procedure.id,
-                "agency_id": procedure.agency_id,
-                "office_id": office.id,
-                "channel_id": office.channel_id,
-                "agency_reference": None,
-                "applicant_name": name,
-                "applicant_name_folded": self.folded[name],
-                "applicant_phone": f"09{rng.randrange(10**8):08d}",
-                "applicant_id_number": f"0{rng.randrange(10**11):011d}",
-                "applicant_email": None,
-                "delivery_address": None if form == "send_only" else _address(rng),
-                "postal_item_number": self.items.next_for(walk),
-                "fee_vnd": procedure.fee_vnd,
-                "note": None,
-                "status": walk.status,
-                "received_at": received_at,
-                "appointment_date": walk.appointment_date,
-                "supplement_days": walk.supplement_days,
-                "supplement_since": walk.supplement_since,
-                "due_date": walk.due_date,
-                "status_changed_at": walk.status_changed_at,
-                "result_at": walk.result_at,
-                "closed_at": walk.closed_at,
-                "lookup_secret_hash": codes.hash_secret(code, secret),
-                "created_by_id": None,
-                "created_at": received_at,
-                "updated_at": walk.status_changed_at,
-                "version": 1,
-            }
+        row = new_dossier_row(
+            code=code,
+            service_form=form,
+            procedure=procedure,
+            office=office,
+            applicant_name=f"{rng.choice(FAMILY)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}",
+            applicant_phone=f"09{rng.randrange(10**8):08d}",
+            applicant_id_number=f"0{rng.randrange(10**11):011d}",
+            delivery_address=None if form == "send_only" else _address(rng),
+            postal_item_number=self.items.next_for(walk),
+            fee_vnd=procedure.fee_vnd,
+            received_at=received_at,
+            lookup_secret_hash=codes.hash_secret(code, secret),
+            now=received_at,
         )
+        # Where its walk left it, written when the last event was.
+        row.update(walk.columns(), id=dossier_id, updated_at=walk.status_changed_at)
+        out["dossiers"].append(row)
         self._events(dossier_id, office.id, walk, out["events"])
         if form != "return_only":
             for name_, kind in rng.sample(DOCUMENTS, rng.randint(1, 3)):
@@ -303,7 +284,7 @@ def _insert_counters(counters: Counter) -> None:
 
 def _move_sequences() -> None:
     """Explicit ids leave PostgreSQL's sequences behind: later inserts must not collide."""
-    if db.session.get_bind().dialect.name == "postgresql":
+    if on_postgresql():
         for table in ("dossiers", "status_events", "dossier_documents"):
             db.session.execute(
                 text(

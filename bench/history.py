@@ -2,9 +2,9 @@
 
 Each dossier starts in its form's initial status and moves on with weighted random choices among
 `lifecycle.allowed_next` (the happy path is likely, refusals and failed deliveries are rare) until
-the next event would lie in the future or a terminal status is reached. The clock fields follow
-what `record_event` does: the statutory appointment date is set at the hand-over, supplement waits
-push the due date back, result and closing times are kept.
+the next event would lie in the future or a terminal status is reached. The clock fields are
+moved by `tracker.dossiers.clock`, as `record_event` moves them: the statutory appointment date is
+set at the hand-over, supplement waits push the due date back, result and closing times are kept.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import lru_cache
+from typing import Any
 
-from tracker.calendar import add_working_days, local_date, working_days_between
-from tracker.dossiers import lifecycle, s10
+from tracker.dossiers import clock, lifecycle, s10
 
 # Relative weight of each next status; 1.0 when not listed (the happy path).
 _WEIGHTS = {
@@ -70,8 +69,12 @@ class History:
     def status_changed_at(self) -> datetime:
         return self.events[-1].occurred_at
 
+    def columns(self) -> dict[str, Any]:
+        """The dossier columns the walk moved: its status, when it changed, its clock."""
+        moved = {"status": self.status, "status_changed_at": self.status_changed_at}
+        return moved | clock.Clock.of(self).columns()
 
-@lru_cache(maxsize=65_536)
+
 class ItemNumbers:
     """S10 item numbers (valid check digit) for the results that went out for delivery, from a
     running serial."""
@@ -85,15 +88,6 @@ class ItemNumbers:
         self.serial += 1
         serial = f"{self.serial:08d}"
         return f"EE{serial}{s10.check_digit(serial)}VN"
-
-
-def _add_working_days(start: date, days: int) -> date:
-    return add_working_days(start, days)
-
-
-@lru_cache(maxsize=65_536)
-def _working_days_between(start: date, end: date) -> int:
-    return working_days_between(start, end)
 
 
 def simulate(
@@ -127,20 +121,16 @@ def _delay_hours(rng: random.Random, status: str, working_days: int) -> float:
 
 
 def _apply_clock(history: History, to_status: str, moment: datetime, working_days: int) -> None:
-    day = local_date(moment)
-    if history.status == "supplement_required" and history.supplement_since is not None:
-        history.supplement_days += _working_days_between(local_date(history.supplement_since), day)
-        history.supplement_since = None
-    if to_status == "supplement_required":
-        history.supplement_since = moment
-    if to_status == "forwarded" and history.appointment_date is None:
-        history.appointment_date = _add_working_days(day, working_days)
-    if to_status in ("result_ready", "rejected"):
-        history.result_at = moment
-    if to_status in lifecycle.TERMINAL:
-        history.closed_at = moment
-    if history.appointment_date is not None:
-        history.due_date = _add_working_days(history.appointment_date, history.supplement_days)
+    # The simulated agencies give no date of their own: the statutory deadline holds.
+    moved = clock.advance(
+        clock.Clock.of(history),
+        history.status,
+        to_status,
+        moment,
+        working_days=lambda: working_days,
+    )
+    for name, value in moved.columns().items():
+        setattr(history, name, value)
 
 
 def _source(status: str) -> str:

@@ -128,6 +128,19 @@ def advisory_lock(key: str) -> None:
         db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
 
 
+def advisory_locks(keys: list[str]) -> None:
+    """`advisory_lock` on each of `keys`, in one statement (in their sorted order: two
+    transactions locking overlapping sets never deadlock)."""
+    if on_postgresql() and keys:
+        db.session.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(hashtext(key)) "
+                "FROM unnest(CAST(:keys AS text[])) AS key ORDER BY key"
+            ),
+            {"keys": keys},
+        )
+
+
 def upsert(table: Any) -> Any:
     """`INSERT` with the `on_conflict_do_update` / `on_conflict_do_nothing` of the session's
     dialect (the two share that API)."""

@@ -17,8 +17,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from tracker.calendar import add_working_days, today_vn, utcnow
+from tracker.calendar import today_vn, utcnow
 from tracker.catalogue.models import Agency, Channel, Office, Procedure
+from tracker.dossiers import clock
 from tracker.dossiers.lifecycle import OVERDUE_STATUSES
 from tracker.extensions import db
 from tracker.types import UTCDateTime
@@ -94,10 +95,7 @@ class Dossier(db.Model):
     )
 
     def compute_due_date(self) -> date | None:
-        if self.appointment_date is None:
-            return None
-        # supplement_days gets its column default only at flush; a new dossier has none paused.
-        return add_working_days(self.appointment_date, self.supplement_days or 0)
+        return clock.due_date(self.appointment_date, self.supplement_days)
 
     def is_overdue(self, today: date | None = None) -> bool:
         # The clock is paused while the citizen is asked for a supplement.

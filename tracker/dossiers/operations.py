@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from tracker.accounts.models import User
 from tracker.audit.operations import record_audit, record_audits
-from tracker.calendar import add_working_days, local_date, utcnow, working_days_between
+from tracker.calendar import local_date, utcnow
 from tracker.catalogue.models import Office, Procedure
 from tracker.database import advisory_lock
-from tracker.dossiers import codes, lifecycle, signals
+from tracker.dossiers import clock, codes, lifecycle, rows, signals
 from tracker.dossiers.models import Dossier, DossierDocument, StatusEvent
 from tracker.errors import (
     Conflict,
@@ -26,7 +26,6 @@ from tracker.errors import (
     ValidationFailed,
 )
 from tracker.extensions import db
-from tracker.text import fold
 
 log = logging.getLogger(__name__)
 
@@ -112,21 +111,17 @@ def create_dossier(
     """Log a dossier the post took charge of. Returns it with its lookup secret (shown once)."""
     received_at, procedure, office = _check_intake(data, actor)
     received_on = local_date(received_at)
-    service_form = data["service_form"]
     item = data.get("postal_item_number")
     code = codes.allocate_code(procedure.agency.code, received_on)
     secret = codes.new_lookup_secret()
     applicant = data["applicant"]
-    dossier = Dossier(
+    row = rows.new_dossier_row(
         code=code,
-        service_form=service_form,
+        service_form=data["service_form"],
         procedure=procedure,
-        agency=procedure.agency,
         office=office,
-        channel=office.channel,
         agency_reference=data.get("agency_reference"),
         applicant_name=applicant["name"],
-        applicant_name_folded=_folded_name(applicant["name"]),
         applicant_phone=applicant["phone"],
         applicant_id_number=applicant.get("id_number"),
         applicant_email=applicant.get("email"),
@@ -134,18 +129,21 @@ def create_dossier(
         postal_item_number=item,
         fee_vnd=data.get("fee_vnd", 0),
         note=data.get("note"),
-        status=lifecycle.INITIAL_STATUS[service_form],
         received_at=received_at,
-        status_changed_at=received_at,
         appointment_date=data.get("appointment_date"),
-        # Column defaults only apply at INSERT; the due date and the audit need them now.
-        supplement_days=0,
-        version=1,
         lookup_secret_hash=codes.hash_secret(code, secret),
         created_by_id=actor.id if actor else None,
+        now=utcnow(),
+    )
+    # ...and its catalogue rows as the loaded objects, for whatever reads them next.
+    dossier = Dossier(
+        **row,
+        procedure=procedure,
+        agency=procedure.agency,
+        office=office,
+        channel=office.channel,
         documents=[DossierDocument(**doc) for doc in data.get("documents", [])],
     )
-    dossier.due_date = dossier.compute_due_date()
     db.session.add(dossier)
     first_event = StatusEvent(
         dossier=dossier,
@@ -336,7 +334,7 @@ def update_dossier(dossier: Dossier, changes: dict[str, Any], actor: User) -> Do
         elif key in changes:
             setattr(dossier, key, changes[key])
     if "applicant_name" in changes:
-        dossier.applicant_name_folded = _folded_name(changes["applicant_name"])
+        dossier.applicant_name_folded = rows.folded_name(changes["applicant_name"])
     if "appointment_date" in changes:
         # As on an event: the agency's new date already accounts for earlier pauses.
         dossier.supplement_days = 0
@@ -389,26 +387,21 @@ def snapshot(dossier: Dossier) -> dict[str, Any]:
     return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in state.items()}
 
 
-def _apply_clock(dossier: Dossier, to_status: str, occurred_at: datetime, appointment_date) -> None:
-    """Deadline bookkeeping for a transition: appointment, supplement pause, result, closing."""
-    day = local_date(occurred_at)
-    if dossier.status == "supplement_required" and dossier.supplement_since is not None:
-        dossier.supplement_days += working_days_between(local_date(dossier.supplement_since), day)
-        dossier.supplement_since = None
-    if to_status == "supplement_required":
-        dossier.supplement_since = occurred_at
-    if appointment_date is not None:
-        # A date the agency gives now is the date it commits to: earlier pauses are in it.
-        dossier.appointment_date = appointment_date
-        dossier.supplement_days = 0
-    elif to_status == "forwarded" and dossier.appointment_date is None:
-        # Statutory deadline counted from the hand-over until the agency gives its own date.
-        dossier.appointment_date = add_working_days(day, dossier.procedure.working_days)
-    if to_status in ("result_ready", "rejected"):
-        dossier.result_at = occurred_at
-    if to_status in lifecycle.TERMINAL:
-        dossier.closed_at = occurred_at
-    dossier.due_date = dossier.compute_due_date()
+def _apply_clock(
+    dossier: Dossier, to_status: str, occurred_at: datetime, appointment_date: date | None
+) -> None:
+    """Deadline bookkeeping for a transition (`clock.advance`): the columns it changes."""
+    before = clock.Clock.of(dossier)
+    after = clock.advance(
+        before,
+        dossier.status,
+        to_status,
+        occurred_at,
+        appointment_date=appointment_date,
+        working_days=lambda: dossier.procedure.working_days,
+    )
+    for name, value in clock.changes(before, after).items():
+        setattr(dossier, name, value)
 
 
 def _check_intake(data: dict[str, Any], actor: User | None) -> tuple[datetime, Procedure, Office]:
@@ -505,8 +498,3 @@ def _check_version(dossier: Dossier, version: int, field: str) -> None:
 def _check_appointment(day: date | None, received_on: date) -> None:
     if day is not None and day < received_on:
         raise ValidationFailed.field("appointment_date", "must not be before the day of receipt")
-
-
-def _folded_name(name: str) -> str:
-    # Folding can lengthen text (e.g. Hangul syllables decompose): keep within the column.
-    return fold(name)[: Dossier.applicant_name_folded.type.length]

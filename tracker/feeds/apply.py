@@ -2,7 +2,8 @@
 
 A chunk is settled as a whole: its dossiers are locked (ordered by id, so that two chunks never
 deadlock), its events go through `record_event` with an `EventBatch` (one flush, one audit
-INSERT), and every feed event's outcome is written in the same transaction. The task commits
+INSERT), the dossiers they moved are written in one UPDATE (`tracker.dossiers.persist`), and
+every feed event's outcome in one more, all in the same transaction. The task commits
 between chunks: a worker killed mid-chunk loses that chunk's transaction only, and its events,
 still `pending`, are settled by the next run.
 
@@ -23,19 +24,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, select, text
+from sqlalchemy import Row, bindparam, select, text, update
 from sqlalchemy.orm import lazyload, selectinload
 
 from tracker.accounts.models import User
 from tracker.calendar import utcnow
 from tracker.catalogue.models import Office
-from tracker.database import among
+from tracker.database import advisory_locks, among, on_postgresql
 from tracker.dossiers.models import Dossier
 from tracker.dossiers.operations import EventBatch, record_event
+from tracker.dossiers.persist import number_new_events, write_dossiers
 from tracker.errors import DomainError
 from tracker.extensions import db
 from tracker.feeds.models import FeedBatch, FeedEvent, PostalEventCode
-from tracker.feeds.persist import Outcome, number_new_events, write_dossiers, write_outcomes
 from tracker.outbox.operations import enqueue
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,16 @@ _COLUMNS = (
     _EVENTS.appointment_date,
     FeedBatch.__table__.c.submitted_by_id,
 )
+
+
+@dataclass
+class Outcome:
+    """What became of one feed event (FeedEvent.state and the rest of its row)."""
+
+    state: str
+    status: str | None = None
+    dossier_id: int | None = None
+    error: str | None = None
 
 
 def apply_batch_chunk(batch_id: int, size: int = CHUNK_SIZE) -> Counter[str]:
@@ -129,7 +140,8 @@ def settle(rows: list[Row[Any]]) -> Counter[str]:
         return Counter()
     chunk = _load_chunk(rows)
     outcomes = [_settle_one(row, chunk) for row in rows]
-    write_dossiers(chunk.dossiers.values())
+    moved = {outcome.dossier_id for outcome in outcomes if outcome.state == "applied"}
+    write_dossiers([dossier for dossier in chunk.dossiers.values() if dossier.id in moved])
     number_new_events()
     chunk.batch.finish()
     settled = list(zip(rows, outcomes, strict=True))
@@ -307,17 +319,64 @@ def _recheck_unmatched(items: list[str]) -> None:
     dossiers, means one of the two sides always sees the other's commit. SQLite runs one writer
     at a time, so there is no race to close.
     """
-    if not items or db.session.get_bind().dialect.name != "postgresql":
+    if not items or not on_postgresql():
         return
-    db.session.execute(
-        text(
-            "SELECT pg_advisory_xact_lock(hashtext(item)) "
-            "FROM unnest(CAST(:items AS text[])) AS item ORDER BY item"
-        ),
-        {"items": items},
-    )
+    advisory_locks(items)
     claimed = db.session.scalars(
         select(Dossier.postal_item_number).where(Dossier.postal_item_number.in_(items)).distinct()
     )
     for item in claimed:
         enqueue("feeds.apply_unmatched", item_number=item)
+
+
+_SETTLE = (
+    update(FeedEvent.__table__)
+    .where(_EVENTS.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        status=bindparam("b_status"),
+        dossier_id=bindparam("b_dossier_id"),
+        error=bindparam("b_error"),
+        processed_at=bindparam("b_at"),
+    )
+)
+# PostgreSQL: the chunk's outcomes as arrays, one UPDATE ... FROM unnest(...).
+_SETTLE_ARRAYS = text(
+    "UPDATE feed_events AS f SET state = v.state, status = v.status, "
+    "dossier_id = v.dossier_id, error = v.error, processed_at = :at "
+    "FROM unnest(CAST(:ids AS integer[]), CAST(:states AS varchar[]), "
+    "CAST(:statuses AS varchar[]), CAST(:dossier_ids AS integer[]), CAST(:errors AS text[])) "
+    "AS v(id, state, status, dossier_id, error) WHERE f.id = v.id"
+).bindparams(bindparam("at", type_=_EVENTS.processed_at.type))
+
+
+def write_outcomes(outcomes: list[tuple[int, Outcome]]) -> None:
+    """Record what became of each feed event (by id), in one statement."""
+    now = utcnow()
+    if on_postgresql():
+        db.session.execute(
+            _SETTLE_ARRAYS,
+            {
+                "ids": [event_id for event_id, _ in outcomes],
+                "states": [o.state for _, o in outcomes],
+                "statuses": [o.status for _, o in outcomes],
+                "dossier_ids": [o.dossier_id for _, o in outcomes],
+                "errors": [o.error for _, o in outcomes],
+                "at": now,
+            },
+        )
+        return
+    db.session.execute(
+        _SETTLE,
+        [
+            {
+                "b_id": event_id,
+                "b_state": o.state,
+                "b_status": o.status,
+                "b_dossier_id": o.dossier_id,
+                "b_error": o.error,
+                "b_at": now,
+            }
+            for event_id, o in outcomes
+        ],
+    )

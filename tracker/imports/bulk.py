@@ -4,16 +4,20 @@ elsewhere. Both join the session's transaction; nothing goes through the ORM's u
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
+from typing import Any
 
 from psycopg import sql
 from sqlalchemy import Table, func, insert, select, text
 
+from tracker.database import on_postgresql
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.extensions import db
 from tracker.imports.models import ImportRowError
 
-# The columns each bulk insert writes, in row order, with their PostgreSQL type for binary COPY.
-# Nullable columns left out keep their NULL (tests/test_imports.py checks none is forgotten).
+# The columns each bulk insert writes, with their PostgreSQL type for binary COPY. Rows come
+# keyed by column name; nullable columns left out keep their NULL (tests/test_imports.py checks
+# none is forgotten).
 DOSSIER_COLUMNS = {
     "id": "int4",
     "code": "text",
@@ -66,7 +70,7 @@ _RESERVE_IDS = text(
 
 def reserve_dossier_ids(count: int) -> list[int]:
     """Ids for `count` new dossiers, so that their events can name them before the insert."""
-    if _dialect() == "postgresql":
+    if on_postgresql():
         # One array value back, not a row per id.
         return db.session.scalar(_RESERVE_IDS, {"n": count})
     # SQLite: the transaction holds the database's only write lock, so nobody takes these.
@@ -74,32 +78,37 @@ def reserve_dossier_ids(count: int) -> list[int]:
     return list(range(last + 1, last + 1 + count))
 
 
-def insert_dossiers(rows: Sequence[tuple]) -> None:
+def insert_dossiers(rows: Sequence[dict[str, Any]]) -> None:
+    """New dossiers: `tracker.dossiers.rows.new_dossier_row` with their reserved `id`."""
     _insert(Dossier.__table__, DOSSIER_COLUMNS, rows)
 
 
-def insert_events(rows: Sequence[tuple], job_id: int) -> None:
-    """First events; each row ends with its file line, which `data` records with the job."""
-    if _dialect() == "postgresql":
+def insert_events(rows: Sequence[dict[str, Any]], job_id: int) -> None:
+    """First events, keyed by column name but for `data`: each row has its file `line`
+    instead, which `data` records with the job."""
+    if on_postgresql():
         # A json value's binary COPY form is its text: written here, no json.dumps per row.
-        rows = [(*row[:-1], f'{{"import_job": {job_id}, "line": {row[-1]}}}') for row in rows]
+        for row in rows:
+            row["data"] = f'{{"import_job": {job_id}, "line": {row["line"]}}}'
         _insert(StatusEvent.__table__, {**EVENT_COLUMNS, "data": "text"}, rows)
     else:
-        rows = [(*row[:-1], {"import_job": job_id, "line": row[-1]}) for row in rows]
+        for row in rows:
+            row["data"] = {"import_job": job_id, "line": row["line"]}
         _insert(StatusEvent.__table__, EVENT_COLUMNS, rows)
 
 
-def insert_errors(rows: Sequence[tuple]) -> None:
+def insert_errors(rows: Sequence[dict[str, Any]]) -> None:
     _insert(ImportRowError.__table__, ERROR_COLUMNS, rows)
 
 
-def _insert(table: Table, columns: dict[str, str], rows: Sequence[tuple]) -> None:
+def _insert(table: Table, columns: dict[str, str], rows: Sequence[dict[str, Any]]) -> None:
+    """Insert the `columns` of `rows` (other keys are left out)."""
     if not rows:
         return
-    if _dialect() != "postgresql":
-        names = list(columns)
-        db.session.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
+    if not on_postgresql():
+        db.session.execute(insert(table), [{name: row[name] for name in columns} for row in rows])
         return
+    values = itemgetter(*columns)
     # The session's own connection: the rows commit or roll back with the rest of the chunk.
     connection = db.session.connection().connection.driver_connection
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
@@ -108,8 +117,4 @@ def _insert(table: Table, columns: dict[str, str], rows: Sequence[tuple]) -> Non
     with connection.cursor() as cursor, cursor.copy(statement) as copy:
         copy.set_types(list(columns.values()))
         for row in rows:
-            copy.write_row(row)
-
-
-def _dialect() -> str:
-    return db.session.get_bind().dialect.name
+            copy.write_row(values(row))

@@ -15,7 +15,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from flask import current_app
 from sqlalchemy import delete, update
@@ -26,6 +26,7 @@ from tracker.calendar import utcnow
 from tracker.catalogue.models import Agency, Office
 from tracker.csvfile import FileProblem, RowError
 from tracker.dossiers import codes, lifecycle, signals
+from tracker.dossiers.rows import new_dossier_row
 from tracker.dossiers.signals import ReceivedRow
 from tracker.errors import ValidationFailed
 from tracker.extensions import db
@@ -156,7 +157,12 @@ def import_chunk(run: ImportRun, chunk: Chunk) -> list[RowError]:
     if not run.dry_run:
         _claim(job.id, run.position)
         _insert_new(run, chunk.rows)
-        bulk.insert_errors([(job.id, e.line, e.field, e.reason) for e in chunk.errors])
+        bulk.insert_errors(
+            [
+                {"job_id": job.id, "line": e.line, "field": e.field, "message": e.reason}
+                for e in chunk.errors
+            ]
+        )
         job.heartbeat_at = utcnow()
     job.rows_done += chunk.records
     job.created_count += len(chunk.rows)
@@ -201,23 +207,21 @@ def _insert_new(run: ImportRun, rows: list[ParsedRow]) -> None:
     actor_id = job.created_by_id
     bulk.insert_dossiers(
         [
-            (
-                ids[i], dossier_codes[i], SERVICE_FORM, r.procedure.id, r.procedure.agency_id,
-                r.office.id, r.office.channel_id, r.reference, r.name, r.folded, r.phone,
-                r.id_number, r.email, r.address, r.item, r.fee, r.note, STATUS, r.received_at,
-                # No supplement days yet: the due date is the appointment date itself.
-                r.appointment, 0, r.appointment, r.received_at, hashes[i], actor_id, now, now, 1,
-            )
-            for i, r in enumerate(rows)
+            _dossier_row(r, dossier_id, code, hashed, actor_id, now)
+            for r, dossier_id, code, hashed in zip(rows, ids, dossier_codes, hashes, strict=True)
         ]
-    )  # fmt: skip
+    )
     bulk.insert_events(
         [
-            (ids[i], STATUS, True, r.received_at, now, SOURCE, actor_id, r.office.id, r.line)
-            for i, r in enumerate(rows)
+            {
+                "dossier_id": dossier_id, "to_status": STATUS, "applied": True,
+                "occurred_at": r.received_at, "recorded_at": now, "source": SOURCE,
+                "actor_id": actor_id, "office_id": r.office.id, "line": r.line,
+            }
+            for r, dossier_id in zip(rows, ids, strict=True)
         ],
         job.id,
-    )
+    )  # fmt: skip
     signals.dossiers_received.send(
         rows=[
             ReceivedRow(r.day, r.office.id, r.office.channel_id, r.procedure.id,
@@ -225,6 +229,34 @@ def _insert_new(run: ImportRun, rows: list[ParsedRow]) -> None:
             for r in rows
         ]
     )  # fmt: skip
+
+
+def _dossier_row(
+    r: ParsedRow, dossier_id: int, code: str, secret_hash: str, actor_id: int | None, now: datetime
+) -> dict[str, Any]:
+    """The dossier of an imported row, as the intake builds it."""
+    row = new_dossier_row(
+        code=code,
+        service_form=SERVICE_FORM,
+        procedure=r.procedure,
+        office=r.office,
+        agency_reference=r.reference,
+        applicant_name=r.name,
+        applicant_phone=r.phone,
+        applicant_id_number=r.id_number,
+        applicant_email=r.email,
+        delivery_address=r.address,
+        postal_item_number=r.item,
+        fee_vnd=r.fee,
+        note=r.note,
+        received_at=r.received_at,
+        appointment_date=r.appointment,
+        lookup_secret_hash=secret_hash,
+        created_by_id=actor_id,
+        now=now,
+    )
+    row["id"] = dossier_id
+    return row
 
 
 def _allocate(rows: list[ParsedRow]) -> list[str]:
