@@ -19,7 +19,7 @@ class ErrorItemOut(ma.Schema):
     message = ma.fields.String()
 
 
-class ErrorDetail(ma.Schema):
+class ErrorDetailOut(ma.Schema):
     code = ma.fields.String(
         required=True,
         metadata={"description": "stable error slug", "example": "validation_failed"},
@@ -53,7 +53,7 @@ class ErrorDetail(ma.Schema):
 
 
 class ErrorOut(ma.Schema):
-    error = ma.fields.Nested(ErrorDetail, required=True)
+    error = ma.fields.Nested(ErrorDetailOut, required=True)
 
 
 class StrictParser(FlaskParser):

@@ -1,5 +1,10 @@
 """Base for every load schema: unknown fields, NUL characters and absurd dates are errors that
-name the field, never a crash further down."""
+name the field, never a crash further down.
+
+Schema classes are named by their role, which is also their OpenAPI component's name: `...In`
+for what the API loads from a request body, `...Out` for what it answers, `...Args` for query
+arguments; a nested schema takes the role of the one that holds it. `LoadSchema` is the base of
+the `In` and `Args` schemas (and of the page forms, `...Form`)."""
 
 from __future__ import annotations
 

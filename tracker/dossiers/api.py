@@ -15,12 +15,12 @@ from tracker.dossiers import operations, queries
 from tracker.dossiers.schemas import (
     CODE_PARAMETER,
     DossierCreatedOut,
-    DossierCreateSchema,
+    DossierCreateIn,
     DossierListArgs,
     DossierOut,
     DossierPageOut,
-    DossierPatchSchema,
-    EventCreateSchema,
+    DossierPatchIn,
+    EventCreateIn,
     EventOut,
     EventRecordedOut,
     ReceiptOut,
@@ -54,7 +54,7 @@ class Dossiers(MethodView):
         return {"items": items, "next_cursor": next_cursor}
 
     @roles_required("clerk", "admin")
-    @blp.arguments(DossierCreateSchema())
+    @blp.arguments(DossierCreateIn())
     @blp.response(201, DossierCreatedOut())
     @blp.errors(401, 403, 409)
     def post(self, data):
@@ -77,7 +77,7 @@ class DossierItem(MethodView):
         return dossier
 
     @roles_required(*WRITERS)
-    @blp.arguments(DossierPatchSchema())
+    @blp.arguments(DossierPatchIn())
     @blp.response(200, DossierOut())
     @blp.errors(401, 403, 404, 409)
     def patch(self, changes, code):
@@ -100,7 +100,7 @@ class DossierEvents(MethodView):
         return events
 
     @roles_required(*WRITERS)
-    @blp.arguments(EventCreateSchema())
+    @blp.arguments(EventCreateIn())
     @blp.response(201, EventRecordedOut())
     @blp.errors(401, 403, 404, 409)
     def post(self, data, code):

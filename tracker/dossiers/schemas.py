@@ -98,7 +98,7 @@ def _text(max_length: int, **kwargs) -> fields.String:
     return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
 
 
-class ApplicantSchema(LoadSchema):
+class ApplicantIn(LoadSchema):
     name = _text(200, required=True, metadata={"example": "Nguyễn Văn An"})
     phone = PhoneField(required=True)
     id_number = fields.String(
@@ -111,7 +111,7 @@ class ApplicantSchema(LoadSchema):
     )
 
 
-class DocumentSchema(LoadSchema):
+class DocumentIn(LoadSchema):
     name = _text(300, required=True, metadata={"example": "Tờ khai cấp phiếu lý lịch tư pháp"})
     kind = fields.String(
         required=True, validate=validate.OneOf(DOCUMENT_KINDS), metadata={"example": "original"}
@@ -122,7 +122,7 @@ class DocumentSchema(LoadSchema):
 ADDRESS_EXAMPLE = "12 Đường 30/4, phường Trung Dũng, Biên Hòa, Đồng Nai"
 
 
-class DossierCreateSchema(LoadSchema):
+class DossierCreateIn(LoadSchema):
     service_form = fields.String(
         required=True, validate=validate.OneOf(SERVICE_FORMS), metadata={"example": "two_way"}
     )
@@ -134,12 +134,12 @@ class DossierCreateSchema(LoadSchema):
             "example": OFFICE_EXAMPLE,
         },
     )
-    applicant = fields.Nested(ApplicantSchema, required=True)
+    applicant = fields.Nested(ApplicantIn, required=True)
     delivery_address = fields.String(
         validate=validate.Length(max=500), allow_none=True, metadata={"example": ADDRESS_EXAMPLE}
     )
     documents = fields.List(
-        fields.Nested(DocumentSchema), load_default=list, validate=validate.Length(max=100)
+        fields.Nested(DocumentIn), load_default=list, validate=validate.Length(max=100)
     )
     postal_item_number = ItemNumberField(allow_none=True, metadata={"example": FREE_ITEM_EXAMPLE})
     fee_vnd = fields.Integer(
@@ -158,20 +158,20 @@ class DossierCreateSchema(LoadSchema):
     )
 
 
-class ApplicantPatchSchema(ApplicantSchema):
+class ApplicantPatchIn(ApplicantIn):
     name = _text(200, metadata={"example": "Nguyễn Văn An"})
     phone = PhoneField()
 
 
-class DossierPatchSchema(LoadSchema):
+class DossierPatchIn(LoadSchema):
     version = fields.Integer(
         strict=True, required=True, metadata={"description": "the version you read", "example": 1}
     )
-    applicant = fields.Nested(ApplicantPatchSchema)
+    applicant = fields.Nested(ApplicantPatchIn)
     delivery_address = fields.String(
         validate=validate.Length(max=500), allow_none=True, metadata={"example": ADDRESS_EXAMPLE}
     )
-    documents = fields.List(fields.Nested(DocumentSchema), validate=validate.Length(max=100))
+    documents = fields.List(fields.Nested(DocumentIn), validate=validate.Length(max=100))
     postal_item_number = ItemNumberField(allow_none=True, metadata={"example": FREE_ITEM_EXAMPLE})
     fee_vnd = fields.Integer(
         strict=True, validate=validate.Range(min=0, max=1_000_000_000), metadata={"example": 0}
@@ -187,7 +187,7 @@ class DossierPatchSchema(LoadSchema):
     )
 
 
-class EventCreateSchema(LoadSchema):
+class EventCreateIn(LoadSchema):
     status = fields.String(
         required=True, validate=validate.OneOf(list(STATUSES)), metadata={"example": "forwarded"}
     )
@@ -287,7 +287,7 @@ class ServiceFormField(fields.Field):
         return {"code": value, "label_vi": label_vi, "label_en": label_en}
 
 
-class RefSchema(ma.Schema):
+class RefOut(ma.Schema):
     code = fields.String()
     name = fields.String()
 
@@ -302,8 +302,8 @@ class DossierSummaryOut(ma.Schema):
     code = fields.String(metadata={"example": DOSSIER_CODE_EXAMPLE})
     service_form = ServiceFormField()
     status = StatusField()
-    procedure = fields.Nested(RefSchema)
-    office = fields.Nested(RefSchema)
+    procedure = fields.Nested(RefOut)
+    office = fields.Nested(RefOut)
     applicant_name = fields.String()
     postal_item_number = fields.String(allow_none=True, metadata={"example": ITEM_EXAMPLE})
     received_at = fields.DateTime()
@@ -321,7 +321,7 @@ class DossierOut(DossierSummaryOut):
     channel = fields.Function(
         lambda d: {"code": d.channel.code, "name": d.channel.name_vi}, metadata=REF_DOC
     )
-    agency = fields.Nested(RefSchema)
+    agency = fields.Nested(RefOut)
     sector = fields.Function(
         lambda d: {"code": d.procedure.sector.code, "name": d.procedure.sector.name_vi},
         metadata=REF_DOC,

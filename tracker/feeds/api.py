@@ -17,13 +17,13 @@ from tracker.errors import ValidationFailed
 from tracker.feeds import operations, queries
 from tracker.feeds.models import FeedBatch
 from tracker.feeds.schemas import (
-    AgencyBatchDoc,
+    AgencyBatchIn,
     BatchAcceptedOut,
     BatchEventsArgs,
     BatchOut,
     FeedEventPageOut,
     ItemError,
-    PostalBatchDoc,
+    PostalBatchIn,
     UnmatchedArgs,
     check_events,
 )
@@ -60,7 +60,7 @@ _RETRY = "this webhook-id was received before: the first answer again, nothing s
 
 @blp.route("/feeds/postal", methods=["POST"])
 @scopes_required("feed:postal")
-@blp.doc(**_batch_doc(PostalBatchDoc))
+@blp.doc(**_batch_doc(PostalBatchIn))
 @blp.response(202, BatchAcceptedOut())
 @blp.alt_response(200, schema=BatchAcceptedOut(), description=_RETRY)
 @blp.errors(401, 403, 409, 422)
@@ -72,7 +72,7 @@ def post_postal():
 
 @blp.route("/feeds/agency", methods=["POST"])
 @scopes_required("feed:agency")
-@blp.doc(**_batch_doc(AgencyBatchDoc))
+@blp.doc(**_batch_doc(AgencyBatchIn))
 @blp.response(202, BatchAcceptedOut())
 @blp.alt_response(200, schema=BatchAcceptedOut(), description=_RETRY)
 @blp.errors(401, 403, 409, 422)

@@ -35,7 +35,7 @@ class ItemError:
     message: str
 
 
-class _FeedEventSchema(LoadSchema):
+class _FeedEventIn(LoadSchema):
     event_id = fields.String(
         required=True, validate=validate.Length(min=1, max=120), metadata={"example": "evt-000123"}
     )
@@ -48,7 +48,7 @@ class _FeedEventSchema(LoadSchema):
             raise ValidationError("must not be in the future")
 
 
-class PostalEventSchema(_FeedEventSchema):
+class PostalEventIn(_FeedEventIn):
     item_number = ItemNumberField(required=True)
     code = fields.String(
         required=True,
@@ -62,7 +62,7 @@ class PostalEventSchema(_FeedEventSchema):
     )
 
 
-class AgencyEventSchema(_FeedEventSchema):
+class AgencyEventIn(_FeedEventIn):
     dossier_code = fields.String(
         required=True,
         validate=validate.Length(min=1, max=40),
@@ -76,19 +76,21 @@ class AgencyEventSchema(_FeedEventSchema):
     appointment_date = Day(allow_none=True, metadata={"example": APPOINTMENT_EXAMPLE})
 
 
-_SCHEMAS = {"postal": PostalEventSchema(), "agency": AgencyEventSchema()}
+_SCHEMAS = {"postal": PostalEventIn(), "agency": AgencyEventIn()}
 
 
-class PostalBatchDoc(ma.Schema):
-    """The body of a postal batch, for the OpenAPI document."""
+class PostalBatchIn(ma.Schema):
+    """The body of a postal batch, for the OpenAPI document only: each event is loaded alone
+    (PostalEventIn), so that a malformed one is refused by itself."""
 
-    events = fields.List(fields.Nested(PostalEventSchema), required=True)
+    events = fields.List(fields.Nested(PostalEventIn), required=True)
 
 
-class AgencyBatchDoc(ma.Schema):
-    """The body of an agency batch, for the OpenAPI document."""
+class AgencyBatchIn(ma.Schema):
+    """The body of an agency batch, for the OpenAPI document only: each event is loaded alone
+    (AgencyEventIn)."""
 
-    events = fields.List(fields.Nested(AgencyEventSchema), required=True)
+    events = fields.List(fields.Nested(AgencyEventIn), required=True)
 
 
 def check_events(

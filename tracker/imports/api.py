@@ -12,7 +12,7 @@ from flask.views import MethodView
 from tracker.accounts.auth import actor, roles_required
 from tracker.api import Blueprint
 from tracker.imports import files, operations, queries
-from tracker.imports.schemas import ImportJobOut, UploadArgs
+from tracker.imports.schemas import ImportJobOut, UploadIn
 
 blp = Blueprint("imports", __name__, url_prefix="/api/v1", description="imports")
 
@@ -39,7 +39,7 @@ def _allow_upload(view):
 class Imports(MethodView):
     @roles_required(*IMPORTERS)
     @_allow_upload
-    @blp.arguments(UploadArgs(), location="files")
+    @blp.arguments(UploadIn(), location="files")
     @blp.response(202, ImportJobOut())
     @blp.errors(401, 403)
     def post(self, args):

@@ -21,7 +21,7 @@ from tracker.csvfile import FileProblem, RowError
 from tracker.dossiers import s10
 from tracker.dossiers.models import Dossier
 from tracker.dossiers.operations import FUTURE_TOLERANCE
-from tracker.dossiers.schemas import ApplicantSchema
+from tracker.dossiers.schemas import ApplicantIn
 from tracker.schemas import EARLIEST, LATEST
 from tracker.text import fold
 
@@ -50,7 +50,7 @@ _VN_MOMENT = re.compile(
     r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})[ T]([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?"
 )
 _MONEY = re.compile(r"[0-9]{1,3}(?:([., ])[0-9]{3})(?:\1[0-9]{3})*|[0-9]+")
-_APPLICANT = ApplicantSchema().fields
+_APPLICANT = ApplicantIn().fields
 _FOLDED_LENGTH = Dossier.applicant_name_folded.type.length
 
 
@@ -350,7 +350,7 @@ def _phone_digits(value: str) -> str:
 
 
 def _field(name: str, value: str, column: str, refuse) -> str | None:
-    """The intake's own field (ApplicantSchema): same normalisation, same messages."""
+    """The intake's own field (ApplicantIn): same normalisation, same messages."""
     if not value:
         refuse(column, "required")
         return None

@@ -10,7 +10,7 @@ from marshmallow import fields
 from tracker.schemas import LoadSchema
 
 
-class UploadArgs(LoadSchema):
+class UploadIn(LoadSchema):
     file = Upload(
         required=True,
         metadata={"description": "CSV (UTF-8, with or without BOM) or XLSX; columns in README"},

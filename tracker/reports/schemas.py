@@ -366,7 +366,7 @@ class TargetIn(LoadSchema):
     note = Note(metadata={"example": "Kế hoạch của UBND tỉnh"})
 
 
-class TargetFigures(ma.Schema):
+class TargetFiguresOut(ma.Schema):
     two_way = Count()
     one_way = Count()
     send_only = Count()
@@ -381,7 +381,7 @@ class TargetOut(ma.Schema):
     updated_at = fields.DateTime(allow_none=True)
     updated_by = fields.String(allow_none=True)
     targets = fields.Nested(
-        TargetFigures, metadata={"description": "ceil(previous year x (1 + rate)); null unknown"}
+        TargetFiguresOut, metadata={"description": "ceil(previous year x (1 + rate)); null unknown"}
     )
     previous = fields.Dict(
         metadata={

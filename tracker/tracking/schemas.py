@@ -9,7 +9,7 @@ from tracker.dossiers.schemas import (
     DOSSIER_CODE_EXAMPLE,
     PHONE_EXAMPLE,
     ItemNumberField,
-    RefSchema,
+    RefOut,
 )
 from tracker.schemas import FullMatch, LoadSchema
 
@@ -64,7 +64,7 @@ class TimelineEntryOut(ma.Schema):
 
 class TrackOut(ma.Schema):
     code = fields.String(metadata={"example": DOSSIER_CODE_EXAMPLE})
-    procedure = fields.Nested(RefSchema)
+    procedure = fields.Nested(RefOut)
     service_form = fields.Nested(LabelOut)
     status = fields.Nested(StatusOut)
     received_at = fields.DateTime()
