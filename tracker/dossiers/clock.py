@@ -2,29 +2,20 @@
 result came and the dossier closed, as pure functions of the values it holds.
 
 `record_event` moves it through `advance` (so the feeds' bulk writer writes what it computed),
-`rows.new_dossier_row` starts it, and the benchmarks' generated histories walk it the same way.
+`rows.new_dossier_row` starts it with `due_date`, and the benchmarks' generated histories walk it
+the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from tracker.calendar import add_working_days, local_date, working_days_between
 from tracker.dossiers.lifecycle import TERMINAL
 
-# The dossier columns the clock holds, in the order of `Clock`'s fields.
-CLOCK_COLUMNS = (
-    "appointment_date",
-    "supplement_days",
-    "supplement_since",
-    "due_date",
-    "result_at",
-    "closed_at",
-)
 # The agency's answer, whether a result or a refusal: the moment it came is kept.
 ANSWERS = frozenset({"result_ready", "rejected"})
 
@@ -34,8 +25,9 @@ _add_working_days = lru_cache(maxsize=16_384)(add_working_days)
 _working_days_between = lru_cache(maxsize=16_384)(working_days_between)
 
 
-@dataclass(frozen=True, slots=True)
-class Clock:
+class Clock(NamedTuple):
+    """The clock's columns of one dossier, as values."""
+
     appointment_date: date | None = None
     # Working days spent waiting for the citizen's supplement; they push the deadline back.
     supplement_days: int = 0
@@ -47,10 +39,14 @@ class Clock:
     @classmethod
     def of(cls, holder: Any) -> Clock:
         """The clock of a dossier, or of anything with the clock's attributes."""
-        return cls(*(getattr(holder, name) for name in CLOCK_COLUMNS))
+        return cls._make(getattr(holder, name) for name in CLOCK_COLUMNS)
 
     def columns(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in CLOCK_COLUMNS}
+        return self._asdict()
+
+
+# The dossier columns the clock holds.
+CLOCK_COLUMNS = Clock._fields
 
 
 def due_date(appointment_date: date | None, supplement_days: int) -> date | None:
@@ -58,11 +54,6 @@ def due_date(appointment_date: date | None, supplement_days: int) -> date | None
     if appointment_date is None:
         return None
     return _add_working_days(appointment_date, supplement_days)
-
-
-def start(appointment_date: date | None) -> Clock:
-    """The clock of a dossier just received, with the appointment date given at intake."""
-    return Clock(appointment_date=appointment_date, due_date=due_date(appointment_date, 0))
 
 
 def advance(
@@ -94,8 +85,7 @@ def advance(
     elif to_status == "forwarded" and appointment is None:
         # Statutory deadline counted from the hand-over until the agency gives its own date.
         appointment = _add_working_days(day, working_days())
-    return replace(
-        clock,
+    return Clock(
         appointment_date=appointment,
         supplement_days=paused,
         supplement_since=since,
@@ -108,5 +98,5 @@ def advance(
 def changes(before: Clock, after: Clock) -> dict[str, Any]:
     """The columns whose value `after` changes, with their new value."""
     return {
-        name: value for name, value in after.columns().items() if getattr(before, name) != value
+        name: new for name, old, new in zip(CLOCK_COLUMNS, before, after, strict=True) if old != new
     }
