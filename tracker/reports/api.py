@@ -98,7 +98,7 @@ class Targets(MethodView):
     @blp.errors(401, 403, 422)
     def get(self, year):
         """A year's growth rate (30% unless set) and its targets over the previous year."""
-        return queries.target_state(parse_year(year))
+        return growth.target_state(parse_year(year))
 
     @roles_required(*READERS)
     @blp.arguments(TargetIn())
