@@ -108,6 +108,18 @@ def _request_writes() -> bool:
     )
 
 
+# Rows by id ---------------------------------------------------------------------------------
+
+MAX_ID = 2**31 - 1  # integer primary keys
+M = TypeVar("M")
+
+
+def get_by_id(model: type[M], row_id: int) -> M | None:
+    """The row of `model` with id `row_id`, or None. An id past the column's range names nothing
+    (and must not reach the database: PostgreSQL refuses it as out of range)."""
+    return db.session.get(model, row_id) if 0 < row_id <= MAX_ID else None
+
+
 # The differences between PostgreSQL and SQLite, each answered once ------------------------------
 
 

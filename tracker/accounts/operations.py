@@ -14,6 +14,7 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
+from tracker.accounts import queries
 from tracker.accounts.models import (
     AGENCY_SCOPES,
     POST_SCOPES,
@@ -75,9 +76,7 @@ def authenticate(username: str, password: str) -> SignIn:
     An unknown name costs one hash too, so the answer's timing does not tell which names exist.
     Integration accounts have no password sign-in: they use tokens only.
     """
-    user = None
-    if "\x00" not in username:  # PostgreSQL refuses NUL in text; no user name holds one
-        user = db.session.scalar(select(User).where(User.username == username.strip()))
+    user = queries.find_user_by_name(username.strip())
     if user is None:
         _hasher().hash(password)
         return SignIn(None, reason="unknown_user")

@@ -4,7 +4,6 @@ tokens and sign-ins."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TypeVar
 
 from sqlalchemy import func, select
 
@@ -12,28 +11,21 @@ from tracker.accounts.models import ApiToken, StaffSession, User
 from tracker.accounts.sessions import idle_limit
 from tracker.audit.models import AuditEntry
 from tracker.calendar import utcnow
-from tracker.dossiers.queries import MAX_ID
+from tracker.database import get_by_id
 from tracker.extensions import db
 from tracker.text import fold
 
-M = TypeVar("M", User, StaffSession, ApiToken)
-
 
 def find_user(user_id: int) -> User | None:
-    return _by_id(User, user_id)
+    return get_by_id(User, user_id)
 
 
 def find_session(session_id: int) -> StaffSession | None:
-    return _by_id(StaffSession, session_id)
+    return get_by_id(StaffSession, session_id)
 
 
 def find_token(token_id: int) -> ApiToken | None:
-    return _by_id(ApiToken, token_id)
-
-
-def _by_id(model: type[M], row_id: int) -> M | None:
-    # An id past the column's range names nothing (and must not reach the database).
-    return db.session.get(model, row_id) if 0 < row_id <= MAX_ID else None
+    return get_by_id(ApiToken, token_id)
 
 
 def find_user_by_name(username: str) -> User | None:

@@ -13,6 +13,7 @@ from tracker.accounts.models import User
 from tracker.accounts.visibility import visible_to
 from tracker.calendar import VN_TZ, today_vn
 from tracker.catalogue.models import Channel, Office, Procedure, Sector
+from tracker.database import MAX_ID
 from tracker.dossiers import s10
 from tracker.dossiers.lifecycle import OVERDUE_STATUSES
 from tracker.dossiers.models import Dossier, StatusEvent
@@ -22,7 +23,6 @@ from tracker.extensions import db
 from tracker.text import fold
 
 MAX_CODE_LENGTH = Dossier.code.type.length
-MAX_ID = 2**31 - 1  # integer primary keys
 
 
 def scope(query: Select, user: User) -> Select:

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import Select, func, select
 
 from tracker.accounts.models import User
-from tracker.database import among, batches
+from tracker.database import among, batches, get_by_id
 from tracker.dossiers.models import Dossier
-from tracker.dossiers.queries import MAX_ID, keyset_page
+from tracker.dossiers.queries import keyset_page
 from tracker.errors import NotFound
 from tracker.extensions import db
 from tracker.feeds.models import EVENT_STATES, FeedBatch, FeedEvent
@@ -22,7 +22,7 @@ READ_ALL = ("manager", "admin")
 
 def get_batch(batch_id: int, user: User) -> FeedBatch:
     """The batch if `user` may see it; otherwise 404, exactly as a missing one."""
-    batch = db.session.get(FeedBatch, batch_id) if 0 < batch_id <= MAX_ID else None
+    batch = get_by_id(FeedBatch, batch_id)
     if batch is None or (user.role not in READ_ALL and batch.submitted_by_id != user.id):
         raise NotFound(f"no feed batch {batch_id}")
     return batch

@@ -12,9 +12,8 @@ from sqlalchemy import Select, select
 from tracker.accounts.models import User
 from tracker.accounts.visibility import visible_to
 from tracker.catalogue.models import Agency, Office, Procedure
-from tracker.database import among, batches
+from tracker.database import MAX_ID, among, batches
 from tracker.dossiers.models import Dossier
-from tracker.dossiers.queries import MAX_ID
 from tracker.errors import NotFound
 from tracker.extensions import db
 from tracker.imports.models import ImportFile, ImportJob, ImportRowError

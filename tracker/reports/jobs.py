@@ -16,8 +16,7 @@ from sqlalchemy import select
 from tracker.accounts.models import User
 from tracker.audit.operations import record_audit
 from tracker.calendar import today_vn, utcnow
-from tracker.database import advisory_lock, upsert
-from tracker.dossiers.queries import MAX_ID
+from tracker.database import advisory_lock, get_by_id, upsert
 from tracker.errors import NotFound, ValidationFailed
 from tracker.extensions import db
 from tracker.outbox.operations import acquire_lease, enqueue, lease_expires_at, release_lease
@@ -36,7 +35,7 @@ REFRESH_LEASE = timedelta(minutes=30)
 
 def get_job(job_id: int) -> ReportJob:
     # An id past the column's range is as unknown as any other (PostgreSQL would refuse it).
-    job = db.session.get(ReportJob, job_id) if 0 < job_id <= MAX_ID else None
+    job = get_by_id(ReportJob, job_id)
     if job is None:
         raise NotFound(f"no refresh job {job_id}")
     return job
