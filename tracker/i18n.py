@@ -15,7 +15,7 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
-from flask import Flask, request
+from flask import Flask, current_app, has_request_context, request
 from flask_babel import Domain, get_locale
 
 from tracker.extensions import babel
@@ -60,10 +60,18 @@ def N_(message: str) -> str:
     return message
 
 
+def reader_text(message: str, **values: object) -> str:
+    """`message` (an English msgid) in the reader's language, its `values` put back: the
+    request's language, else the default one (a task or a command: Vietnamese). For text that
+    leaves the pages (the API's JSON, the exports), which `_()` in a template does not reach."""
+    request_language = has_request_context() and str(get_locale())
+    language = request_language or current_app.config["LANGUAGES"][0]
+    translated = translations_for(language).ugettext(message)
+    return translated % values if values else translated
+
+
 def select_locale() -> str:
     """The language chosen with the switch (a cookie), else Vietnamese."""
-    from flask import current_app
-
     chosen = request.cookies.get(LANGUAGE_COOKIE, "")
     languages = current_app.config["LANGUAGES"]
     return chosen if chosen in languages else languages[0]

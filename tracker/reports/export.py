@@ -21,7 +21,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from tracker.csvfile import csv_cell, csv_row, set_xlsx_cell
-from tracker.reports.growth import BREAKDOWNS, METRIC_LABELS, METRICS
+from tracker.reports.growth import BREAKDOWNS, METRICS
 
 PARTS = ("summary", "month", *BREAKDOWNS)
 # Sheet title and file-name slug per part.
@@ -236,7 +236,7 @@ def _summary(report: dict) -> Table:
         figures = report["metrics"][metric]
         rows.append(
             [
-                METRIC_LABELS[metric],
+                figures["label"],
                 figures["actual"],
                 figures["previous_year"],
                 figures["target"],
@@ -262,7 +262,7 @@ def _months(report: dict) -> Table:
     year, last = report["year"], report["year"] - 1
     columns = [Column("Tháng", "count")]
     for metric in METRICS:
-        label = METRIC_LABELS[metric]
+        label = report["metrics"][metric]["label"]
         columns += [Column(f"{label} {year}", "count"), Column(f"{label} {last}", "count")]
     columns += [
         Column(f"Đã trả kết quả {year}", "count"),
@@ -286,7 +286,7 @@ def _breakdown(report: dict, part: str) -> Table:
     year, last = report["year"], report["year"] - 1
     columns = [Column("Mã", "text"), Column(DIMENSION_HEADINGS[part], "text")]
     for metric in METRICS:
-        label = METRIC_LABELS[metric]
+        label = report["metrics"][metric]["label"]
         columns += [
             Column(f"{label}: năm {year} (lũy kế)", "count"),
             Column(f"{label}: cùng kỳ {last}", "count"),

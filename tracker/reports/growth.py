@@ -29,6 +29,7 @@ from tracker.calendar import today_vn
 from tracker.catalogue.models import Channel, Office, Procedure, Sector
 from tracker.dossiers.queries import id_of
 from tracker.errors import NotFound, ValidationFailed
+from tracker.i18n import N_, reader_text
 from tracker.reports import queries, series
 from tracker.reports.breakdowns import BREAKDOWNS, UNITS, Whole, breakdowns
 from tracker.reports.figures import (
@@ -64,11 +65,12 @@ __all__ = [
     "year_totals",
 ]
 
-METRIC_LABELS = {
-    "two_way": "Hai chiều",
-    "one_way": "Một chiều (chỉ trả kết quả)",
-    "send_only": "Chỉ gửi hồ sơ",
-    "postal_total": "Tổng qua bưu chính",
+# The metrics' names, given in the reader's language (`label` of each metric in the report).
+METRIC_NAMES = {
+    "two_way": N_("Two-way"),
+    "one_way": N_("One-way (results only)"),
+    "send_only": N_("Send-only"),
+    "postal_total": N_("Postal total"),
 }
 FILTERED = ("channel", "office", "sector", "procedure")
 # The periods every report reads: the year to date, the same period last year, last year.
@@ -336,7 +338,7 @@ def _metric_blocks(
             best_rate=this.best_daily_rate(metric, end),
         )
         blocks[metric] = {
-            "label": METRIC_LABELS[metric],
+            "label": reader_text(METRIC_NAMES[metric]),
             "actual": actual,
             "delivered": delivered[metric],
             "previous_year": previous,

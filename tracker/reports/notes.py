@@ -8,10 +8,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from flask import current_app, has_request_context
-from flask_babel import get_locale
-
-from tracker.i18n import N_, translations_for
+from tracker.i18n import N_, reader_text
 from tracker.reports.figures import ReportFilters
 from tracker.reports.models import Baseline
 from tracker.reports.series import YearSeries
@@ -125,6 +122,4 @@ def _day(day: date) -> str:
 
 def _note(code: str, text: str, **values: Any) -> dict[str, str]:
     """The note `code`: `text` in the reader's language, its values put back."""
-    language = str(get_locale()) if has_request_context() else current_app.config["LANGUAGES"][0]
-    translated = translations_for(language).ugettext(text)
-    return {"code": code, "message": translated % values if values else translated}
+    return {"code": code, "message": reader_text(text, **values)}

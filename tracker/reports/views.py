@@ -23,7 +23,6 @@ from tracker.catalogue import queries as catalogue_queries
 from tracker.catalogue.models import Channel, Office, Sector
 from tracker.dossiers import queries as dossier_queries
 from tracker.errors import DomainError, error_page
-from tracker.i18n import N_
 from tracker.pages import form_errors, label, page_roles
 from tracker.reports import export, growth
 from tracker.reports.chart import monthly_chart
@@ -35,12 +34,6 @@ from tracker.sweeps.schemas import AnomalyListArgs
 MANAGERS = ("manager", "admin")
 FILTERS = ("channel", "office", "sector", "procedure")
 SHOWN_BREAKDOWNS = ("channel", "office", "sector")
-METRIC_NAMES = {
-    "two_way": N_("Two-way"),
-    "one_way": N_("One-way (results only)"),
-    "send_only": N_("Send-only"),
-    "postal_total": N_("Postal total"),
-}
 PAGE_SIZE = 50
 
 
@@ -49,8 +42,10 @@ def page_helpers() -> dict:
     return {
         "num": _number,
         "pct": _percent,
-        "metric_name": lambda metric: _(METRIC_NAMES[metric]),
-        "metric_options": lambda: [(metric, _(name)) for metric, name in METRIC_NAMES.items()],
+        "metric_name": lambda metric: _(growth.METRIC_NAMES[metric]),
+        "metric_options": lambda: [
+            (metric, _(name)) for metric, name in growth.METRIC_NAMES.items()
+        ],
         "dossier_url": _dossier_url,
     }
 
