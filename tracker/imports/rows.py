@@ -19,11 +19,9 @@ from marshmallow import ValidationError
 from tracker.calendar import VN_TZ
 from tracker.csvfile import FileProblem, RowError
 from tracker.dossiers import s10
-from tracker.dossiers.models import Dossier
 from tracker.dossiers.operations import FUTURE_TOLERANCE
 from tracker.dossiers.schemas import ApplicantIn
 from tracker.schemas import EARLIEST, LATEST
-from tracker.text import fold
 
 SERVICE_FORM = "return_only"
 # name: (required, what it holds). The README documents the same table.
@@ -51,7 +49,6 @@ _VN_MOMENT = re.compile(
 )
 _MONEY = re.compile(r"[0-9]{1,3}(?:([., ])[0-9]{3})(?:\1[0-9]{3})*|[0-9]+")
 _APPLICANT = ApplicantIn().fields
-_FOLDED_LENGTH = Dossier.applicant_name_folded.type.length
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +112,6 @@ class ParsedRow:
     procedure: ProcedureRef
     office: OfficeRef
     name: str
-    folded: str
     phone: str
     id_number: str | None
     email: str | None
@@ -232,8 +228,8 @@ class RowChecker:
         if errors:
             return errors
         return ParsedRow(
-            line, ref or None, item, procedure, office_ref, name, _folded(name), phone, id_no,
-            email, address, received_at, day, appointment, amount, note or None,
+            line, ref or None, item, procedure, office_ref, name, phone, id_no, email, address,
+            received_at, day, appointment, amount, note or None,
         )  # fmt: skip
 
     def _item(self, value: str, refuse) -> str | None:
@@ -375,18 +371,3 @@ def _money(text: str, refuse) -> int:
 
 def _active(start: date | None, end: date | None, day: date) -> bool:
     return (start is None or start <= day) and (end is None or day <= end)
-
-
-_FOLDED: dict[str, str] = {}
-_FOLDED_MAX = 100_000
-
-
-def _folded(name: str) -> str:
-    """fold() costs microseconds and names repeat a lot: a bounded memo keeps memory flat."""
-    folded = _FOLDED.get(name)
-    if folded is None:
-        if len(_FOLDED) >= _FOLDED_MAX:
-            _FOLDED.clear()
-        # As the intake: folding can lengthen text, keep within the column.
-        folded = _FOLDED[name] = fold(name)[:_FOLDED_LENGTH]
-    return folded
