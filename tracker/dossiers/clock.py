@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from tracker.calendar import add_working_days, local_date, working_days_between
@@ -39,7 +40,7 @@ class Clock(NamedTuple):
     @classmethod
     def of(cls, holder: Any) -> Clock:
         """The clock of a dossier, or of anything with the clock's attributes."""
-        return cls._make(getattr(holder, name) for name in CLOCK_COLUMNS)
+        return cls._make(_read_clock(holder))
 
     def columns(self) -> dict[str, Any]:
         return self._asdict()
@@ -47,6 +48,7 @@ class Clock(NamedTuple):
 
 # The dossier columns the clock holds.
 CLOCK_COLUMNS = Clock._fields
+_read_clock = attrgetter(*CLOCK_COLUMNS)
 
 
 def due_date(appointment_date: date | None, supplement_days: int) -> date | None:
@@ -71,10 +73,9 @@ def advance(
     procedure's statutory working days, asked only when the deadline has to be counted from
     the hand-over (a dossier's procedure may not be loaded: the feeds leave it so).
     """
-    day = local_date(occurred_at)
     paused, since = clock.supplement_days, clock.supplement_since
     if from_status == "supplement_required" and since is not None:
-        paused += _working_days_between(local_date(since), day)
+        paused += _working_days_between(local_date(since), local_date(occurred_at))
         since = None
     if to_status == "supplement_required":
         since = occurred_at
@@ -84,7 +85,7 @@ def advance(
         appointment, paused = appointment_date, 0
     elif to_status == "forwarded" and appointment is None:
         # Statutory deadline counted from the hand-over until the agency gives its own date.
-        appointment = _add_working_days(day, working_days())
+        appointment = _add_working_days(local_date(occurred_at), working_days())
     return Clock(
         appointment_date=appointment,
         supplement_days=paused,
