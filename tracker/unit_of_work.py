@@ -1,8 +1,9 @@
 """The unit of work: the one place a transaction is committed or rolled back.
 
-A request (`Tracker.dispatch_request`), a task (`workers.base.TrackerTask`), a command
-(`@transaction`) or one chunk of a long task (`with unit_of_work():`) is a unit: it commits once
-when it ends well and rolls back when anything is raised. Operations only flush.
+A request (`Tracker.dispatch_request`), a task (`workers.base.TrackerTask`), the part of a command
+that writes (`with unit_of_work():`, so that it prints what it stored only once it is stored) or
+one chunk of a long task (`each_committed`) is a unit: it commits once when it ends well and rolls
+back when anything is raised. Operations only flush.
 
 What consumers of domain signals collect during a unit (rollup counts, notices, outbox messages)
 is written by the hooks registered here, in the order they are registered
@@ -12,18 +13,16 @@ publishers run after it; both lists are forgotten when the transaction ends with
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from tracker.extensions import db
 
-P = ParamSpec("P")
 R = TypeVar("R")
 SessionHook = Callable[[Session], None]
 
@@ -41,17 +40,6 @@ def unit_of_work() -> Iterator[None]:
         db.session.rollback()
         raise
     db.session.commit()
-
-
-def transaction(function: Callable[P, R]) -> Callable[P, R]:
-    """`unit_of_work` around a whole function (CLI commands)."""
-
-    @functools.wraps(function)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with unit_of_work():
-            return function(*args, **kwargs)
-
-    return wrapper
 
 
 def discard() -> None:
