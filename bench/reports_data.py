@@ -2,9 +2,10 @@
 year to a fixed "now" this year, as PostgreSQL COPY text.
 
 Rows are what the application would have written (`create_dossier`, then `record_event` for
-each step): codes from the per-agency daily sequence in time order (Vietnam days) and the
-`code_counters` left at the last number; `lookup_secret_hash` of a fresh secret; folded names;
-events walked through the real transition table (`bench.history`) with the clock fields
+each step): each dossier built by the intake's own row builder (`tracker.dossiers.rows`, which
+folds the name and starts the clock), codes from the per-agency daily sequence in time order
+(Vietnam days) and the `code_counters` left at the last number; `lookup_secret_hash` of a fresh
+secret; events walked through the real transition table (`bench.history`) with the clock fields
 `record_event` keeps; a reason on every failed delivery; the version the ORM would have
 counted. A few feed events arrive late and are kept unapplied, as `record_event` keeps them.
 Not written: audit entries, notifications and the rollups (the benchmark fills those with the
@@ -26,6 +27,9 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import accumulate
+from operator import itemgetter
+from typing import Any
 
 import holidays
 from sqlalchemy import select
@@ -35,9 +39,10 @@ from bench.dataset import DOCUMENTS, FAMILY, GIVEN, MIDDLE, _address
 from tracker.calendar import VN_TZ, is_working_day, local_date
 from tracker.catalogue.models import Office, Procedure
 from tracker.catalogue.operations import load_demo_catalogue
-from tracker.dossiers import codes
+from tracker.dossiers import clock, codes
+from tracker.dossiers.models import Dossier
+from tracker.dossiers.rows import new_dossier_row
 from tracker.extensions import db
-from tracker.text import fold
 
 # A Friday afternoon: fixed, so that every run builds the same year-to-date.
 NOW = datetime(2026, 11, 20, 17, 30, tzinfo=VN_TZ).astimezone(UTC)
@@ -61,13 +66,8 @@ RETURN_WEIGHT = {
 INTAKE_WEIGHT = {"hotline_1022": 3.0, "post_l1": 4.0, "post_l2": 3.0, "post_l3": 2.0}
 FAILURE_REASONS = ("Không có người nhận", "Sai địa chỉ", "Người nhận hẹn phát lại")
 LATE_FEED_SHARE = 0.005
-DOSSIER_COLUMNS = (
-    "id", "code", "service_form", "procedure_id", "agency_id", "office_id", "channel_id",
-    "applicant_name", "applicant_name_folded", "applicant_phone", "applicant_id_number",
-    "delivery_address", "postal_item_number", "fee_vnd", "status", "received_at",
-    "appointment_date", "supplement_days", "supplement_since", "due_date", "status_changed_at",
-    "result_at", "closed_at", "lookup_secret_hash", "created_at", "updated_at", "version",
-)  # fmt: skip
+# Every column of the table, as `new_dossier_row` builds it (with its id).
+DOSSIER_COLUMNS = tuple(Dossier.__table__.columns.keys())
 EVENT_COLUMNS = (
     "id", "dossier_id", "from_status", "to_status", "applied", "occurred_at", "recorded_at",
     "source", "source_event_id", "office_id", "note",
@@ -183,6 +183,29 @@ def _n(value: object) -> str:
     return "\\N" if value is None else str(value)
 
 
+class _Moments(dict[datetime, str]):
+    """The COPY text of one dossier's moments, each formatted once: its events' times recur in
+    its own row (received, changed, answered, closed, updated), and str() of an aware datetime
+    costs 1-2 us: a dozen of them were a tenth of a dossier's generation."""
+
+    def __missing__(self, moment: datetime) -> str:
+        text = self[moment] = str(moment)
+        return text
+
+
+_dossier_values = itemgetter(*DOSSIER_COLUMNS)
+_EMPTY_CLOCK = clock.Clock()
+
+
+def _dossier_line(row: dict[str, Any], moments: _Moments) -> str:
+    """A dossier row as a line of COPY text, in DOSSIER_COLUMNS order (as `_n` writes values)."""
+    values = [
+        "\\N" if v is None else moments[v] if v.__class__ is datetime else str(v)
+        for v in _dossier_values(row)
+    ]
+    return "\t".join(values) + "\n"
+
+
 class _Builder:
     """Rows of the dossiers of each day, in time order, as COPY text (runs in the child)."""
 
@@ -196,14 +219,15 @@ class _Builder:
         self.forms: Counter[str] = Counter()
         self.dossier_id = self.event_id = 0
         self.items = history.ItemNumbers(self.rng.randrange(10_000_000, 20_000_000))
-        self.folded: dict[str, str] = {}
         self.prefixes: dict[tuple[str, date], str] = {}
+        self.moments = _Moments()
         # A few procedures dominate intake (Zipf-like over the catalogue's order).
         self.procedures = {
             form: [p for p in procedures if form in p.forms] for form, _ in SERVICE_FORMS
         }
-        self.procedure_weights = {
-            form: [1 / (rank + 1) for rank in range(len(listed))]
+        # Cumulative weights, summed once: `choices` would sum them at every call (same draws).
+        self.procedure_cum_weights = {
+            form: list(accumulate(1 / (rank + 1) for rank in range(len(listed))))
             for form, listed in self.procedures.items()
         }
 
@@ -231,13 +255,13 @@ class _Builder:
         seconds = sorted(rng.randrange(OPENING_MINUTE * 60, closing * 60) for _ in range(count))
         forms = rng.choices([f for f, _ in SERVICE_FORMS], [w for _, w in SERVICE_FORMS], k=count)
         open_offices = [o for o in self.offices if o.open_on(day)]
-        office_weights = {
-            form: [_office_weight(form, o.channel) for o in open_offices]
+        office_cum_weights = {
+            form: list(accumulate(_office_weight(form, o.channel) for o in open_offices))
             for form, _ in SERVICE_FORMS
         }
         new_secrets = codes.new_lookup_secrets(count)
         for second, form, secret in zip(seconds, forms, new_secrets, strict=True):
-            office = rng.choices(open_offices, office_weights[form])[0]
+            office = rng.choices(open_offices, cum_weights=office_cum_weights[form])[0]
             received_at = (midnight + timedelta(seconds=second)).astimezone(UTC)
             self.dossier(day, received_at, form, office, secret, out)
 
@@ -251,34 +275,54 @@ class _Builder:
         out: dict[str, list[str]],
     ) -> None:
         rng = self.rng
-        procedure = rng.choices(self.procedures[form], self.procedure_weights[form])[0]
+        procedure = rng.choices(
+            self.procedures[form], cum_weights=self.procedure_cum_weights[form]
+        )[0]
         key = (procedure.agency_code, day)
         self.counters[key] += 1
         prefix = self.prefixes.get(key) or self.prefixes.setdefault(key, codes.code_prefix(*key))
         code = f"{prefix}{self.counters[key]:04d}"
         walk = history.simulate(rng, form, received_at, procedure.working_days, self.now)
+        appointment = None
         if form == "return_only" and rng.random() < 0.4:
-            # The agency's appointment, given with the result: what delivery is judged against.
-            walk.appointment_date = walk.due_date = day + timedelta(days=rng.randrange(4))
+            # The agency's appointment, handed to the post with the result: what delivery is
+            # judged against.
+            appointment = day + timedelta(days=rng.randrange(4))
         self.dossier_id += 1
         self.forms[form] += 1
+        self.moments.clear()
         updated_at = self._events(walk, office, out["events"])
+        # Drawn in this order (name, address, phone, id number): a seed gives the same data.
         name = f"{rng.choice(FAMILY)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}"
-        if name not in self.folded:
-            self.folded[name] = fold(name)
-        received = str(received_at)
         address = None if form == "send_only" else _address(rng)
-        secret_hash = codes.hash_secrets([code], [secret])[0]
-        # In DOSSIER_COLUMNS order.
-        out["dossiers"].append(
-            f"{self.dossier_id}\t{code}\t{form}\t{procedure.id}\t{procedure.agency_id}\t"
-            f"{office.id}\t{office.channel_id}\t{name}\t{self.folded[name]}\t"
-            f"09{rng.randrange(10**8):08d}\t0{rng.randrange(10**11):011d}\t{_n(address)}\t"
-            f"{_n(self.items.next_for(walk))}\t{procedure.fee_vnd}\t{walk.status}\t{received}\t"
-            f"{_n(walk.appointment_date)}\t{walk.supplement_days}\t{_n(walk.supplement_since)}\t"
-            f"{_n(walk.due_date)}\t{walk.status_changed_at}\t{_n(walk.result_at)}\t"
-            f"{_n(walk.closed_at)}\t{secret_hash}\t{received}\t{updated_at}\t{len(walk.events)}\n"
+        row = new_dossier_row(
+            code=code,
+            service_form=form,
+            procedure=procedure,
+            office=office,
+            applicant_name=name,
+            delivery_address=address,
+            applicant_phone=f"09{rng.randrange(10**8):08d}",
+            applicant_id_number=f"0{rng.randrange(10**11):011d}",
+            postal_item_number=self.items.next_for(walk),
+            fee_vnd=procedure.fee_vnd,
+            appointment_date=appointment,
+            received_at=received_at,
+            lookup_secret_hash=codes.hash_secrets([code], [secret])[0],
+            now=received_at,
         )
+        # The walk started from an empty clock: what it moved goes over the clock the row
+        # started with (a one-way walk never moves the appointment given with the result). The
+        # version is the ORM's: one per event applied.
+        row.update(
+            clock.changes(_EMPTY_CLOCK, clock.Clock.of(walk)),
+            id=self.dossier_id,
+            status=walk.status,
+            status_changed_at=walk.status_changed_at,
+            updated_at=updated_at,
+            version=len(walk.events),
+        )
+        out["dossiers"].append(_dossier_line(row, self.moments))
         if form != "return_only":
             for name_, kind in rng.sample(DOCUMENTS, rng.randint(1, 3)):
                 out["documents"].append(f"{self.dossier_id}\t{name_}\t{kind}\t1\n")
@@ -316,10 +360,12 @@ class _Builder:
         self.event_id += 1
         feed_id = f"VNP-{self.event_id}" if event.source == "postal_feed" else None
         office_id = None if event.source == "agency" else office.id
+        moments = self.moments
         # In EVENT_COLUMNS order.
         rows.append(
             f"{self.event_id}\t{self.dossier_id}\t{_n(event.from_status)}\t{event.to_status}\t"
-            f"{'t' if applied else 'f'}\t{event.occurred_at}\t{recorded}\t{event.source}\t"
+            f"{'t' if applied else 'f'}\t{moments[event.occurred_at]}\t{moments[recorded]}\t"
+            f"{event.source}\t"
             f"{_n(feed_id)}\t{_n(office_id)}\t{_n(note)}\n"
         )
 
