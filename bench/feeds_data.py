@@ -12,6 +12,7 @@ from sqlalchemy import insert, text
 from bench.services import ROOT, environment
 from tracker.dossiers import codes, s10
 from tracker.dossiers.models import Dossier
+from tracker.dossiers.rows import new_dossier_row
 from tracker.extensions import db
 
 # Far from bench.dataset's serials: its dossiers keep their own item numbers.
@@ -26,30 +27,22 @@ def item_number(serial: int) -> str:
 
 
 def one_way_row(code: str, procedure, office, item: str, phone: str, received_at: datetime) -> dict:
-    """A one-way dossier at result_collected, as a row for a bulk INSERT (procedure: `id`,
-    `agency_id`; office: `id`, `channel_id`). Also used by the feed tests."""
-    return {
-        "code": code,
-        "service_form": "return_only",
-        "procedure_id": procedure.id,
-        "agency_id": procedure.agency_id,
-        "office_id": office.id,
-        "channel_id": office.channel_id,
-        "applicant_name": "Nguyễn Thị Mai",
-        "applicant_name_folded": "nguyen thi mai",
-        "applicant_phone": phone,
-        "delivery_address": "12 Đường 30/4, Biên Hòa, Đồng Nai",
-        "postal_item_number": item,
-        "fee_vnd": 0,
-        "status": "result_collected",
-        "received_at": received_at,
-        "supplement_days": 0,
-        "status_changed_at": received_at,
-        "lookup_secret_hash": codes.hash_secret(code, "BENCH-SECRET"),
-        "created_at": received_at,
-        "updated_at": received_at,
-        "version": 1,
-    }
+    """A one-way dossier as the intake builds it (at result_collected, its first status), as a
+    row for a bulk INSERT (procedure: `id`, `agency_id`; office: `id`, `channel_id`). Also used by
+    the feed tests."""
+    return new_dossier_row(
+        code=code,
+        service_form="return_only",
+        procedure=procedure,
+        office=office,
+        applicant_name="Nguyễn Thị Mai",
+        applicant_phone=phone,
+        delivery_address="12 Đường 30/4, Biên Hòa, Đồng Nai",
+        postal_item_number=item,
+        received_at=received_at,
+        lookup_secret_hash=codes.hash_secret(code, "BENCH-SECRET"),
+        now=received_at,
+    )
 
 
 def insert_feed_dossiers(refs, count: int, received_at: datetime, rng: random.Random) -> list[str]:
