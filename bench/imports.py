@@ -3,10 +3,11 @@
 Starts a throwaway PostgreSQL (tests/servers.py, with shared_buffers and max_wal_size raised as a
 production server would have them), builds the schema from the migrations and a province's
 catalogue (bench/catalogue.py), writes a CSV file of N one-way results (default 1,100,000) and
-one of N/4, and imports each with `flask import dossiers FILE` in a child process, timing it and
-reading its peak memory from the kernel (wait4). Baselines measured in the same run: a raw
-`COPY` of the same file into a table of text columns, and the database's own floor: the rows the
-import wrote, dumped and COPYed back into the real tables (same indexes, same foreign keys).
+one of N/4, and imports each with `flask import dossiers FILE` in a child process, into a fresh
+copy of that database, timing it and reading its peak memory from the kernel (wait4).
+Baselines measured in the same run: a raw `COPY` of the same file into a table of text columns,
+and the database's own floor: the rows the import wrote, dumped and COPYed back into the real
+tables (same indexes, same foreign keys).
 Nothing is asserted; the exit status says whether the run completed and every row arrived.
 """
 
@@ -26,6 +27,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
+from sqlalchemy.engine import make_url
 
 from bench.catalogue import CHANNEL_WEIGHT, CatalogueRefs, build_catalogue
 from bench.dataset import FAMILY, GIVEN, MIDDLE, _address
@@ -41,10 +43,6 @@ COLUMNS = (
     "agency_reference", "procedure_code", "applicant_name", "applicant_phone",
     "delivery_address", "postal_item_number", "received_at", "office_code", "appointment_date",
     "fee_vnd", "note",
-)  # fmt: skip
-TABLES = (
-    "status_events", "dossiers", "code_counters", "import_row_errors", "import_files",
-    "import_jobs", "audit_entries",
 )  # fmt: skip
 
 
@@ -80,22 +78,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"writing {options.rows:,} rows ...", flush=True)
         big = write_results(work / "results.csv", options.rows, refs, options.seed)
         quarter = write_results(work / "quarter.csv", options.rows // 4, refs, options.seed + 1)
-        env = child_env(url, work)
         results = []
         for path, rows in ((quarter, options.rows // 4), (big, options.rows)):
-            reset(url)
+            run_url = fresh_database(url, f"bench_{path.stem}")
+            env = child_env(run_url, work)
             results.append(run_import(f"import {path.name}", path, rows, env, work))
-            check_arrived(url, rows)
+            check_arrived(run_url, rows)
         if options.again:
             results.append(run_import("same file again", big, options.rows, env, work))
-            check_arrived(url, options.rows)
-        floor = copy_floor(url, work, options.rows)
-        raw = copy_raw(url, big, options.rows)
+            check_arrived(run_url, options.rows)
+        floor = copy_floor(run_url, work, options.rows)
+        raw = copy_raw(run_url, big, options.rows)
         print_table(results, floor, raw, big)
     return 0
 
 
 def prepare_database(url: str) -> CatalogueRefs:
+    """The schema from the migrations and a province's catalogue: the template of each run's
+    database (`fresh_database`)."""
     with environment({"DATABASE_URL": url, "TRACKER_ENV": "development"}):
         from flask_migrate import upgrade
 
@@ -177,10 +177,18 @@ def run_import(label: str, path: Path, rows: int, env: dict[str, str], work: Pat
     return Result(label, rows, seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
-def reset(url: str) -> None:
+def fresh_database(template_url: str, name: str) -> str:
+    """A new database `name`, a copy of the prepared one (schema and catalogue): each import
+    starts from the same state. Emptying the tables instead cannot reset a run: the audit
+    entries are append-only (a trigger refuses TRUNCATE on PostgreSQL)."""
+    template = make_url(template_url)
+    maintenance = template.set(database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(plain_url(maintenance), autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template.database}"')
+    url = template.set(database=name).render_as_string(hide_password=False)
     with psycopg.connect(plain_url(url), autocommit=True) as connection:
-        connection.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
         connection.execute("VACUUM ANALYZE")
+    return url
 
 
 def check_arrived(url: str, rows: int) -> None:
