@@ -189,7 +189,8 @@ class _Moments(dict[datetime, str]):
     costs 1-2 us: a dozen of them were a tenth of a dossier's generation."""
 
     def __missing__(self, moment: datetime) -> str:
-        text = self[moment] = str(moment)
+        # str() of a datetime, without the detour through it (a quarter faster).
+        text = self[moment] = moment.isoformat(" ")
         return text
 
 
