@@ -24,7 +24,7 @@ user_cli = click.Group("user", help="Staff users and API tokens.")
 @user_cli.command("create")
 @click.argument("username")
 @click.option("--role", type=click.Choice(ROLES), required=True)
-@click.option("--office", "office_code", help="office code (clerks)")
+@click.option("--office", "office_code", help="office code (clerks and postmen)")
 @click.option(
     "--agency", "agency_code", help="agency code (agency officers; optional for integrations)"
 )

@@ -14,7 +14,9 @@ from tracker.catalogue.models import Agency, Office
 from tracker.extensions import db
 from tracker.types import UTCDateTime
 
-ROLES = ("clerk", "agency", "manager", "admin", "integration")
+ROLES = ("clerk", "postman", "hotline", "agency", "manager", "admin", "integration")
+# Roles that work at one office (the account names it) and see only that office's rows.
+OFFICE_ROLES = frozenset({"clerk", "postman"})
 # What an integration account's token may do (a staff token needs none).
 SCOPES = ("feed:postal", "feed:agency")
 # Scopes that act for one agency (its account must be tied to it) or for the post (it must not).

@@ -17,6 +17,7 @@ from sqlalchemy.orm import joinedload
 from tracker.accounts import queries
 from tracker.accounts.models import (
     AGENCY_SCOPES,
+    OFFICE_ROLES,
     POST_SCOPES,
     ROLES,
     SCOPES,
@@ -36,6 +37,10 @@ TOKEN_PREFIX = "trk_"
 # User names are typed at sign-in and shown in the audit log: plain, short, no spaces.
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{1,79}\Z")
 USERNAME_RULE = N_("2 to 80 letters, digits, dots, dashes or underscores, no spaces")
+_OFFICE_NEEDED = {
+    "clerk": "a clerk needs an existing office code",
+    "postman": "a postman needs an existing office code",
+}
 
 
 def _hasher() -> PasswordHasher:
@@ -99,9 +104,10 @@ def create_user(
     agency_code: str | None = None,
     actor: User | None = None,
 ) -> User:
-    """A staff user. Clerks belong to one office, agency officers to one agency; an integration
-    account may be tied to an agency (its agency feed then reaches only that agency's dossiers)
-    and has no password (it signs in with tokens only: any password given is ignored)."""
+    """A staff user. Clerks and postmen belong to one office, agency officers to one agency;
+    hotline operators, managers and admins to none (the whole province); an integration account
+    may be tied to an agency (its agency feed then reaches only that agency's dossiers) and has no
+    password (it signs in with tokens only: any password given is ignored)."""
     if not USERNAME.match(username):
         raise ValidationFailed.field("username", USERNAME_RULE)
     office, agency = _placement(role, office_code, agency_code)
@@ -173,10 +179,10 @@ def _placement(
     if role not in ROLES:
         raise ValidationFailed.field("role", f"must be one of {', '.join(ROLES)}")
     office = agency = None
-    if role == "clerk":
+    if role in OFFICE_ROLES:
         office = db.session.scalar(select(Office).where(Office.code == office_code))
         if office is None:
-            raise ValidationFailed.field("office", "a clerk needs an existing office code")
+            raise ValidationFailed.field("office", _OFFICE_NEEDED[role])
     if role == "agency" or (role == "integration" and agency_code):
         agency = db.session.scalar(select(Agency).where(Agency.code == agency_code))
         if agency is None:

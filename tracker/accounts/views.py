@@ -39,7 +39,7 @@ from tracker.unit_of_work import discard
 
 bp = Blueprint("account_pages", __name__, template_folder="templates")
 
-STAFF_ROLES = ("clerk", "agency", "manager", "admin")
+STAFF_ROLES = ("clerk", "postman", "hotline", "agency", "manager", "admin")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -130,6 +130,8 @@ def language(code: str):
 # Who may do what is the role's business; these are the names people read.
 ROLE_NAMES = {
     "clerk": N_("Post office clerk"),
+    "postman": N_("Postman"),
+    "hotline": N_("Hotline 1022 operator"),
     "agency": N_("Agency officer"),
     "manager": N_("Manager"),
     "admin": N_("Administrator"),
