@@ -1,4 +1,5 @@
-"""Loading the catalogue: the procedure CSV loader, `flask catalogue load` and `load-demo`."""
+"""Loading the catalogue: the procedure, commune and service-area CSV loaders, `flask catalogue
+load` and `load-demo`, the catalogue page's upload of communes and service areas."""
 
 from __future__ import annotations
 
@@ -11,9 +12,21 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from tests.pages import csrf_of, sign_in, text_of
 from tracker.audit.models import AuditEntry
-from tracker.catalogue.models import Agency, Channel, Office, Procedure, Sector
+from tracker.calendar import today_vn
+from tracker.catalogue.areas import load_communes_csv, load_service_areas_csv
+from tracker.catalogue.models import (
+    Agency,
+    Channel,
+    Commune,
+    Office,
+    Procedure,
+    Sector,
+    ServiceArea,
+)
 from tracker.catalogue.operations import AGENCY_CODE, load_catalogue, load_procedures_csv
+from tracker.catalogue.queries import serving_office
 from tracker.errors import ValidationFailed
 from tracker.extensions import db
 
@@ -334,3 +347,193 @@ def assert_sample_catalogue() -> None:
     assert all(AGENCY_CODE.match(a.code) and a.code.endswith(".H19") for a in agencies)
     used = {p.sector.name_en for p in db.session.scalars(select(Procedure))}
     assert used == sectors  # every sector has procedures
+    communes = list(db.session.scalars(select(Commune)))
+    assert len(communes) >= 10 and {c.province for c in communes} == {"Đồng Nai"}
+    serving = {serving_office(c, today_vn()) for c in communes}
+    assert None not in serving  # every demo commune is served today...
+    post = {"post_l1", "post_l2", "post_l3", "commune_post_point"}
+    assert {o.channel.code for o in serving} <= post
+    # ...and the demo shows a commune that changed office.
+    assert db.session.scalar(select(func.count()).where(ServiceArea.active_to.is_not(None)))
+
+
+# ---- communes and service areas ---------------------------------------------------------------
+
+COMMUNES = (
+    "code,name,province,active_from\n"
+    "26041,Phường Trấn Biên,Đồng Nai,2025-07-01\n"
+    "26045,Phường Hố Nai,Đồng Nai,01/07/2025\n"
+)
+
+
+def communes() -> dict[str, Commune]:
+    db.session.expire_all()
+    return {c.code: c for c in db.session.scalars(select(Commune))}
+
+
+def service_areas() -> list[tuple[str, str, date | None, date | None]]:
+    db.session.expire_all()
+    rows = db.session.scalars(select(ServiceArea))
+    return sorted((a.commune.code, a.office.code, a.active_from, a.active_to) for a in rows)
+
+
+@pytest.fixture
+def offices(structure) -> None:
+    office = {"code": "813000", "name": "Bưu cục Long Khánh", "channel": "post_l1"}
+    load_catalogue({"offices": [office]})
+    db.session.commit()
+
+
+def test_communes_load_and_reload_by_code(app, tmp_path):
+    report = load_communes_csv(csv_file(tmp_path, COMMUNES))
+    db.session.commit()
+    assert (report.kind, report.created, report.updated, report.errors) == ("communes", 2, 0, [])
+    loaded = communes()
+    assert loaded["26045"].name == "Phường Hố Nai"
+    assert loaded["26045"].active_from == date(2025, 7, 1)
+
+    # Without the period columns, a reload keeps what the rows had.
+    again = load_communes_csv(io.StringIO("code;name;province\n26045;Phường  Hố Nai 2;Đồng Nai\n"))
+    db.session.commit()
+    assert (again.created, again.updated) == (0, 1)
+    assert (communes()["26045"].name, communes()["26045"].active_from) == (
+        "Phường Hố Nai 2",
+        date(2025, 7, 1),
+    )
+    actions = [
+        (e.action, e.entity_key)
+        for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.id))
+    ]
+    assert actions == [
+        ("communes.create", "26041"),
+        ("communes.create", "26045"),
+        ("communes.update", "26045"),
+    ]
+
+
+def test_bad_commune_rows_are_reported_and_good_ones_kept(app):
+    text = (
+        "code,name,province,active_from,active_to\n"
+        "26041,Phường Trấn Biên,Đồng Nai,,\n"
+        "2604,Phường Lẻ,Đồng Nai,,\n"
+        "26041,Phường Lặp,Đồng Nai,,\n"
+        "26042,,Đồng Nai,31/02/2025,\n"
+        "26043,Phường Sai Hạn,Đồng Nai,2025-07-01,2025-06-30\n"
+        "26044,Phường\x00,Đồng Nai,,\n"
+    )
+    report = load_communes_csv(io.StringIO(text))
+    assert [str(e) for e in report.errors] == [
+        "line 3: code: must be the commune's national code, 5 digits",
+        "line 4: code: 26041 is already on line 2",
+        "line 5: name: required",
+        "line 5: active_from: must be a date YYYY-MM-DD or DD/MM/YYYY",
+        "line 6: active_to: must not be before the start",
+        "line 7: name: must not contain NUL characters",
+    ]
+    assert sorted(communes()) == ["26041"]
+
+
+def test_service_areas_keep_each_communes_history_in_date_order(app, offices, tmp_path):
+    load_communes_csv(io.StringIO(COMMUNES))
+    # The new office's row first: rows are written in date order, whatever the file's.
+    text = (
+        "commune,office,active_from,active_to\n"
+        "26045,813000,2026-01-01,\n"
+        "26045,810000,2025-07-01,2025-12-31\n"
+        "26041,810000,,\n"
+    )
+    report = load_service_areas_csv(csv_file(tmp_path, text, "areas.csv"))
+    db.session.commit()
+
+    assert (report.kind, report.created, report.updated, report.errors) == (
+        "service_areas",
+        3,
+        0,
+        [],
+    )
+    assert service_areas() == [
+        ("26041", "810000", None, None),
+        ("26045", "810000", date(2025, 7, 1), date(2025, 12, 31)),
+        ("26045", "813000", date(2026, 1, 1), None),
+    ]
+    hố_nai = communes()["26045"]
+    assert serving_office(hố_nai, date(2025, 12, 31)).code == "810000"
+    assert serving_office(hố_nai, date(2026, 1, 1)).code == "813000"
+    assert serving_office(hố_nai, date(2025, 6, 30)) is None
+    keys = [e.entity_key for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+    assert keys[-3:] == ["26041@-", "26045@2025-07-01", "26045@2026-01-01"]
+
+    # A reload matched on (commune, active_from); without active_to the end is kept.
+    again = load_service_areas_csv(
+        io.StringIO("commune,office,active_from\n26045,813000,01/07/2025\n")
+    )
+    db.session.commit()
+    assert (again.created, again.updated, again.errors) == (0, 1, [])
+    assert service_areas()[1] == ("26045", "813000", date(2025, 7, 1), date(2025, 12, 31))
+
+
+def test_bad_service_area_rows_are_reported_and_overlaps_refused(app, offices):
+    load_communes_csv(io.StringIO(COMMUNES))
+    text = (
+        "commune,office,active_from,active_to\n"
+        "26041,810000,2025-07-01,\n"
+        "26041,813000,2026-01-01,\n"
+        "99999,810000,,\n"
+        "26045,999999,,\n"
+        "26045,810000,2026-01-01,2025-01-01\n"
+        "26041,810000,2025-07-01,2025-12-31\n"
+        "26045,,,\n"
+    )
+    report = load_service_areas_csv(io.StringIO(text))
+    db.session.commit()
+
+    assert [str(e) for e in report.errors] == [
+        "line 3: active_from: overlaps the period of office 810000 (2025-07-01 to -)",
+        "line 4: commune: unknown commune 99999",
+        "line 5: office: unknown office 999999",
+        "line 6: active_to: must not be before the start",
+        "line 7: commune: 26041 from the same day is already on line 2",
+        "line 8: office: required",
+    ]
+    assert service_areas() == [("26041", "810000", date(2025, 7, 1), None)]
+
+
+def test_the_cli_loads_communes_and_service_areas_by_kind(app, offices, tmp_path):
+    runner = app.test_cli_runner()
+    path = csv_file(tmp_path, COMMUNES, "communes.csv")
+    first = runner.invoke(args=["catalogue", "load", "--kind", "communes", str(path)])
+    assert (first.exit_code, first.output) == (0, "loaded 2 communes (2 new, 0 updated)\n")
+    areas = csv_file(tmp_path, "commune,office\n26041,810000\n26045,zzz\n", "areas.csv")
+    second = runner.invoke(args=["catalogue", "load", "--kind", "service_areas", str(areas)])
+    assert second.exit_code == 1
+    assert second.output.splitlines() == [
+        "loaded 1 service areas (1 new, 0 updated)",
+        "line 3: office: unknown office zzz",
+        "1 line(s) not loaded, see above",
+    ]
+    wrong = runner.invoke(args=["catalogue", "load", "--kind", "streets", str(path)])
+    assert wrong.exit_code == 2
+    db.session.rollback()
+    assert service_areas() == [("26041", "810000", None, None)]
+
+
+def test_the_catalogue_page_loads_communes_and_service_areas(app, client, make_staff, offices):
+    admin = make_staff("admin")
+    assert sign_in(client, admin.user.username).status_code == 302
+
+    def upload(kind: str, text: str):
+        token = csrf_of(client.get("/admin/catalogue"))
+        data = {"csrf_token": token, "kind": kind, "file": (io.BytesIO(text.encode()), "x.csv")}
+        return client.post("/admin/catalogue/load", data=data, content_type="multipart/form-data")
+
+    page = upload("communes", COMMUNES)
+    assert page.status_code == 200
+    assert "Xã, phường mới 2" in text_of(page)
+    page = upload("service_areas", "commune,office\n26041,810000\n")
+    assert page.status_code == 200 and "Địa bàn phục vụ mới 1" in text_of(page)
+    assert service_areas() == [("26041", "810000", None, None)]
+    loads = db.session.scalars(select(AuditEntry.action).where(AuditEntry.action.like("%.load")))
+    assert sorted(loads) == ["communes.load", "service_areas.load"]
+    refused = upload("streets", COMMUNES)
+    assert refused.status_code == 422
+    assert "Hãy chọn loại dữ liệu trong tệp" in text_of(refused)

@@ -12,15 +12,17 @@ from flask_babel import gettext
 from sqlalchemy import select
 
 from tracker.catalogue.documents import ChecklistInvalid, Problem, parse_documents
+from tracker.catalogue.loading import (
+    NUL_MESSAGE,
+    CellRefused,
+    assign_audited,
+    clean_text,
+    max_length,
+)
 from tracker.catalogue.models import Agency, Channel, Office, Procedure, Sector
 from tracker.catalogue.operations import (
-    NUL_MESSAGE,
-    _assign,
-    _Bad,
-    _clean_text,
     _entry_text,
     _fee,
-    _max_length,
     _period,
     _service_forms,
     _working_days,
@@ -35,22 +37,22 @@ def update_office(office: Office, form: Mapping[str, str], *, actor_id: int | No
     field's error is reported at once. Deactivating is setting `active_to`: rows are never
     deleted, old dossiers keep their office."""
     channels = {c.code: c for c in db.session.scalars(select(Channel))}
-    optional = {key: _clean_text(form.get(key) or "") or None for key in _OFFICE_TEXT}
+    optional = {key: clean_text(form.get(key) or "") or None for key in _OFFICE_TEXT}
     errors, values = _collect(
         name=lambda: _entry_text(form, "name", "office"),
         channel=lambda: _known(channels, form.get("channel"), "unknown channel"),
         period=lambda: _form_period(form),
     )
     for key, value in optional.items():
-        if value and len(value) > _max_length(Office, key):
+        if value and len(value) > max_length(Office, key):
             errors[key] = ["too long"]
-    if len(values.get("name") or "") > _max_length(Office, "name"):
+    if len(values.get("name") or "") > max_length(Office, "name"):
         errors["name"] = ["too long"]
     errors.update(_nul_errors(form))
     if errors:
         raise ValidationFailed("some fields are not valid", fields=errors)
     fields = {"code": office.code, "name": values["name"], "channel": values["channel"]}
-    _assign(office, {**fields, **optional, **values["period"]}, "offices", actor_id)
+    assign_audited(office, {**fields, **optional, **values["period"]}, "offices", actor_id)
     db.session.flush()
 
 
@@ -94,7 +96,7 @@ def update_procedure(
         "documents": values["documents"],
         **values["period"],
     }
-    _assign(procedure, fields, "procedures", actor_id)
+    assign_audited(procedure, fields, "procedures", actor_id)
     db.session.flush()
 
 
@@ -108,7 +110,7 @@ def _collect(**checks: Callable[[], Any]) -> tuple[dict[str, list[str]], dict[st
     for name, check in checks.items():
         try:
             values[name] = check()
-        except _Bad as exc:
+        except CellRefused as exc:
             errors[name] = [exc.args[0]]
         except ValidationFailed as exc:
             for path, messages in exc.fields.items():
@@ -122,13 +124,13 @@ def _nul_errors(form: Mapping[str, str]) -> dict[str, list[str]]:
 
 def _known(rows: Mapping[str, Any], code: str | None, message: str) -> Any:
     if not code or code not in rows:
-        raise _Bad(message if code else "required")
+        raise CellRefused(message if code else "required")
     return rows[code]
 
 
 def _chosen_forms(chosen: list[str]) -> set[str]:
     if not chosen:
-        raise _Bad("choose at least one service form")
+        raise CellRefused("choose at least one service form")
     return _service_forms("|".join(chosen))
 
 

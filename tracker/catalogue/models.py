@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.extensions import db
@@ -103,3 +103,31 @@ class Procedure(ActivePeriod, db.Model):
 
     def allows(self, service_form: str) -> bool:
         return service_form in self.service_forms
+
+
+class Commune(ActivePeriod, db.Model):
+    """A commune or ward (xã, phường, đặc khu): where a citizen lives, so where the post goes.
+    `code` is the national code of the administrative unit (5 digits)."""
+
+    __tablename__ = "communes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(10), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    province: Mapped[str] = mapped_column(String(120))
+
+
+class ServiceArea(ActivePeriod, db.Model):
+    """Which office's postmen serve a commune, over a period: a commune that changes office has
+    one row per office, their periods one after the other (the loader refuses overlaps).
+    Rows are matched on (commune, active_from)."""
+
+    __tablename__ = "service_areas"
+    __table_args__ = (UniqueConstraint("commune_id", "active_from"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    commune_id: Mapped[int] = mapped_column(ForeignKey("communes.id"))
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
+
+    commune: Mapped[Commune] = relationship(lazy="joined")
+    office: Mapped[Office] = relationship(lazy="joined")

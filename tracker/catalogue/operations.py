@@ -1,43 +1,52 @@
-"""Catalogue rules: loading channels, offices, agencies, sectors and procedures.
+"""Catalogue rules: loading channels, offices, agencies, sectors and procedures (communes and
+service areas: tracker/catalogue/areas.py).
 
 Operations flush, never commit: the CLI command (or request) that calls them owns the transaction.
 
-The procedure loader is deliberately forgiving of the file and strict about each row: valid rows
-are loaded, every bad row is reported with its line number (line 1 is the header), the field and the
-reason, and the caller decides what a bad row means (the CLI commits the valid rows and exits 1).
+The procedure loader is deliberately forgiving of the file and strict about each row (what every
+CSV loader of the catalogue shares: tracker/catalogue/loading.py).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import unicodedata
-from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from tracker.audit.operations import record_audit
+from tracker.catalogue import areas
 from tracker.catalogue.documents import ChecklistInvalid, parse_documents
+from tracker.catalogue.loading import (
+    CellRefused,
+    Columns,
+    LoadReport,
+    assign_audited,
+    clean_text,
+    load_csv,
+    max_length,
+    nul_problems,
+)
 from tracker.catalogue.models import SERVICE_FORMS, Agency, Channel, Office, Procedure, Sector
-from tracker.csvfile import FileProblem, RowError, Source, read_text, records
+from tracker.csvfile import RowError, Source
 from tracker.errors import Phrase, ValidationFailed
 from tracker.extensions import db
-from tracker.i18n import N_
 from tracker.text import fold
 
 DATA_DIR = Path(__file__).parent / "data"
 DEMO_CATALOGUE = DATA_DIR / "dongnai_sample.json"
 DEMO_PROCEDURES = DATA_DIR / "dongnai_sample_procedures.csv"
+DEMO_COMMUNES = DATA_DIR / "dongnai_sample_communes.csv"
+DEMO_SERVICE_AREAS = DATA_DIR / "dongnai_sample_service_areas.csv"
 
 REQUIRED_COLUMNS = ("code", "name", "sector", "agency", "working_days", "service_forms")
 # `documents`: the checklist (syntax in tracker/catalogue/documents.py). Without the column a
 # reload keeps each procedure's checklist; with it, an empty cell empties the checklist.
 OPTIONAL_COLUMNS = ("fee_vnd", "agency_name", "documents")
+PROCEDURE_COLUMNS = Columns(REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
 AGENCY_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
 _PROCEDURE_CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._\-]{0,39}$")
 # "200000", or grouped thousands as Vietnamese Excel writes them: "200.000", "200,000", "200 000".
@@ -46,35 +55,8 @@ _DIGITS = re.compile(r"^[0-9]+$")
 _FORM_SEPARATORS = re.compile(r"[|,\s]+")
 MAX_WORKING_DAYS = 365
 # One load, counted before anything is written: a province publishes 1,000-2,000 procedures.
-# With the request's 2 MiB (MAX_CONTENT_LENGTH) and the csv module's 128 KiB cell, these keep
-# the admin page's load in the request bounded (README, "Files from outside").
 MAX_PROCEDURE_ROWS = 10_000
-MAX_HEADER_COLUMNS = 100
 MAX_FEE_VND = 1_000_000_000
-# PostgreSQL text holds no NUL: a cell or a field with one is refused, never sent to it.
-NUL_MESSAGE = N_("must not contain NUL characters")
-
-
-@dataclass
-class LoadReport:
-    """What a procedure load did: counts, rows refused and columns ignored."""
-
-    created: int = 0
-    updated: int = 0
-    errors: list[RowError] = field(default_factory=list)
-    ignored_columns: list[str] = field(default_factory=list)
-
-    @property
-    def loaded(self) -> int:
-        return self.created + self.updated
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-
-class _Bad(Exception):
-    """One field of one row is invalid; the message is the reason shown to the user."""
 
 
 # ---- channels, offices, agencies, sectors -----------------------------------------------------
@@ -100,8 +82,19 @@ def load_catalogue(data: Mapping[str, Any]) -> dict[str, int]:
 
 
 def load_demo_catalogue() -> tuple[dict[str, int], LoadReport]:
-    """The SAMPLE Đồng Nai catalogue shipped in `data/`: structure first, then procedures."""
+    """The SAMPLE Đồng Nai catalogue shipped in `data/`: structure first, then communes and the
+    offices that serve them (which must load whole: ValidationFailed names the first bad line),
+    then procedures, whose report is returned."""
     counts = load_catalogue(json.loads(DEMO_CATALOGUE.read_text(encoding="utf-8")))
+    for path, loader in (
+        (DEMO_COMMUNES, areas.load_communes_csv),
+        (DEMO_SERVICE_AREAS, areas.load_service_areas_csv),
+    ):
+        report = loader(path)
+        if not report.ok:
+            error = report.errors[0]
+            raise ValidationFailed.field(f"{path.name}:{error.line}.{error.field}", error.reason)
+        counts[report.kind] = report.loaded
     return counts, load_procedures_csv(DEMO_PROCEDURES)
 
 
@@ -112,32 +105,15 @@ def _upsert(model: type, entries: list[dict[str, Any]], values: Callable[..., di
         where = f"{kind}[{index}]"
         fields = {"code": _entry_text(entry, "code", where), **values(entry, where)}
         for name, value in fields.items():
-            if isinstance(value, str) and len(value) > _max_length(model, name):
+            if isinstance(value, str) and len(value) > max_length(model, name):
                 raise ValidationFailed.field(f"{where}.{name}", "too long")
         row = existing.get(fields["code"])
         if row is None:
             row = existing[fields["code"]] = model()
             db.session.add(row)
-        _assign(row, fields, kind)
+        assign_audited(row, fields, kind)
     db.session.flush()
     return len(entries)
-
-
-def _assign(row: Any, fields: dict[str, Any], kind: str, actor_id: int | None = None) -> None:
-    """Set a catalogue row's fields; a real change is audited (deadlines and fees hang on it)."""
-    before = None if row.id is None else {name: _plain(getattr(row, name)) for name in fields}
-    for name, value in fields.items():
-        setattr(row, name, value)
-    after = {name: _plain(value) for name, value in fields.items()}
-    if before != after:
-        action = f"{kind}.{'create' if before is None else 'update'}"
-        record_audit(actor_id, action, kind, str(fields["code"]), before=before, after=after)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, date):
-        return value.isoformat()
-    return getattr(value, "code", value)
 
 
 def _channel_values(entry: dict[str, Any], where: str) -> dict[str, Any]:
@@ -170,16 +146,11 @@ def _office_values(entry: dict[str, Any], where: str, channels: dict[str, Channe
     }
 
 
-def _max_length(model: type, column: str) -> int:
-    length = getattr(model.__table__.c[column].type, "length", None)
-    return length or 1_000_000
-
-
 def _entry_text(entry: dict[str, Any], key: str, where: str) -> str:
     value = entry.get(key)
     if not isinstance(value, str) or not value.strip():
         raise ValidationFailed.field(f"{where}.{key}", "required")
-    return _clean_text(value)
+    return clean_text(value)
 
 
 def _period(entry: dict[str, Any], where: str) -> dict[str, date | None]:
@@ -199,88 +170,19 @@ def load_procedures_csv(source: Source, *, actor_id: int | None = None) -> LoadR
     """Upsert procedures (by code) from a CSV file, path or open stream; returns a `LoadReport`.
     Each change is audited as done by `actor_id` (None: the command line).
 
-    UTF-8 with or without BOM; comma, semicolon or tab separated (guessed from the header). A file
-    that cannot be read at all (not UTF-8, missing columns, more than MAX_PROCEDURE_ROWS rows or
-    MAX_HEADER_COLUMNS columns) loads nothing.
+    A file of more than MAX_PROCEDURE_ROWS rows loads nothing (the rest: `load_csv`).
     """
-    report = LoadReport()
-    try:
-        text = read_text(source)
-        _check_shape(text)
-        rows = records(text)
-        header = _check_header(next(rows, (1, [])), report)
-    except FileProblem as exc:
-        report.errors.append(exc.error)
-        return report
-    if report.errors:
-        return report
+    report = LoadReport(kind="procedures")
     loader = _ProcedureLoader(report, actor_id)
-    try:
-        for line, cells in rows:
-            loader.load_row(line, _row_dict(header, cells, line, report))
-    except FileProblem as exc:
-        report.errors.append(exc.error)
-    db.session.flush()
-    return report
+    return load_csv(source, report, PROCEDURE_COLUMNS, loader.load_row, max_rows=MAX_PROCEDURE_ROWS)
 
 
-def _check_shape(text: str) -> None:
-    """Rows and header columns within the caps, read before any row is loaded."""
-    for count, (line, cells) in enumerate(records(text)):
-        # Up to the last named column: Excel pads a CSV's lines with empty cells.
-        if (
-            count == 0
-            and len(cells) > MAX_HEADER_COLUMNS
-            and any(cell.strip() for cell in cells[MAX_HEADER_COLUMNS:])
-        ):
-            message = Phrase("more than %(most)s columns in the header", most=MAX_HEADER_COLUMNS)
-            raise FileProblem(line, "header", message)
-        if count > MAX_PROCEDURE_ROWS:
-            message = "more than %(most)s rows after the header: split the file"
-            raise FileProblem(line, "file", Phrase(message, most=MAX_PROCEDURE_ROWS))
-
-
-def _check_header(first: tuple[int, list[str]], report: LoadReport) -> list[str]:
-    line, cells = first
-    header = [cell.strip().lower().replace(" ", "_") for cell in cells]
-    if not header:
-        report.errors.append(RowError(1, "header", "the file is empty"))
-    missing = [name for name in REQUIRED_COLUMNS if name not in header]
-    if header and missing:
-        report.errors.append(
-            RowError(
-                line, "header", Phrase("missing column(s): %(names)s", names=", ".join(missing))
-            )
-        )
-    duplicated = sorted(name for name, seen in Counter(header).items() if name and seen > 1)
-    if duplicated:
-        report.errors.append(
-            RowError(
-                line,
-                "header",
-                Phrase("repeated column(s): %(names)s", names=", ".join(duplicated)),
-            )
-        )
-    known = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
-    report.ignored_columns = [name for name in header if name and name not in known]
-    return header
-
-
-def _row_dict(header: list[str], cells: list[str], line: int, report: LoadReport) -> dict | None:
-    extra = [cell for cell in cells[len(header) :] if cell.strip()]
-    if extra:
-        report.errors.append(
-            RowError(
-                line,
-                "row",
-                Phrase(
-                    "%(cells)s cells but %(columns)s columns", cells=len(cells), columns=len(header)
-                ),
-            )
-        )
-        return None
-    cells = cells + [""] * (len(header) - len(cells))
-    return {name: cell.strip() for name, cell in zip(header, cells, strict=True) if name}
+# What `flask catalogue load --kind` and the catalogue page's upload load, by kind.
+CSV_LOADERS: dict[str, Callable[..., LoadReport]] = {
+    "procedures": load_procedures_csv,
+    "communes": areas.load_communes_csv,
+    "service_areas": areas.load_service_areas_csv,
+}
 
 
 class _ProcedureLoader:
@@ -305,12 +207,12 @@ class _ProcedureLoader:
         self.upsert(values, row.get("agency_name", ""))
 
     def validate(self, row: dict[str, str]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-        nul = [(name, NUL_MESSAGE) for name, cell in row.items() if "\x00" in cell]
+        nul = nul_problems(row)
         if nul:
             return {}, nul
         checks: dict[str, Callable[[str], Any]] = {
             "code": self._code,
-            "name": _clean_text,
+            "name": clean_text,
             "sector": self._sector,
             "agency": self._agency_code,
             "working_days": _working_days,
@@ -321,9 +223,9 @@ class _ProcedureLoader:
         for name, check in checks.items():
             try:
                 if name in REQUIRED_COLUMNS and not row.get(name):
-                    raise _Bad("required")
+                    raise CellRefused("required")
                 values[name] = check(row.get(name, ""))
-            except _Bad as exc:
+            except CellRefused as exc:
                 errors.append((name, exc.args[0]))
         if "agency" in values and values["agency"] not in self.agencies:
             errors.extend(_new_agency_problems(values["agency"], row.get("agency_name", "")))
@@ -338,7 +240,7 @@ class _ProcedureLoader:
         agency = self.agencies.get(values["agency"])
         if agency is None:
             agency = self.agencies[values["agency"]] = Agency(
-                code=values["agency"], name=_clean_text(agency_name)
+                code=values["agency"], name=clean_text(agency_name)
             )
             db.session.add(agency)
         procedure = self.procedures.get(values["code"])
@@ -363,25 +265,27 @@ class _ProcedureLoader:
         }
         if "documents" in values:
             fields["documents"] = values["documents"]
-        _assign(procedure, fields, "procedures", self.actor_id)
+        assign_audited(procedure, fields, "procedures", self.actor_id)
 
     def _code(self, value: str) -> str:
         if not _PROCEDURE_CODE.match(value):
-            raise _Bad("must be letters, digits, dots or dashes, at most 40 (e.g. 1.001234)")
+            raise CellRefused("must be letters, digits, dots or dashes, at most 40 (e.g. 1.001234)")
         if value in self.seen:
-            raise _Bad(
+            raise CellRefused(
                 Phrase("%(code)s is already on line %(line)s", code=value, line=self.seen[value])
             )
         return value
 
     def _sector(self, value: str) -> Sector:
         if value not in self.sectors:
-            raise _Bad(Phrase("unknown sector %(code)s", code=value))
+            raise CellRefused(Phrase("unknown sector %(code)s", code=value))
         return self.sectors[value]
 
     def _agency_code(self, value: str) -> str:
         if value not in self.agencies and not AGENCY_CODE.match(value):
-            raise _Bad(Phrase("%(code)s is not in the national format 000.00.01.H19", code=value))
+            raise CellRefused(
+                Phrase("%(code)s is not in the national format 000.00.01.H19", code=value)
+            )
         return value
 
 
@@ -389,7 +293,7 @@ def _new_agency_problems(code: str, name: str) -> list[tuple[str, str]]:
     if not name:
         message = "unknown agency %(code)s (give agency_name to create it)"
         return [("agency", Phrase(message, code=code))]
-    limit = _max_length(Agency, "name")
+    limit = max_length(Agency, "name")
     if len(name) > limit:
         return [("agency_name", Phrase("at most %(most)s characters", most=limit))]
     return []
@@ -397,9 +301,9 @@ def _new_agency_problems(code: str, name: str) -> list[tuple[str, str]]:
 
 def _working_days(value: str) -> int:
     if not _DIGITS.match(value) or int(value) == 0:
-        raise _Bad("must be a positive whole number")
+        raise CellRefused("must be a positive whole number")
     if int(value) > MAX_WORKING_DAYS:
-        raise _Bad(Phrase("must be at most %(most)s", most=MAX_WORKING_DAYS))
+        raise CellRefused(Phrase("must be at most %(most)s", most=MAX_WORKING_DAYS))
     return int(value)
 
 
@@ -407,7 +311,7 @@ def _service_forms(value: str) -> set[str]:
     forms = {form for form in _FORM_SEPARATORS.split(value.lower()) if form}
     unknown = sorted(forms - set(SERVICE_FORMS))
     if unknown:
-        raise _Bad(
+        raise CellRefused(
             Phrase(
                 "unknown %(forms)s; use %(known)s",
                 forms=", ".join(unknown),
@@ -421,13 +325,8 @@ def _fee(value: str) -> int | None:
     if not value:
         return None
     if not _VND.match(value):
-        raise _Bad("must be a whole number of VND, not negative (or empty)")
+        raise CellRefused("must be a whole number of VND, not negative (or empty)")
     fee = int(re.sub(r"\D", "", value))
     if fee > MAX_FEE_VND:
-        raise _Bad(Phrase("must be at most %(most)s", most=MAX_FEE_VND))
+        raise CellRefused(Phrase("must be at most %(most)s", most=MAX_FEE_VND))
     return fee
-
-
-def _clean_text(value: str) -> str:
-    # Text pasted from Windows tools is often decomposed (NFD); store one form so search matches.
-    return " ".join(unicodedata.normalize("NFC", value).split())

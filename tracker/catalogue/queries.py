@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, TypeVar
 
 from sqlalchemy import func, or_, select
 
 from tracker.calendar import today_vn
-from tracker.catalogue.models import Agency, Channel, Office, Procedure, Sector
+from tracker.catalogue.models import (
+    Agency,
+    Channel,
+    Commune,
+    Office,
+    Procedure,
+    Sector,
+    ServiceArea,
+)
 from tracker.extensions import db
 from tracker.text import fold
 
@@ -85,3 +94,25 @@ def find_procedure(code: str) -> Procedure | None:
     if "\x00" in code:
         return None  # PostgreSQL refuses NUL in text: no procedure has one
     return db.session.scalar(select(Procedure).where(Procedure.code == code))
+
+
+def find_commune(code: str) -> Commune | None:
+    """The commune with exactly `code`, or None."""
+    if "\x00" in code:
+        return None  # PostgreSQL refuses NUL in text: no commune has one
+    return db.session.scalar(select(Commune).where(Commune.code == code))
+
+
+def serving_office(commune: Commune, day: date) -> Office | None:
+    """The office whose postmen serve `commune` on `day`: its service area of that day, if the
+    office is open that day too; None when no office serves it then."""
+    area = db.session.scalar(
+        select(ServiceArea).where(
+            ServiceArea.commune_id == commune.id,
+            or_(ServiceArea.active_from.is_(None), ServiceArea.active_from <= day),
+            or_(ServiceArea.active_to.is_(None), ServiceArea.active_to >= day),
+        )
+    )
+    if area is None or not area.office.is_active_on(day):
+        return None
+    return area.office

@@ -1,5 +1,5 @@
-"""Admin pages for the catalogue: procedures and offices (search, paging), load a procedures
-CSV, edit one office or one procedure.
+"""Admin pages for the catalogue: procedures and offices (search, paging), load a CSV of
+procedures, communes or service areas, edit one office or one procedure.
 
 The rules are the catalogue operations' (the same loader as `flask catalogue load`); rows are
 never deleted here: an office or a procedure ends with its active period (`active_to`), so old
@@ -31,8 +31,9 @@ from tracker.calendar import today_vn
 from tracker.catalogue import queries
 from tracker.catalogue.documents import format_documents
 from tracker.catalogue.editing import update_office, update_procedure
+from tracker.catalogue.loading import LoadReport
 from tracker.catalogue.models import SERVICE_FORMS, Office, Procedure
-from tracker.catalogue.operations import LoadReport, load_procedures_csv
+from tracker.catalogue.operations import CSV_LOADERS
 from tracker.errors import DomainError, Phrase, handle_http_exception
 from tracker.i18n import N_
 from tracker.pages import form_errors, page_roles
@@ -47,6 +48,18 @@ MAX_PAGE = 1_000_000
 # A page shows this many refused lines of a load; the counts say how many there were in all.
 SHOWN_ERRORS = 200
 AUDIT_KEY_LENGTH = AuditEntry.__table__.c.entity_key.type.length
+# What a CSV upload may hold (the loaders of `flask catalogue load --kind`), as the form names it.
+LOAD_KINDS = {
+    "procedures": N_("Procedures"),
+    "communes": N_("Communes"),
+    "service_areas": N_("Service areas (commune → office)"),
+}
+# The report's counts, by kind: (new, updated).
+COUNT_LABELS = {
+    "procedures": (N_("New procedures"), N_("Updated procedures")),
+    "communes": (N_("New communes"), N_("Updated communes")),
+    "service_areas": (N_("New service areas"), N_("Updated service areas")),
+}
 
 
 def _page() -> int:
@@ -75,6 +88,7 @@ def _index_page(
     errors: dict | None = None,
     status: int = 200,
     dry_run: bool | None = None,
+    kind: str | None = None,
 ):
     query = request.args.get("q", "").strip()
     page = _page()
@@ -91,6 +105,9 @@ def _index_page(
         shown_errors=SHOWN_ERRORS,
         errors=errors or {},
         dry_run=request.form.get("dry_run") == "1" if dry_run is None else dry_run,
+        kind=kind or _chosen_kind(),
+        load_kinds=LOAD_KINDS,
+        count_labels=COUNT_LABELS[report.kind] if report else None,
         today=today_vn(),
     )
     return page_html, status
@@ -99,19 +116,23 @@ def _index_page(
 @bp.post("/admin/catalogue/load")
 @page_roles("admin")
 def load():
-    """Load a procedures CSV upload with the CLI's loader; `dry_run` checks and saves nothing.
+    """Load a CSV upload of procedures, communes or service areas (`kind`) with the CLI's
+    loader; `dry_run` checks and saves nothing.
 
     Valid rows are saved even when others are refused (as the CLI does); the page lists every
     refused line. The load stays in the request, bounded: the body by MAX_CONTENT_LENGTH (413,
     `_load_too_large`), the rows and header columns by the loader's caps, a cell by the csv
     module's limit."""
+    kind = request.form.get("kind", "procedures")
+    if kind not in CSV_LOADERS:
+        return _index_page(errors={"kind": [N_("Choose what the file holds")]}, status=422)
     upload = request.files.get("file")
     problem = _upload_problem(upload)
     if problem:
         return _index_page(errors={"file": [problem]}, status=422)
     data = upload.read()
     user = actor()
-    report = load_procedures_csv(io.BytesIO(data), actor_id=user.id)
+    report = CSV_LOADERS[kind](io.BytesIO(data), actor_id=user.id)
     if request.form.get("dry_run") == "1":
         discard()  # checked, nothing saved
     else:
@@ -119,8 +140,8 @@ def load():
         name = upload.filename.replace("\x00", "")
         record_audit(
             user.id,
-            "procedures.load",
-            "procedures",
+            f"{kind}.load",
+            kind,
             name[:AUDIT_KEY_LENGTH],
             after={
                 "file": name,
@@ -144,7 +165,13 @@ def _load_too_large(error: RequestEntityTooLarge):
         return handle_http_exception(error)
     size = format_bytes(current_app.config["MAX_CONTENT_LENGTH"])
     message = Phrase("The file is too large: at most %(size)s", size=size)
-    return _index_page(errors={"file": [message]}, status=413, dry_run=False)
+    # The form is not read again: its body is what was refused.
+    return _index_page(errors={"file": [message]}, status=413, dry_run=False, kind="procedures")
+
+
+def _chosen_kind() -> str:
+    kind = request.form.get("kind", "procedures")
+    return kind if kind in LOAD_KINDS else "procedures"
 
 
 def _upload_problem(upload) -> str | None:
