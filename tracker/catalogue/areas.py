@@ -23,6 +23,7 @@ from tracker.catalogue.loading import (
     assign_audited,
     cell_day,
     clean_text,
+    first_time,
     load_csv,
     max_length,
     nul_problems,
@@ -132,11 +133,7 @@ class _CommuneLoader:
     def _code(self, value: str) -> str:
         if not COMMUNE_CODE.match(value):
             raise CellRefused("must be the commune's national code, 5 digits")
-        if value in self.seen:
-            raise CellRefused(
-                Phrase("%(code)s is already on line %(line)s", code=value, line=self.seen[value])
-            )
-        return value
+        return first_time(value, self.seen)
 
 
 @dataclass

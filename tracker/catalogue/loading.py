@@ -182,6 +182,15 @@ def max_length(model: type, column: str) -> int:
     return length or 1_000_000
 
 
+def first_time(code: str, seen: dict[str, int]) -> str:
+    """`code` if no earlier line of the file had it (`seen`: code -> line)."""
+    if code in seen:
+        raise CellRefused(
+            Phrase("%(code)s is already on line %(line)s", code=code, line=seen[code])
+        )
+    return code
+
+
 def nul_problems(row: dict[str, str]) -> list[tuple[str, str]]:
     """(column, reason) for each cell holding a NUL character."""
     return [(name, NUL_MESSAGE) for name, cell in row.items() if "\x00" in cell]

@@ -26,6 +26,7 @@ from tracker.catalogue.loading import (
     LoadReport,
     assign_audited,
     clean_text,
+    first_time,
     load_csv,
     max_length,
     nul_problems,
@@ -270,11 +271,7 @@ class _ProcedureLoader:
     def _code(self, value: str) -> str:
         if not _PROCEDURE_CODE.match(value):
             raise CellRefused("must be letters, digits, dots or dashes, at most 40 (e.g. 1.001234)")
-        if value in self.seen:
-            raise CellRefused(
-                Phrase("%(code)s is already on line %(line)s", code=value, line=self.seen[value])
-            )
-        return value
+        return first_time(value, self.seen)
 
     def _sector(self, value: str) -> Sector:
         if value not in self.sectors:
