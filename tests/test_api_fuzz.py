@@ -11,9 +11,11 @@ that matches the documented schema of that status.
 Callers: the examples go to every caller of the operation; any other case to one of them, chosen
 from the case's content (the same case always has the same caller). The callers are a clerk and a
 manager; also anonymous on the public lookup and catalogue, and on the feeds' intake the
-integration accounts whose tokens have the feed's scope (the post's, an agency's). The rows the
+integration accounts whose tokens have the feed's scope (the post's, an agency's), and on the
+pickups a hotline operator (who records the calls). The rows the
 examples name are seeded first: the example dossier (its code, lookup secret and item number), a
-feed batch, an import job and a refresh job, each with id 1.
+feed batch, an import job and a refresh job, each with id 1; the example pickup (its reference,
+its commune served by the example office).
 
 Nothing is excluded: the upload (POST /imports) gets generated files (refused with 422 unless
 well-formed), the feeds get unsigned batches (the test app configures no feed secret; with one,
@@ -46,10 +48,14 @@ from sqlalchemy import text, update
 
 from tests.conftest import PASSWORD, Staff, make_app
 from tracker.accounts.operations import create_user, issue_token
+from tracker.calendar import add_working_days, today_vn
+from tracker.catalogue.models import Commune, ServiceArea
 from tracker.dossiers import codes
 from tracker.dossiers.models import Dossier
 from tracker.dossiers.schemas import DOSSIER_CODE_EXAMPLE, ITEM_EXAMPLE, RECEIVED_AT_EXAMPLE
 from tracker.extensions import db
+from tracker.pickups.models import Pickup
+from tracker.pickups.schemas import COMMUNE_EXAMPLE, REF_EXAMPLE
 from tracker.tracking.schemas import SECRET_EXAMPLE
 
 CHECKS = [
@@ -119,6 +125,7 @@ def callers(make_staff, catalogue) -> dict[str, Staff | None]:
     return {
         "clerk": make_staff("clerk"),
         "manager": make_staff("manager"),
+        "hotline": make_staff("hotline"),
         "post": _integration("post1", "feed:postal"),
         # The agency feed needs an account tied to an agency: the example dossier's.
         "agency": _integration("agency1", "feed:agency", catalogue.agency.code),
@@ -182,6 +189,23 @@ def seeded(app, client, backend, catalogue, create_dossier, callers):
     refresh = client.post("/api/v1/reports/refresh", headers=callers["manager"].headers)
     assert refresh.status_code == 202 and refresh.get_json()["id"] == 1, refresh.get_json()
 
+    # The example pickup: its commune served by the example office, its reference the example's.
+    commune = Commune(code=COMMUNE_EXAMPLE, name="Phường Trấn Biên", province="Đồng Nai")
+    db.session.add(ServiceArea(commune=commune, office=catalogue.office))
+    db.session.commit()
+    call = {
+        "caller_name": "Nguyễn Văn An",
+        "phone": "0912345678",
+        "address": {"street": "12 Đường 30/4", "commune_code": COMMUNE_EXAMPLE},
+        "service_form": "two_way",
+        "day": add_working_days(today_vn(), 1).isoformat(),
+        "slot": "morning",
+    }
+    pickup = client.post("/api/v1/pickups", json=call, headers=callers["hotline"].headers)
+    assert pickup.status_code == 201, pickup.get_json()
+    db.session.execute(update(Pickup.__table__).values(reference=REF_EXAMPLE))
+    db.session.commit()
+
 
 def _caller_names(case) -> tuple[str, ...]:
     operation = case.operation
@@ -190,6 +214,8 @@ def _caller_names(case) -> tuple[str, ...]:
     if operation.method.upper() == "POST" and operation.path.startswith("/api/v1/feeds/"):
         feed = "post" if operation.path.endswith("/postal") else "agency"
         return (feed, feed, "clerk", "manager")
+    if operation.path.startswith("/api/v1/pickups"):
+        return ("hotline", "hotline", "clerk", "manager")
     return ("clerk", "manager")
 
 

@@ -87,6 +87,7 @@ def register_blueprints(app: Flask) -> None:
     from tracker.health import blp as health
     from tracker.imports.api import blp as imports_api
     from tracker.notifications.api import blp as notifications_api
+    from tracker.pickups.api import blp as pickups_api
     from tracker.reports.api import blp as reports_api
     from tracker.sweeps.api import blp as sweeps_api
     from tracker.tracking.api import blp as tracking_api
@@ -99,6 +100,7 @@ def register_blueprints(app: Flask) -> None:
         imports_api,
         sweeps_api,
         notifications_api,
+        pickups_api,
         reports_api,
     ):
         api.register_blueprint(blueprint)
@@ -135,7 +137,7 @@ def register_commands(app: Flask) -> None:
         app.cli.add_command(group)
 
 
-PRIVATE_PATHS = ("/api/v1/dossiers", "/api/v1/track", "/api/v1/reports")
+PRIVATE_PATHS = ("/api/v1/dossiers", "/api/v1/track", "/api/v1/reports", "/api/v1/pickups")
 # Pages run no inline script or style and load nothing from another site. Swagger UI (served
 # from the app too) needs inline script.
 PAGE_POLICY = (

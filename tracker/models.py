@@ -2,12 +2,21 @@
 
 from tracker.accounts.models import ApiToken, User
 from tracker.audit.models import AuditEntry
-from tracker.catalogue.models import Agency, Channel, Office, Procedure, Sector
+from tracker.catalogue.models import (
+    Agency,
+    Channel,
+    Commune,
+    Office,
+    Procedure,
+    Sector,
+    ServiceArea,
+)
 from tracker.dossiers.models import CodeCounter, Dossier, DossierDocument, StatusEvent
 from tracker.feeds.models import FeedBatch, FeedEvent, PostalEventCode
 from tracker.imports.models import ImportFile, ImportJob, ImportRowError
 from tracker.notifications.models import Notification
 from tracker.outbox.models import OutboxMessage, TaskLease
+from tracker.pickups.models import Pickup
 from tracker.reports.models import (
     Baseline,
     DailyCount,
@@ -28,6 +37,7 @@ __all__ = [
     "Baseline",
     "Channel",
     "CodeCounter",
+    "Commune",
     "DailyCount",
     "DailyTotal",
     "Dossier",
@@ -43,11 +53,13 @@ __all__ = [
     "Notification",
     "Office",
     "OutboxMessage",
+    "Pickup",
     "PostalEventCode",
     "Procedure",
     "ReportJob",
     "ReportSnapshot",
     "Sector",
+    "ServiceArea",
     "StatusEvent",
     "TaskLease",
     "User",

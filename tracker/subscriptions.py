@@ -11,6 +11,7 @@ connected to their consumers, which only note what they need in the session; the
 3. when the transaction ends (after the commit, or rolled back): each forgets what it noted.
 
 Postal events waiting for an item number are woken through the outbox too (`feeds.apply_unmatched`).
+Pickup requests announce their slot (`tracker.pickups.signals`): notifications queue its SMS.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from tracker.extensions import db
 from tracker.feeds import operations as feeds
 from tracker.notifications import operations as notifications
 from tracker.outbox import operations as outbox
+from tracker.pickups import signals as pickup_signals
+from tracker.pickups.models import Pickup
 from tracker.reports import rollups
 
 
@@ -37,6 +40,7 @@ def subscribe() -> None:
     signals.status_changed.connect(_count_event, weak=False)
     signals.status_changed.connect(_notify, weak=False)
     signals.item_number_set.connect(_wake_unmatched, weak=False)
+    pickup_signals.pickup_scheduled.connect(_notify_pickup, weak=False)
     unit_of_work.register(
         unit_of_work.CommitHooks(
             "rollups", write=rollups.write_counts, forget=rollups.forget_counts
@@ -60,6 +64,10 @@ def _count_event(dossier: Dossier, *, event: StatusEvent) -> None:
 
 def _notify(dossier: Dossier, *, event: StatusEvent) -> None:
     notifications.queue_notifications(dossier, event)
+
+
+def _notify_pickup(pickup: Pickup, *, kind: str) -> None:
+    notifications.queue_pickup_sms(pickup, kind)
 
 
 def _count_intakes(_sender: Any, *, rows: list[signals.ReceivedRow]) -> None:

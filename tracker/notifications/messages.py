@@ -9,7 +9,8 @@ characters (half the price of two UCS-2 segments; most Vietnamese brandname SMS 
 way). E-mails always keep their diacritics.
 
 No message carries the lookup secret, the applicant's name or address: an SMS is read on a
-shared phone, and a message that names the person is what a phishing copy would imitate.
+shared phone, and a message that names the person is what a phishing copy would imitate. A
+pickup request's SMS says its reference and slot only (at most 127 characters).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from datetime import date, datetime
 from tracker.calendar import VN_TZ
 from tracker.dossiers.lifecycle import STATUSES
 from tracker.dossiers.models import Dossier, StatusEvent
+from tracker.pickups.lifecycle import SLOTS
+from tracker.pickups.models import Pickup
 
 # The changes a citizen cares about; every other status is kept quiet.
 NOTIFY_STATUSES = frozenset(
@@ -79,6 +82,14 @@ _SMS_COLLECT = "Vui lòng mang biên nhận đến cơ quan giải quyết để
 _NOTE_LABEL = {"supplement_required": "Nội dung cần bổ sung", "delivery_failed": "Lý do"}
 
 
+# A pickup request's slot, confirmed when it is made and when it moves (its `kind`).
+_PICKUP_SMS = {
+    "requested": "Bưu điện đã nhận yêu cầu thu gom hồ sơ",
+    "rescheduled": "Bưu điện đã đổi lịch thu gom hồ sơ",
+}
+_PICKUP_ACTION = "Cần đổi lịch, gọi 1022."
+
+
 @dataclass(frozen=True)
 class Message:
     channel: str
@@ -127,6 +138,16 @@ def sms_text(dossier: Dossier, event: StatusEvent, unaccented: bool) -> str:
         room = SMS_BUDGET[unaccented] - len(head) - len(tail) - len(" ()")
         note = shorten(note, room, unaccented)
     return f"{head} ({note}){tail}" if note else head + tail
+
+
+def pickup_sms(pickup: Pickup, kind: str, *, unaccented: bool) -> Message:
+    """`<what happened> <reference>: bưu tá đến <slot> ngày <day>. Cần đổi lịch, gọi 1022.`"""
+    slot = SLOTS[pickup.slot].label_vi
+    text = (
+        f"{_PICKUP_SMS[kind]} {pickup.reference}: bưu tá đến {slot} ngày {_day(pickup.day)}. "
+        + _PICKUP_ACTION
+    )
+    return Message("sms", pickup.phone, None, to_gsm(text) if unaccented else text)
 
 
 def email_text(dossier: Dossier, event: StatusEvent, base_url: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.calendar import utcnow
@@ -17,19 +17,28 @@ STATES = ("queued", "sent", "failed")
 
 
 class Notification(db.Model):
+    """A message to a citizen about a dossier (a status event) or about a pickup request (its
+    slot confirmed); the same worker delivers both."""
+
     __tablename__ = "notifications"
     __table_args__ = (
         # One message per status event and channel, however often the event is processed.
         UniqueConstraint("event_id", "channel"),
         Index("ix_notifications_state_next", "state", "next_attempt_at"),
+        CheckConstraint(
+            "(dossier_id IS NOT NULL AND event_id IS NOT NULL AND pickup_id IS NULL)"
+            " OR (dossier_id IS NULL AND event_id IS NULL AND pickup_id IS NOT NULL)",
+            name="one_owner",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"), index=True)
-    event_id: Mapped[int] = mapped_column(ForeignKey("status_events.id"))
+    dossier_id: Mapped[int | None] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("status_events.id"))
+    pickup_id: Mapped[int | None] = mapped_column(ForeignKey("pickups.id"), index=True)
     channel: Mapped[str] = mapped_column(String(10))
     recipient: Mapped[str] = mapped_column(String(200))
-    # The status the message announces.
+    # The status the message announces; of a pickup, "pickup_requested" or "pickup_rescheduled".
     kind: Mapped[str] = mapped_column(String(30))
     subject: Mapped[str | None] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
@@ -43,5 +52,5 @@ class Notification(db.Model):
 
     # For reading. Rows are written with a plain INSERT at commit, once the event has its id
     # (tracker.notifications.operations).
-    dossier: Mapped[Dossier] = relationship()
-    event: Mapped[StatusEvent] = relationship()
+    dossier: Mapped[Dossier | None] = relationship()
+    event: Mapped[StatusEvent | None] = relationship()

@@ -27,9 +27,10 @@ from tracker.notifications.gateways import (
     OutgoingMessage,
     PermanentGatewayError,
 )
-from tracker.notifications.messages import NOTIFY_STATUSES, compose
+from tracker.notifications.messages import NOTIFY_STATUSES, compose, pickup_sms
 from tracker.notifications.models import Notification
 from tracker.outbox.operations import enqueue
+from tracker.pickups.models import Pickup
 
 log = logging.getLogger(__name__)
 
@@ -81,26 +82,49 @@ def queue_notifications(dossier: Dossier, event: StatusEvent) -> None:
         queued.append((event, row))
 
 
+def queue_pickup_sms(pickup: Pickup, kind: str) -> None:
+    """Queue the SMS confirming a pickup's slot: `kind` "requested" (a new request) or
+    "rescheduled". Connected to `pickup_scheduled` (`tracker.subscriptions`); written at commit
+    with the dossiers' notices, delivered by the same task."""
+    message = pickup_sms(pickup, kind, unaccented=current_app.config["NOTIFICATION_SMS_UNACCENTED"])
+    now = utcnow()
+    row = {
+        "channel": message.channel,
+        "recipient": message.recipient,
+        "kind": f"pickup_{kind}",
+        "subject": None,
+        "body": message.body,
+        "state": "queued",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    db.session.info.setdefault(_QUEUED_KEY, []).append((pickup, row))
+
+
 def write_queued(session: Session) -> None:
     """At the outermost commit: the queued rows in one INSERT, and one delivery task.
 
     The event may not be flushed when its notice is queued (a feed batch flushes once, at its
     end): its ids are read here, after a flush. A plain INSERT of dicts costs a fraction of ORM
-    objects with relationships (measured in the feed path). A notice whose event went away with
-    a rolled-back savepoint is dropped with it.
+    objects with relationships (measured in the feed path). A notice whose event (or pickup)
+    went away with a rolled-back savepoint is dropped with it.
     """
     if not session.info.get(_QUEUED_KEY):
         return
     session.flush()
     queued = session.info.pop(_QUEUED_KEY)
-    rows = [
-        {**row, "dossier_id": event.dossier_id, "event_id": event.id}
-        for event, row in queued
-        if sa_inspect(event).persistent
-    ]
+    rows = [{**row, **_owner(owner)} for owner, row in queued if sa_inspect(owner).persistent]
     if rows:
         session.execute(insert(_TABLE), rows)
         enqueue(DELIVER_TASK)
+
+
+def _owner(owner: StatusEvent | Pickup) -> dict[str, int | None]:
+    """The notification's owner columns: a dossier's status event, or a pickup request."""
+    if isinstance(owner, Pickup):
+        return {"dossier_id": None, "event_id": None, "pickup_id": owner.id}
+    return {"dossier_id": owner.dossier_id, "event_id": owner.id, "pickup_id": None}
 
 
 def forget_queued(session: Session) -> None:

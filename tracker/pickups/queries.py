@@ -1,0 +1,47 @@
+"""Read side: the pickups a staff user may see, one by reference or a page of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, select
+
+from tracker.accounts.models import User
+from tracker.accounts.visibility import visible_to
+from tracker.catalogue.models import Office
+from tracker.dossiers.queries import id_of, keyset_page
+from tracker.errors import NotFound, Phrase
+from tracker.extensions import db
+from tracker.pickups.models import Pickup
+from tracker.pickups.references import normalise_reference
+
+
+def scope(query: Select, user: User) -> Select:
+    """Restrict a pickup query to what `user` may see: clerks and postmen their office's."""
+    return visible_to(user, query, office=Pickup.office_id)
+
+
+def get_pickup(ref: str, user: User, *, for_update: bool = False) -> Pickup:
+    """The pickup `ref` names if `user` may see it; otherwise 404, exactly as a missing one."""
+    reference = normalise_reference(ref)
+    if reference is None:
+        raise NotFound(Phrase("no pickup with reference %(ref)s", ref=ref[:40]))
+    query = scope(select(Pickup).where(Pickup.reference == reference), user)
+    if for_update:
+        query = query.with_for_update(of=Pickup)
+    pickup = db.session.scalar(query)
+    if pickup is None:
+        raise NotFound(Phrase("no pickup with reference %(ref)s", ref=reference))
+    return pickup
+
+
+def list_pickups(user: User, args: dict[str, Any]) -> tuple[list[Pickup], str | None]:
+    """One page of the pickups in `user`'s scope, newest first (keyset pagination)."""
+    query = scope(select(Pickup), user)
+    if "office" in args:
+        query = query.where(Pickup.office_id == id_of(Office, args["office"], "office"))
+    if "day" in args:
+        query = query.where(Pickup.day == args["day"])
+    if "state" in args:
+        query = query.where(Pickup.state == args["state"])
+    return keyset_page(query, Pickup.id, args)
