@@ -310,6 +310,13 @@ def test_a_clerk_of_the_office_may_correct_its_requests(client, clerk, hotline, 
     assert (entry.before["caller_name"], entry.after["caller_name"]) == (CALLER, "Nguyễn Thị Bình")
     assert len(notices()) == 1  # the slot did not move: no SMS
 
+    # A corrected phone: the right number learns of the request.
+    corrected = patch(client, clerk, reference, version=2, phone="0987 654 321")
+    assert corrected.status_code == 200, corrected.get_json()
+    first, second = notices()
+    assert (second.recipient, second.kind) == ("0987654321", "pickup_requested")
+    assert second.body == first.body
+
 
 # Lists ----------------------------------------------------------------------------------------
 

@@ -69,8 +69,9 @@ def request_pickup(data: dict[str, Any], actor: User) -> Pickup:
 
 
 def update_pickup(pickup: Pickup, changes: dict[str, Any], actor: User) -> Pickup:
-    """Change an open request: details, the address (routed again), the day or slot (routed
-    again, SMS again), or cancel it (`state: cancelled`, with a note at most).
+    """Change an open request: details (a new phone gets the SMS of the request), the address
+    (routed again), the day or slot (routed again, SMS again), or cancel it (`state: cancelled`,
+    with a note at most).
     `changes["version"]` must be the version the caller read. Everything is checked before
     anything is set."""
     _check_version(pickup, changes.pop("version"))
@@ -82,6 +83,7 @@ def update_pickup(pickup: Pickup, changes: dict[str, Any], actor: User) -> Picku
     before = snapshot(pickup)
     values = _checked_changes(pickup, changes)
     moved = (values["day"], values["slot"]) != (pickup.day, pickup.slot)
+    new_phone = values.get("phone", pickup.phone) != pickup.phone
     for name, value in values.items():
         setattr(pickup, name, value)
     if cancel:
@@ -93,8 +95,12 @@ def update_pickup(pickup: Pickup, changes: dict[str, Any], actor: User) -> Picku
         record_audit(
             actor.id, "pickup.update", "pickup", pickup.reference, before=before, after=after
         )
+    if cancel:
+        return pickup
     if moved:
         signals.pickup_scheduled.send(pickup, kind="rescheduled")
+    elif new_phone:  # the first SMS went to a wrong number: the right one learns of the request
+        signals.pickup_scheduled.send(pickup, kind="requested")
     return pickup
 
 
