@@ -95,9 +95,7 @@ def update_pickup(pickup: Pickup, changes: dict[str, Any], actor: User) -> Picku
         record_audit(
             actor.id, "pickup.update", "pickup", pickup.reference, before=before, after=after
         )
-    if cancel:
-        return pickup
-    if moved:
+    if moved:  # (a cancellation changes a note at most)
         signals.pickup_scheduled.send(pickup, kind="rescheduled")
     elif new_phone:  # the first SMS went to a wrong number: the right one learns of the request
         signals.pickup_scheduled.send(pickup, kind="requested")
