@@ -20,11 +20,16 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from tracker.calendar import today_vn, utcnow
 from tracker.catalogue.models import Agency, Channel, Office, Procedure
 from tracker.dossiers import clock
+from tracker.dossiers.delivery import FAILURE_REASONS, RECEIVER_NAME_LENGTH, RECEIVER_RELATIONS
 from tracker.dossiers.lifecycle import OVERDUE_STATUSES
 from tracker.extensions import db
 from tracker.types import UTCDateTime
 
 DOCUMENT_KINDS = ("original", "certified_copy", "copy")
+
+
+def _quoted(codes) -> str:
+    return ", ".join(f"'{code}'" for code in codes)
 
 
 class Dossier(db.Model):
@@ -127,6 +132,20 @@ class StatusEvent(db.Model):
         # Feeds resend: an event id is applied once per dossier and source.
         UniqueConstraint("dossier_id", "source", "source_event_id"),
         Index("ix_status_events_dossier_occurred", "dossier_id", "occurred_at"),
+        # Proof of delivery (tracker.dossiers.delivery): coded, and only on its own status.
+        CheckConstraint(
+            f"receiver_relation IS NULL OR (to_status = 'delivered' AND receiver_relation IN "
+            f"({_quoted(RECEIVER_RELATIONS)}))",
+            name="receiver_relation_known",
+        ),
+        CheckConstraint(
+            "receiver_name IS NULL OR receiver_relation IS NOT NULL", name="receiver_named"
+        ),
+        CheckConstraint(
+            f"failure_reason IS NULL OR (to_status = 'delivery_failed' AND failure_reason IN "
+            f"({_quoted(FAILURE_REASONS)}))",
+            name="failure_reason_known",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -144,6 +163,10 @@ class StatusEvent(db.Model):
     office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"))
     note: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict | None] = mapped_column(JSON)
+    # Who received a delivered result (personal data: staff only), and why a delivery failed.
+    receiver_name: Mapped[str | None] = mapped_column(String(RECEIVER_NAME_LENGTH))
+    receiver_relation: Mapped[str | None] = mapped_column(String(20))
+    failure_reason: Mapped[str | None] = mapped_column(String(20))
 
     dossier: Mapped[Dossier] = relationship()
     office: Mapped[Office | None] = relationship(lazy="joined")

@@ -69,6 +69,10 @@ class FeedEvent(db.Model):
     office_code: Mapped[str | None] = mapped_column(String(40))
     note: Mapped[str | None] = mapped_column(Text)
     appointment_date: Mapped[date | None] = mapped_column(Date)
+    # Postal feed: who received a delivered item, why a delivery failed (when the post says).
+    receiver_name: Mapped[str | None] = mapped_column(String(200))
+    receiver_relation: Mapped[str | None] = mapped_column(String(20))
+    failure_reason: Mapped[str | None] = mapped_column(String(20))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(20), default="pending")
     dossier_id: Mapped[int | None] = mapped_column(ForeignKey("dossiers.id"), index=True)
