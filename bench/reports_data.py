@@ -43,6 +43,7 @@ from tracker.dossiers import clock, codes
 from tracker.dossiers.models import Dossier
 from tracker.dossiers.rows import new_dossier_row
 from tracker.extensions import db
+from tracker.feeds.codes import DEFAULT_FAILURE_REASON, DEFAULT_RECEIVER_RELATION
 
 # A Friday afternoon: fixed, so that every run builds the same year-to-date.
 NOW = datetime(2026, 11, 20, 17, 30, tzinfo=VN_TZ).astimezone(UTC)
@@ -70,7 +71,7 @@ LATE_FEED_SHARE = 0.005
 DOSSIER_COLUMNS = tuple(Dossier.__table__.columns.keys())
 EVENT_COLUMNS = (
     "id", "dossier_id", "from_status", "to_status", "applied", "occurred_at", "recorded_at",
-    "source", "source_event_id", "office_id", "note",
+    "source", "source_event_id", "office_id", "note", "receiver_relation", "failure_reason",
 )  # fmt: skip
 DOCUMENT_COLUMNS = ("dossier_id", "name", "kind", "count")
 
@@ -362,12 +363,15 @@ class _Builder:
         feed_id = f"VNP-{self.event_id}" if event.source == "postal_feed" else None
         office_id = None if event.source == "agency" else office.id
         moments = self.moments
+        # Deliveries and failures come from the postal feed, with its defaults (feeds/codes.py).
+        relation = DEFAULT_RECEIVER_RELATION if event.to_status == "delivered" else None
+        reason = DEFAULT_FAILURE_REASON if event.to_status == "delivery_failed" else None
         # In EVENT_COLUMNS order.
         rows.append(
             f"{self.event_id}\t{self.dossier_id}\t{_n(event.from_status)}\t{event.to_status}\t"
             f"{'t' if applied else 'f'}\t{moments[event.occurred_at]}\t{moments[recorded]}\t"
             f"{event.source}\t"
-            f"{_n(feed_id)}\t{_n(office_id)}\t{_n(note)}\n"
+            f"{_n(feed_id)}\t{_n(office_id)}\t{_n(note)}\t{_n(relation)}\t{_n(reason)}\n"
         )
 
 

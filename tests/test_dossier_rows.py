@@ -70,6 +70,8 @@ class Step:
     status: str | None = None
     appointment_date: date | None = None
     note: str | None = None
+    failure_reason: str | None = None
+    receiver_relation: str | None = None
 
 
 # Per service form: the intake's own fields, then the steps in time order, in runs: "counter"
@@ -98,9 +100,14 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, list[Step]]]]] = {
                 [
                     Step(at(15, 1), "result_collected"),
                     Step(at(16, 1), "out_for_delivery"),
-                    Step(at(16, 5), "delivery_failed", note="Không có người nhận"),
+                    Step(
+                        at(16, 5),
+                        "delivery_failed",
+                        note="Không có người nhận",
+                        failure_reason="absent",
+                    ),
                     Step(at(17, 1), "out_for_delivery"),
-                    Step(at(17, 4), "delivered"),
+                    Step(at(17, 4), "delivered", receiver_relation="applicant"),
                 ],
             ),
             # An earlier scan sent late: kept in the history, the dossier does not move.
@@ -119,7 +126,15 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, list[Step]]]]] = {
     ),
     "return_only": (
         {"procedure_code": "1.004567", "appointment_date": date(2025, 6, 5)},
-        [("postal", [Step(at(1, 1), "out_for_delivery"), Step(at(1, 3), "delivered")])],
+        [
+            (
+                "postal",
+                [
+                    Step(at(1, 1), "out_for_delivery"),
+                    Step(at(1, 3), "delivered", receiver_relation="family"),
+                ],
+            )
+        ],
     ),
 }
 
@@ -145,6 +160,8 @@ def record(dossier_id: int, by: str, step: Step) -> bool:
             occurred_at=step.when,
             appointment_date=step.appointment_date,
             note=step.note,
+            failure_reason=step.failure_reason,
+            receiver={"relation": step.receiver_relation} if step.receiver_relation else None,
         )
         return outcome.applied
 
@@ -168,6 +185,8 @@ def feed_chunk(dossier_id: int, by: str, steps: list[Step]) -> dict[str, int]:
                 occurred_at=step.when,
                 note=step.note,
                 appointment_date=step.appointment_date,
+                failure_reason=step.failure_reason,
+                receiver_relation=step.receiver_relation,
                 payload={},
             )
             for step in steps

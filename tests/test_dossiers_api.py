@@ -534,9 +534,15 @@ def test_failed_delivery_needs_its_reason(client, clerk, catalogue, create_dossi
     )
     missing = client.post(url, json={"status": "delivery_failed"}, headers=clerk.headers)
     assert missing.status_code == 422
-    assert list(missing.get_json()["error"]["fields"]) == ["note"]
+    assert list(missing.get_json()["error"]["fields"]) == ["failure_reason"]
     given = client.post(
-        url, json={"status": "delivery_failed", "note": "Sai địa chỉ"}, headers=clerk.headers
+        url,
+        json={
+            "status": "delivery_failed",
+            "failure_reason": "wrong_address",
+            "note": "Sai địa chỉ",
+        },
+        headers=clerk.headers,
     )
     assert given.status_code == 201
 

@@ -295,7 +295,11 @@ def test_breakdowns_and_on_time_rate(app, client, clerk, catalogue, intake, make
         code = intake("2018-04-04T08:00", "return_only", appointment_date="2018-04-05")["code"]
         delivered = client.post(
             f"/api/v1/dossiers/{code}/events",
-            json={"status": "delivered", "occurred_at": f"{day}T15:00+07:00"},
+            json={
+                "status": "delivered",
+                "occurred_at": f"{day}T15:00+07:00",
+                "receiver": {"name": "Trần Thị Bình", "relation": "applicant"},
+            },
             headers=clerk.headers,
         )
         assert delivered.status_code == 201, delivered.get_json()

@@ -134,7 +134,10 @@ MONDAY = vn(2025, 6, 2, 8, 0)
 def move(dossier: Dossier, status: str, when: datetime, **kwargs) -> operations.EventOutcome:
     kwargs.setdefault("source", "counter")
     if status == "delivery_failed":
+        kwargs.setdefault("failure_reason", "absent")
         kwargs.setdefault("note", "Không có người nhận")
+    if status == "delivered":
+        kwargs.setdefault("receiver", {"name": "Trần Thị Bình", "relation": "family"})
     outcome = operations.record_event(dossier, status, occurred_at=when, **kwargs)
     db.session.commit()
     return outcome

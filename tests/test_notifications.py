@@ -231,9 +231,9 @@ def test_only_the_changes_a_citizen_cares_about_are_announced(app, client, clerk
         ("result_ready", {}, 1),
         ("result_collected", {}, 0),
         ("out_for_delivery", {}, 1),
-        ("delivery_failed", {"note": "Không có người nhận"}, 1),
+        ("delivery_failed", {"failure_reason": "absent", "note": "Không có người nhận"}, 1),
         ("out_for_delivery", {}, 1),
-        ("delivered", {}, 1),
+        ("delivered", {"receiver": {"name": "Trần Thị Bình", "relation": "family"}}, 1),
     ]
     for status, fields, expected in steps:
         before, enqueued = len(notices()), deliveries_enqueued()
@@ -307,7 +307,9 @@ def test_one_delivery_task_per_transaction_however_many_notices(app, client, cle
         record_event(second, "result_collected", source="counter")
         record_event(second, "out_for_delivery", source="counter")
     with db.session.begin_nested():
-        record_event(second, "delivery_failed", source="counter", note="Vắng nhà")
+        record_event(
+            second, "delivery_failed", source="counter", failure_reason="absent", note="Vắng nhà"
+        )
     db.session.commit()
     assert deliveries_enqueued() == 5
     assert [n.kind for n in notices()][-2:] == ["out_for_delivery", "delivery_failed"]

@@ -31,7 +31,9 @@ def move(client, clerk):
         for status in statuses:
             body = {"status": status}
             if status == "delivery_failed":
-                body["note"] = "Không có người nhận"
+                body.update(failure_reason="absent", note="Không có người nhận")
+            if status == "delivered":
+                body["receiver"] = {"name": "Trần Thị Bình", "relation": "family"}
             answer = client.post(
                 f"/api/v1/dossiers/{code}/events", json=body, headers=(staff or clerk).headers
             )
@@ -374,7 +376,7 @@ def test_form_errors_sit_beside_their_fields(app, client, clerk, create_dossier,
     answer = post_form(client, url, {"status": "delivery_failed"}, page=f"/dossiers/{code}")
     assert answer.status_code == 422
     html = answer.get_data(as_text=True)
-    assert re.search(r'<textarea id="note" name="note"[^>]*aria-invalid="true"', html)
+    assert re.search(r'<select id="failure_reason" name="failure_reason"[^>]*aria-invalid', html)
     assert "Cần ghi lý do phát không thành công" in text_of(answer)
     for data, field in (
         ({}, "status"),
@@ -421,9 +423,14 @@ def test_the_dossier_page_speaks_english(app, client, clerk, create_dossier):
 # Batch scan -----------------------------------------------------------------------------------
 
 
-def scan(client, status: str, lines: list[str], note: str = "", batch: str | None = None):
+def scan(
+    client, status: str, lines: list[str], note: str = "", batch: str | None = None, **proof: str
+):
+    """The batch scan's form sent; `proof`: its proof of delivery fields (`failure_reason`,
+    `receiver.name` and `receiver.relation` given as `receiver_name`, `receiver_relation`)."""
     page = client.get("/dossiers/scan")
     data = {"status": status, "codes": "\n".join(lines), "note": note, "csrf_token": csrf_of(page)}
+    data.update({key.replace("receiver_", "receiver."): value for key, value in proof.items()})
     data["batch"] = batch or re.search(
         r'name="batch" value="([0-9a-f]+)"', page.get_data(as_text=True)
     ).group(1)
@@ -517,7 +524,7 @@ def test_a_bad_batch_is_refused_whole(app, client, clerk, create_dossier, move):
         ("processing", [code], "status"),  # an agency event
         ("forwarded", ["", "  "], "codes"),
         ("forwarded", [code] + [f"X{n}" for n in range(500)], "codes"),
-        ("delivery_failed", [delivering], "note"),
+        ("delivery_failed", [delivering], "failure_reason"),
     ]
     for status, lines, field in cases:
         answer = scan(client, status, lines)
@@ -526,7 +533,7 @@ def test_a_bad_batch_is_refused_whole(app, client, clerk, create_dossier, move):
     assert "Tối đa 500 mã" in text_of(scan(client, "forwarded", [code] * 501))
     assert events_of(code) == ["received"]
     assert events_of(delivering)[-1] == "out_for_delivery"
-    failed = scan(client, "delivery_failed", [delivering], note="Vắng nhà")
+    failed = scan(client, "delivery_failed", [delivering], note="Vắng nhà", failure_reason="absent")
     assert outcomes(failed) == [(delivering, "recorded")]
 
 

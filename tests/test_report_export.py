@@ -111,7 +111,11 @@ def test_csv_parts(client, manager, seeded, part, first_headings, slug):
 def test_xlsx_workbook(client, manager, seeded, clerk):
     delivered = client.post(
         f"/api/v1/dossiers/{seeded['code']}/events",
-        json={"status": "delivered", "occurred_at": "2018-03-08T10:00+07:00"},
+        json={
+            "status": "delivered",
+            "occurred_at": "2018-03-08T10:00+07:00",
+            "receiver": {"name": "Trần Thị Bình", "relation": "applicant"},
+        },
         headers=clerk.headers,
     )
     assert delivered.status_code == 201

@@ -32,7 +32,11 @@ def two_years_of_dossiers(make_dossier) -> None:
     for received in (utcnow() - timedelta(days=370), utcnow() - timedelta(days=3)):
         dossier = make_dossier("return_only", received_at=received, procedure_code="1.004567")
         operations.record_event(
-            dossier, "delivered", source="counter", occurred_at=received + timedelta(days=1)
+            dossier,
+            "delivered",
+            source="counter",
+            occurred_at=received + timedelta(days=1),
+            receiver={"name": "Trần Thị Bình", "relation": "family"},
         )
         db.session.commit()
 

@@ -207,11 +207,21 @@ def play(make_dossier: Callable[..., Dossier], spec: dict, serial: int) -> None:
             occurred_at=when,
             source_event_id=event_id or f"{serial}-{number}",
             note="khách vắng nhà",
+            **proof_of(status),
         )
         sent.append((status, when, event_id or f"{serial}-{number}"))
         if commit:
             db.session.commit()
     db.session.commit()
+
+
+def proof_of(status: str) -> dict:
+    """What a delivered or failed event needs besides its status (tracker.dossiers.delivery)."""
+    if status == "delivered":
+        return {"receiver": {"name": "Trần Thị Bình", "relation": "family"}}
+    if status == "delivery_failed":
+        return {"failure_reason": "absent"}
+    return {}
 
 
 def _next_event(dossier, kind, choice, minutes, sent):

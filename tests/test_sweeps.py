@@ -32,6 +32,8 @@ JUNE_2 = vn(2025, 6, 2, 8, 0)  # a Monday
 
 
 def move(dossier: Dossier, status: str, when: datetime, source: str = "counter", **kwargs):
+    if status == "delivered":
+        kwargs.setdefault("receiver", {"name": "Trần Thị Bình", "relation": "family"})
     outcome = operations.record_event(dossier, status, source=source, occurred_at=when, **kwargs)
     db.session.commit()
     return outcome

@@ -97,7 +97,14 @@ WARDS = (  # noqa: SIM905
     "phường Bình Lộc|xã Trảng Bom|xã Nhơn Trạch|xã Xuân Lộc|xã Định Quán"
 ).split("|")
 PHONE_PREFIXES = ("090", "091", "093", "094", "097", "098", "032", "035", "038", "077", "086")
-FAILURE_REASONS = ("Không có người nhận", "Sai địa chỉ", "Người nhận hẹn phát lại")
+# A failed delivery's coded reason and the postman's note (needed only for "other").
+FAILURES = (
+    ("absent", "Không có người nhận"),
+    ("wrong_address", "Sai địa chỉ"),
+    ("other", "Người nhận hẹn phát lại"),
+)
+# Who took a delivered result, and how often: mostly the applicant.
+RECEIVERS = {"applicant": 6, "family": 2, "authorised": 1, "organisation": 1}
 
 
 @dataclass
@@ -353,12 +360,26 @@ def _record(dossier: Dossier, status: str, when: datetime, cast: Cast, rng: rand
         raw_code = None if own or code is None else str(code)
         how = {"source": "agency", "actor": cast.officer if own else None, "raw_code": raw_code}
     elif status in POSTAL_FEED:
-        note = rng.choice(FAILURE_REASONS) if status == "delivery_failed" else None
-        how = {"source": "postal_feed", "office_id": dossier.office_id, "note": note}
+        how = {"source": "postal_feed", "office_id": dossier.office_id}
+        if status == "delivery_failed":
+            how["failure_reason"], how["note"] = rng.choice(FAILURES)
+        elif status == "delivered":
+            how["receiver"] = demo_receiver(dossier)
     else:
         actor = cast.counter_actor(dossier.office)
         how = {"source": "counter", "actor": actor, "office_id": dossier.office_id}
     record_event(dossier, status, occurred_at=when, **how)
+
+
+def demo_receiver(dossier: Dossier) -> dict[str, str]:
+    """Who took the result of a demo dossier: the applicant, or someone named for them. Drawn
+    from the dossier's code, not the seed's generator, so the rest of the demo stays as it was."""
+    rng = random.Random(dossier.code)
+    relation = rng.choices(list(RECEIVERS), weights=list(RECEIVERS.values()))[0]
+    if relation == "applicant":
+        return {"relation": relation, "name": dossier.applicant_name}
+    name = f"{rng.choice(FAMILY)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}"
+    return {"relation": relation, "name": name}
 
 
 def _dossier_data(rng: random.Random, plan: Plan, serial: int) -> dict:

@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from tracker.calendar import add_working_days, today_vn, utcnow
+from tracker.demo import demo_receiver
 from tracker.dossiers.lifecycle import TERMINAL
 from tracker.dossiers.models import Dossier
 from tracker.dossiers.operations import record_event
@@ -41,7 +42,11 @@ POSTAL_NEXT: dict[str, list[tuple[str, int]]] = {
     "out_for_delivery": [("EMI", 5), ("EMH", 1)],
     "delivery_failed": [("EDG", 3), ("RTS", 1)],
 }
-FAILURE_REASONS = ("Người nhận vắng nhà", "Sai địa chỉ, không liên lạc được người nhận")
+# A failed delivery: the post's coded reason and its words (the note); a return: its words.
+FAILURES = (
+    ("absent", "Người nhận vắng nhà"),
+    ("wrong_address", "Sai địa chỉ, không liên lạc được người nhận"),
+)
 
 
 def simulate(rng: random.Random | None = None, per_run: int = 4) -> dict[str, int]:
@@ -106,8 +111,14 @@ def _agency_event(rng: random.Random, dossier: Dossier) -> dict[str, Any]:
 def _postal_event(rng: random.Random, dossier: Dossier) -> dict[str, Any]:
     code = _pick(rng, POSTAL_NEXT[dossier.status])
     event = _new_event(item_number=dossier.postal_item_number, code=code)
-    if code in ("EMH", "RTS"):
-        event["note"] = rng.choice(FAILURE_REASONS)
+    if code == "EMH":
+        event["failure_reason"], event["note"] = rng.choice(FAILURES)
+    elif code == "RTS":
+        event["note"] = rng.choice(FAILURES)[1]
+    elif code == "EMI":
+        # This make-believe post says who signed for the result (the real one seldom does).
+        receiver = demo_receiver(dossier)
+        event["receiver_relation"], event["receiver_name"] = receiver["relation"], receiver["name"]
     return event
 
 

@@ -104,7 +104,10 @@ class DossierEvents(MethodView):
     @blp.response(201, EventRecordedOut())
     @blp.errors(401, 403, 404, 409)
     def post(self, data, code):
-        """Record a status change. 409 lists the statuses that may follow."""
+        """Record a status change. 409 lists the statuses that may follow.
+
+        `delivered` names who received the result (`receiver.name`, `receiver.relation`);
+        `delivery_failed` gives a coded `failure_reason` (`other` with a `note`)."""
         user = actor()
         dossier = queries.get_dossier(code, user, for_update=True)
         outcome = operations.record_event(
@@ -118,6 +121,8 @@ class DossierEvents(MethodView):
             office_id=user.office_id,
             appointment_date=data.get("appointment_date"),
             expected_version=data.get("expected_version"),
+            receiver=data.get("receiver"),
+            failure_reason=data.get("failure_reason"),
         )
         event = outcome.event
         event.duplicate = outcome.duplicate

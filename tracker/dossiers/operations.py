@@ -4,6 +4,7 @@ transaction. Every status change goes through `record_event`."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from tracker.audit.operations import record_audit, record_audits
 from tracker.calendar import local_date, utcnow
 from tracker.catalogue.models import Office, Procedure
 from tracker.database import advisory_lock
-from tracker.dossiers import clock, codes, lifecycle, rows, signals
+from tracker.dossiers import clock, codes, delivery, lifecycle, rows, signals
 from tracker.dossiers.models import Dossier, DossierDocument, StatusEvent
 from tracker.errors import (
     Conflict,
@@ -180,9 +181,14 @@ def record_event(
     appointment_date: date | None = None,
     expected_version: int | None = None,
     data: dict[str, Any] | None = None,
+    receiver: Mapping[str, str | None] | None = None,
+    failure_reason: str | None = None,
     batch: EventBatch | None = None,
 ) -> EventOutcome:
     """Append a status event and move the dossier when the transition table allows it.
+
+    A delivered result names its `receiver` (`{"name", "relation"}`; the postal feed may leave
+    the name out), a failed delivery its `failure_reason` (`tracker.dossiers.delivery`).
 
     The caller holds the dossier's row lock (`queries.get_dossier(..., for_update=True)`). An event
     whose (source, source_event_id) this dossier has seen is not applied again. An event that
@@ -197,7 +203,11 @@ def record_event(
         _check_version(dossier, expected_version, "expected_version")
     now = utcnow()
     occurred_at = occurred_at or now
-    _check_event(dossier, to_status, actor, occurred_at, now, note, appointment_date)
+    _check_event(dossier, to_status, actor, occurred_at, now, appointment_date)
+    delivery.check_proof(
+        to_status, receiver, failure_reason, note, name_required=source != "postal_feed"
+    )
+    receiver = receiver or {}
     event = StatusEvent(
         dossier=dossier,
         to_status=to_status,
@@ -210,6 +220,9 @@ def record_event(
         office_id=office_id,
         note=note,
         data=data,
+        receiver_name=(receiver.get("name") or "").strip() or None,
+        receiver_relation=receiver.get("relation"),
+        failure_reason=failure_reason,
     )
     before = snapshot(dossier)
     late = occurred_at < dossier.status_changed_at
@@ -231,6 +244,7 @@ def record_event(
         "status": to_status,
         "applied": not late,
         "occurred_at": occurred_at.isoformat(),
+        **_proof(event),
     }
     entry = {
         "actor_id": event.actor_id,
@@ -250,6 +264,16 @@ def record_event(
     if not late:
         signals.status_changed.send(dossier, event=event)
     return EventOutcome(event, applied=not late)
+
+
+def _proof(event: StatusEvent) -> dict[str, Any]:
+    """The proof of delivery of an audited event, the receiver's name included."""
+    proof: dict[str, Any] = {}
+    if event.receiver_relation is not None:
+        proof["receiver"] = {"name": event.receiver_name, "relation": event.receiver_relation}
+    if event.failure_reason is not None:
+        proof["failure_reason"] = event.failure_reason
+    return proof
 
 
 def _seen_event(
@@ -272,7 +296,6 @@ def _check_event(
     actor: User | None,
     occurred_at: datetime,
     now: datetime,
-    note: str | None,
     appointment_date: date | None,
 ) -> None:
     """Refuse what no history can contain; the transition table decides the rest."""
@@ -284,8 +307,6 @@ def _check_event(
     _check_not_future("occurred_at", occurred_at, now)
     if occurred_at < dossier.received_at:
         raise ValidationFailed.field("occurred_at", "must not be before the dossier was received")
-    if to_status == "delivery_failed" and not note:
-        raise ValidationFailed.field("note", "the reason the delivery failed is required")
     if appointment_date is not None:
         if to_status not in lifecycle.AGENCY_CLOCK:
             raise ValidationFailed.field(

@@ -16,6 +16,7 @@ from tracker.catalogue.schemas import (
     SECTOR_EXAMPLE,
 )
 from tracker.dossiers import s10
+from tracker.dossiers.delivery import FAILURE_REASONS, RECEIVER_NAME_LENGTH, RECEIVER_RELATIONS
 from tracker.dossiers.lifecycle import SERVICE_FORM_LABELS, STATUSES, allowed_next, status_label
 from tracker.dossiers.models import DOCUMENT_KINDS
 from tracker.schemas import Day, FullMatch, LoadSchema, Timestamp
@@ -187,6 +188,20 @@ class DossierPatchIn(LoadSchema):
     )
 
 
+class ReceiverIn(LoadSchema):
+    """Who received a delivered result: both required when the status is `delivered`."""
+
+    name = _text(RECEIVER_NAME_LENGTH, metadata={"example": "Trần Thị Bình"})
+    relation = fields.String(
+        validate=validate.OneOf(list(RECEIVER_RELATIONS)),
+        metadata={
+            "description": "applicant, authorised (an authorised person), family (a family "
+            "member), organisation (the organisation's staff)",
+            "example": "authorised",
+        },
+    )
+
+
 class EventCreateIn(LoadSchema):
     status = fields.String(
         required=True, validate=validate.OneOf(list(STATUSES)), metadata={"example": "forwarded"}
@@ -207,6 +222,17 @@ class EventCreateIn(LoadSchema):
     )
     appointment_date = Day(metadata={"example": APPOINTMENT_EXAMPLE})
     expected_version = fields.Integer(strict=True, metadata={"example": 1})
+    receiver = fields.Nested(
+        ReceiverIn, metadata={"description": "required for `delivered`, refused otherwise"}
+    )
+    failure_reason = fields.String(
+        validate=validate.OneOf(list(FAILURE_REASONS)),
+        metadata={
+            "description": "required for `delivery_failed`, refused otherwise: absent, "
+            "wrong_address, refused, other (`other` needs a `note`)",
+            "example": "absent",
+        },
+    )
 
 
 class DossierListArgs(LoadSchema):
@@ -379,6 +405,19 @@ class EventOut(ma.Schema):
     )
     actor_id = fields.Integer(allow_none=True)
     note = fields.String(allow_none=True)
+    receiver = fields.Function(
+        lambda e: (
+            {"name": e.receiver_name, "relation": e.receiver_relation}
+            if e.receiver_relation
+            else None
+        ),
+        metadata={
+            **_object(name={**_STRING, "nullable": True}, relation=_STRING),
+            "nullable": True,
+            "description": "who received a delivered result (the postal feed may give no name)",
+        },
+    )
+    failure_reason = fields.String(allow_none=True)
 
 
 class EventRecordedOut(EventOut):

@@ -13,6 +13,7 @@ import secrets
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 
@@ -21,6 +22,7 @@ from tracker.audit.operations import record_audit
 from tracker.calendar import utcnow
 from tracker.database import writes
 from tracker.dossiers import operations, queries
+from tracker.dossiers.delivery import FAILURE_REASONS, RECEIVER_RELATIONS, check_proof, words
 from tracker.dossiers.intake_views import INTAKE_ROLES
 from tracker.dossiers.lifecycle import STATUSES, allowed_next
 from tracker.dossiers.schemas import EventCreateIn
@@ -140,6 +142,8 @@ def record_event(code: str):
             office_id=user.office_id,
             appointment_date=data.get("appointment_date"),
             expected_version=data.get("expected_version"),
+            receiver=data.get("receiver"),
+            failure_reason=data.get("failure_reason"),
         )
     except ValidationError as exc:
         errors, status = form_errors(exc), 422
@@ -153,13 +157,32 @@ def record_event(code: str):
     return _dossier_page(code, form=form, errors=errors, status=status)
 
 
-_EVENT_FIELDS = ("status", "note", "appointment_date", "occurred_at", "expected_version")
+_EVENT_FIELDS = (
+    "status",
+    "receiver.name",
+    "receiver.relation",
+    "failure_reason",
+    "note",
+    "appointment_date",
+    "occurred_at",
+    "expected_version",
+)
+# The proof of delivery's fields, shared by the dossier page's form and the batch scan's.
+_PROOF_FIELDS = ("receiver.name", "receiver.relation", "failure_reason")
 
 
 def _event_data(form: dict[str, str]) -> dict[str, Any]:
-    """The form as the API's EventCreateIn reads it: empty fields left out, the version as
-    a number (a datetime-local value has no offset: the schema reads it as Vietnam time)."""
-    data: dict[str, Any] = {key: value for key, value in form.items() if value}
+    """The form as the API's EventCreateIn reads it: empty fields left out, `receiver.*`
+    nested, the version as a number (a datetime-local value has no offset: the schema reads
+    it as Vietnam time)."""
+    data: dict[str, Any] = {}
+    for key, value in form.items():
+        if not value:
+            continue
+        if key.startswith("receiver."):
+            data.setdefault("receiver", {})[key.removeprefix("receiver.")] = value
+        else:
+            data[key] = value
     if "expected_version" in data:
         # As the page wrote it: plain digits, few enough for a 64-bit integer.
         data["expected_version"] = form_integer(
@@ -209,8 +232,18 @@ def _dossier_page(code: str, *, form: dict[str, str], errors: dict, status: int)
         can_reissue=user.role in INTAKE_ROLES,
         form=form,
         errors=errors,
+        proof_words=_proof_words(),
     )
     return page, status
+
+
+def _proof_words() -> dict[str, dict[str, str]]:
+    """The proof of delivery's coded lists in the reader's language, by code."""
+    locale = str(get_locale())
+    return {
+        "relations": words(RECEIVER_RELATIONS, locale),
+        "reasons": words(FAILURE_REASONS, locale),
+    }
 
 
 def _allowed_for(user, dossier) -> list[str]:
@@ -231,10 +264,11 @@ def batch_scan():
     """One event for many scanned codes or item numbers, each recorded on its own."""
     user = actor()
     if request.method == "GET":
-        form = {"status": "", "note": "", "codes": "", "batch": _new_batch_id()}
+        form = {key: "" for key in _SCAN_FIELDS} | {"batch": _new_batch_id()}
         return _scan_page(user, form, {})
-    form = {key: request.form.get(key, "") for key in ("status", "note", "codes", "batch")}
-    form["note"] = form["note"].strip()
+    form = {key: request.form.get(key, "") for key in _SCAN_FIELDS}
+    for key in ("note", *_PROOF_FIELDS):
+        form[key] = form[key].strip()
     if not _BATCH_ID.fullmatch(form["batch"]):
         form["batch"] = _new_batch_id()
     lines = [line.strip() for line in form["codes"].splitlines() if line.strip()]
@@ -248,7 +282,8 @@ def batch_scan():
             errors = form_errors(exc)
     if errors:
         return _scan_page(user, form, errors, status=422)
-    done = {**form, "codes": "", "batch": _new_batch_id()}
+    # A receiver's name belongs to one hand-over: the next batch starts without it.
+    done = {**form, "codes": "", "batch": _new_batch_id()} | dict.fromkeys(_PROOF_FIELDS, "")
     counts = _count_outcomes(results)
     return _scan_page(user, done, {}, results=results, scanned_status=form["status"], counts=counts)
 
@@ -258,12 +293,17 @@ def _scan_page(user, form: dict[str, str], errors: dict, *, status: int = 200, *
     page = render_template(
         "dossiers/scan.html",
         choices_options=options,
+        scans=SCAN_EVENTS[user.role],
+        proof_words=_proof_words(),
         max_batch=MAX_BATCH,
         form=form,
         errors=errors,
         **results,
     )
     return page, status
+
+
+_SCAN_FIELDS = ("status", "note", *_PROOF_FIELDS, "codes", "batch")
 
 
 def _new_batch_id() -> str:
@@ -295,8 +335,10 @@ def _record_batch(lines: list[str], form: dict[str, str], user) -> list[dict[str
     The batch's id and event are the events' source id, so sending the same form twice (a
     reload) records nothing twice: the second time each dossier answers "already recorded"."""
     data = EventCreateIn().load(
-        {"status": form["status"], **({"note": form["note"]} if form["note"] else {})}
+        _event_data({key: form[key] for key in ("status", "note", *_PROOF_FIELDS)})
     )
+    # The batch's shared fields, checked once before any line (each line checks them again).
+    check_proof(data["status"], data.get("receiver"), data.get("failure_reason"), data.get("note"))
     seen: set[str] = set()
     results = []
     for value in lines:
@@ -325,6 +367,8 @@ def _scan_one(value: str, data: dict, batch_id: str, user, seen: set[str]) -> di
                 source_event_id=f"scan-{batch_id}-{data['status']}",
                 note=data.get("note"),
                 office_id=user.office_id,
+                receiver=data.get("receiver"),
+                failure_reason=data.get("failure_reason"),
             )
     except NotFound:
         return {"outcome": "not_found"}
@@ -338,7 +382,7 @@ def _scan_one(value: str, data: dict, batch_id: str, user, seen: set[str]) -> di
     except Forbidden:
         return {"outcome": "refused", "code": code}
     except ValidationFailed as exc:
-        if set(exc.fields) <= {"note", "status"}:
+        if set(exc.fields) <= {"note", "status", "receiver", *_PROOF_FIELDS}:
             raise  # the shared fields: the whole batch comes back to be corrected
         reason = next(iter(exc.fields.values()), [exc.message])[0]
         return {"outcome": "invalid", "code": code, "reason": reason}

@@ -36,6 +36,7 @@ from tracker.dossiers.operations import EventBatch, record_event
 from tracker.dossiers.persist import number_new_events, write_dossiers
 from tracker.errors import DomainError
 from tracker.extensions import db
+from tracker.feeds.codes import DEFAULT_FAILURE_REASON, DEFAULT_RECEIVER_RELATION
 from tracker.feeds.models import FeedBatch, FeedEvent, PostalEventCode
 from tracker.outbox.operations import enqueue
 
@@ -58,6 +59,9 @@ _COLUMNS = (
     _EVENTS.office_code,
     _EVENTS.note,
     _EVENTS.appointment_date,
+    _EVENTS.receiver_name,
+    _EVENTS.receiver_relation,
+    _EVENTS.failure_reason,
     FeedBatch.__table__.c.submitted_by_id,
 )
 
@@ -245,6 +249,7 @@ def _settle_one(row: Row[Any], chunk: _Chunk) -> Outcome:
     if reason:
         chunk.noted.add((dossier.id, row.event_id))
         return Outcome("noted", status, dossier.id, reason)
+    receiver, failure_reason = _proof(row, status)
     try:
         result = record_event(
             dossier,
@@ -257,6 +262,8 @@ def _settle_one(row: Row[Any], chunk: _Chunk) -> Outcome:
             office_id=chunk.office_ids.get(row.office_code),
             note=row.note,
             appointment_date=row.appointment_date,
+            receiver=receiver,
+            failure_reason=failure_reason,
             batch=chunk.batch,
         )
     except DomainError as exc:
@@ -275,9 +282,24 @@ def _status_of(row: Row[Any], chunk: _Chunk) -> tuple[str | None, str | None]:
     if code is None:
         known = ", ".join(sorted(chunk.codes))
         return None, f"unknown postal event code {row.raw_code} (known: {known})"
-    if code.requires_reason and not row.note:
-        return code.status, f"postal code {code.code} ({code.description_en}) needs a reason (note)"
+    if code.requires_reason and not (row.note or row.failure_reason):
+        return code.status, (
+            f"postal code {code.code} ({code.description_en}) needs a reason "
+            "(failure_reason or note)"
+        )
     return code.status, None
+
+
+def _proof(row: Row[Any], status: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The event's proof of delivery, with the feed's defaults where the post gave none: a
+    delivery to the applicant (no name), a failure for another reason (the note's)."""
+    receiver = {"name": row.receiver_name, "relation": row.receiver_relation}
+    failure_reason = row.failure_reason
+    if status == "delivered":
+        receiver["relation"] = receiver["relation"] or DEFAULT_RECEIVER_RELATION
+    elif status == "delivery_failed":
+        failure_reason = failure_reason or DEFAULT_FAILURE_REASON
+    return (receiver if any(receiver.values()) else None), failure_reason
 
 
 def _dossier_of(row: Row[Any], chunk: _Chunk, actor: User | None) -> Dossier | None:

@@ -17,3 +17,9 @@ DEFAULT_POSTAL_CODES: tuple[tuple[str, str | None, str, str, bool], ...] = (
     ("EMI", "delivered", "Phát thành công", "Delivered", False),
     ("RTS", "returned_to_agency", "Chuyển hoàn", "Returned to sender", True),
 )
+
+# A postal event's proof of delivery when the post's event carries none (its delivery scan
+# seldom names who signed; its failure scan gives the reason in words, as the note): a delivery
+# to the applicant, without a name; a failure for another reason, whose words are the note.
+DEFAULT_RECEIVER_RELATION = "applicant"
+DEFAULT_FAILURE_REASON = "other"

@@ -179,6 +179,9 @@ def _postal_row(batch_id: int, loaded: dict[str, Any], raw: dict[str, Any]) -> d
         "status": None,
         "office_code": loaded.get("office_code"),
         "appointment_date": None,
+        "receiver_name": loaded.get("receiver_name"),
+        "receiver_relation": loaded.get("receiver_relation"),
+        "failure_reason": loaded.get("failure_reason"),
     }
 
 
@@ -192,6 +195,9 @@ def _agency_row(batch_id: int, loaded: dict[str, Any], raw: dict[str, Any]) -> d
         "status": loaded["status"],
         "office_code": None,
         "appointment_date": loaded.get("appointment_date"),
+        "receiver_name": None,
+        "receiver_relation": None,
+        "failure_reason": None,
     }
 
 

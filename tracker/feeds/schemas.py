@@ -11,6 +11,7 @@ import marshmallow as ma
 from marshmallow import ValidationError, fields, validate, validates
 
 from tracker.calendar import utcnow
+from tracker.dossiers.delivery import FAILURE_REASONS, RECEIVER_NAME_LENGTH, RECEIVER_RELATIONS
 from tracker.dossiers.operations import FUTURE_TOLERANCE
 from tracker.dossiers.schemas import (
     APPOINTMENT_EXAMPLE,
@@ -59,6 +60,25 @@ class PostalEventIn(_FeedEventIn):
         validate=validate.Length(min=1, max=40),
         allow_none=True,
         metadata={"example": OFFICE_EXAMPLE},
+    )
+    # Proof of delivery, when the post gives it (tracker/feeds/codes.py: the defaults).
+    receiver_name = fields.String(
+        validate=validate.Length(min=1, max=RECEIVER_NAME_LENGTH),
+        allow_none=True,
+        metadata={"description": "who signed for a delivered item"},
+    )
+    receiver_relation = fields.String(
+        validate=validate.OneOf(list(RECEIVER_RELATIONS)),
+        allow_none=True,
+        metadata={"description": "default `applicant` for a delivery", "example": "applicant"},
+    )
+    failure_reason = fields.String(
+        validate=validate.OneOf(list(FAILURE_REASONS)),
+        allow_none=True,
+        metadata={
+            "description": "why a delivery failed; default `other`, whose words are the note",
+            "example": "absent",
+        },
     )
 
 
@@ -162,6 +182,9 @@ class FeedEventOut(ma.Schema):
     office_code = fields.String(allow_none=True)
     note = fields.String(allow_none=True)
     appointment_date = fields.Date(allow_none=True)
+    receiver_name = fields.String(allow_none=True)
+    receiver_relation = fields.String(allow_none=True)
+    failure_reason = fields.String(allow_none=True)
     state = fields.String()
     error = fields.String(allow_none=True)
     processed_at = fields.DateTime(allow_none=True)
