@@ -14,6 +14,7 @@ from sqlalchemy.engine import Row
 from tracker.catalogue.models import Office, Procedure
 from tracker.database import read_connection
 from tracker.dossiers import codes
+from tracker.dossiers.delivery import DELIVERED_TO, FAILURE_REASONS
 from tracker.dossiers.lifecycle import SERVICE_FORM_LABELS, status_label
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.dossiers.timeliness import timeliness
@@ -38,6 +39,9 @@ _VIEW: Select = (
         Procedure.name.label("procedure_name"),
         StatusEvent.to_status,
         StatusEvent.occurred_at,
+        # The relation, never the receiver's name; the reason, never the note.
+        StatusEvent.receiver_relation,
+        StatusEvent.failure_reason,
         Office.name.label("event_office"),
     )
     .join(Procedure, Procedure.id == Dossier.procedure_id)
@@ -85,7 +89,8 @@ def _iso(day: date | None) -> str | None:
 
 
 def _present(rows: list[Row]) -> dict[str, Any]:
-    """The citizen's view: no staff names, the applicant's name masked, nothing else personal.
+    """The citizen's view: no staff names, the applicant's name masked, nothing else personal
+    (who received the result only as a relation, a failed delivery's coded reason, no note).
 
     Already JSON-shaped (the lookup is the hot path: no dump schema walks it); `TrackOut`
     documents it and a test holds the two together."""
@@ -106,8 +111,14 @@ def _present(rows: list[Row]) -> dict[str, Any]:
                 "status": status_label(row.to_status),
                 "at": row.occurred_at.isoformat(),
                 "office": row.event_office,
+                "delivered_to": _label(DELIVERED_TO, row.receiver_relation),
+                "failure_reason": _label(FAILURE_REASONS, row.failure_reason),
             }
             for row in rows
             if row.to_status
         ],
     }
+
+
+def _label(table: dict, code: str | None) -> dict[str, str] | None:
+    return None if code is None else table[code].as_dict()

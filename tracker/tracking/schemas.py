@@ -60,6 +60,22 @@ class TimelineEntryOut(ma.Schema):
     office = fields.String(
         allow_none=True, metadata={"description": "where it happened (never a staff name)"}
     )
+    delivered_to = fields.Nested(
+        LabelOut,
+        allow_none=True,
+        metadata={
+            "description": "a delivered result: who received it, as a relation to the "
+            "applicant (never a name); code applicant | authorised | family | organisation"
+        },
+    )
+    failure_reason = fields.Nested(
+        LabelOut,
+        allow_none=True,
+        metadata={
+            "description": "a failed delivery: its coded reason (absent | wrong_address | "
+            "refused | other) in words, never the postman's note"
+        },
+    )
 
 
 class TrackOut(ma.Schema):

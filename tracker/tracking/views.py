@@ -18,6 +18,7 @@ from flask import Blueprint, render_template, request
 from flask_babel import get_locale
 from marshmallow import ValidationError
 
+from tracker.dossiers.delivery import DELIVERED_TO, FAILURE_REASONS
 from tracker.i18n import N_, translations_for
 from tracker.pages import form_errors
 from tracker.tracking.api import NOT_FOUND_MESSAGE, find_dossier, shared_track_limit
@@ -117,10 +118,9 @@ def lookup():
             here=_path_only,
         )
         return page, 404
+    locale = str(get_locale())
     return render_template(
-        "tracking/lookup.html",
-        dossier=_for_page(found),
-        words=answer_words(str(get_locale())),
+        "tracking/lookup.html", dossier=_for_page(found, locale), words=answer_words(locale)
     )
 
 
@@ -140,18 +140,36 @@ def _path_only() -> str:
     return request.path
 
 
-def _for_page(found: dict[str, Any]) -> dict[str, Any]:
-    """The query's JSON-shaped view with real dates and times, for the Babel date filters."""
+def _for_page(found: dict[str, Any], locale: str) -> dict[str, Any]:
+    """The query's JSON-shaped view with real dates and times, for the Babel date filters, and
+    each step's proof of delivery in the reader's language (`detail`)."""
+    timeline = [
+        {
+            **entry,
+            "at": datetime.fromisoformat(entry["at"]),
+            "detail": _detail(entry, locale),
+        }
+        for entry in found["timeline"]
+    ]
+    last = timeline[-1] if timeline else None
+    current = last is not None and last["status"]["code"] == found["status"]["code"]
     return {
         **found,
         "received_at": datetime.fromisoformat(found["received_at"]),
         "appointment_date": _day(found["appointment_date"]),
         "due_date": _day(found["due_date"]),
         "badge": TIMELINESS.get(found["timeliness"], (None, None))[1],
-        "timeline": [
-            {**entry, "at": datetime.fromisoformat(entry["at"])} for entry in found["timeline"]
-        ],
+        "timeline": timeline,
+        "status_detail": last["detail"] if current else None,
     }
+
+
+def _detail(entry: dict[str, Any], locale: str) -> str | None:
+    """A step's proof of delivery in the reader's language: to whom, or why it failed."""
+    for key, table in (("delivered_to", DELIVERED_TO), ("failure_reason", FAILURE_REASONS)):
+        if entry[key] is not None:
+            return table[entry[key]["code"]].in_language(locale)
+    return None
 
 
 def _day(value: str | None) -> date | None:
