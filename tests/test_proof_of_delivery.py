@@ -18,6 +18,8 @@ from sqlalchemy.exc import IntegrityError
 
 from tests.conftest import PASSWORD, Staff, make_app
 from tests.pages import csrf_of, post_form, sign_in, text_of
+from tests.test_procedure_documents import _insert_a_dossier
+from tests.test_procedure_documents import empty_database_url as _empty_database_url
 from tracker.accounts.operations import create_user, issue_token
 from tracker.audit.models import AuditEntry
 from tracker.calendar import utcnow
@@ -563,12 +565,8 @@ def test_the_demo_names_a_receiver_from_the_dossier_alone(app, make_dossier):
 # ---- the migration ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def empty_database_url(backend, tmp_path, request) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'empty.sqlite3'}"
-    server = request.getfixturevalue("postgres_server")
-    return server.create_database(f"empty_{uuid.uuid4().hex[:10]}")
+# A database of its own, empty (the migration test of the documents checklist makes it).
+empty_database_url = _empty_database_url
 
 
 def test_the_migration_adds_the_columns_empty_and_goes_back(empty_database_url):
@@ -599,59 +597,11 @@ def test_the_migration_adds_the_columns_empty_and_goes_back(empty_database_url):
 
 
 def _insert_a_delivered_event(connection) -> None:
-    tables = sa.MetaData()
-    tables.reflect(connection)
+    """A dossier delivered before 0008 (its event says nothing of the receiver)."""
+    _insert_a_dossier(connection)
+    events = sa.Table("status_events", sa.MetaData(), autoload_with=connection)
     now = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)
-
-    def add(table: str, **values) -> int:
-        result = connection.execute(sa.insert(tables.tables[table]).values(**values))
-        return result.inserted_primary_key[0]
-
-    channel = add("channels", code="post_l1", name_vi="Bưu cục", name_en="Post office")
-    sector = add("sectors", code="TP", name_vi="Tư pháp", name_en="Justice")
-    agency = add("agencies", code="000.00.01.H19", name="Sở Tư pháp")
-    office = add("offices", code="810000", name="Bưu cục Biên Hòa", channel_id=channel)
-    procedure = add(
-        "procedures",
-        code="1.004567",
-        name="Trích lục",
-        search_name="trich luc",
-        sector_id=sector,
-        agency_id=agency,
-        working_days=3,
-        allows_two_way=False,
-        allows_return_only=True,
-        allows_send_only=False,
-        fee_vnd=0,
-    )
-    dossier = add(
-        "dossiers",
-        code="000.00.01.H19-260105-0001",
-        service_form="return_only",
-        procedure_id=procedure,
-        agency_id=agency,
-        office_id=office,
-        channel_id=channel,
-        applicant_name="Nguyễn Văn An",
-        applicant_name_folded="nguyen van an",
-        applicant_phone="0912345678",
-        fee_vnd=0,
-        status="delivered",
-        received_at=now,
-        supplement_days=0,
-        status_changed_at=now,
-        lookup_secret_hash="0" * 64,
-        created_at=now,
-        updated_at=now,
-        version=2,
-    )
-    add(
-        "status_events",
-        dossier_id=dossier,
-        from_status="result_collected",
-        to_status="delivered",
-        applied=True,
-        occurred_at=now,
-        recorded_at=now,
-        source="postal_feed",
-    )
+    dossier_id = connection.scalar(sa.text("SELECT id FROM dossiers"))
+    row = {"dossier_id": dossier_id, "from_status": "out_for_delivery", "to_status": "delivered"}
+    row |= {"applied": True, "occurred_at": now, "recorded_at": now, "source": "postal_feed"}
+    connection.execute(sa.insert(events).values(**row))

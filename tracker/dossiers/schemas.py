@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, validate
@@ -188,18 +189,27 @@ class DossierPatchIn(LoadSchema):
     )
 
 
+def coded(codes: Iterable[str], description: str, example: str, **kwargs) -> fields.String:
+    """One code of a coded list (the proof of delivery's: tracker.dossiers.delivery)."""
+    return fields.String(
+        validate=validate.OneOf(list(codes)),
+        metadata={"description": description, "example": example},
+        **kwargs,
+    )
+
+
+RELATION_DOC = (
+    "applicant, authorised (an authorised person), family (a family member), organisation "
+    "(the organisation's staff)"
+)
+FAILURE_REASON_DOC = "absent, wrong_address, refused, other (`other` needs a `note`)"
+
+
 class ReceiverIn(LoadSchema):
     """Who received a delivered result: both required when the status is `delivered`."""
 
     name = _text(RECEIVER_NAME_LENGTH, metadata={"example": "Trần Thị Bình"})
-    relation = fields.String(
-        validate=validate.OneOf(list(RECEIVER_RELATIONS)),
-        metadata={
-            "description": "applicant, authorised (an authorised person), family (a family "
-            "member), organisation (the organisation's staff)",
-            "example": "authorised",
-        },
-    )
+    relation = coded(RECEIVER_RELATIONS, RELATION_DOC, "authorised")
 
 
 class EventCreateIn(LoadSchema):
@@ -225,13 +235,10 @@ class EventCreateIn(LoadSchema):
     receiver = fields.Nested(
         ReceiverIn, metadata={"description": "required for `delivered`, refused otherwise"}
     )
-    failure_reason = fields.String(
-        validate=validate.OneOf(list(FAILURE_REASONS)),
-        metadata={
-            "description": "required for `delivery_failed`, refused otherwise: absent, "
-            "wrong_address, refused, other (`other` needs a `note`)",
-            "example": "absent",
-        },
+    failure_reason = coded(
+        FAILURE_REASONS,
+        f"required for `delivery_failed`, refused otherwise: {FAILURE_REASON_DOC}",
+        "absent",
     )
 
 

@@ -16,8 +16,11 @@ from tracker.dossiers.operations import FUTURE_TOLERANCE
 from tracker.dossiers.schemas import (
     APPOINTMENT_EXAMPLE,
     DOSSIER_CODE_EXAMPLE,
+    FAILURE_REASON_DOC,
     OFFICE_EXAMPLE,
+    RELATION_DOC,
     ItemNumberField,
+    coded,
 )
 from tracker.errors import flatten_messages
 from tracker.feeds.models import EVENT_STATES, FEED_SOURCES
@@ -67,18 +70,17 @@ class PostalEventIn(_FeedEventIn):
         allow_none=True,
         metadata={"description": "who signed for a delivered item"},
     )
-    receiver_relation = fields.String(
-        validate=validate.OneOf(list(RECEIVER_RELATIONS)),
+    receiver_relation = coded(
+        RECEIVER_RELATIONS,
+        f"{RELATION_DOC}; a delivery without it is to the applicant",
+        "applicant",
         allow_none=True,
-        metadata={"description": "default `applicant` for a delivery", "example": "applicant"},
     )
-    failure_reason = fields.String(
-        validate=validate.OneOf(list(FAILURE_REASONS)),
+    failure_reason = coded(
+        FAILURE_REASONS,
+        f"{FAILURE_REASON_DOC}; a failure without it is `other`, the note saying why",
+        "absent",
         allow_none=True,
-        metadata={
-            "description": "why a delivery failed; default `other`, whose words are the note",
-            "example": "absent",
-        },
     )
 
 
