@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from tracker.dossiers import clock, lifecycle, s10
+from tracker.dossiers import lifecycle, s10
+from tracker.dossiers.clock import Clock, advance
 
 # Relative weight of each next status; 1.0 when not listed (the happy path).
 _WEIGHTS = {
@@ -58,12 +59,7 @@ class Event:
 class History:
     status: str
     events: list[Event] = field(default_factory=list)
-    appointment_date: date | None = None
-    supplement_days: int = 0
-    supplement_since: datetime | None = None
-    due_date: date | None = None
-    result_at: datetime | None = None
-    closed_at: datetime | None = None
+    clock: Clock = field(default_factory=Clock)
 
     @property
     def status_changed_at(self) -> datetime:
@@ -72,7 +68,7 @@ class History:
     def columns(self) -> dict[str, Any]:
         """The dossier columns the walk moved: its status, when it changed, its clock."""
         moved = {"status": self.status, "status_changed_at": self.status_changed_at}
-        return moved | clock.Clock.of(self).columns()
+        return moved | self.clock.columns()
 
 
 class ItemNumbers:
@@ -122,15 +118,9 @@ def _delay_hours(rng: random.Random, status: str, working_days: int) -> float:
 
 def _apply_clock(history: History, to_status: str, moment: datetime, working_days: int) -> None:
     # The simulated agencies give no date of their own: the statutory deadline holds.
-    moved = clock.advance(
-        clock.Clock.of(history),
-        history.status,
-        to_status,
-        moment,
-        working_days=lambda: working_days,
+    history.clock = advance(
+        history.clock, history.status, to_status, moment, working_days=lambda: working_days
     )
-    for name, value in moved.columns().items():
-        setattr(history, name, value)
 
 
 def _source(status: str) -> str:

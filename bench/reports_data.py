@@ -317,7 +317,7 @@ class _Builder:
         # started with (a one-way walk never moves the appointment given with the result). The
         # version is the ORM's: one per event applied.
         row.update(
-            clock.changes(_EMPTY_CLOCK, clock.Clock.of(walk)),
+            clock.changes(_EMPTY_CLOCK, walk.clock),
             id=self.dossier_id,
             status=walk.status,
             status_changed_at=walk.status_changed_at,
