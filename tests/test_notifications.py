@@ -59,9 +59,14 @@ def transient_dossier(service_form: str = "two_way", **overrides) -> Dossier:
     return Dossier(**values)
 
 
-def transient_event(status: str, note: str | None = None) -> StatusEvent:
+def transient_event(
+    status: str, note: str | None = None, failure_reason: str | None = None
+) -> StatusEvent:
     return StatusEvent(
-        to_status=status, note=note, occurred_at=datetime(2026, 11, 25, 3, 4, tzinfo=UTC)
+        to_status=status,
+        note=note,
+        failure_reason=failure_reason,
+        occurred_at=datetime(2026, 11, 25, 3, 4, tzinfo=UTC),
     )
 
 
@@ -151,6 +156,39 @@ def test_sizes_and_folding():
     )
     assert mask_recipient("sms", PHONE) == "091*****78"
     assert mask_recipient("email", "an.nguyen@example.vn") == "a********@example.vn"
+
+
+def test_a_failed_delivery_says_its_coded_reason_and_the_note_only_for_other():
+    dossier = transient_dossier(applicant_email="an@example.vn")
+    action = "Vui lòng liên hệ bưu cục để hẹn phát lại."
+    # Beside a coded reason the note may name the receiver or a neighbour: never sent.
+    absent = transient_event("delivery_failed", "Bà Lan nhà bên nói đi vắng", "absent")
+    assert sms_text(dossier, absent, False) == (
+        f"Hồ sơ {CODE}: Phát không thành công (Không có người nhận tại địa chỉ). {action}"
+    )
+    assert sms_text(dossier, absent, True) == (
+        f"Ho so {CODE}: Phat khong thanh cong (Khong co nguoi nhan tai dia chi). "
+        "Vui long lien he buu cuc de hen phat lai."
+    )
+    refused = transient_event("delivery_failed", None, "refused")
+    assert f"(Người nhận từ chối nhận). {action}" in sms_text(dossier, refused, False)
+    # `other` has no words of its own: its note is the reason.
+    other = transient_event("delivery_failed", "Cổng khu tập thể khóa", "other")
+    assert sms_text(dossier, other, False) == (
+        f"Hồ sơ {CODE}: Phát không thành công (Lý do khác: Cổng khu tập thể khóa). {action}"
+    )
+    assert "(Ly do khac: Cong khu tap the khoa)." in sms_text(dossier, other, True)
+    for event in (absent, refused, other):
+        for unaccented in (False, True):
+            size = sms_size(sms_text(dossier, event, unaccented))
+            assert size.segments == (1 if unaccented else 2)
+    bodies = [
+        compose(dossier, event, unaccented_sms=False, base_url="https://t.example.vn")[1].body
+        for event in (absent, other)
+    ]
+    assert "Lý do: Không có người nhận tại địa chỉ." in bodies[0]
+    assert "Bà Lan" not in bodies[0]
+    assert "Lý do khác: Cổng khu tập thể khóa." in bodies[1]
 
 
 def test_notes_are_cleaned_for_sms():
@@ -253,7 +291,8 @@ def test_only_the_changes_a_citizen_cares_about_are_announced(app, client, clerk
         "delivered",
     ]
     assert "(Thiếu bản sao CCCD)" in rows[1].body
-    assert "(Không có người nhận)" in rows[4].body
+    # The coded reason in words, not the courier's note.
+    assert "(Không có người nhận tại địa chỉ)" in rows[4].body
     assert {n.channel for n in rows} == {"sms"}
     assert len({n.event_id for n in rows}) == len(rows)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from tracker.calendar import VN_TZ
+from tracker.dossiers.delivery import FAILURE_REASONS, OTHER_REASON
 from tracker.dossiers.lifecycle import STATUSES
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.pickups.lifecycle import SLOTS
@@ -131,7 +132,9 @@ def sms_text(dossier: Dossier, event: StatusEvent, unaccented: bool) -> str:
     if status == "result_ready" and dossier.service_form == "send_only":
         action = _SMS_COLLECT
     tail = f"{tail} {action}"
-    note = clean_note(event.note) if status in _NOTE_LABEL else ""
+    label, note = told(event)
+    if note and label not in _NOTE_LABEL.values():
+        note = f"{label}: {note}"
     if unaccented:
         head, tail, note = to_gsm(head), to_gsm(tail), to_gsm(note)
     if note:
@@ -159,9 +162,9 @@ def email_text(dossier: Dossier, event: StatusEvent, base_url: str) -> str:
         f"Hồ sơ {dossier.code} ({dossier.procedure.name}): {STATUSES[status].label_vi}, "
         f"lúc {moment}.",
     ]
-    note = clean_note(event.note)
-    if note and status in _NOTE_LABEL:
-        lines.append(f"{_NOTE_LABEL[status]}: {note}.")
+    label, note = told(event)
+    if note:
+        lines.append(f"{label}: {note}.")
     if dossier.appointment_date and status in ("received", "supplement_required"):
         lines.append(f"Ngày hẹn trả kết quả: {_day(dossier.appointment_date)}.")
     lines += ["", *_email_action(dossier, status), ""]
@@ -171,6 +174,26 @@ def email_text(dossier: Dossier, event: StatusEvent, base_url: str) -> str:
     )
     lines += ["", "Thư này được gửi tự động, vui lòng không trả lời.", "Bưu điện Việt Nam"]
     return "\n".join(lines)
+
+
+def told(event: StatusEvent) -> tuple[str, str]:
+    """What the citizen is told of why: (label, text), text "" when nothing.
+
+    A failed delivery says its coded reason in words (`delivery.FAILURE_REASONS`); its note only
+    when the reason is `other`, where the note is the reason (a note beside a coded reason may
+    name the receiver or the neighbours: the citizen's lookup never shows it either). An event
+    without a coded reason (recorded before there was one) says its note, as it always did.
+    """
+    status = event.to_status
+    if status not in _NOTE_LABEL:
+        return "", ""
+    note = clean_note(event.note)
+    reason = FAILURE_REASONS.get(event.failure_reason or "")
+    if status != "delivery_failed" or reason is None:
+        return _NOTE_LABEL[status], note
+    if reason.code == OTHER_REASON and note:
+        return reason.label_vi, note
+    return _NOTE_LABEL[status], reason.label_vi
 
 
 def _email_action(dossier: Dossier, status: str) -> list[str]:
