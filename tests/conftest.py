@@ -266,7 +266,7 @@ def make_staff(app, catalogue) -> Callable[..., Staff]:
     def make(
         role: str = "clerk", *, office: Office | None = None, agency: Agency | None = None
     ) -> Staff:
-        if role == "clerk":
+        if role in ("clerk", "postman"):
             office = office or catalogue.office
         if role == "agency":
             agency = agency or catalogue.agency

@@ -28,7 +28,7 @@ def check_page(page, url: str, foreign: list[str]) -> None:
     assert not foreign, f"{url} asked another site for {foreign}"
 
 
-@pytest.mark.parametrize("role", ["clerk", "agency", "manager", "admin"])
+@pytest.mark.parametrize("role", ["clerk", "agency", "manager", "admin", "postman", "hotline"])
 def test_every_menu_page_loads_only_from_here(app, live_server, browser_page, make_staff, role):
     staff = make_staff(role)
     foreign: list[str] = []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -10,7 +13,9 @@ from tests.pages import csrf_of, post_form, sign_in, text_of
 from tracker.accounts.models import User
 from tracker.accounts.operations import hash_password
 from tracker.audit.models import AuditEntry
+from tracker.catalogue.models import Commune
 from tracker.extensions import db
+from tracker.pickups.models import Pickup
 
 
 def test_sign_in_lands_on_the_role_home_and_sets_a_safe_cookie(app, client, make_staff):
@@ -25,11 +30,82 @@ def test_sign_in_lands_on_the_role_home_and_sets_a_safe_cookie(app, client, make
 
 
 @pytest.mark.parametrize(
-    ("role", "home"), [("manager", "/manager"), ("admin", "/admin/users"), ("agency", "/dossiers")]
+    ("role", "home"),
+    [
+        ("manager", "/manager"),
+        ("admin", "/admin/users"),
+        ("agency", "/dossiers"),
+        # Their own pages come later: the day's pickups meanwhile, not the public lookup.
+        ("postman", "/pickups"),
+        ("hotline", "/pickups"),
+    ],
 )
 def test_each_role_has_its_home(app, client, make_staff, role, home):
     staff = make_staff(role)
     assert sign_in(client, staff.user.username).headers["Location"] == home
+
+
+def test_the_home_of_postmen_and_the_hotline_lists_todays_pickups_in_their_scope(
+    app, client, make_staff, catalogue, today
+):
+    commune = Commune(code="26041", name="Phường Trấn Biên", province="Đồng Nai")
+    rows = {
+        reference: Pickup(
+            reference=reference,
+            state="requested",
+            caller_name=caller,
+            phone="0912345678",
+            street="12 Đường 30/4",
+            commune=commune,
+            office=office,
+            service_form="two_way",
+            day=day,
+            slot=slot,
+        )
+        for reference, caller, office, day, slot in [
+            ("TG-AAAA-0002", "Nguyễn Văn An", catalogue.office, today, "afternoon"),
+            ("TG-AAAA-0003", "Trần Thị Bình", catalogue.office, today, "morning"),
+            ("TG-AAAA-0004", "Lê Văn Cường", catalogue.other_office, today, "morning"),
+            (
+                "TG-AAAA-0005",
+                "Phạm Thị Dung",
+                catalogue.office,
+                today + timedelta(days=1),
+                "morning",
+            ),
+        ]
+    }
+    db.session.add_all(rows.values())
+    db.session.commit()
+
+    def listed(page: str) -> list[str]:
+        return re.findall(r"TG-AAAA-\d{4}", page)
+
+    postman = make_staff("postman")
+    response = client.get(sign_in(client, postman.user.username).headers["Location"])
+    assert response.status_code == 200
+    page = text_of(response)
+    # The office's, of today only, in the order of the round: morning first.
+    assert listed(page) == ["TG-AAAA-0003", "TG-AAAA-0002"]
+    assert "Thu gom hôm nay" in page and "buổi sáng (8h-12h)" in page
+    assert "Nguyễn Văn An" in page and catalogue.office.name in page
+    audit = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "pickup.list")).one()
+    assert audit.actor_id == postman.user.id
+
+    post_form(client, "/logout", {}, page="/pickups")
+    hotline = make_staff("hotline")
+    sign_in(client, hotline.user.username)
+    client.set_cookie("lang", "en")
+    page = text_of(client.get("/pickups"))
+    assert listed(page) == ["TG-AAAA-0003", "TG-AAAA-0004", "TG-AAAA-0002"]
+    assert "Today's pickups" in page and "afternoon (13:30-17:00)" in page
+    assert catalogue.other_office.name in page
+    # The page is theirs alone, and theirs is no dossier page.
+    assert client.get("/dossiers").status_code == 403
+    post_form(client, "/logout", {}, page="/pickups")
+    clerk = make_staff("clerk")
+    sign_in(client, clerk.user.username)
+    assert client.get("/pickups").status_code == 403
 
 
 def test_a_wrong_password_is_refused_beside_the_form_and_keeps_the_name(app, client, clerk):

@@ -112,10 +112,18 @@ def register_pages(app: Flask) -> None:
     from tracker.accounts.views import bp as account_pages
     from tracker.catalogue.views import bp as catalogue_pages
     from tracker.dossiers.blueprint import bp as dossier_pages
+    from tracker.pickups.blueprint import bp as pickup_pages
     from tracker.reports.blueprint import bp as report_pages
     from tracker.tracking.views import bp as tracking_pages
 
-    for blueprint in (tracking_pages, account_pages, dossier_pages, report_pages, catalogue_pages):
+    for blueprint in (
+        tracking_pages,
+        account_pages,
+        dossier_pages,
+        pickup_pages,
+        report_pages,
+        catalogue_pages,
+    ):
         app.register_blueprint(blueprint)
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, case, select
 
 from tracker.accounts.models import User
 from tracker.accounts.visibility import visible_to
@@ -12,6 +13,7 @@ from tracker.catalogue.models import Office
 from tracker.dossiers.queries import id_of, keyset_page
 from tracker.errors import NotFound, Phrase
 from tracker.extensions import db
+from tracker.pickups.lifecycle import SLOTS
 from tracker.pickups.models import Pickup
 from tracker.pickups.references import normalise_reference
 
@@ -45,3 +47,10 @@ def list_pickups(user: User, args: dict[str, Any]) -> tuple[list[Pickup], str | 
     if "state" in args:
         query = query.where(Pickup.state == args["state"])
     return keyset_page(query, Pickup.id, args)
+
+
+def pickups_of_day(user: User, day: date) -> list[Pickup]:
+    """The pickups of `day` in `user`'s scope in the order of a round: by slot, then reference."""
+    slot_order = case({code: rank for rank, code in enumerate(SLOTS)}, value=Pickup.slot)
+    query = scope(select(Pickup).where(Pickup.day == day), user)
+    return list(db.session.scalars(query.order_by(slot_order, Pickup.reference)))
