@@ -182,6 +182,39 @@ def test_the_queue_sorts_dossiers_into_sections(
     assert waiting in entry.after["codes"] and elsewhere not in entry.after["codes"]
 
 
+def test_failed_deliveries_say_their_latest_coded_reason_in_words(
+    app, client, clerk, create_dossier, move
+):
+    def fail(code: str, reason: str, note: str | None = None) -> None:
+        body = {"status": "delivery_failed", "failure_reason": reason, "note": note}
+        answer = client.post(f"/api/v1/dossiers/{code}/events", json=body, headers=clerk.headers)
+        assert answer.status_code == 201, answer.get_json()
+
+    twice, other = create_dossier()["code"], create_dossier()["code"]
+    for code in (twice, other):
+        move(code, "forwarded", "processing", "result_ready", "result_collected")
+        move(code, "out_for_delivery")
+    fail(twice, "wrong_address")
+    move(twice, "out_for_delivery")
+    fail(twice, "refused")
+    fail(other, "other", "Cổng khu tập thể khóa")
+    waiting = create_dossier()["code"]
+
+    sign_in(client, clerk.user.username)
+    failures = section(client.get("/dossiers"), "delivery_failed")
+    assert "Lý do" in failures
+    assert re.search(rf"{re.escape(twice)} .*? Người nhận từ chối nhận", failures)
+    assert "Sai hoặc thiếu địa chỉ" not in failures  # the earlier attempt's
+    assert re.search(rf"{re.escape(other)} .*? Lý do khác", failures)
+    client.set_cookie("lang", "en")
+    failures = section(client.get("/dossiers"), "delivery_failed")
+    assert "Reason" in failures and "Refused by the receiver" in failures
+    assert "Another reason" in failures
+    # Only this section has the column.
+    to_forward = section(client.get("/dossiers"), "to_forward")
+    assert waiting in to_forward and "Reason" not in to_forward
+
+
 def test_the_agency_queue_shows_what_waits_for_the_agency(
     app, client, make_staff, catalogue, create_dossier, move
 ):

@@ -13,7 +13,7 @@ from tracker.accounts.models import User
 from tracker.accounts.visibility import visible_to
 from tracker.calendar import VN_TZ, today_vn
 from tracker.catalogue.models import Channel, Office, Procedure, Sector
-from tracker.database import MAX_ID
+from tracker.database import MAX_ID, among
 from tracker.dossiers import s10
 from tracker.dossiers.lifecycle import OVERDUE_STATUSES
 from tracker.dossiers.models import Dossier, StatusEvent
@@ -206,6 +206,20 @@ def queue_section(user: User, name: str, *, limit: int = 50, today=None) -> tupl
         .limit(limit)
     )
     return total or 0, list(rows)
+
+
+def failure_reasons(dossier_ids: list[int]) -> dict[int, str | None]:
+    """The coded reason of each dossier's latest failed delivery, by dossier id (None for one
+    recorded before reasons were coded)."""
+    if not dossier_ids:
+        return {}
+    rows = db.session.execute(
+        select(StatusEvent.dossier_id, StatusEvent.failure_reason)
+        .where(among(StatusEvent.dossier_id, dossier_ids))
+        .where(StatusEvent.to_status == "delivery_failed", StatusEvent.applied)
+        .order_by(StatusEvent.occurred_at, StatusEvent.id)
+    )
+    return dict(rows.tuples().all())  # the latest of a dossier's comes last and stays
 
 
 def find_code(text: str, user: User) -> str | None:

@@ -99,9 +99,10 @@ def queue():
     sections = []
     for name in SECTIONS_BY_ROLE[user.role]:
         total, rows = queries.queue_section(user, name, limit=QUEUE_LIMIT)
-        sections.append(
-            {"name": name, "title": _(SECTION_TITLES[name]), "total": total, "rows": rows}
-        )
+        section = {"name": name, "title": _(SECTION_TITLES[name]), "total": total, "rows": rows}
+        if name == "delivery_failed":
+            section["reasons"] = _failure_reasons(rows)
+        sections.append(section)
     shown = sorted({row.code for section in sections for row in section["rows"]})
     # Rows show applicants' full names: the view of personal data is audited, as in the API.
     record_audit(user.id, "dossier.list", "dossier", "*", after={"codes": shown})
@@ -235,6 +236,13 @@ def _dossier_page(code: str, *, form: dict[str, str], errors: dict, status: int)
         proof_words=_proof_words(),
     )
     return page, status
+
+
+def _failure_reasons(rows: list) -> dict[str, str]:
+    """Each failed delivery's coded reason in the reader's language, by dossier code."""
+    reasons = queries.failure_reasons([row.id for row in rows])
+    labels = _proof_words()["reasons"]
+    return {row.code: labels.get(reasons.get(row.id) or "", "") for row in rows}
 
 
 def _proof_words() -> dict[str, dict[str, str]]:
