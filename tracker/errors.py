@@ -102,6 +102,16 @@ class TransitionNotAllowed(Conflict):
 class StaleVersion(Conflict):
     code = "stale_version"
 
+    @classmethod
+    def check(cls, kind: str, key: str, current: int, given: int, field: str = "version") -> None:
+        """Refuse a change made on version `given` of the `kind` `key`, now at `current`."""
+        if given != current:
+            raise cls(
+                f"{kind} {key} is at version {current}, not {given}",
+                fields={field: [f"stale version: reload the {kind}"]},
+                extra={"current_version": current},
+            )
+
 
 class Forbidden(DomainError):
     status = 403

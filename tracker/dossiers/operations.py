@@ -15,6 +15,7 @@ from tracker.accounts.models import User
 from tracker.audit.operations import record_audit, record_audits
 from tracker.calendar import local_date, utcnow
 from tracker.catalogue.models import Office, Procedure
+from tracker.catalogue.queries import find_procedure
 from tracker.database import advisory_lock
 from tracker.dossiers import clock, codes, delivery, lifecycle, rows, signals
 from tracker.dossiers.models import Dossier, DossierDocument, StatusEvent
@@ -433,17 +434,8 @@ def _check_intake(data: dict[str, Any], actor: User | None) -> tuple[datetime, P
     received_at = data.get("received_at") or now
     _check_not_future("received_at", received_at, now)
     received_on = local_date(received_at)
-    procedure = _active_procedure(data["procedure_code"], received_on)
-    if not procedure.agency.is_active_on(received_on):
-        raise ValidationFailed.field(
-            "procedure_code", f"agency {procedure.agency.code} was not active on {received_on}"
-        )
     service_form = data["service_form"]
-    if not procedure.allows(service_form):
-        allowed = ", ".join(procedure.service_forms)
-        raise ValidationFailed.field(
-            "service_form", f"procedure {procedure.code} allows only {allowed}"
-        )
+    procedure = check_procedure(data["procedure_code"], service_form, received_on)
     office = _receiving_office(data.get("office_code"), actor, received_on)
     if service_form in ("two_way", "return_only") and not data.get("delivery_address"):
         raise ValidationFailed.field(
@@ -455,11 +447,23 @@ def _check_intake(data: dict[str, Any], actor: User | None) -> tuple[datetime, P
     return received_at, procedure, office
 
 
-def _active_procedure(code: str, day: date) -> Procedure:
-    procedure = db.session.scalar(select(Procedure).where(Procedure.code == code))
+def check_procedure(code: str, service_form: str, day: date) -> Procedure:
+    """The procedure `code` as it stood on `day`: active, its agency active, allowing
+    `service_form`; else 422 naming the field. The intake's rule, and a pickup request's (which
+    becomes an intake at the door)."""
+    procedure = find_procedure(code)
     if procedure is None or not procedure.is_active_on(day):
         raise ValidationFailed.field(
             "procedure_code", f"no procedure with code {code} active on {day}"
+        )
+    if not procedure.agency.is_active_on(day):
+        raise ValidationFailed.field(
+            "procedure_code", f"agency {procedure.agency.code} was not active on {day}"
+        )
+    if not procedure.allows(service_form):
+        allowed = ", ".join(procedure.service_forms)
+        raise ValidationFailed.field(
+            "service_form", f"procedure {procedure.code} allows only {allowed}"
         )
     return procedure
 
@@ -508,12 +512,7 @@ def _check_item_free(item: str, received_at: datetime, own_id: int | None) -> No
 
 
 def _check_version(dossier: Dossier, version: int, field: str) -> None:
-    if version != dossier.version:
-        raise StaleVersion(
-            f"dossier {dossier.code} is at version {dossier.version}, not {version}",
-            fields={field: ["stale version: reload the dossier"]},
-            extra={"current_version": dossier.version},
-        )
+    StaleVersion.check("dossier", dossier.code, dossier.version, version, field)
 
 
 def _check_appointment(day: date | None, received_on: date) -> None:

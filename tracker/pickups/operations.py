@@ -19,7 +19,8 @@ from tracker.accounts.models import User
 from tracker.audit.operations import record_audit
 from tracker.calendar import VN_TZ, is_working_day, local_date, utcnow
 from tracker.catalogue.models import Commune, Office, Procedure
-from tracker.catalogue.queries import find_commune, find_procedure, serving_office
+from tracker.catalogue.queries import find_commune, serving_office
+from tracker.dossiers.operations import check_procedure
 from tracker.errors import Conflict, Phrase, StaleVersion, TransitionNotAllowed, ValidationFailed
 from tracker.extensions import db
 from tracker.pickups import lifecycle, signals
@@ -193,19 +194,7 @@ def _route(commune_code: str, day: date) -> tuple[Commune, Office]:
 
 
 def _procedure(code: str | None, service_form: str, day: date) -> Procedure | None:
-    if code is None:
-        return None
-    procedure = find_procedure(code)
-    if procedure is None or not procedure.is_active_on(day):
-        raise ValidationFailed.field(
-            "procedure_code", Phrase("no procedure with code %(code)s", code=code)
-        )
-    if not procedure.allows(service_form):
-        allowed = ", ".join(procedure.service_forms)
-        raise ValidationFailed.field(
-            "service_form", f"procedure {procedure.code} allows only {allowed}"
-        )
-    return procedure
+    return None if code is None else check_procedure(code, service_form, day)
 
 
 def _unused_reference() -> str:
@@ -218,12 +207,7 @@ def _unused_reference() -> str:
 
 
 def _check_version(pickup: Pickup, version: int) -> None:
-    if version != pickup.version:
-        raise StaleVersion(
-            f"pickup {pickup.reference} is at version {pickup.version}, not {version}",
-            fields={"version": ["stale version: reload the pickup"]},
-            extra={"current_version": pickup.version},
-        )
+    StaleVersion.check("pickup", pickup.reference, pickup.version, version)
 
 
 def _refuse_state(pickup: Pickup, wanted: str) -> None:
