@@ -50,6 +50,7 @@ MENU = (
     ("report_pages.dashboard", N_("Growth dashboard"), ("manager", "admin")),
     ("report_pages.settings", N_("Baselines and targets"), ("manager", "admin")),
     ("report_pages.problems", N_("Overdue and anomalies"), ("manager", "admin")),
+    ("report_pages.pickups", N_("Pickup figures"), ("manager", "admin")),
     ("account_pages.users", N_("Users"), ("admin",)),
     ("catalogue_pages.index", N_("Catalogue"), ("admin",)),
 )

@@ -7,7 +7,7 @@ from flask.views import MethodView
 
 from tracker.accounts.auth import actor, roles_required
 from tracker.api import Blueprint
-from tracker.reports import export, growth, jobs, operations, queries
+from tracker.reports import export, growth, jobs, operations, pickup_figures, queries
 from tracker.reports.schemas import (
     CHANNEL_PARAMETER,
     OFFICE_PARAMETER,
@@ -20,6 +20,8 @@ from tracker.reports.schemas import (
     GrowthReportOut,
     OfficeTargetIn,
     OfficeTargetOut,
+    PickupFiguresArgs,
+    PickupFiguresOut,
     RefreshIn,
     ReportJobOut,
     TargetIn,
@@ -65,6 +67,20 @@ def growth_report(args):
     if args["format"] in ("csv", "xlsx"):
         return export.download(report, args["format"], args.get("part"))
     return report
+
+
+@blp.route("/pickups")
+@roles_required(*READERS)
+@blp.arguments(PickupFiguresArgs(), location="query")
+@blp.response(200, PickupFiguresOut())
+@blp.errors(401, 403, 404)
+def pickup_report(args):
+    """Pickups (hotline 1022) of a year by office and month: calls taken, dossiers collected at
+    the door, requests closed without a collection, and the median hours from the call to the
+    collection; each office's year and the province's months. `office` (a code; 404 when
+    unknown) keeps one office."""
+    office_id = growth.filters_from_codes(office=args.get("office")).office_id
+    return pickup_figures.pickup_figures(args["year"], office_id)
 
 
 # Baselines and targets --------------------------------------------------------------------

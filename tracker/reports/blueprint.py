@@ -17,6 +17,7 @@ bp.context_processor(views.page_helpers)
 bp.add_url_rule("/manager", "dashboard", views.dashboard)
 bp.add_url_rule("/manager/export", "export", views.download)
 bp.add_url_rule("/manager/problems", "problems", views.problems)
+bp.add_url_rule("/manager/pickups", "pickups", views.pickups)
 bp.add_url_rule("/manager/settings", "settings", setting_views.settings, methods=["GET", "POST"])
 bp.add_url_rule(
     "/manager/settings/targets/<any(office, channel):dimension>/<code>",

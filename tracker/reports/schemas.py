@@ -483,3 +483,50 @@ class ReportJobOut(ma.Schema):
     created_at = fields.DateTime()
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)
+
+
+# Pickups (hotline 1022) -------------------------------------------------------------------
+
+
+class PickupFiguresArgs(LoadSchema):
+    year = fields.Integer(
+        required=True,
+        validate=validate.Range(min=EARLIEST.year, max=LATEST.year),
+        metadata={"example": YEAR_EXAMPLE},
+    )
+    office = fields.String(
+        validate=validate.Length(min=1, max=40), metadata={"example": OFFICE_EXAMPLE}
+    )
+
+
+class PickupCountsOut(ma.Schema):
+    requested = fields.Integer(metadata={"description": "calls taken (by the day of the call)"})
+    collected = fields.Integer(metadata={"description": "dossiers collected at the door"})
+    failed = fields.Integer(metadata={"description": "requests closed without a collection"})
+    median_hours = fields.Float(
+        allow_none=True,
+        metadata={"description": "median hours from the call to the collection"},
+    )
+
+
+class PickupMonthOut(PickupCountsOut):
+    month = fields.Integer()
+
+
+class PickupOfficeOut(ma.Schema):
+    office = fields.Nested(
+        ma.Schema.from_dict(
+            {"code": fields.String(), "name": fields.String()}, name="PickupOfficeNameOut"
+        )
+    )
+    months = fields.List(
+        fields.Nested(PickupMonthOut()), metadata={"description": "months with a figure"}
+    )
+    total = fields.Nested(PickupCountsOut())
+
+
+class PickupFiguresOut(ma.Schema):
+    year = fields.Integer()
+    offices = fields.List(fields.Nested(PickupOfficeOut()))
+    months = fields.List(fields.Nested(PickupMonthOut()))
+    total = fields.Nested(PickupCountsOut())

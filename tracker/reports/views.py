@@ -24,9 +24,9 @@ from tracker.catalogue.models import Channel, Office, Sector
 from tracker.dossiers import queries as dossier_queries
 from tracker.errors import DomainError, error_page
 from tracker.pages import form_errors, label, page_roles
-from tracker.reports import export, growth
+from tracker.reports import export, growth, pickup_figures
 from tracker.reports.chart import monthly_chart
-from tracker.reports.schemas import GrowthReportArgs
+from tracker.reports.schemas import GrowthReportArgs, PickupFiguresArgs
 from tracker.sweeps import queries as sweep_queries
 from tracker.sweeps.checks import kind_label
 from tracker.sweeps.schemas import AnomalyListArgs
@@ -146,6 +146,32 @@ def download():
 
 def _format_messages(errors: dict[str, list[str]]) -> str:
     return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())
+
+
+# Pickups (hotline 1022) -----------------------------------------------------------------
+
+
+@page_roles(*MANAGERS)
+def pickups():
+    """The year's pickup figures (`pickup_figures`): the province's months and each office's
+    year, for one office or all."""
+    typed = {key: value for key, value in request.args.items() if value.strip()}
+    typed.setdefault("year", str(today_vn().year))
+    offices = _filter_options()["office"]
+    try:
+        args = PickupFiguresArgs().load({k: typed[k] for k in ("year", "office") if k in typed})
+        office_id = growth.filters_from_codes(office=args.get("office")).office_id
+        figures = pickup_figures.pickup_figures(args["year"], office_id)
+    except (ValidationError, DomainError) as exc:
+        status = exc.status if isinstance(exc, DomainError) else 422
+        page = render_template(
+            "reports/pickups.html", figures=None, typed=typed, offices=offices,
+            errors=form_errors(exc),
+        )  # fmt: skip
+        return page, status
+    return render_template(
+        "reports/pickups.html", figures=figures, typed=typed, offices=offices, errors={}
+    )
 
 
 # Overdue dossiers and anomalies ----------------------------------------------------------
