@@ -1,4 +1,4 @@
-"""pickups: the assigned postman, the dossier collected at the door, and the visits
+"""pickups: the assigned postman, the dossier collected at the door, the visits; a secret's SMS
 
 Revision ID: 0010
 Revises: 0009
@@ -40,6 +40,9 @@ def upgrade():
     op.add_column("pickups", sa.Column("collected_at", sa.DateTime(timezone=True), nullable=True))
     op.create_index(op.f("ix_pickups_postman_id"), "pickups", ["postman_id"], unique=False)
     op.create_index(op.f("ix_pickups_dossier_id"), "pickups", ["dossier_id"], unique=True)
+    # The lookup secret of a dossier collected at the door, until its SMS is sent (a plain
+    # ADD COLUMN: no foreign key).
+    op.add_column("notifications", sa.Column("lookup_secret", sa.String(length=20), nullable=True))
     op.create_table(
         "pickup_visits",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -84,12 +87,13 @@ def upgrade():
 def downgrade():
     op.drop_index(op.f("ix_pickup_visits_pickup_id"), table_name="pickup_visits")
     op.drop_table("pickup_visits")
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.drop_column("lookup_secret")
     op.drop_index(op.f("ix_pickups_dossier_id"), table_name="pickups")
     op.drop_index(op.f("ix_pickups_postman_id"), table_name="pickups")
-    # SQLite drops a column under a foreign key only by copying the table (a batch).
+    # SQLite drops a column under a foreign key only by copying the table (a batch); the
+    # foreign keys go with their columns (on PostgreSQL too).
     with op.batch_alter_table("pickups", schema=None) as batch_op:
-        for column, table in NEW_REFERENCES:
-            batch_op.drop_constraint(f"fk_pickups_{column}_{table}", type_="foreignkey")
         batch_op.drop_column("collected_at")
         batch_op.drop_column("dossier_id")
         batch_op.drop_column("postman_id")
