@@ -3,8 +3,9 @@
 A call is `requested`; the office assigns it to a postman (`assigned`; unassigned, back to
 `requested`; re-assigned, still `assigned`), who visits at the slot and records the visit:
 
-- collected: `collected`, a dossier is made through the counter's intake (from `requested` too:
-  a postman visiting a request nobody was assigned takes it);
+- collected: `collected`, a dossier is made through the counter's intake. A visit to a
+  `requested` request (nobody assigned yet) takes it first: `requested` -> `assigned` (to the
+  postman who went) -> `collected` or `failed`, both steps audited;
 - not collected, with a new day and slot: back to `requested` (unassigned: the new day may be
   another postman's, or another office's); from `requested` the state stays and only the
   schedule moves;
@@ -39,8 +40,8 @@ STATES: dict[str, State] = {
 }
 
 TRANSITIONS: dict[str, frozenset[str]] = {
-    # Assigned, visited (a postman takes an unassigned request at the door), or cancelled.
-    "requested": frozenset({"assigned", "collected", "failed", "cancelled"}),
+    # A visit to an unassigned request takes it first (`assigned`), then says what happened.
+    "requested": frozenset({"assigned", "cancelled"}),
     # Unassigned or re-routed (back to the office's list), visited, or cancelled.
     "assigned": frozenset({"requested", "collected", "failed", "cancelled"}),
     "collected": frozenset(),

@@ -394,14 +394,22 @@ def _collect(
         dossier, secret = create_dossier(intake, actor, channel=channel)
     except DomainError as error:
         raise _within_intake(error) from error
+    _take(pickup, actor)
     pickup.dossier = dossier
     pickup.collected_at = visit.visited_at
-    if actor.role == "postman":
-        pickup.postman = actor
     visit.dossier = dossier
     db.session.add(visit)
     change_state(pickup, "collected", actor)  # one flush: the request, the visit
     return dossier, secret
+
+
+def _take(pickup: Pickup, actor: User) -> None:
+    """The one who went takes the request (a postman: it is theirs now); an unassigned one
+    passes through `assigned` on its way to the visit's outcome."""
+    if actor.role == "postman":
+        pickup.postman = actor
+    if pickup.state == lifecycle.INITIAL_STATE:
+        change_state(pickup, "assigned", actor)
 
 
 def visit_intake(pickup: Pickup, given: dict[str, Any], visited_at: datetime) -> dict[str, Any]:
@@ -453,8 +461,7 @@ def _not_collected(pickup: Pickup, visit: PickupVisit, data: dict[str, Any], act
     visit.reason = data["reason"]
     day, slot = data.get("day"), data.get("slot")
     if day is None:
-        if actor.role == "postman":
-            pickup.postman = actor
+        _take(pickup, actor)
         db.session.add(visit)
         change_state(pickup, "failed", actor)
         return
