@@ -487,12 +487,15 @@ def test_a_call_without_a_procedure_asks_for_one_before_the_form(client, make_st
     assert 'id="procedure_code-error"' in unknown.get_data(as_text=True)
 
 
-def not_collected(client, pickup: Pickup, **fields):
+def not_collected(client, pickup: Pickup, *, times: int = 1, **fields):
+    """Fill the not-collected form and send it (`times` times: a double tap, a reload)."""
     url = f"/pickups/{pickup.reference}/not-collected"
     form = client.get(url)
     key = re.search(r'name="visit_key" value="([^"]+)"', form.get_data(as_text=True)).group(1)
     data = {"visit_key": key, "visited_at": "", "note": "", **fields}
-    return client.post(url, data={**data, "csrf_token": csrf_of(form)})
+    for _ in range(times):
+        response = client.post(url, data={**data, "csrf_token": csrf_of(form)})
+    return response
 
 
 def test_not_collected_with_a_new_slot_goes_back_to_the_list_and_sms_again(
@@ -503,9 +506,16 @@ def test_not_collected_with_a_new_slot_goes_back_to_the_list_and_sms_again(
     later = add_working_days(day, 2)
     sent_before = count(Notification)
     response = not_collected(
-        client, pickup, reason="absent", then="reschedule", day=later.isoformat(), slot="afternoon"
+        client,
+        pickup,
+        times=2,
+        reason="absent",
+        then="reschedule",
+        day=later.isoformat(),
+        slot="afternoon",
     )
     assert response.status_code == 303
+    assert "đã được ghi nhận" in text_of(client.get(response.headers["Location"]))
     moved = fresh(pickup)
     assert (moved.state, moved.day, moved.slot, moved.postman_id) == (
         "requested",
@@ -513,7 +523,7 @@ def test_not_collected_with_a_new_slot_goes_back_to_the_list_and_sms_again(
         "afternoon",
         None,
     )
-    assert count(Notification) == sent_before + 1
+    assert count(Notification) == sent_before + 1 and count(PickupVisit) == 1
     visit = db.session.scalar(select(PickupVisit))
     assert (visit.outcome, visit.reason) == ("not_collected", "absent")
     shown = text_of(client.get(f"/pickups/{pickup.reference}"))

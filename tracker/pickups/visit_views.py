@@ -119,7 +119,7 @@ def _record_collected(pickup: Pickup):
                 "Dossier %(code)s is logged. The code and the lookup secret were sent by SMS "
                 "to %(phone)s.",
                 code=dossier.code,
-                phone=dossier.applicant_phone,
+                phone=pickup.phone,
             ),
             "success",
         )
