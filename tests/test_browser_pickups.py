@@ -68,6 +68,9 @@ def test_a_call_is_assigned_collected_at_the_door_and_looked_up_by_the_citizen(
     page = browser_page
     sign_in(page, base, hotline.user.username)
     page.goto(f"{base}/pickups/new")
+    page.set_viewport_size({"width": 360, "height": 740})
+    assert page_width(page) <= 360  # the operator's form reflows on a phone too
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.fill("#caller_name", "Nguyễn Văn An")
     page.fill("#phone", "0912 345 678")
     page.fill("#address-street", "12 Đường 30/4, khu phố 3")
