@@ -375,9 +375,10 @@ def _check_visit_fields(data: dict[str, Any]) -> None:
         raise ValidationFailed.field("reason", "required when the dossier was not collected")
     if reason == lifecycle.OTHER_REASON and not (data.get("note") or "").strip():
         raise ValidationFailed.field("note", "required when the reason is other")
-    for name, pair in (("day", "slot"), ("slot", "day")):
-        if data.get(name) is not None and data.get(pair) is None:
-            raise ValidationFailed.field(pair, Phrase("required with a new %(name)s", name=name))
+    if data.get("day") is not None and data.get("slot") is None:
+        raise ValidationFailed.field("slot", "required with a new day")
+    if data.get("slot") is not None and data.get("day") is None:
+        raise ValidationFailed.field("day", "required with a new slot")
 
 
 def _collect(
