@@ -38,15 +38,16 @@ HOME_BY_ROLE = {
     "agency": "dossier_pages.queue",
     "manager": "report_pages.dashboard",
     "admin": "account_pages.users",
-    # Until their own pages come (the postman's phone page, the hotline's call form).
-    "postman": "pickup_pages.today",
-    "hotline": "pickup_pages.today",
+    # The day's pickups: the postman's own round, every office's for the hotline.
+    "postman": "pickup_pages.index",
+    "hotline": "pickup_pages.index",
 }
 MENU = (
     ("dossier_pages.queue", N_("Work queue"), ("clerk", "agency", "admin")),
     ("dossier_pages.intake", N_("New dossier"), ("clerk", "admin")),
     ("dossier_pages.batch_scan", N_("Batch scan"), ("clerk", "agency", "admin")),
-    ("pickup_pages.today", N_("Today's pickups"), ("postman", "hotline")),
+    ("pickup_pages.index", N_("Pickups at home"), ("clerk", "postman", "hotline", "admin")),
+    ("pickup_pages.new_call", N_("Record a call"), ("hotline", "admin")),
     ("report_pages.dashboard", N_("Growth dashboard"), ("manager", "admin")),
     ("report_pages.settings", N_("Baselines and targets"), ("manager", "admin")),
     ("report_pages.problems", N_("Overdue and anomalies"), ("manager", "admin")),

@@ -11,7 +11,9 @@ connected to their consumers, which only note what they need in the session; the
 3. when the transaction ends (after the commit, or rolled back): each forgets what it noted.
 
 Postal events waiting for an item number are woken through the outbox too (`feeds.apply_unmatched`).
-Pickup requests announce their slot (`tracker.pickups.signals`): notifications queue its SMS.
+Pickup requests announce their slot (`tracker.pickups.signals`): notifications queue its SMS;
+a dossier collected at the door gets the SMS with its code, lookup secret and link instead of the
+usual "received" one.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def subscribe() -> None:
     signals.status_changed.connect(_notify, weak=False)
     signals.item_number_set.connect(_wake_unmatched, weak=False)
     pickup_signals.pickup_scheduled.connect(_notify_pickup, weak=False)
+    pickup_signals.pickup_collected.connect(_notify_collected, weak=False)
     unit_of_work.register(
         unit_of_work.CommitHooks(
             "rollups", write=rollups.write_counts, forget=rollups.forget_counts
@@ -68,6 +71,10 @@ def _notify(dossier: Dossier, *, event: StatusEvent) -> None:
 
 def _notify_pickup(pickup: Pickup, *, kind: str) -> None:
     notifications.queue_pickup_sms(pickup, kind)
+
+
+def _notify_collected(pickup: Pickup, *, dossier: Dossier, secret: str) -> None:
+    notifications.queue_pickup_collected_sms(pickup, dossier, secret)
 
 
 def _count_intakes(_sender: Any, *, rows: list[signals.ReceivedRow]) -> None:

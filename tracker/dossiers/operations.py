@@ -14,7 +14,7 @@ from sqlalchemy import select
 from tracker.accounts.models import User
 from tracker.audit.operations import record_audit, record_audits
 from tracker.calendar import local_date, utcnow
-from tracker.catalogue.models import Office, Procedure
+from tracker.catalogue.models import Channel, Office, Procedure
 from tracker.catalogue.queries import find_procedure
 from tracker.database import advisory_lock
 from tracker.dossiers import clock, codes, delivery, lifecycle, rows, signals
@@ -108,10 +108,18 @@ class EventBatch:
 
 
 def create_dossier(
-    data: dict[str, Any], actor: User | None, *, source: str = "counter"
+    data: dict[str, Any],
+    actor: User | None,
+    *,
+    source: str = "counter",
+    channel: Channel | None = None,
 ) -> tuple[Dossier, str]:
-    """Log a dossier the post took charge of. Returns it with its lookup secret (shown once)."""
+    """Log a dossier the post took charge of. Returns it with its lookup secret (shown once).
+
+    It comes through its office's channel, unless `channel` says otherwise (a dossier collected
+    at the citizen's door by a postman of the office came through hotline 1022)."""
     received_at, procedure, office = _check_intake(data, actor)
+    channel = channel or office.channel
     received_on = local_date(received_at)
     item = data.get("postal_item_number")
     code = codes.allocate_code(procedure.agency.code, received_on)
@@ -137,13 +145,14 @@ def create_dossier(
         created_by_id=actor.id if actor else None,
         now=utcnow(),
     )
+    row["channel_id"] = channel.id
     # ...and its catalogue rows as the loaded objects, for whatever reads them next.
     dossier = Dossier(
         **row,
         procedure=procedure,
         agency=procedure.agency,
         office=office,
-        channel=office.channel,
+        channel=channel,
         documents=[DossierDocument(**doc) for doc in data.get("documents", [])],
     )
     db.session.add(dossier)

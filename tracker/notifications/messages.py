@@ -8,9 +8,13 @@ NOTIFICATION_SMS_UNACCENTED the same text goes without diacritics: GSM-7, one se
 characters (half the price of two UCS-2 segments; most Vietnamese brandname SMS are sent that
 way). E-mails always keep their diacritics.
 
-No message carries the lookup secret, the applicant's name or address: an SMS is read on a
-shared phone, and a message that names the person is what a phishing copy would imitate. A
-pickup request's SMS says its reference and slot only (at most 127 characters).
+No message carries the applicant's name or address: an SMS is read on a shared phone, and a
+message that names the person is what a phishing copy would imitate. A pickup request's SMS says
+its reference and slot only (at most 127 characters). Only one message carries a lookup secret:
+the SMS of a dossier a postman collected at the door (`pickup_collected_sms`), which stands in
+for the printed receipt the citizen did not get there; it is stored with a placeholder and the
+secret apart, cleared once sent (`Notification.lookup_secret`). It is longer than the others
+(the code, the secret and the link: three UCS-2 segments, two unaccented).
 """
 
 from __future__ import annotations
@@ -89,6 +93,8 @@ _PICKUP_SMS = {
     "rescheduled": "Bưu điện đã đổi lịch thu gom hồ sơ",
 }
 _PICKUP_ACTION = "Cần đổi lịch, gọi 1022."
+# Where a body stands for the dossier's lookup secret (filled in when handed to the gateway).
+SECRET_PLACEHOLDER = "{lookup_secret}"
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,20 @@ def pickup_sms(pickup: Pickup, kind: str, *, unaccented: bool) -> Message:
     text = (
         f"{_PICKUP_SMS[kind]} {pickup.reference}: bưu tá đến {slot} ngày {_day(pickup.day)}. "
         + _PICKUP_ACTION
+    )
+    return Message("sms", pickup.phone, None, to_gsm(text) if unaccented else text)
+
+
+def pickup_collected_sms(
+    pickup: Pickup, dossier: Dossier, *, unaccented: bool, base_url: str
+) -> Message:
+    """`Bưu điện đã nhận hồ sơ <code> tại nhà (<reference>). Mã tra cứu: <secret>. Tra cứu:
+    <link>`, the secret as SECRET_PLACEHOLDER; the link opens the lookup filled in (as the
+    receipt's QR code)."""
+    link = f"{base_url.rstrip('/')}/track?code={dossier.code}&secret={SECRET_PLACEHOLDER}"
+    text = (
+        f"Bưu điện đã nhận hồ sơ {dossier.code} tại nhà ({pickup.reference}). "
+        f"Mã tra cứu: {SECRET_PLACEHOLDER}. Tra cứu: {link}"
     )
     return Message("sms", pickup.phone, None, to_gsm(text) if unaccented else text)
 

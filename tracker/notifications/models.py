@@ -42,6 +42,11 @@ class Notification(db.Model):
     kind: Mapped[str] = mapped_column(String(30))
     subject: Mapped[str | None] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
+    # A body may stand for a dossier's lookup secret with `messages.SECRET_PLACEHOLDER` (the SMS
+    # of a dossier collected at the door): the secret waits here, filled in when the message is
+    # handed to the gateway, and is cleared once it is sent or given up. Staff reading the
+    # messages never see it.
+    lookup_secret: Mapped[str | None] = mapped_column(String(20))
     state: Mapped[str] = mapped_column(String(10), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

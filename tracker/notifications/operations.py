@@ -27,7 +27,13 @@ from tracker.notifications.gateways import (
     OutgoingMessage,
     PermanentGatewayError,
 )
-from tracker.notifications.messages import NOTIFY_STATUSES, compose, pickup_sms
+from tracker.notifications.messages import (
+    NOTIFY_STATUSES,
+    SECRET_PLACEHOLDER,
+    compose,
+    pickup_collected_sms,
+    pickup_sms,
+)
 from tracker.notifications.models import Notification
 from tracker.outbox.operations import enqueue
 from tracker.pickups.models import Pickup
@@ -102,6 +108,45 @@ def queue_pickup_sms(pickup: Pickup, kind: str) -> None:
     db.session.info.setdefault(_QUEUED_KEY, []).append((pickup, row))
 
 
+def queue_pickup_collected_sms(pickup: Pickup, dossier: Dossier, secret: str) -> None:
+    """Queue the SMS of a dossier collected at the door: its code, lookup secret and lookup
+    link, in place of the "received" SMS its first event queued (one SMS per event). The body
+    keeps a placeholder; the secret waits in `lookup_secret` until the message is sent.
+    Connected to `pickup_collected` (`tracker.subscriptions`)."""
+    queued = db.session.info.setdefault(_QUEUED_KEY, [])
+    event = None
+    for index in reversed(range(len(queued))):
+        owner, row = queued[index]
+        if isinstance(owner, StatusEvent) and owner.dossier is dossier:
+            event = owner
+            if row["channel"] == "sms":
+                del queued[index]
+    if event is None:  # a visit recorded late: its "received" was not announced
+        first = select(StatusEvent).where(StatusEvent.dossier_id == dossier.id)
+        event = db.session.scalar(first.order_by(StatusEvent.id).limit(1))
+    config = current_app.config
+    message = pickup_collected_sms(
+        pickup,
+        dossier,
+        unaccented=config["NOTIFICATION_SMS_UNACCENTED"],
+        base_url=config["PUBLIC_BASE_URL"],
+    )
+    now = utcnow()
+    row = {
+        "channel": message.channel,
+        "recipient": message.recipient,
+        "kind": event.to_status,
+        "subject": None,
+        "body": message.body,
+        "lookup_secret": secret,
+        "state": "queued",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    queued.append((event, row))
+
+
 def write_queued(session: Session) -> None:
     """At the outermost commit: the queued rows in one INSERT, and one delivery task.
 
@@ -114,7 +159,11 @@ def write_queued(session: Session) -> None:
         return
     session.flush()
     queued = session.info.pop(_QUEUED_KEY)
-    rows = [{**row, **_owner(owner)} for owner, row in queued if sa_inspect(owner).persistent]
+    rows = [
+        {"lookup_secret": None, **row, **_owner(owner)}
+        for owner, row in queued
+        if sa_inspect(owner).persistent
+    ]
     if rows:
         session.execute(insert(_TABLE), rows)
         enqueue(DELIVER_TASK)
@@ -174,11 +223,19 @@ def claim_due(limit: int, *, now: datetime | None = None) -> list[OutgoingMessag
             _TABLE.c.body,
             _TABLE.c.kind,
             _TABLE.c.attempts,
+            _TABLE.c.lookup_secret,
         )
     ).all()
-    return sorted(
-        (OutgoingMessage(*row[:6], attempt=row.attempts) for row in claimed),
-        key=lambda message: message.id,
+    return sorted((_outgoing(row) for row in claimed), key=lambda message: message.id)
+
+
+def _outgoing(row) -> OutgoingMessage:
+    """The message as the gateway sends it: a lookup secret kept apart is filled in."""
+    body = row.body
+    if row.lookup_secret:
+        body = body.replace(SECRET_PLACEHOLDER, row.lookup_secret)
+    return OutgoingMessage(
+        row.id, row.channel, row.recipient, row.subject, body, row.kind, attempt=row.attempts
     )
 
 
@@ -216,6 +273,7 @@ def record_outcomes(outcomes: list[Outcome], *, now: datetime | None = None) -> 
                 sent_at=now,
                 gateway_reference=bindparam("b_reference"),
                 last_error=None,
+                lookup_secret=None,  # sent: the citizen has it, the database need not
             ),
             sent,
         )
@@ -235,7 +293,14 @@ def record_outcomes(outcomes: list[Outcome], *, now: datetime | None = None) -> 
             ),
             failures,
         )
-    given_up = sum(f["b_state"] == "failed" for f in failures)
+    given_up_ids = [f["b_id"] for f in failures if f["b_state"] == "failed"]
+    if given_up_ids:  # a secret never sent is of no use to keep either
+        db.session.execute(
+            update(_TABLE)
+            .where(_TABLE.c.id.in_(given_up_ids), _TABLE.c.state == "failed")
+            .values(lookup_secret=None)
+        )
+    given_up = len(given_up_ids)
     if outcomes:
         log.info(
             "notifications: %s sent, %s to retry, %s failed",

@@ -3,7 +3,8 @@ request's unit of work commits.
 
 Staff only: hotline operators record calls, for the whole province (admins too); a clerk or a
 postman sees their office's requests, another office's answer 404 as a missing one; managers
-read. Views of a request (the caller's name, phone and address) are audited.
+read. A clerk assigns their office's requests to its postmen; a postman (or a clerk) records
+the visit at the door. Views of a request (the caller's name, phone and address) are audited.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from tracker.pickups.schemas import (
     PickupOut,
     PickupPageOut,
     PickupPatchIn,
+    PostmanIn,
+    VisitIn,
+    VisitOut,
+    VisitRecordedOut,
 )
 
 blp = Blueprint(
@@ -34,6 +39,8 @@ blp = Blueprint(
 READERS = ("hotline", "clerk", "postman", "manager", "admin")
 RECORDERS = ("hotline", "admin")
 EDITORS = ("hotline", "clerk", "admin")
+ASSIGNERS = ("clerk", "admin")
+VISITORS = ("postman", "clerk", "admin")
 
 
 @blp.route("")
@@ -44,7 +51,8 @@ class Pickups(MethodView):
     @blp.response(200, PickupPageOut())
     @blp.errors(401, 403)
     def get(self, args):
-        """List pickup requests in the caller's scope, newest first (keyset pagination)."""
+        """List pickup requests in the caller's scope, newest first (keyset pagination).
+        `postman=me` is a postman's own list."""
         items, next_cursor = queries.list_pickups(actor(), args)
         references = [pickup.reference for pickup in items]
         record_audit(actor().id, "pickup.list", "pickup", "*", after={"references": references})
@@ -81,3 +89,53 @@ class PickupItem(MethodView):
         `version` must be the version you read, else 409."""
         pickup = queries.get_pickup(ref, actor(), for_update=True)
         return operations.update_pickup(pickup, changes, actor())
+
+
+@blp.route("/<string:ref>/postman", parameters=[REF_PARAMETER])
+class PickupPostman(MethodView):
+    @roles_required(*ASSIGNERS)
+    @blp.arguments(PostmanIn())
+    @blp.response(200, PickupOut())
+    @blp.errors(401, 403, 404, 409)
+    def put(self, data, ref):
+        """Assign the request to a postman of its office, re-assign it, or unassign it
+        (`postman: null`). `version` must be the version you read, else 409."""
+        pickup = queries.get_pickup(ref, actor(), for_update=True)
+        name = data["postman"]
+        postman = None if name is None else operations.find_postman(name, pickup.office)
+        return operations.assign_pickup(pickup, postman, data["version"], actor())
+
+
+@blp.route("/<string:ref>/visits", parameters=[REF_PARAMETER])
+class PickupVisits(MethodView):
+    @writes
+    @roles_required(*READERS)
+    @blp.response(200, VisitOut(many=True))
+    @blp.errors(401, 403, 404)
+    def get(self, ref):
+        """The request's visits, oldest first (the view is audited)."""
+        pickup = queries.get_pickup(ref, actor())
+        record_audit(actor().id, "pickup.view_visits", "pickup", pickup.reference)
+        return queries.list_visits(pickup)
+
+    @roles_required(*VISITORS)
+    @blp.arguments(VisitIn())
+    @blp.response(201, VisitRecordedOut())
+    @blp.alt_response(200, schema=VisitRecordedOut(), description="the visit, recorded before")
+    @blp.errors(401, 403, 404, 409)
+    def post(self, data, ref):
+        """Record the visit at the door. Collected: the dossier is made by the counter's intake
+        (channel hotline 1022, this office, received at `visited_at`), its lookup secret shown
+        once and sent to the citizen by SMS. Not collected: a `reason` and a new `day` + `slot`
+        (SMS again) or none (closed). The same `visit_key` again, or a second `collected`,
+        answers the first visit (200, no secret)."""
+        pickup = queries.get_pickup(ref, actor(), for_update=True)
+        outcome = operations.record_visit(pickup, data, actor())
+        answer = {
+            "visit": outcome.visit,
+            "created": outcome.created,
+            "dossier_code": outcome.dossier.code if outcome.dossier else None,
+            "lookup_secret": outcome.secret,
+            "pickup": pickup,
+        }
+        return answer, 201 if outcome.created else 200

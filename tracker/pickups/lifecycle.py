@@ -1,8 +1,18 @@
 """The states of a pickup request and what may follow each: the only place that says so.
 
-A call is `requested`; the office assigns it to a postman (`assigned`), who collects the dossier
-at the door (`collected`, a dossier is made) or does not (`failed`, closed; with a new slot the
-request goes back to `requested`). A request still open may be `cancelled`.
+A call is `requested`; the office assigns it to a postman (`assigned`; unassigned, back to
+`requested`; re-assigned, still `assigned`), who visits at the slot and records the visit:
+
+- collected: `collected`, a dossier is made through the counter's intake. A visit to a
+  `requested` request (nobody assigned yet) takes it first: `requested` -> `assigned` (to the
+  postman who went) -> `collected` or `failed`, both steps audited;
+- not collected, with a new day and slot: back to `requested` (unassigned: the new day may be
+  another postman's, or another office's); from `requested` the state stays and only the
+  schedule moves;
+- not collected, no new slot: `failed`, closed.
+
+A request still open (`requested`, `assigned`) may be `cancelled`. Routing it to another office
+(a new address or day) drops its postman (`assigned` -> `requested`).
 """
 
 from __future__ import annotations
@@ -30,8 +40,9 @@ STATES: dict[str, State] = {
 }
 
 TRANSITIONS: dict[str, frozenset[str]] = {
+    # A visit to an unassigned request takes it first (`assigned`), then says what happened.
     "requested": frozenset({"assigned", "cancelled"}),
-    # Unassigned (back to the office's list), or the postman's visit, or a cancellation.
+    # Unassigned or re-routed (back to the office's list), visited, or cancelled.
     "assigned": frozenset({"requested", "collected", "failed", "cancelled"}),
     "collected": frozenset(),
     "failed": frozenset(),
@@ -66,6 +77,29 @@ SLOTS: dict[str, Slot] = {
 SERVICE_FORMS = ("two_way", "send_only")
 
 
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    label_vi: str
+    label_en: str
+
+
+# Why a postman came back without the dossier; `other` needs a note (the note is the reason).
+VISIT_OUTCOMES = ("collected", "not_collected")
+REASONS: dict[str, Reason] = {
+    r.code: r
+    for r in (
+        Reason("absent", "Không gặp người yêu cầu", "Nobody at home"),
+        Reason("documents_incomplete", "Hồ sơ chưa đủ giấy tờ", "Documents incomplete"),
+        Reason("cancelled_by_citizen", "Công dân không gửi nữa", "Cancelled by the citizen"),
+        Reason("other", "Lý do khác", "Other"),
+    )
+}
+OTHER_REASON = "other"
+# The channel a dossier collected at the door comes through (catalogue data, by its code).
+CHANNEL = "hotline_1022"
+
+
 def allowed_next(state: str) -> list[str]:
     """The states that may follow `state`, in lifecycle order."""
     return [code for code in STATES if code in TRANSITIONS[state]]
@@ -83,3 +117,10 @@ def state_label(code: str) -> dict[str, str]:
 def slot_label(code: str) -> dict[str, str]:
     slot = SLOTS[code]
     return {"code": code, "label_vi": slot.label_vi, "label_en": slot.label_en}
+
+
+def reason_label(code: str | None) -> dict[str, str] | None:
+    if code is None:
+        return None
+    reason = REASONS[code]
+    return {"code": code, "label_vi": reason.label_vi, "label_en": reason.label_en}

@@ -3,13 +3,20 @@ transaction, so a refused request leaves nothing written. Every state change goe
 `change_state`; every change is audited.
 
 A request goes to the office that serves its commune on its day (the catalogue's service areas);
-a new address or a new day routes it again. The citizen is told the slot by SMS when the request
-is made and when it moves (`signals.pickup_scheduled`, heard by the notifications).
+a new address or a new day routes it again (and drops its postman when the office changes). The
+citizen is told the slot by SMS when the request is made and when it moves
+(`signals.pickup_scheduled`, heard by the notifications).
+
+The office assigns a request to one of its postmen (`assign_pickup`); the postman records the
+visit (`record_visit`): collected, the dossier is made by the counter's intake
+(`tracker.dossiers.operations.create_dossier`) through channel hotline 1022; not collected, a
+coded reason and a new slot or the request closed.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -18,13 +25,21 @@ from sqlalchemy import select
 from tracker.accounts.models import User
 from tracker.audit.operations import record_audit
 from tracker.calendar import VN_TZ, is_working_day, local_date, utcnow
-from tracker.catalogue.models import Commune, Office, Procedure
-from tracker.catalogue.queries import find_commune, serving_office
-from tracker.dossiers.operations import check_procedure
-from tracker.errors import Conflict, Phrase, StaleVersion, TransitionNotAllowed, ValidationFailed
+from tracker.catalogue.models import Channel, Commune, Office, Procedure
+from tracker.catalogue.queries import find_commune, find_procedure, serving_office
+from tracker.dossiers.models import Dossier
+from tracker.dossiers.operations import FUTURE_TOLERANCE, check_procedure, create_dossier
+from tracker.errors import (
+    Conflict,
+    DomainError,
+    Phrase,
+    StaleVersion,
+    TransitionNotAllowed,
+    ValidationFailed,
+)
 from tracker.extensions import db
 from tracker.pickups import lifecycle, signals
-from tracker.pickups.models import Pickup
+from tracker.pickups.models import Pickup, PickupVisit
 from tracker.pickups.references import new_reference
 
 log = logging.getLogger(__name__)
@@ -85,10 +100,16 @@ def update_pickup(pickup: Pickup, changes: dict[str, Any], actor: User) -> Picku
     values = _checked_changes(pickup, changes)
     moved = (values["day"], values["slot"]) != (pickup.day, pickup.slot)
     new_phone = values.get("phone", pickup.phone) != pickup.phone
+    # A postman serves their own office: routed to another, the request is on its list again.
+    rerouted = values.get("office", pickup.office) is not pickup.office
     for name, value in values.items():
         setattr(pickup, name, value)
+    if rerouted:
+        pickup.postman = None
     if cancel:
         change_state(pickup, "cancelled", actor)  # one flush, one new version, with the note
+    elif rerouted and pickup.state == "assigned":
+        change_state(pickup, lifecycle.INITIAL_STATE, actor)
     else:
         db.session.flush()
     after = snapshot(pickup)
@@ -156,6 +177,8 @@ def snapshot(pickup: Pickup) -> dict[str, Any]:
         "day": pickup.day.isoformat(),
         "slot": pickup.slot,
         "note": pickup.note,
+        "postman": pickup.postman.username if pickup.postman else None,
+        "dossier": pickup.dossier.code if pickup.dossier else None,
         "state": pickup.state,
         "version": pickup.version,
     }
@@ -218,3 +241,252 @@ def _refuse_state(pickup: Pickup, wanted: str) -> None:
         fields={"state": [f"allowed after {pickup.state}: {', '.join(allowed) or 'none'}"]},
         extra={"current_status": pickup.state, "allowed": allowed},
     )
+
+
+# Assignment and visits ------------------------------------------------------------------------
+
+
+@dataclass
+class VisitOutcome:
+    """A visit recorded (`created`) or found again (a repeat: no secret the second time)."""
+
+    visit: PickupVisit
+    dossier: Dossier | None
+    secret: str | None
+    created: bool
+
+
+def assign_pickup(pickup: Pickup, postman: User | None, version: int, actor: User) -> Pickup:
+    """Assign an open request to an active postman of its office (422 `postman` otherwise),
+    re-assign it, or unassign it (`None`: back to `requested`, on the office's list).
+    `version` must be the version the caller read (409 otherwise). Audited."""
+    _check_version(pickup, version)
+    target = "assigned" if postman is not None else lifecycle.INITIAL_STATE
+    if pickup.state not in lifecycle.OPEN_STATES:
+        _refuse_state(pickup, target)
+    if postman is not None:
+        check_postman(postman, pickup.office)
+    if pickup.postman_id == (postman.id if postman else None):
+        return pickup  # already so: nothing changes, no new version
+    before = {"postman": pickup.postman.username if pickup.postman else None}
+    pickup.postman = postman
+    if pickup.state != target:
+        change_state(pickup, target, actor)
+    else:
+        db.session.flush()
+    after = {"postman": postman.username if postman else None, "version": pickup.version}
+    record_audit(actor.id, "pickup.assign", "pickup", pickup.reference, before=before, after=after)
+    return pickup
+
+
+def check_postman(postman: User, office: Office) -> None:
+    """`postman` is an active postman of `office`; else 422 naming the field `postman`."""
+    if postman.role != "postman" or not postman.active or postman.office_id != office.id:
+        message = "%(name)s is not an active postman of office %(office)s"
+        raise ValidationFailed.field(
+            "postman", Phrase(message, name=postman.username, office=office.code)
+        )
+
+
+def find_postman(username: str, office: Office) -> User:
+    """The active postman of `office` called `username`; an unknown name answers as a user of
+    another office or role (422 `postman`), so the field tells nothing of other offices."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        message = "%(name)s is not an active postman of office %(office)s"
+        raise ValidationFailed.field(
+            "postman", Phrase(message, name=username[:80], office=office.code)
+        )
+    check_postman(user, office)
+    return user
+
+
+def record_visit(pickup: Pickup, data: dict[str, Any], actor: User) -> VisitOutcome:
+    """Record the postman's visit to an open request (`requested` or `assigned`).
+
+    `data`: `outcome` (`collected` | `not_collected`), `visited_at` (default now; not in the
+    future, not before the call), `visit_key` (the client's key of this visit), `note`;
+    collected: `intake`, the intake's data (`DossierCreateIn` loaded: applicant, documents,
+    procedure_code, service_form, postal_item_number, fee_vnd, delivery_address, note), gaps
+    filled from the request (`visit_intake`); not collected: `reason` (`other` with a `note`)
+    and a new `day` + `slot`, or neither (the request is closed, `failed`).
+
+    The caller holds the request's row lock (`queries.get_pickup(..., for_update=True)`): a visit
+    recorded again (its `visit_key` seen, or a second `collected` of a collected request) answers
+    the first one, `created=False`, without the secret. A postman who records a visit takes the
+    request. Intake errors name their field under `intake.`; nothing is written on an error.
+    """
+    earlier = _earlier_visit(pickup, data)
+    if earlier is not None:
+        return VisitOutcome(earlier, earlier.dossier, None, created=False)
+    outcome = data["outcome"]
+    _check_visit_fields(data)
+    if pickup.state not in lifecycle.OPEN_STATES:
+        _refuse_state(pickup, "collected" if outcome == "collected" else "failed")
+    now = utcnow()
+    visited_at = data.get("visited_at") or now
+    if visited_at > now + FUTURE_TOLERANCE:
+        raise ValidationFailed.field("visited_at", "must not be in the future")
+    if visited_at < pickup.created_at:
+        raise ValidationFailed.field("visited_at", "must not be before the call was recorded")
+    visit = PickupVisit(
+        pickup=pickup,
+        actor_id=actor.id,
+        outcome=outcome,
+        note=data.get("note"),
+        visited_at=visited_at,
+        recorded_at=now,
+        visit_key=data.get("visit_key"),
+    )
+    dossier = secret = None
+    if outcome == "collected":
+        dossier, secret = _collect(pickup, visit, data.get("intake") or {}, actor)
+    else:
+        _not_collected(pickup, visit, data, actor)
+    record_audit(actor.id, "pickup.visit", "pickup", pickup.reference, after=visit_snapshot(visit))
+    if dossier is not None:
+        signals.pickup_collected.send(pickup, dossier=dossier, secret=secret)
+    log.info("pickup %s visited: %s", pickup.reference, outcome)
+    return VisitOutcome(visit, dossier, secret, created=True)
+
+
+def _earlier_visit(pickup: Pickup, data: dict[str, Any]) -> PickupVisit | None:
+    visits = select(PickupVisit).where(PickupVisit.pickup_id == pickup.id)
+    if data.get("visit_key"):
+        seen = db.session.scalar(visits.where(PickupVisit.visit_key == data["visit_key"]))
+        if seen is not None:
+            return seen
+    if data["outcome"] == "collected" and pickup.state == "collected":
+        return db.session.scalar(visits.where(PickupVisit.outcome == "collected"))
+    return None
+
+
+def _check_visit_fields(data: dict[str, Any]) -> None:
+    """What goes with each outcome (the API's schema says so too; pages call this directly)."""
+    if data["outcome"] == "collected":
+        for name in ("reason", "day", "slot"):
+            if data.get(name) is not None:
+                raise ValidationFailed.field(name, "only when the dossier was not collected")
+        return
+    if data.get("intake"):
+        raise ValidationFailed.field("intake", "only when the dossier was collected")
+    reason = data.get("reason")
+    if reason not in lifecycle.REASONS:
+        raise ValidationFailed.field("reason", "required when the dossier was not collected")
+    if reason == lifecycle.OTHER_REASON and not (data.get("note") or "").strip():
+        raise ValidationFailed.field("note", "required when the reason is other")
+    if data.get("day") is not None and data.get("slot") is None:
+        raise ValidationFailed.field("slot", "required with a new day")
+    if data.get("slot") is not None and data.get("day") is None:
+        raise ValidationFailed.field("day", "required with a new slot")
+
+
+def _collect(
+    pickup: Pickup, visit: PickupVisit, given: dict[str, Any], actor: User
+) -> tuple[Dossier, str]:
+    """The dossier made at the door by the counter's intake, through hotline 1022, at the
+    request's office, received when the postman was there."""
+    intake = visit_intake(pickup, given, visit.visited_at)
+    channel = db.session.scalar(select(Channel).where(Channel.code == lifecycle.CHANNEL))
+    if channel is None or not channel.is_active_on(local_date(visit.visited_at)):
+        message = Phrase("no active channel %(code)s in the catalogue", code=lifecycle.CHANNEL)
+        raise ValidationFailed.field("channel", message)
+    try:
+        dossier, secret = create_dossier(intake, actor, channel=channel)
+    except DomainError as error:
+        raise _within_intake(error) from error
+    _take(pickup, actor)
+    pickup.dossier = dossier
+    pickup.collected_at = visit.visited_at
+    visit.dossier = dossier
+    db.session.add(visit)
+    change_state(pickup, "collected", actor)  # one flush: the request, the visit
+    return dossier, secret
+
+
+def _take(pickup: Pickup, actor: User) -> None:
+    """The one who went takes the request (a postman: it is theirs now); an unassigned one
+    passes through `assigned` on its way to the visit's outcome."""
+    if actor.role == "postman":
+        pickup.postman = actor
+    if pickup.state == lifecycle.INITIAL_STATE:
+        change_state(pickup, "assigned", actor)
+
+
+def visit_intake(pickup: Pickup, given: dict[str, Any], visited_at: datetime) -> dict[str, Any]:
+    """The intake's data for a dossier collected at the door: what the postman gave, the gaps
+    filled from the request (the caller as applicant, the address as the delivery address of a
+    two-way dossier, the procedure and service form, the procedure's checklist as documents),
+    the request's office, received at `visited_at`. Pages fill their form with it too."""
+    procedure_code = given.get("procedure_code") or (
+        pickup.procedure.code if pickup.procedure else None
+    )
+    if not procedure_code:
+        raise ValidationFailed.field("intake.procedure_code", "required: the call named none")
+    service_form = given.get("service_form") or pickup.service_form
+    intake = {
+        **given,
+        "procedure_code": procedure_code,
+        "service_form": service_form,
+        "applicant": {
+            "name": pickup.caller_name,
+            "phone": pickup.phone,
+            **{k: v for k, v in (given.get("applicant") or {}).items() if v is not None},
+        },
+        "office_code": pickup.office.code,
+        "received_at": visited_at,
+    }
+    if service_form == "two_way" and not given.get("delivery_address"):
+        intake["delivery_address"] = f"{pickup.street}, {pickup.commune.name}"
+    if not given.get("documents"):
+        procedure = find_procedure(procedure_code)
+        intake["documents"] = [dict(doc) for doc in procedure.documents] if procedure else []
+    return intake
+
+
+# The intake's field names as a visit names them: under `intake.`, its moment as the visit's.
+_INTAKE_RENAMED = {"received_at": "visited_at", "office_code": "office"}
+
+
+def _within_intake(error: DomainError) -> DomainError:
+    fields = {
+        _INTAKE_RENAMED.get(name) or (name if name.startswith("intake.") else f"intake.{name}"): m
+        for name, m in error.fields.items()
+    }
+    return type(error)(error.message, fields=fields, extra=error.extra)
+
+
+def _not_collected(pickup: Pickup, visit: PickupVisit, data: dict[str, Any], actor: User) -> None:
+    """A coded reason; with a new slot (checked as a call's, routed again) the request waits
+    for its next visit (`requested`, unassigned, SMS again), without one it is closed."""
+    visit.reason = data["reason"]
+    day, slot = data.get("day"), data.get("slot")
+    if day is None:
+        _take(pickup, actor)
+        db.session.add(visit)
+        change_state(pickup, "failed", actor)
+        return
+    _check_slot(day, slot, utcnow())
+    pickup.commune, pickup.office = _route(pickup.commune.code, day)
+    visit.new_day, visit.new_slot = day, slot
+    pickup.day, pickup.slot, pickup.postman = day, slot, None
+    db.session.add(visit)
+    if pickup.state != lifecycle.INITIAL_STATE:
+        change_state(pickup, lifecycle.INITIAL_STATE, actor)
+    else:
+        db.session.flush()
+    signals.pickup_scheduled.send(pickup, kind="rescheduled")
+
+
+def visit_snapshot(visit: PickupVisit) -> dict[str, Any]:
+    """The audited record of a visit, JSON-ready."""
+    return {
+        "outcome": visit.outcome,
+        "reason": visit.reason,
+        "note": visit.note,
+        "visited_at": visit.visited_at.isoformat(),
+        "new_day": visit.new_day.isoformat() if visit.new_day else None,
+        "new_slot": visit.new_slot,
+        "dossier": visit.dossier.code if visit.dossier else None,
+        "visit_key": visit.visit_key,
+    }

@@ -1,4 +1,5 @@
-"""Read side: the pickups a staff user may see, one by reference or a page of them."""
+"""Read side: the pickups a staff user may see, one by reference or a page of them, and a
+request's visits."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tracker.dossiers.queries import id_of, keyset_page
 from tracker.errors import NotFound, Phrase
 from tracker.extensions import db
 from tracker.pickups.lifecycle import SLOTS
-from tracker.pickups.models import Pickup
+from tracker.pickups.models import Pickup, PickupVisit
 from tracker.pickups.references import normalise_reference
 
 
@@ -46,7 +47,26 @@ def list_pickups(user: User, args: dict[str, Any]) -> tuple[list[Pickup], str | 
         query = query.where(Pickup.day == args["day"])
     if "state" in args:
         query = query.where(Pickup.state == args["state"])
+    if "postman" in args:
+        query = query.where(postman_filter(args["postman"], user))
     return keyset_page(query, Pickup.id, args)
+
+
+def postman_filter(name: str, user: User):
+    """The condition of `?postman=`: `me` (the caller's), `none` (unassigned) or a username
+    (an unknown one matches nothing: the filter says nothing of who exists)."""
+    if name == "me":
+        return Pickup.postman_id == user.id
+    if name == "none":
+        return Pickup.postman_id.is_(None)
+    named = select(User.id).where(User.username == name).scalar_subquery()
+    return Pickup.postman_id == named
+
+
+def list_visits(pickup: Pickup) -> list[PickupVisit]:
+    """A request's visits, in the order they were recorded."""
+    query = select(PickupVisit).where(PickupVisit.pickup_id == pickup.id)
+    return list(db.session.scalars(query.order_by(PickupVisit.id)))
 
 
 def pickups_of_day(user: User, day: date) -> list[Pickup]:

@@ -9,21 +9,29 @@ from marshmallow import ValidationError, fields, validate
 
 from tracker.catalogue.schemas import OFFICE_EXAMPLE, PROCEDURE_EXAMPLE
 from tracker.dossiers.schemas import (
+    ADDRESS_EXAMPLE,
+    FREE_ITEM_EXAMPLE,
     LABEL_DOC,
     PHONE_EXAMPLE,
+    ApplicantPatchIn,
+    DocumentIn,
+    ItemNumberField,
     PhoneField,
     RefOut,
     ServiceFormField,
 )
 from tracker.pickups.lifecycle import (
+    REASONS,
     SERVICE_FORMS,
     SLOTS,
     STATES,
+    VISIT_OUTCOMES,
     allowed_next,
+    reason_label,
     slot_label,
     state_label,
 )
-from tracker.schemas import Day, LoadSchema
+from tracker.schemas import Day, LoadSchema, Timestamp
 
 REF_EXAMPLE = "TG-7K3M-Q9XD"
 COMMUNE_EXAMPLE = "26041"  # Phường Trấn Biên, served by office 810000 (tests/test_pickups.py)
@@ -131,8 +139,74 @@ class PickupPatchIn(LoadSchema):
     )
 
 
+class PostmanIn(LoadSchema):
+    """Who is to go: a postman of the request's office, or null (back on the office's list)."""
+
+    postman = fields.String(
+        required=True,
+        allow_none=True,
+        validate=validate.Length(min=1, max=80),
+        metadata={"description": "a postman's username, or null to unassign", "example": "an.bt"},
+    )
+    version = fields.Integer(
+        strict=True, required=True, metadata={"description": "the version you read", "example": 1}
+    )
+
+
+class VisitIntakeIn(LoadSchema):
+    """The intake at the door (as `POST /api/v1/dossiers`'s); what is left out is taken from the
+    request: the caller as applicant, the address as delivery address (two-way), the procedure,
+    the service form, the procedure's checklist as the documents."""
+
+    service_form = fields.String(
+        validate=validate.OneOf(SERVICE_FORMS), metadata={"example": "two_way"}
+    )
+    procedure_code = _text(40, metadata={"example": PROCEDURE_EXAMPLE})
+    applicant = fields.Nested(ApplicantPatchIn)
+    delivery_address = fields.String(
+        validate=validate.Length(max=500), allow_none=True, metadata={"example": ADDRESS_EXAMPLE}
+    )
+    documents = fields.List(fields.Nested(DocumentIn), validate=validate.Length(max=100))
+    postal_item_number = ItemNumberField(allow_none=True, metadata={"example": FREE_ITEM_EXAMPLE})
+    fee_vnd = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=0, max=1_000_000_000),
+        metadata={"example": 200000},
+    )
+    note = fields.String(validate=validate.Length(max=2000), allow_none=True)
+
+
+class VisitIn(LoadSchema):
+    """A postman's visit: `collected` (with the `intake`) or `not_collected` (with a `reason`,
+    and a new `day` + `slot` or none: the request is closed)."""
+
+    outcome = fields.String(
+        required=True, validate=validate.OneOf(VISIT_OUTCOMES), metadata={"example": "collected"}
+    )
+    visit_key = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "your own key of this visit: sent again, it answers the first",
+            "example": "9f1c2e7a-5b1d-4c6e-8a57-0d3b8f6e2a41",
+        },
+    )
+    visited_at = Timestamp(metadata={"description": "when, at the door (default: now)"})
+    intake = fields.Nested(VisitIntakeIn)
+    reason = fields.String(validate=validate.OneOf(list(REASONS)), metadata={"example": "absent"})
+    note = _note()
+    day = Day(metadata={"description": "a new day agreed (with `slot`)", "example": DAY_EXAMPLE})
+    slot = fields.String(validate=validate.OneOf(list(SLOTS)), metadata={"example": "afternoon"})
+
+
 class PickupListArgs(LoadSchema):
     office = fields.String(validate=validate.Length(max=40), metadata={"example": OFFICE_EXAMPLE})
+    postman = fields.String(
+        validate=validate.Length(min=1, max=80),
+        metadata={
+            "description": "a postman's username; `me` for your own; `none` for unassigned",
+            "example": "me",
+        },
+    )
     day = Day(metadata={"example": DAY_EXAMPLE})
     state = fields.String(validate=validate.OneOf(list(STATES)), metadata={"example": "requested"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
@@ -142,6 +216,11 @@ class PickupListArgs(LoadSchema):
 # ---- dumps --------------------------------------------------------------------------------
 
 _STRING = {"type": "string"}
+_USER_DOC = {"type": "object", "properties": {"username": _STRING, "full_name": _STRING}}
+
+
+def _user(user) -> dict[str, str] | None:
+    return None if user is None else {"username": user.username, "full_name": user.full_name}
 
 
 class PickupOut(ma.Schema):
@@ -171,6 +250,20 @@ class PickupOut(ma.Schema):
     day = fields.Date()
     slot = fields.Function(lambda p: slot_label(p.slot), metadata=LABEL_DOC)
     note = fields.String(allow_none=True)
+    postman = fields.Function(
+        lambda p: _user(p.postman),
+        metadata={**_USER_DOC, "nullable": True, "description": "the assigned postman"},
+    )
+    dossier = fields.Function(
+        lambda p: {"code": p.dossier.code} if p.dossier else None,
+        metadata={
+            "type": "object",
+            "nullable": True,
+            "properties": {"code": _STRING},
+            "description": "the dossier made at the door",
+        },
+    )
+    collected_at = fields.DateTime(allow_none=True)
     allowed_next = fields.Function(
         lambda p: allowed_next(p.state),
         metadata={"type": "array", "items": _STRING, "description": "states that may follow"},
@@ -179,6 +272,41 @@ class PickupOut(ma.Schema):
     updated_at = fields.DateTime()
     state_changed_at = fields.DateTime()
     version = fields.Integer()
+
+
+class VisitOut(ma.Schema):
+    id = fields.Integer()
+    outcome = fields.String(metadata={"description": "collected or not_collected"})
+    reason = fields.Function(
+        lambda v: reason_label(v.reason), metadata={**LABEL_DOC, "nullable": True}
+    )
+    note = fields.String(allow_none=True)
+    new_day = fields.Date(allow_none=True)
+    new_slot = fields.Function(
+        lambda v: slot_label(v.new_slot) if v.new_slot else None,
+        metadata={**LABEL_DOC, "nullable": True},
+    )
+    visited_at = fields.DateTime()
+    recorded_at = fields.DateTime()
+    recorded_by = fields.Function(
+        lambda v: _user(v.actor), metadata={**_USER_DOC, "nullable": True}
+    )
+    dossier = fields.Function(
+        lambda v: v.dossier.code if v.dossier else None,
+        metadata={"type": "string", "nullable": True, "description": "the dossier's code"},
+    )
+    visit_key = fields.String(allow_none=True)
+
+
+class VisitRecordedOut(ma.Schema):
+    visit = fields.Nested(VisitOut)
+    created = fields.Boolean(metadata={"description": "false: the visit was already recorded"})
+    dossier_code = fields.String(allow_none=True)
+    lookup_secret = fields.String(
+        allow_none=True,
+        metadata={"description": "shown once, when the dossier is made; null on a repeat"},
+    )
+    pickup = fields.Nested(PickupOut)
 
 
 class PickupPageOut(ma.Schema):
