@@ -82,7 +82,7 @@ def intake():
     term = request.args.get("q", "").strip()[:200]
     code = request.args.get("procedure", "").strip()[:40]
     if code:
-        procedure = _in_force(code)
+        procedure = procedure_in_force(code)
         if procedure is not None:
             return _form_page(procedure, _defaults(procedure), [], {})
         return _search_page(code, [], {"q": [N_("No procedure in force has this code.")]}, 404)
@@ -104,7 +104,7 @@ def reissue_receipt(code: str):
 
 
 def _submit():
-    values, documents = _typed(request.form)
+    values, documents = typed_intake(request.form)
     logged = session.get("intakes_sent", {}).get(values["form_id"])
     if logged:
         flash(
@@ -116,12 +116,12 @@ def _submit():
             "error",
         )
         return redirect(url_for("dossier_pages.dossier", code=logged), 303)
-    procedure = _in_force(values.get("procedure_code", ""))
+    procedure = procedure_in_force(values.get("procedure_code", ""))
     if procedure is None:
         errors = {"q": [N_("Choose a procedure in force first.")]}
         return _search_page(values.get("procedure_code", ""), [], errors, 422)
     try:
-        data = DossierCreateIn().load(_payload(values, documents))
+        data = DossierCreateIn().load(intake_payload(values, documents))
         dossier, secret = operations.create_dossier(data, actor())
     except (ValidationError, DomainError) as error:
         # Nothing of a refused intake may stay (not even a code number taken for it).
@@ -147,7 +147,7 @@ def _remember_sent(form_id: str, code: str) -> None:
         return response
 
 
-def _typed(form) -> tuple[dict[str, str], list[dict[str, str]]]:
+def typed_intake(form) -> tuple[dict[str, str], list[dict[str, str]]]:
     """What the clerk typed, as typed: the plain fields, and the document rows that have a
     name, in order (so that "documents.N" of an error is the N-th row shown again)."""
     values = {name: form.get(name, "").strip() for name in TEXT_FIELDS}
@@ -168,7 +168,7 @@ def _typed(form) -> tuple[dict[str, str], list[dict[str, str]]]:
     return values, documents
 
 
-def _payload(values: dict[str, str], documents: list[dict[str, str]]) -> dict[str, Any]:
+def intake_payload(values: dict[str, str], documents: list[dict[str, str]]) -> dict[str, Any]:
     """The API's JSON payload from the form: an empty field is left out, as a client would."""
     payload: dict[str, Any] = {name: values[name] for name in TEXT_FIELDS if values[name]}
     if values.get("office_code"):
@@ -199,7 +199,7 @@ def _defaults(procedure: Procedure) -> dict[str, str]:
     }
 
 
-def _in_force(code: str) -> Procedure | None:
+def procedure_in_force(code: str) -> Procedure | None:
     """The procedure in force with `code`, if any. No code holds a NUL character, and
     PostgreSQL refuses one in a query: such a code is not looked up."""
     if "\x00" in code:

@@ -74,3 +74,18 @@ def pickups_of_day(user: User, day: date) -> list[Pickup]:
     slot_order = case({code: rank for rank, code in enumerate(SLOTS)}, value=Pickup.slot)
     query = scope(select(Pickup).where(Pickup.day == day), user)
     return list(db.session.scalars(query.order_by(slot_order, Pickup.reference)))
+
+
+def office_postmen(office_ids: set[int]) -> dict[int, list[User]]:
+    """The active postmen of each office, by name: who may be assigned its pickups."""
+    if not office_ids:
+        return {}
+    query = (
+        select(User)
+        .where(User.role == "postman", User.active.is_(True), User.office_id.in_(office_ids))
+        .order_by(User.full_name, User.username)
+    )
+    found: dict[int, list[User]] = {office_id: [] for office_id in office_ids}
+    for postman in db.session.scalars(query):
+        found[postman.office_id].append(postman)
+    return found

@@ -31,7 +31,6 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from marshmallow import ValidationError
-from sqlalchemy import select
 
 from tracker.accounts.auth import actor
 from tracker.accounts.models import User
@@ -42,10 +41,9 @@ from tracker.catalogue.models import Commune, Office, Procedure
 from tracker.catalogue.queries import all_by_code, find_office, list_offices
 from tracker.database import writes
 from tracker.errors import DomainError, StaleVersion
-from tracker.extensions import db
 from tracker.i18n import N_
 from tracker.pages import form_errors, form_integer, page_roles, safe_next, translate
-from tracker.pickups import lifecycle, operations
+from tracker.pickups import lifecycle, operations, queries
 from tracker.pickups.models import Pickup
 from tracker.pickups.queries import get_pickup, list_visits, pickups_of_day
 from tracker.pickups.schemas import PickupCreateIn
@@ -94,7 +92,7 @@ def index():
         mine = [p for p in pickups if p.postman_id == user.id]
         open_to_take = [p for p in pickups if p.postman_id is None and p.state == "requested"]
     can_assign = user.role in ASSIGN_ROLES
-    postmen = _postmen({p.office_id for p in pickups}) if can_assign else {}
+    postmen = queries.office_postmen({p.office_id for p in pickups}) if can_assign else {}
     page = render_template(
         "pickups/list.html",
         day=day,
@@ -147,21 +145,6 @@ def _office_arg(user: User) -> Office | None:
 def _audit_list(user: User, pickups: list[Pickup]) -> None:
     references = [pickup.reference for pickup in pickups]
     record_audit(user.id, "pickup.list", "pickup", "*", after={"references": references})
-
-
-def _postmen(office_ids: set[int]) -> dict[int, list[User]]:
-    """The active postmen of each office, by name: who may be assigned its pickups."""
-    if not office_ids:
-        return {}
-    query = (
-        select(User)
-        .where(User.role == "postman", User.active.is_(True), User.office_id.in_(office_ids))
-        .order_by(User.full_name, User.username)
-    )
-    found: dict[int, list[User]] = {office_id: [] for office_id in office_ids}
-    for postman in db.session.scalars(query):
-        found[postman.office_id].append(postman)
-    return found
 
 
 def _route_postmen(pickups: list[Pickup], postmen: dict[int, list[User]]) -> list[User]:
@@ -247,7 +230,7 @@ def pickup(ref: str):
         "pickups/pickup.html",
         pickup=found,
         visits=list_visits(found),
-        postmen=_postmen({found.office_id}) if can_assign else {},
+        postmen=queries.office_postmen({found.office_id}) if can_assign else {},
         can_assign=can_assign,
         can_visit=user.role in VISIT_ROLES and open_,
         can_open_dossier=user.role in ("clerk", "admin"),

@@ -25,7 +25,12 @@ from tracker.audit.operations import record_audit
 from tracker.calendar import add_working_days, today_vn
 from tracker.catalogue.models import Procedure
 from tracker.database import writes
-from tracker.dossiers.intake_views import KIND_NAMES, _in_force, _payload, _typed
+from tracker.dossiers.intake_views import (
+    KIND_NAMES,
+    intake_payload,
+    procedure_in_force,
+    typed_intake,
+)
 from tracker.dossiers.models import DOCUMENT_KINDS
 from tracker.errors import DomainError
 from tracker.i18n import N_
@@ -65,7 +70,7 @@ def collect(ref: str):
     code = request.args.get("procedure", "").strip()[:40] or (
         pickup.procedure.code if pickup.procedure else ""
     )
-    procedure = _in_force(code)
+    procedure = procedure_in_force(code)
     errors = {}
     if code and procedure is None:
         errors["procedure_code"] = [N_("No procedure in force has this code.")]
@@ -94,17 +99,17 @@ def _collect_defaults(pickup: Pickup, procedure: Procedure | None) -> dict[str, 
 
 
 def _record_collected(pickup: Pickup):
-    values, documents = _typed(request.form)
+    values, documents = typed_intake(request.form)
     values["visit_key"] = request.form.get("visit_key", "").strip()[:64]
     values["visited_at"] = request.form.get("visited_at", "").strip()[:40]
-    procedure = _in_force(values.get("procedure_code", ""))
+    procedure = procedure_in_force(values.get("procedure_code", ""))
     if procedure is None:
         errors = {"procedure_code": [N_("Choose a procedure in force first.")]}
         return _collect_page(pickup, None, values, documents, errors, 422)
     payload = {
         "outcome": "collected",
         **{name: values[name] for name in ("visit_key", "visited_at") if values[name]},
-        "intake": _payload(values, documents),
+        "intake": intake_payload(values, documents),
     }
     try:
         outcome = operations.record_visit(pickup, _load(payload), actor())
