@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import random
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 from itertools import pairwise
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from tracker.accounts.models import User
 from tracker.accounts.operations import create_user, verify_password
 from tracker.audit.models import AuditEntry
 from tracker.calendar import local_date, today_vn, utcnow
 from tracker.catalogue.models import SERVICE_FORMS, Channel, Office
+from tracker.demo_pickups import CALLS, move_pickups, slots_ahead
 from tracker.dossiers.lifecycle import INITIAL_STATUS, STATUSES, is_allowed
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.extensions import db
+from tracker.notifications.models import Notification
+from tracker.pickups.models import Pickup
 from tracker.reports import queries
 from tracker.reports.growth import build_report
 from tracker.reports.models import Baseline, ReportSetting
@@ -74,7 +78,8 @@ def test_seed_creates_demo_users_and_prints_the_password_once(app):
                          result.output)[1]  # fmt: skip
     assert result.output.count(password) == 1
     users = {u.username: u for u in db.session.scalars(select(User))}
-    assert {u.role for u in users.values()} == {"admin", "manager", "clerk", "agency"}
+    roles = {"admin", "manager", "clerk", "agency", "hotline", "postman"}
+    assert {u.role for u in users.values()} == roles
     clerk_offices = {u.office.code for u in users.values() if u.role == "clerk"}
     assert len(clerk_offices) >= 3
     assert "HL1022" in clerk_offices  # the hotline desk
@@ -96,7 +101,7 @@ def test_seed_is_idempotent_and_keeps_existing_users(app):
     assert verify_password(admin, "an-admin-password")
     assert second.exit_code == 0
     assert second.output == "the database already holds 20 dossiers: demo data not loaded\n"
-    assert (count(Dossier), count(User)) == (dossiers, users) == (20, 7)
+    assert (count(Dossier), count(User)) == (dossiers, users) == (20, 10)
 
 
 def test_seed_refuses_a_production_database(app, monkeypatch):
@@ -207,3 +212,57 @@ def test_seed_keeps_a_go_live_date_a_manager_set(app):
     db.session.commit()
     restored = runner.invoke(args=["demo", "seed"])
     assert "go-live date" in restored.output and queries.go_live_on() is not None
+
+
+def test_seed_records_hotline_calls_in_the_slots_ahead_half_of_them_assigned(app):
+    result = app.test_cli_runner().invoke(args=["demo", "seed", "--dossiers", "20"])
+
+    assert result.exit_code == 0, result.output
+    pickups = list(db.session.scalars(select(Pickup).order_by(Pickup.id)))
+    assert len(pickups) == len(CALLS) and f"{len(CALLS)} calls to hotline 1022" in result.output
+    ahead = slots_ahead(utcnow())
+    assert all((pickup.day, pickup.slot) in ahead for pickup in pickups)
+    assigned = [pickup for pickup in pickups if pickup.state == "assigned"]
+    assert len(assigned) == len(CALLS) // 2
+    assert all(p.postman.role == "postman" and p.postman.office_id == p.office_id for p in assigned)
+    # Each caller was told the slot by SMS.
+    assert count(Notification) >= len(CALLS)
+
+
+def test_a_demo_database_from_another_day_gets_new_calls(app):
+    runner = app.test_cli_runner()
+    runner.invoke(args=["demo", "seed", "--dossiers", "20"])
+    yesterday = today_vn() - timedelta(days=1)
+    db.session.execute(update(Pickup).values(day=yesterday))
+    db.session.commit()
+
+    second = runner.invoke(args=["demo", "seed"])
+
+    assert second.exit_code == 0, second.output
+    assert f"{len(CALLS)} demo calls to hotline 1022 recorded" in second.output
+    assert count(Pickup) == 2 * len(CALLS)
+
+
+def test_the_simulation_assigns_due_calls_and_collects_them_at_the_door(app):
+    app.test_cli_runner().invoke(args=["demo", "seed", "--dossiers", "20"])
+    db.session.execute(update(Pickup).values(day=today_vn()))  # the calls' day has come
+    db.session.commit()
+    before = count(Dossier)
+
+    rng = random.Random(7)
+    for _ in range(3 * len(CALLS)):
+        move_pickups(rng)
+        db.session.commit()
+
+    states = Counter(db.session.scalars(select(Pickup.state)))
+    collected = list(db.session.scalars(select(Pickup).where(Pickup.state == "collected")))
+    assert collected and states["collected"] + states["requested"] == len(CALLS)
+    assert count(Dossier) == before + len(collected)
+    for pickup in collected:
+        assert pickup.dossier.channel.code == "hotline_1022"
+        assert pickup.dossier.office_id == pickup.office_id
+        assert pickup.dossier.applicant_name == pickup.caller_name
+        assert pickup.postman.role == "postman"
+    # A request found nobody home waits for the next working day, unassigned.
+    for pickup in db.session.scalars(select(Pickup).where(Pickup.state == "requested")):
+        assert pickup.day > today_vn() and pickup.postman is None

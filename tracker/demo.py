@@ -31,6 +31,7 @@ from tracker.accounts.operations import create_user
 from tracker.calendar import VN_TZ, local_date, utcnow
 from tracker.catalogue.models import Office, Procedure
 from tracker.catalogue.operations import load_demo_catalogue
+from tracker.demo_pickups import has_calls_ahead, seed_pickups
 from tracker.demo_reports import BASELINE, BASELINE_YEAR, figures_of, seed_baseline, seed_go_live
 from tracker.dossiers.lifecycle import INITIAL_STATUS, STATUSES, TRANSITIONS
 from tracker.dossiers.models import Dossier
@@ -56,6 +57,9 @@ DEMO_USERS = (
     ("clerk_pac", "clerk", "Lê Thị Hồng (demo)", "TTHCC", None),
     ("clerk_hotline", "clerk", "Phạm Minh Tuấn (demo)", "HL1022", None),
     ("officer_tuphap", "agency", "Võ Thanh Hà (demo)", None, "000.00.01.H19"),
+    ("hotline", "hotline", "Đỗ Thị Mai (demo)", None, None),
+    ("postman_bienhoa", "postman", "Huỳnh Văn Phúc (demo)", "810000", None),
+    ("postman_longkhanh", "postman", "Lý Thành Long (demo)", "813000", None),
 )
 
 DESK_CHANNELS = frozenset({"provincial_pac", "district_one_stop", "commune_pasc"})
@@ -124,6 +128,7 @@ class Cast:
     admin: User
     manager: User
     officer: User
+    hotline: User
     clerks: dict[int, User]  # by office id
 
     def counter_actor(self, office: Office) -> User:
@@ -149,14 +154,26 @@ def seed(count: int, password: str | None) -> None:
     existing = db.session.scalar(select(func.count()).select_from(Dossier))
     if existing:
         click.echo(f"the database already holds {existing} dossiers: demo data not loaded")
-        # A demo database seeded before baselines (or go-live dates) existed gets them now.
-        with unit_of_work():
-            added = seed_baseline(None)
-            went_live = seed_go_live(*_demo_pace(existing), None)
+        # A demo database seeded before baselines (or go-live dates, pickup roles) existed gets
+        # them now, and new calls when none is left ahead (a database from another day).
+        generated = password is None
+        password = password or secrets.token_urlsafe(12)
+        try:
+            with unit_of_work():
+                added = seed_baseline(None)
+                went_live = seed_go_live(*_demo_pace(existing), None)
+                cast, created = seed_users(password)
+                calls = 0 if has_calls_ahead() else seed_pickups(cast.hotline, random.Random())
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
         if added:
             click.echo(f"the {BASELINE_YEAR} baseline added")
         if went_live:
             click.echo(f"{went_live} added")
+        if calls:
+            click.echo(f"{calls} demo calls to hotline 1022 recorded for the slots ahead")
+        if created:
+            _echo_users(created, password if generated else None)
         return
     generated = password is None
     password = password or secrets.token_urlsafe(12)
@@ -170,6 +187,7 @@ def seed(count: int, password: str | None) -> None:
             with _quiet("tracker.dossiers.operations"):  # a line per dossier would bury the rest
                 statuses = seed_dossiers(count, cast, random.Random(SEED))
             went_live = seed_go_live(*_demo_pace(count), cast.manager)
+            calls = seed_pickups(cast.hotline, random.Random(SEED))
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"SAMPLE data loaded: {report.loaded} demo procedures, {count} demo dossiers")
@@ -180,6 +198,7 @@ def seed(count: int, password: str | None) -> None:
         click.echo(f"  baseline {BASELINE_YEAR} already entered: kept as it is")
     if went_live:
         click.echo(f"  {went_live}")
+    click.echo(f"  {calls} calls to hotline 1022 for the slots ahead, half assigned to postmen")
     _echo_users(created, password if generated else None)
 
 
@@ -200,7 +219,8 @@ def seed_users(password: str) -> tuple[Cast, list[User]]:
             )
     users = {u.username: u for u in db.session.scalars(select(User))}
     clerks = {u.office_id: u for u in users.values() if u.role == "clerk" and u.office_id}
-    return Cast(users["admin"], users["manager"], users["officer_tuphap"], clerks), created
+    cast = Cast(users["admin"], users["manager"], users["officer_tuphap"], users["hotline"], clerks)
+    return cast, created
 
 
 def _demo_pace(count: int) -> tuple[date, float]:

@@ -4,7 +4,9 @@ own. Never active in production.
 Each run (the beat task `demo.simulate`, on when DEMO_SIMULATION=1, which `make run` sets) takes
 a few open dossiers and sends the next plausible step of each through the real paths: the
 agency's decisions and the post's tracking scans as feed batches (stored, then applied by a
-worker like any feed), the hand-over to the agency as the clerk's own event.
+worker like any feed), the hand-over to the agency as the clerk's own event. Hotline calls due
+today move too (`demo_pickups.move_pickups`): assigned by the office's clerk, then visited by
+its postman.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import func, select
 
 from tracker.calendar import add_working_days, today_vn, utcnow
 from tracker.demo import demo_receiver
+from tracker.demo_pickups import move_pickups
 from tracker.dossiers.lifecycle import TERMINAL
 from tracker.dossiers.models import Dossier
 from tracker.dossiers.operations import record_event
@@ -52,7 +55,7 @@ FAILURES = (
 def simulate(rng: random.Random | None = None, per_run: int = 4) -> dict[str, int]:
     """Move up to `per_run` open dossiers one step; returns how many steps of each kind."""
     rng = rng or random.Random()
-    moved = {"counter": 0, "agency": 0, "postal": 0}
+    moved = {"counter": 0, "agency": 0, "postal": 0, "pickups": move_pickups(rng)}
     agency: list[dict[str, Any]] = []
     postal: list[dict[str, Any]] = []
     for dossier in _open_dossiers(per_run):
