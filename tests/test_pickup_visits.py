@@ -16,11 +16,12 @@ from sqlalchemy import func, select
 
 from tests import test_pickups
 from tests.test_pickups import ELSEWHERE, audited, notices, request_pickup
-from tracker.calendar import add_working_days, is_working_day, utcnow
+from tracker.calendar import add_working_days, is_working_day, local_date, utcnow
 from tracker.dossiers.models import Dossier
 from tracker.extensions import db
 from tracker.notifications.messages import SECRET_PLACEHOLDER
 from tracker.pickups.models import Pickup, PickupVisit
+from tracker.reports.growth import ReportFilters, build_report
 
 # The pickup tests' fixtures: the service areas, the hotline operator, a working day ahead.
 areas = test_pickups.areas
@@ -437,3 +438,25 @@ def test_another_offices_staff_find_no_such_request(
     assert assign(client, postman, ref, postman.user.username, 1).status_code == 403
     assert client.get("/api/v1/dossiers", headers=postman.headers).status_code == 403
     assert (count(Dossier), count(PickupVisit), stored(ref).state) == (0, 0, "requested")
+
+
+def test_a_dossier_collected_at_the_door_counts_in_the_hotline_channel_on_its_day(
+    app, client, postman, pickup
+):
+    visited_at = datetime.fromisoformat(pickup["created_at"]) + timedelta(seconds=1)
+    response = visit(
+        client,
+        postman,
+        pickup["reference"],
+        outcome="collected",
+        visited_at=visited_at.isoformat(),
+    )
+    assert response.status_code == 201, response.get_json()
+
+    day = local_date(visited_at)
+    report = build_report(day.year, day, ReportFilters())
+    channels = {row["code"]: row["metrics"] for row in report["breakdowns"]["channel"]}
+    assert channels["hotline_1022"]["two_way"]["actual"] == 1
+    office = {row["code"]: row["metrics"] for row in report["breakdowns"]["office"]}
+    assert office["810000"]["two_way"]["actual"] == 1
+    assert report["metrics"]["two_way"]["actual"] == 1
