@@ -1,18 +1,19 @@
 """The pickup pages through the Flask test client: the hotline's call form, the office's list
 and its assignments, the route sheet, the postman's list and visit forms (collected, not
-collected); each page's roles (403), scope (404), errors beside their fields, nothing written
-by a refused form, and a double tap or a reload that makes one dossier."""
+collected), a request's change and cancellation when the citizen calls back; each page's roles
+(403), scope (404), errors beside their fields, nothing written by a refused form, and a double
+tap or a reload that makes one dossier."""
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 import pytest
 from sqlalchemy import func, select
 
 from tests.pages import csrf_of, post_form, sign_in, text_of
-from tracker.calendar import add_working_days
+from tracker.calendar import VN_TZ, add_working_days
 from tracker.catalogue.models import Commune, ServiceArea
 from tracker.dossiers.models import Dossier
 from tracker.extensions import db
@@ -583,3 +584,230 @@ def test_visited_at_in_the_future_is_refused(client, make_staff, make_pickup):
     )
     assert response.status_code == 422
     assert 'id="visited_at-error"' in response.get_data(as_text=True)
+
+
+# A citizen calls back: change the slot, or cancel -----------------------------------------------
+
+
+def change_form(client, pickup: Pickup, **fields) -> dict[str, str]:
+    """The change form of the request's page as it is filled (the version read, the request's
+    values), with `fields` typed over them."""
+    page = client.get(f"/pickups/{pickup.reference}").get_data(as_text=True)
+    start = page.index('action="/pickups/' + pickup.reference + '/change"')
+    form = page[start : page.index("</form>", start)]
+    values = dict(
+        re.findall(
+            r'<input id="([^"]+)" name="[^"]+" type="(?:text|tel|date)" value="([^"]*)"', form
+        )
+    )
+    data = {
+        "version": re.search(r'name="version" value="(\d+)"', form).group(1),
+        "day": values["day"],
+        "slot": re.search(r'name="slot" value="(\w+)" checked', form).group(1),
+        "phone": values["phone"],
+        "address.street": values["address-street"],
+        "address.commune_code": re.search(r'<option value="(\d+)" selected', form).group(1),
+        "note": re.search(r'<textarea id="note" name="note"[^>]*>([^<]*)</textarea>', form).group(
+            1
+        ),
+    }
+    data.update(fields)
+    return data
+
+
+def send_change(client, pickup: Pickup, **fields):
+    data = change_form(client, pickup, **fields)
+    url = f"/pickups/{pickup.reference}/change"
+    return post_form(client, url, data, page=f"/pickups/{pickup.reference}")
+
+
+def send_cancel(client, pickup: Pickup, **fields):
+    data = {"version": str(fresh(pickup).version), "note": "", "confirm": "yes", **fields}
+    url = f"/pickups/{pickup.reference}/cancel"
+    return post_form(client, url, data, page=f"/pickups/{pickup.reference}")
+
+
+@pytest.mark.parametrize("role", ["hotline", "clerk", "admin"])
+def test_a_call_back_moves_the_slot_and_the_citizen_gets_an_sms(
+    client, make_staff, make_pickup, day, role
+):
+    pickup = make_pickup()
+    read = pickup.version
+    signed_in(client, make_staff(role))
+    page = text_of(client.get(f"/pickups/{pickup.reference}"))
+    assert "Đổi lịch hẹn" in page and "Hủy yêu cầu" in page
+    later = add_working_days(day, 1)
+    sent_before = count(Notification)
+    response = send_change(client, pickup, day=later.isoformat(), slot="afternoon")
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/pickups/{pickup.reference}"
+    shown = text_of(client.get(response.headers["Location"]))
+    assert f"Đã dời yêu cầu thu gom {pickup.reference}" in shown and "nhận SMS" in shown
+    moved = fresh(pickup)
+    assert (moved.day, moved.slot, moved.version) == (later, "afternoon", read + 1)
+    assert (moved.phone, moved.street, moved.note) == (
+        "0912345678",
+        "12 Đường 30/4",
+        "Gọi trước 15 phút",
+    )
+    assert count(Notification) == sent_before + 1
+    sms = db.session.scalars(select(Notification).order_by(Notification.id.desc())).first()
+    assert (sms.kind, sms.pickup_id, sms.recipient) == (
+        "pickup_rescheduled",
+        pickup.id,
+        "0912345678",
+    )
+
+
+def test_a_corrected_address_and_phone_are_stored_and_routed_again(
+    client, make_staff, make_pickup, catalogue
+):
+    pickup = make_pickup()
+    signed_in(client, make_staff("hotline"))
+    sent_before = count(Notification)
+    response = send_change(
+        client,
+        pickup,
+        phone="0987 111 222",
+        **{"address.street": "7 Đường Hố Nai", "address.commune_code": "26046"},
+    )
+    assert response.status_code == 303
+    assert "số điện thoại mới sẽ nhận SMS" in text_of(client.get(response.headers["Location"]))
+    changed = fresh(pickup)
+    assert (changed.phone, changed.street, changed.commune.code) == (
+        "0987111222",
+        "7 Đường Hố Nai",
+        "26046",
+    )
+    assert changed.office_id == catalogue.other_office.id
+    assert count(Notification) == sent_before + 1
+    version = changed.version
+    # The form sent again as it is changes nothing, and says so.
+    same = send_change(client, changed)
+    assert same.status_code == 303
+    assert "Không có gì thay đổi" in text_of(client.get(same.headers["Location"]))
+    assert fresh(pickup).version == version
+
+
+def test_a_call_back_cancels_the_request(client, make_staff, make_pickup):
+    pickup = make_pickup()
+    signed_in(client, make_staff("clerk"))
+    sent_before = count(Notification)
+    response = send_cancel(client, pickup, note="Công dân tự nộp tại bưu cục")
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"])
+    shown = text_of(page)
+    assert f"Đã hủy yêu cầu thu gom {pickup.reference}" in shown
+    cancelled = fresh(pickup)
+    assert (cancelled.state, cancelled.note) == ("cancelled", "Công dân tự nộp tại bưu cục")
+    assert count(Notification) == sent_before
+    # A closed request offers neither form any more.
+    assert "/change" not in page.get_data(as_text=True)
+
+
+def test_a_cancellation_must_be_confirmed(client, make_staff, make_pickup):
+    pickup = make_pickup()
+    signed_in(client, make_staff("hotline"))
+    response = send_cancel(client, pickup, confirm="", note="Không cần nữa")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'id="confirm-error"' in html and "Không cần nữa" in html
+    assert fresh(pickup).state == "requested"
+
+
+@pytest.mark.parametrize("which", ["day_off", "past_day", "past_slot"])
+def test_a_day_off_or_a_past_slot_is_refused_beside_the_field_and_nothing_changes(
+    client, make_staff, make_pickup, day, today, monkeypatch, which
+):
+    pickup = make_pickup(slot="morning")
+    read = pickup.version
+    signed_in(client, make_staff("hotline"))
+    sent_before = count(Notification)
+    if which == "day_off":
+        sunday = date.fromordinal(day.toordinal() + (6 - day.weekday()))
+        fields, field = {"day": sunday.isoformat(), "phone": "0987111222"}, "day"
+    elif which == "past_day":
+        fields, field = {"day": date.fromordinal(today.toordinal() - 1).isoformat()}, "day"
+    else:  # the pickup's day has come and its afternoon has ended
+        now = datetime.combine(day, time(17, 30), tzinfo=VN_TZ)
+        monkeypatch.setattr("tracker.pickups.operations.utcnow", lambda: now)
+        fields, field = {"slot": "afternoon"}, "slot"
+    response = send_change(client, pickup, **fields)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert f'id="{field}-error"' in html
+    assert f'value="{fields.get("day", day.isoformat())}"' in html  # what was typed is kept
+    kept = fresh(pickup)
+    assert (kept.day, kept.slot, kept.phone, kept.version) == (
+        day,
+        "morning",
+        "0912345678",
+        read,
+    )
+    assert count(Notification) == sent_before
+
+
+def test_a_stale_version_is_told_and_nothing_changes(client, make_staff, make_pickup, day):
+    pickup = make_pickup()
+    read = pickup.version
+    signed_in(client, make_staff("hotline"))
+    later = add_working_days(day, 1)
+    opened = change_form(client, pickup, day=later.isoformat())
+    # Someone else moves it meanwhile.
+    assert send_change(client, pickup, slot="afternoon").status_code == 303
+    url = f"/pickups/{pickup.reference}/change"
+    response = post_form(client, url, opened, page=f"/pickups/{pickup.reference}")
+    assert response.status_code == 303
+    assert "đã được người khác thay đổi" in text_of(client.get(response.headers["Location"]))
+    assert (fresh(pickup).day, fresh(pickup).slot) == (day, "afternoon")
+    stale_cancel = send_cancel(client, pickup, version=str(read))
+    assert stale_cancel.status_code == 303
+    assert fresh(pickup).state == "requested"
+
+
+def change_and_cancel(client, pickup: Pickup, *, page: str) -> list[int]:
+    """The statuses of a change and of a cancellation sent with the CSRF token of `page`."""
+    token = csrf_of(client.get(page))
+    data = {"version": str(pickup.version), "confirm": "yes", "slot": "afternoon"}
+    return [
+        client.post(
+            f"/pickups/{pickup.reference}/{action}", data={**data, "csrf_token": token}
+        ).status_code
+        for action in ("change", "cancel")
+    ]
+
+
+@pytest.mark.parametrize("role", ["postman", "manager"])
+def test_a_postman_or_a_manager_may_not_change_or_cancel(
+    app, client, make_staff, make_pickup, role
+):
+    pickup = make_pickup()
+    read = pickup.version
+    signed_in(client, make_staff(role))
+    assert change_and_cancel(client, pickup, page="/") == [403, 403]
+    if role == "postman":
+        page = client.get(f"/pickups/{pickup.reference}").get_data(as_text=True)
+        assert "/change" not in page and "/cancel" not in page
+    assert (fresh(pickup).state, fresh(pickup).version) == ("requested", read)
+
+
+def test_another_offices_clerk_gets_404(client, make_staff, make_pickup, catalogue):
+    pickup = make_pickup()
+    signed_in(client, make_staff("clerk", office=catalogue.other_office))
+    assert change_and_cancel(client, pickup, page="/pickups") == [404, 404]
+    assert (fresh(pickup).state, fresh(pickup).slot) == ("requested", "morning")
+
+
+def test_a_closed_request_cannot_be_changed_or_cancelled(client, make_staff, make_pickup, day):
+    pickup = make_pickup()
+    signed_in(client, make_staff("hotline"))
+    form = change_form(client, pickup, slot="afternoon")
+    assert send_cancel(client, pickup).status_code == 303
+    url = f"/pickups/{pickup.reference}/change"
+    response = post_form(client, url, form, page=f"/pickups/{pickup.reference}")
+    assert response.status_code == 303
+    assert "không thể sửa hay hủy nữa" in text_of(client.get(response.headers["Location"]))
+    again = send_cancel(client, pickup)
+    assert again.status_code == 303
+    closed = fresh(pickup)
+    assert (closed.state, closed.slot) == ("cancelled", "morning")

@@ -1,5 +1,6 @@
 """The pickup pages of the office and the hotline: the call form, the day's list with its
-assignments, a request's page and the printable route sheet.
+assignments and the printable route sheet (a request's page, with its change and cancellation,
+is in `request_views.py`).
 
 A hotline operator records a call (`/pickups/new`) through the API's load schema and the same
 operation (`operations.request_pickup`); the office's clerks see the day's pickups by slot and
@@ -45,7 +46,7 @@ from tracker.i18n import N_
 from tracker.pages import form_errors, form_integer, page_roles, safe_next, translate
 from tracker.pickups import lifecycle, operations, queries
 from tracker.pickups.models import Pickup
-from tracker.pickups.queries import get_pickup, list_visits, pickups_of_day
+from tracker.pickups.queries import get_pickup, pickups_of_day
 from tracker.pickups.schemas import PickupCreateIn
 from tracker.unit_of_work import discard
 
@@ -54,6 +55,7 @@ LIST_ROLES = ("clerk", "postman", "hotline", "admin")
 CALL_ROLES = ("hotline", "admin")
 ASSIGN_ROLES = ("clerk", "admin")
 VISIT_ROLES = ("postman", "clerk", "admin")
+CHANGE_ROLES = ("hotline", "clerk", "admin")
 ROUTE_ROLES = ("clerk", "postman", "admin")
 # The call form's fields, by payload path of POST /api/v1/pickups.
 CALL_FIELDS = (
@@ -214,31 +216,6 @@ def _join(messages: list[str]) -> str:
     return "; ".join(translate(message) for message in messages)
 
 
-# A request's page -----------------------------------------------------------------------------
-
-
-@writes
-@page_roles(*LIST_ROLES)
-def pickup(ref: str):
-    """One request: the call, its state, its assignment, the visits and the dossier made."""
-    user = actor()
-    found = get_pickup(ref, user)
-    record_audit(user.id, "pickup.view", "pickup", found.reference)
-    open_ = found.state in lifecycle.OPEN_STATES
-    can_assign = user.role in ASSIGN_ROLES and open_
-    page = render_template(
-        "pickups/pickup.html",
-        pickup=found,
-        visits=list_visits(found),
-        postmen=queries.office_postmen({found.office_id}) if can_assign else {},
-        can_assign=can_assign,
-        can_visit=user.role in VISIT_ROLES and open_,
-        can_open_dossier=user.role in ("clerk", "admin"),
-        words=words(),
-    )
-    return page
-
-
 # The hotline's call form ---------------------------------------------------------------------
 
 
@@ -315,21 +292,26 @@ def _remember_call(form_id: str, reference: str) -> None:
 
 
 def _call_page(values: dict[str, str], errors: dict[str, list[str]], status: int = 200):
-    today = today_vn()
-    communes = sorted(
-        (c for c in all_by_code(Commune) if c.is_active_on(today)), key=lambda c: c.name
-    )
     page = render_template(
         "pickups/new.html",
         values=values,
         errors=errors,
-        communes=[(c.code, f"{c.name} ({c.code})") for c in communes],
+        communes=commune_choices(),
         procedures=pickup_procedures(),
         service_forms=lifecycle.SERVICE_FORMS,
-        today=today,
+        today=today_vn(),
         words=words(),
     )
     return page, status
+
+
+def commune_choices() -> list[tuple[str, str]]:
+    """The communes in force today, by name, for an address's list to pick from."""
+    today = today_vn()
+    communes = sorted(
+        (c for c in all_by_code(Commune) if c.is_active_on(today)), key=lambda c: c.name
+    )
+    return [(c.code, f"{c.name} ({c.code})") for c in communes]
 
 
 def pickup_procedures() -> list[Procedure]:
