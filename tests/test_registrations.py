@@ -352,7 +352,7 @@ def test_the_queue_lists_results_ready_at_the_agency_and_a_collection_run_fetche
     )
     assert answer.status_code == 200
     text = text_of(answer)
-    assert "Collect results from the agency" in text
+    assert "Nhận kết quả tại cơ quan giải quyết" in text  # the collection run's title
     rows = re.findall(r'<tr class="outcome-([a-z_]+)">', answer.get_data(as_text=True))
     assert rows == ["recorded", "not_found", "not_allowed", "not_found", "recorded"]
     assert [dossier_of(c).status for c in (first, second, waiting, elsewhere)] == [
