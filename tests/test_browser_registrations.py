@@ -113,6 +113,11 @@ def test_a_registration_at_the_pac_goes_from_registration_to_delivery(
     page.wait_for_url(f"{base}/dossiers/{code}#timeline")
     assert "Nguyễn Văn Tâm" in page.locator("#timeline").inner_text()
     assert status_of(code) == "delivered"
+    # The clerk's new pages on a phone: nothing wider than the screen.
+    page.set_viewport_size({"width": 360, "height": 740})
+    for url in ("/registrations/new", "/dossiers/scan?mode=collect", "/dossiers"):
+        page.goto(base + url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360, url
 
     # 5. The applicant's lookup on a phone: delivered, to a family member, no name.
     phone = chromium.new_context(viewport={"width": 360, "height": 740}, locale="vi-VN")
