@@ -551,7 +551,6 @@ def check_reference_free(
         raise Conflict(
             f"agency reference {reference} is already dossier {existing.code}",
             fields={"agency_reference": [f"already used by dossier {existing.code}"]},
-            extra={"existing_code": existing.code},
         )
     raise Conflict(
         f"agency reference {reference} is already used by another dossier",
