@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
+from uuid import uuid4
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import dossier_payload
+from tests.conftest import dossier_payload, intake_data
 from tracker.calendar import VN_TZ, utcnow
 from tracker.dossiers import lifecycle, operations
-from tracker.dossiers.lifecycle import STATUSES, TERMINAL
+from tracker.dossiers.lifecycle import REGISTERED, STATUSES, TERMINAL
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.dossiers.timeliness import timeliness
 from tracker.errors import (
@@ -44,6 +45,9 @@ EXPECTED_NEXT: dict[str, dict[str, list[str]]] = {
         "delivery_failed": ["out_for_delivery", "delivered", "returned_to_agency"],
     },
     "return_only": {
+        # A return registration: the agency's result, then the post fetches it.
+        "registered": ["result_ready", "withdrawn"],
+        "result_ready": ["result_collected"],
         "result_collected": ["out_for_delivery", "delivered"],
         "out_for_delivery": ["delivery_failed", "delivered"],
         "delivery_failed": ["out_for_delivery", "delivered", "returned_to_agency"],
@@ -101,6 +105,9 @@ PATHS: dict[str, list[list[str]]] = {
         ["delivered"],
         ["out_for_delivery", "delivery_failed", "out_for_delivery", "delivery_failed", "delivered"],
         ["out_for_delivery", "delivery_failed", "returned_to_agency"],
+        # From a return registration (a path starting with its first status).
+        [REGISTERED, "result_ready", "result_collected", "out_for_delivery", "delivered"],
+        [REGISTERED, "withdrawn"],
     ],
     "send_only": [
         ["forwarded", "processing", "result_ready", "collected_in_person"],
@@ -151,6 +158,14 @@ def walk(
         when += step
         assert move(dossier, status, when).applied
     return when
+
+
+def registration(when: datetime) -> Dossier:
+    """A return registration (`initial_status` registered) logged at `when`."""
+    data = intake_data("return_only", received_at=when, agency_reference=f"HS-{uuid4().hex[:12]}")
+    dossier, _secret = operations.create_dossier(data, None, initial_status=REGISTERED)
+    db.session.commit()
+    return dossier
 
 
 def event_count(dossier: Dossier) -> int:
@@ -218,7 +233,7 @@ def test_initial_statuses():
 def test_paths_cover_every_transition(form):
     taken = set()
     for path in PATHS[form]:
-        statuses = [lifecycle.INITIAL_STATUS[form], *path]
+        statuses = path if path[0] == REGISTERED else [lifecycle.INITIAL_STATUS[form], *path]
         taken.update(pairwise(statuses))
         assert statuses[-1] in TERMINAL
     table = {(a, b) for a, after in EXPECTED_NEXT[form].items() for b in after}
@@ -251,9 +266,12 @@ def test_initial_status_per_form(app, make_dossier, form, initial, first_allowed
 @pytest.mark.parametrize("form", FORMS)
 def test_every_path_through_record_event(app, make_dossier, form):
     for path in PATHS[form]:
-        dossier = make_dossier(form, received_at=MONDAY)
+        if path[0] == REGISTERED:
+            dossier, path = registration(MONDAY), path[1:]
+        else:
+            dossier = make_dossier(form, received_at=MONDAY)
         when = MONDAY
-        history = [lifecycle.INITIAL_STATUS[form]]
+        history = [dossier.status]
         for status in path:
             when += timedelta(hours=2)
             assert_refuses_all_but_allowed(dossier, when)

@@ -83,6 +83,7 @@ def register_blueprints(app: Flask) -> None:
     from tracker.api import api
     from tracker.catalogue.api import blp as catalogue_api
     from tracker.dossiers.api import blp as dossiers_api
+    from tracker.dossiers.api import registrations_blp as registrations_api
     from tracker.feeds.api import blp as feeds_api
     from tracker.health import blp as health
     from tracker.imports.api import blp as imports_api
@@ -95,6 +96,7 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in (
         catalogue_api,
         dossiers_api,
+        registrations_api,
         tracking_api,
         feeds_api,
         imports_api,

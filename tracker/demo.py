@@ -33,7 +33,7 @@ from tracker.catalogue.models import Office, Procedure
 from tracker.catalogue.operations import load_demo_catalogue
 from tracker.demo_pickups import has_calls_ahead, seed_pickups
 from tracker.demo_reports import BASELINE, BASELINE_YEAR, figures_of, seed_baseline, seed_go_live
-from tracker.dossiers.lifecycle import INITIAL_STATUS, STATUSES, TRANSITIONS
+from tracker.dossiers.lifecycle import INITIAL_STATUSES, REGISTERED, STATUSES, TRANSITIONS
 from tracker.dossiers.models import Dossier
 from tracker.dossiers.operations import AGENCY_STATUSES, create_dossier, record_event
 from tracker.dossiers.s10 import check_digit
@@ -300,12 +300,17 @@ def _office_weight(form: str, channel: str) -> int:
 
 def _reaches(form: str, status: str) -> bool:
     table = TRANSITIONS[form]
-    return status == INITIAL_STATUS[form] or any(status in after for after in table.values())
+    return status in INITIAL_STATUSES[form] or any(status in after for after in table.values())
 
 
 def _story(rng: random.Random, form: str) -> list[str]:
     """A plausible whole life of a dossier, from the post taking charge to a terminal status."""
     if form == "return_only":
+        if rng.random() < 0.25:
+            # A return registration at a one-stop desk: the post fetches the result later.
+            if rng.random() < 0.05:
+                return [REGISTERED, "withdrawn"]
+            return [REGISTERED, "result_ready", "result_collected", *_delivery(rng)]
         return ["result_collected", *_delivery(rng)]
     path = ["received"]
     if rng.random() < 0.04:
@@ -362,8 +367,11 @@ def _received_at(rng: random.Random, now: datetime) -> datetime:
 
 
 def _run_plan(rng: random.Random, plan: Plan, cast: Cast, serial: int, now: datetime) -> str:
+    registration = plan.story[0] == REGISTERED
     dossier, _secret = create_dossier(
-        _dossier_data(rng, plan, serial), cast.counter_actor(plan.office)
+        _dossier_data(rng, plan, serial),
+        cast.counter_actor(plan.office),
+        initial_status=REGISTERED if registration else None,
     )
     for status, offset in zip(plan.story[1:], plan.offsets[1:], strict=True):
         if plan.received_at + offset > now - timedelta(minutes=5):
@@ -417,6 +425,8 @@ def _dossier_data(rng: random.Random, plan: Plan, serial: int) -> dict:
         "postal_item_number": f"EB{digits}{check_digit(digits)}VN",
         "fee_vnd": plan.procedure.fee_vnd or 0,
     }
+    if plan.story[0] == REGISTERED:
+        data["agency_reference"] = f"DEMO-{digits}"  # the agency's own code, made up
     if plan.service_form != "send_only":
         data["delivery_address"] = (
             f"{rng.randrange(1, 300)} {rng.choice(STREETS)}, {rng.choice(WARDS)}, tỉnh Đồng Nai"

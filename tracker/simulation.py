@@ -64,6 +64,15 @@ def simulate(rng: random.Random | None = None, per_run: int = 4) -> dict[str, in
             moved["counter"] += 1
         elif dossier.status in AGENCY_NEXT and dossier.service_form != "return_only":
             agency.append(_agency_event(rng, dossier))
+        elif dossier.status == "registered":
+            # The agency's system names a return registration by its own code.
+            agency.append(
+                _new_event(
+                    agency_reference=dossier.agency_reference,
+                    agency_code=dossier.agency.code,
+                    status="result_ready",
+                )
+            )
         elif dossier.status in POSTAL_NEXT and dossier.service_form != "send_only":
             postal.append(_postal_event(rng, dossier))
     for source, events in (("agency", agency), ("postal", postal)):

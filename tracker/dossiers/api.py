@@ -11,7 +11,7 @@ from tracker.accounts.auth import actor, roles_required
 from tracker.api import Blueprint
 from tracker.audit.operations import record_audit
 from tracker.database import writes
-from tracker.dossiers import operations, queries
+from tracker.dossiers import operations, queries, registrations
 from tracker.dossiers.schemas import (
     CODE_PARAMETER,
     DossierCreatedOut,
@@ -24,6 +24,7 @@ from tracker.dossiers.schemas import (
     EventOut,
     EventRecordedOut,
     ReceiptOut,
+    RegistrationCreateIn,
 )
 
 blp = Blueprint(
@@ -138,3 +139,25 @@ def reissue_receipt(code):
     dossier = queries.get_dossier(code, actor(), for_update=True)
     secret = operations.reissue_receipt(dossier, actor())
     return {"code": dossier.code, "lookup_secret": secret}
+
+
+registrations_blp = Blueprint(
+    "registrations",
+    __name__,
+    url_prefix="/api/v1/registrations",
+    description="Return registrations: results to fetch from the agency and return by post",
+)
+
+
+@registrations_blp.route("", methods=["POST"])
+@roles_required(*registrations.REGISTRAR_ROLES)
+@registrations_blp.arguments(RegistrationCreateIn())
+@registrations_blp.response(201, DossierCreatedOut())
+@registrations_blp.errors(401, 403, 409)
+def register_return(data):
+    """Register a result for return by post, keyed by the agency's own dossier code: a
+    `return_only` dossier in `registered` (read it with the dossier endpoints). 409 when the
+    agency's reference is already on a dossier (named only when you may see it)."""
+    dossier, secret = registrations.register_return(data, actor())
+    dossier.lookup_secret = secret
+    return dossier

@@ -22,6 +22,14 @@ STATUSES: dict[str, Status] = {
         Status("supplement_required", "Yêu cầu bổ sung", "Supplement required", 5),
         Status("rejected", "Không đủ điều kiện giải quyết", "Not eligible (refused)", 3),
         Status("result_ready", "Đã có kết quả", "Result ready", 9),
+        # No national code: the one-stop system knows its own dossier's status; that the post
+        # will return the result is the submission channel's business (KenhThucHien), not a status.
+        Status(
+            "registered",
+            "Đã đăng ký trả kết quả qua bưu điện",
+            "Registered for return by post",
+            None,
+        ),
         Status("result_collected", "Bưu điện đã nhận kết quả", "Result taken by the post", None),
         Status("out_for_delivery", "Đang phát", "Out for delivery", None),
         Status("delivery_failed", "Phát không thành công", "Delivery failed", None),
@@ -40,8 +48,11 @@ SERVICE_FORM_LABELS = {
 
 TERMINAL = frozenset({"delivered", "returned_to_agency", "collected_in_person", "withdrawn"})
 
-# While a dossier is in one of these, the agency's clock runs (or is paused for a supplement).
-AGENCY_CLOCK = frozenset({"received", "forwarded", "processing", "supplement_required"})
+# While a dossier is in one of these, the agency's clock runs (or is paused for a supplement). A
+# return registration waits for the agency's result: its appointment date is the agency's.
+AGENCY_CLOCK = frozenset(
+    {"received", "forwarded", "processing", "supplement_required", "registered"}
+)
 # Past its due date in one of these, a dossier is overdue (the clock is paused in the others).
 OVERDUE_STATUSES = AGENCY_CLOCK - {"supplement_required"}
 
@@ -72,7 +83,13 @@ TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
         "result_ready": {"result_collected"},
         **_OUTBOUND,
     },
-    "return_only": dict(_OUTBOUND),
+    "return_only": {
+        # A return registration (one-stop desk, PAC): the agency's result, then the post fetches
+        # it; the citizen may withdraw before the result.
+        "registered": {"result_ready"} | _WITHDRAWABLE,
+        "result_ready": {"result_collected"},
+        **_OUTBOUND,
+    },
     "send_only": {
         **_INBOUND,
         "rejected": {"collected_in_person"},
@@ -85,13 +102,20 @@ TRANSITIONS = {
 }
 
 INITIAL_STATUS = {"two_way": "received", "send_only": "received", "return_only": "result_collected"}
+# A return registration starts before the result exists (`operations.create_dossier`).
+REGISTERED = "registered"
+# The first statuses a dossier may have, by service form.
+INITIAL_STATUSES = {
+    form: frozenset({status, REGISTERED} if form == "return_only" else {status})
+    for form, status in INITIAL_STATUS.items()
+}
 
 
 def reachable(service_form: str) -> frozenset[str]:
     """Every status a dossier of this service form can ever be in."""
     table = TRANSITIONS[service_form]
     return frozenset(
-        {INITIAL_STATUS[service_form], *table, *(s for t in table.values() for s in t)}
+        {*INITIAL_STATUSES[service_form], *table, *(s for t in table.values() for s in t)}
     )
 
 

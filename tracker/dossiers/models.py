@@ -38,6 +38,8 @@ class Dossier(db.Model):
         CheckConstraint("fee_vnd >= 0", name="fee_not_negative"),
         Index("ix_dossiers_office_received", "office_id", "received_at"),
         Index("ix_dossiers_status_due", "status", "due_date"),
+        # An agency's own dossier code names one dossier of that agency (NULLs are distinct).
+        Index("uq_dossiers_agency_reference", "agency_id", "agency_reference", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

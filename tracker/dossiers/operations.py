@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from tracker.accounts.models import User
+from tracker.accounts.visibility import visible_to
 from tracker.audit.operations import record_audit, record_audits
 from tracker.calendar import local_date, utcnow
 from tracker.catalogue.models import Channel, Office, Procedure
@@ -113,11 +114,14 @@ def create_dossier(
     *,
     source: str = "counter",
     channel: Channel | None = None,
+    initial_status: str | None = None,
 ) -> tuple[Dossier, str]:
     """Log a dossier the post took charge of. Returns it with its lookup secret (shown once).
 
     It comes through its office's channel, unless `channel` says otherwise (a dossier collected
-    at the citizen's door by a postman of the office came through hotline 1022)."""
+    at the citizen's door by a postman of the office came through hotline 1022).
+    `initial_status` "registered" logs a return registration (`tracker.dossiers.registrations`):
+    a return_only dossier whose result the post will fetch from the agency later."""
     received_at, procedure, office = _check_intake(data, actor)
     channel = channel or office.channel
     received_on = local_date(received_at)
@@ -144,6 +148,7 @@ def create_dossier(
         lookup_secret_hash=codes.hash_secret(code, secret),
         created_by_id=actor.id if actor else None,
         now=utcnow(),
+        status=initial_status,
     )
     row["channel_id"] = channel.id
     # ...and its catalogue rows as the loaded objects, for whatever reads them next.
@@ -355,7 +360,7 @@ def update_dossier(dossier: Dossier, changes: dict[str, Any], actor: User) -> Do
                 for name in refused
             },
         )
-    _check_corrections(dossier, changes)
+    _check_corrections(dossier, changes, actor)
     new_item = changes.get("postal_item_number")
     item_changed = new_item != dossier.postal_item_number
     before = snapshot(dossier)
@@ -379,7 +384,10 @@ def update_dossier(dossier: Dossier, changes: dict[str, Any], actor: User) -> Do
     return dossier
 
 
-def _check_corrections(dossier: Dossier, changes: dict[str, Any]) -> None:
+def _check_corrections(dossier: Dossier, changes: dict[str, Any], actor: User) -> None:
+    reference = changes.get("agency_reference")
+    if reference and reference != dossier.agency_reference:
+        check_reference_free(dossier.agency_id, reference, dossier.id, actor)
     item = changes.get("postal_item_number")
     if item and item != dossier.postal_item_number:
         _check_item_free(item, dossier.received_at, dossier.id)
@@ -453,6 +461,8 @@ def _check_intake(data: dict[str, Any], actor: User | None) -> tuple[datetime, P
     _check_appointment(data.get("appointment_date"), received_on)
     if data.get("postal_item_number"):
         _check_item_free(data["postal_item_number"], received_at, None)
+    if data.get("agency_reference"):
+        check_reference_free(procedure.agency_id, data["agency_reference"], None, actor)
     return received_at, procedure, office
 
 
@@ -518,6 +528,39 @@ def _check_item_free(item: str, received_at: datetime, own_id: int | None) -> No
             f"postal item {item} is already used by another dossier",
             fields={"postal_item_number": ["already used by another dossier within 12 months"]},
         )
+
+
+def check_reference_free(
+    agency_id: int, reference: str, own_id: int | None, actor: User | None
+) -> None:
+    """An agency's own dossier code names one dossier of that agency (a unique index holds it
+    too). The 409 names the dossier that has it only when `actor` may see that dossier."""
+    dossiers = Dossier.__table__.c
+    query = select(dossiers.id, dossiers.code, dossiers.office_id, dossiers.agency_id).where(
+        dossiers.agency_id == agency_id, dossiers.agency_reference == reference
+    )
+    if own_id is not None:
+        query = query.where(dossiers.id != own_id)
+    existing = db.session.execute(query.limit(1)).first()
+    if existing is None:
+        return
+    visible = actor is None or db.session.scalar(
+        visible_to(
+            actor,
+            select(dossiers.code).where(dossiers.id == existing.id),
+            office=dossiers.office_id,
+            agency=dossiers.agency_id,
+        )
+    )
+    if visible:
+        raise Conflict(
+            f"agency reference {reference} is already dossier {existing.code}",
+            fields={"agency_reference": [f"already used by dossier {existing.code}"]},
+        )
+    raise Conflict(
+        f"agency reference {reference} is already used by another dossier",
+        fields={"agency_reference": ["already used by another dossier of this agency"]},
+    )
 
 
 def _check_version(dossier: Dossier, version: int, field: str) -> None:

@@ -177,6 +177,12 @@ QUEUE_SECTIONS: dict[str, tuple[Any, Any]] = {
         ),
         Dossier.status_changed_at.asc(),
     ),
+    # Return registrations whose result is ready at the agency: to fetch, agency by agency
+    # (the page groups them), the longest waiting first.
+    "results_at_agency": (
+        (Dossier.service_form == "return_only") & (Dossier.status == "result_ready"),
+        (Dossier.agency_id.asc(), Dossier.status_changed_at.asc()),
+    ),
     # Marked by the hourly sweep (tracker.sweeps): the longest overdue first.
     "overdue": (Dossier.overdue_since.is_not(None), Dossier.due_date.asc()),
     # An attempt failed: to deliver again, hand over at the counter or send back.
@@ -202,7 +208,7 @@ def queue_section(user: User, name: str, *, limit: int = 50, today=None) -> tupl
     rows = db.session.scalars(
         scope(select(Dossier).where(condition), user)
         .options(lazyload(Dossier.documents))
-        .order_by(order, Dossier.id)
+        .order_by(*(order if isinstance(order, tuple) else (order,)), Dossier.id)
         .limit(limit)
     )
     return total or 0, list(rows)

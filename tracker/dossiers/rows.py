@@ -63,9 +63,14 @@ def new_dossier_row(
     note: str | None = None,
     appointment_date: date | None = None,
     created_by_id: int | None = None,
+    status: str | None = None,
 ) -> dict[str, Any]:
-    """Every column of a dossier the post took charge of at `received_at`, but its id: in its
-    service form's first status, its clock started, at version 1, written at `now`."""
+    """Every column of a dossier the post took charge of at `received_at` (or, `status`
+    "registered", registered for its result at that moment), but its id: in `status`, by default
+    its service form's first status, its clock started, at version 1, written at `now`."""
+    status = status or lifecycle.INITIAL_STATUS[service_form]
+    if status not in lifecycle.INITIAL_STATUSES[service_form]:
+        raise ValueError(f"a {service_form} dossier cannot start as {status}")
     return {
         "code": code,
         "service_form": service_form,
@@ -83,7 +88,7 @@ def new_dossier_row(
         "postal_item_number": postal_item_number,
         "fee_vnd": fee_vnd,
         "note": note,
-        "status": lifecycle.INITIAL_STATUS[service_form],
+        "status": status,
         "received_at": received_at,
         "status_changed_at": received_at,
         # The clock starts: the appointment given at intake, if any, and nothing paused yet.

@@ -160,6 +160,50 @@ class DossierCreateIn(LoadSchema):
     )
 
 
+class RegistrationCreateIn(LoadSchema):
+    """A return registration: the result of a dossier filed at an agency's one-stop desk (or the
+    PAC) is to be returned by post; keyed by the agency's own dossier code."""
+
+    agency_code = _text(40, required=True, metadata={"example": AGENCY_EXAMPLE})
+    agency_reference = _text(
+        80,
+        required=True,
+        metadata={
+            "description": "the agency's own code for the dossier (mã hồ sơ), unique per agency",
+            "example": "HS-2025-000123",
+        },
+    )
+    procedure_code = _text(40, required=True, metadata={"example": PROCEDURE_EXAMPLE})
+    office_code = _text(
+        40,
+        metadata={
+            "description": "the post office that fetches and returns the result; required for "
+            "admins, clerks use their own",
+            "example": OFFICE_EXAMPLE,
+        },
+    )
+    applicant = fields.Nested(ApplicantIn, required=True)
+    delivery_address = _text(500, required=True, metadata={"example": ADDRESS_EXAMPLE})
+    fee_vnd = fields.Integer(
+        strict=True,
+        load_default=0,
+        validate=validate.Range(min=0, max=1_000_000_000),
+        metadata={"example": 30000},
+    )
+    appointment_date = Day(
+        allow_none=True,
+        metadata={
+            "description": "the agency's appointment date, if known",
+            "example": APPOINTMENT_EXAMPLE,
+        },
+    )
+    note = fields.String(
+        validate=validate.Length(max=2000),
+        allow_none=True,
+        metadata={"example": "Đăng ký tại TTHCC"},
+    )
+
+
 class ApplicantPatchIn(ApplicantIn):
     name = _text(200, metadata={"example": "Nguyễn Văn An"})
     phone = PhoneField()

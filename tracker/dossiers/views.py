@@ -52,12 +52,20 @@ SECTION_TITLES = {
     "received_today": N_("Received today"),
     "to_forward": N_("Waiting for hand-over to the agency"),
     "to_accept": N_("Handed to the agency, waiting for acceptance"),
+    "results_at_agency": N_("Results ready at the agency"),
     "results_to_deliver": N_("Results waiting for delivery"),
     "overdue": N_("Overdue"),
     "delivery_failed": N_("Failed deliveries"),
 }
 SECTIONS_BY_ROLE = {
-    "clerk": ("received_today", "to_forward", "results_to_deliver", "overdue", "delivery_failed"),
+    "clerk": (
+        "received_today",
+        "to_forward",
+        "results_at_agency",
+        "results_to_deliver",
+        "overdue",
+        "delivery_failed",
+    ),
     "agency": ("received_today", "to_forward", "to_accept", "overdue"),
     "admin": tuple(SECTION_TITLES),
 }
@@ -102,6 +110,8 @@ def queue():
         section = {"name": name, "title": _(SECTION_TITLES[name]), "total": total, "rows": rows}
         if name == "delivery_failed":
             section["reasons"] = _failure_reasons(rows)
+        if name == "results_at_agency":
+            section["groups"] = _by_agency(rows)
         sections.append(section)
     shown = sorted({row.code for section in sections for row in section["rows"]})
     # Rows show applicants' full names: the view of personal data is audited, as in the API.
@@ -238,6 +248,16 @@ def _dossier_page(code: str, *, form: dict[str, str], errors: dict, status: int)
     return page, status
 
 
+def _by_agency(rows: list) -> list[tuple[Any, list]]:
+    """Rows (ordered by agency) as (agency, its rows): one trip to each agency's desk."""
+    groups: list[tuple[Any, list]] = []
+    for row in rows:
+        if not groups or groups[-1][0].id != row.agency_id:
+            groups.append((row.agency, []))
+        groups[-1][1].append(row)
+    return groups
+
+
 def _failure_reasons(rows: list) -> dict[str, str]:
     """Each failed delivery's coded reason in the reader's language, by dossier code."""
     reasons = queries.failure_reasons([row.id for row in rows])
@@ -273,8 +293,13 @@ def batch_scan():
     user = actor()
     if request.method == "GET":
         form = {key: "" for key in _SCAN_FIELDS} | {"batch": _new_batch_id()}
+        if request.args.get("mode") == COLLECT_MODE and COLLECT_EVENT in SCAN_EVENTS[user.role]:
+            # A collection run: the envelopes fetched from the agency's desk, one after another.
+            form.update(mode=COLLECT_MODE, status=COLLECT_EVENT)
         return _scan_page(user, form, {})
     form = {key: request.form.get(key, "") for key in _SCAN_FIELDS}
+    if form["mode"] != COLLECT_MODE:
+        form["mode"] = ""
     for key in ("note", *_PROOF_FIELDS):
         form[key] = form[key].strip()
     if not _BATCH_ID.fullmatch(form["batch"]):
@@ -311,7 +336,11 @@ def _scan_page(user, form: dict[str, str], errors: dict, *, status: int = 200, *
     return page, status
 
 
-_SCAN_FIELDS = ("status", "note", *_PROOF_FIELDS, "codes", "batch")
+_SCAN_FIELDS = ("status", "note", *_PROOF_FIELDS, "codes", "batch", "mode")
+# The scan as a collection run of results from the agency (the queue's "results ready at the
+# agency"): the event is fixed, the page says what it does.
+COLLECT_MODE = "collect"
+COLLECT_EVENT = "result_collected"
 
 
 def _new_batch_id() -> str:

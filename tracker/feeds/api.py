@@ -77,7 +77,8 @@ def post_postal():
 @blp.alt_response(200, schema=BatchAcceptedOut(), description=_RETRY)
 @blp.errors(401, 403, 409, 422)
 def post_agency():
-    """A batch of agency decisions: event_id, dossier_code, status, appointment_date,
+    """A batch of agency decisions: event_id, dossier_code (or agency_reference, with
+    agency_code unless the account is tied to its agency), status, appointment_date,
     occurred_at, note."""
     return _receive("agency", "FEED_AGENCY_SECRET")
 

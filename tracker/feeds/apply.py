@@ -24,12 +24,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, text, update
+from sqlalchemy import Row, bindparam, or_, select, text, update
 from sqlalchemy.orm import lazyload, selectinload
 
 from tracker.accounts.models import User
 from tracker.calendar import utcnow
-from tracker.catalogue.models import Office
+from tracker.catalogue.models import Agency, Office
 from tracker.database import advisory_locks, among, on_postgresql
 from tracker.dossiers.models import Dossier
 from tracker.dossiers.operations import EventBatch, record_event
@@ -53,6 +53,8 @@ _COLUMNS = (
     _EVENTS.event_id,
     _EVENTS.item_number,
     _EVENTS.dossier_code,
+    _EVENTS.agency_reference,
+    _EVENTS.agency_code,
     _EVENTS.raw_code,
     _EVENTS.status,
     _EVENTS.occurred_at,
@@ -130,6 +132,9 @@ class _Chunk:
     dossiers: dict[str, Dossier]
     office_ids: dict[str, int]
     batch: EventBatch
+    # Agency feed: (agency id, the agency's reference) -> the locked dossier; agency ids by code.
+    by_reference: dict[tuple[int, str], Dossier] = field(default_factory=dict)
+    agency_ids: dict[str, int] = field(default_factory=dict)
     # (dossier id, event id) of events already noted (informational, or confirming).
     noted: set[tuple[int, str]] = field(default_factory=set)
 
@@ -164,17 +169,21 @@ def _load_chunk(rows: list[Row[Any]]) -> _Chunk:
     actors = {
         user.id: user for user in db.session.scalars(select(User).where(User.id.in_(actor_ids)))
     }
-    dossiers = _lock_dossiers(source, rows)
+    agency_ids = _agency_ids(rows) if source == "agency" else {}
+    references = _references(rows, actors, agency_ids)
+    dossiers, by_reference = _lock_dossiers(source, rows, references)
     office_codes = {row.office_code for row in rows} - {None}
     office_ids: dict[str, int] = {}
     if office_codes:
         query = select(Office.code, Office.id).where(Office.code.in_(office_codes))
         office_ids = dict(db.session.execute(query).tuples().all())
     event_ids = sorted({row.event_id for row in rows})
-    dossier_ids = sorted({dossier.id for dossier in dossiers.values()})
+    dossier_ids = sorted({d.id for d in (*dossiers.values(), *by_reference.values())})
     batch = EventBatch()
     batch.preload(dossier_ids, EVENT_SOURCES[source], event_ids)
-    chunk = _Chunk(source, _postal_codes(source), actors, dossiers, office_ids, batch)
+    chunk = _Chunk(
+        source, _postal_codes(source), actors, dossiers, office_ids, batch, by_reference, agency_ids
+    )
     chunk.noted = _noted_before(source, dossier_ids, event_ids)
     return chunk
 
@@ -185,16 +194,55 @@ def _postal_codes(source: str) -> dict[str, PostalEventCode]:
     return {code.code: code for code in db.session.scalars(select(PostalEventCode))}
 
 
-def _lock_dossiers(source: str, rows: list[Row[Any]]) -> dict[str, Dossier]:
+def _agency_ids(rows: list[Row[Any]]) -> dict[str, int]:
+    codes = sorted({row.agency_code for row in rows} - {None})
+    if not codes:
+        return {}
+    query = select(Agency.code, Agency.id).where(Agency.code.in_(codes))
+    return dict(db.session.execute(query).tuples().all())
+
+
+def _agency_of(row: Row[Any], actor: User | None, agency_ids: dict[str, int]) -> int | None:
+    """The agency whose reference an agency event gives: the one it names, else the sending
+    account's. An account tied to an agency names no other (None: answered as unknown)."""
+    own = actor.agency_id if actor is not None else None
+    if row.agency_code is None:
+        return own
+    named = agency_ids.get(row.agency_code)
+    return None if own is not None and named != own else named
+
+
+def _references(
+    rows: list[Row[Any]], actors: dict[int, User], agency_ids: dict[str, int]
+) -> set[tuple[int, str]]:
+    keys = set()
+    for row in rows:
+        if row.source == "agency" and row.agency_reference:
+            agency_id = _agency_of(row, actors.get(row.submitted_by_id), agency_ids)
+            if agency_id is not None:
+                keys.add((agency_id, row.agency_reference))
+    return keys
+
+
+def _lock_dossiers(
+    source: str, rows: list[Row[Any]], references: set[tuple[int, str]]
+) -> tuple[dict[str, Dossier], dict[tuple[int, str], Dossier]]:
     """The chunk's dossiers, row-locked in id order (PostgreSQL; SQLite's writer lock is
-    already held), by item number (the most recent dossier of each) or by code."""
+    already held), by item number (the most recent dossier of each), by code, or by the
+    agency's reference."""
     if source == "postal":
         column, keys = Dossier.postal_item_number, {row.item_number for row in rows}
     else:
-        column, keys = Dossier.code, {row.dossier_code for row in rows}
+        column, keys = Dossier.code, {row.dossier_code for row in rows} - {None}
+    condition = among(column, sorted(keys))
+    if references:
+        condition = or_(
+            condition,
+            among(Dossier.agency_reference, sorted({ref for _agency, ref in references})),
+        )
     query = (
         select(Dossier)
-        .where(among(column, sorted(keys)))
+        .where(condition)
         .order_by(Dossier.id)
         # The catalogue rows a dossier joins are few and mostly unused here: loaded on first
         # use (from the identity map after that), they keep this query and the ORM's
@@ -209,13 +257,19 @@ def _lock_dossiers(source: str, rows: list[Row[Any]]) -> dict[str, Dossier]:
         .with_for_update(of=Dossier)
     )
     found: dict[str, Dossier] = {}
+    by_reference: dict[tuple[int, str], Dossier] = {}
     for dossier in db.session.scalars(query):
+        reference = (dossier.agency_id, dossier.agency_reference)
+        if reference in references:
+            by_reference[reference] = dossier
+        if source == "agency" and dossier.code not in keys:
+            continue
         key = dossier.postal_item_number if source == "postal" else dossier.code
         # An item number serves one dossier within 12 months: the most recent one is meant.
         current = found.get(key)
         if current is None or (dossier.received_at, dossier.id) > (current.received_at, current.id):
             found[key] = dossier
-    return found
+    return found, by_reference
 
 
 def _noted_before(source: str, dossier_ids: list[int], event_ids: list[str]) -> set:
@@ -241,6 +295,10 @@ def _settle_one(row: Row[Any], chunk: _Chunk) -> Outcome:
     if dossier is None:
         if row.source == "postal":
             return Outcome("unmatched", status)
+        if row.dossier_code is None:
+            agency = row.agency_code or "the sending account's agency"
+            error = f"no dossier with agency reference {row.agency_reference} of {agency}"
+            return Outcome("rejected", status, error=error)
         return Outcome("rejected", status, error=f"no dossier with code {row.dossier_code}")
     seen = (dossier.id, chunk.event_source, row.event_id) in chunk.batch.known
     if seen or (dossier.id, row.event_id) in chunk.noted:
@@ -305,6 +363,9 @@ def _proof(row: Row[Any], status: str | None) -> tuple[dict[str, Any] | None, st
 def _dossier_of(row: Row[Any], chunk: _Chunk, actor: User | None) -> Dossier | None:
     if row.source == "postal":
         return chunk.dossiers.get(row.item_number)
+    if row.dossier_code is None:
+        agency_id = _agency_of(row, actor, chunk.agency_ids)
+        return chunk.by_reference.get((agency_id, row.agency_reference))
     dossier = chunk.dossiers.get(row.dossier_code)
     # An integration account tied to an agency reaches that agency's dossiers only; the others
     # answer as unknown.

@@ -19,7 +19,7 @@ from workers.feeds import apply_batch
 feed_cli = AppGroup("feed", help="Status feeds from the post and from agencies.")
 
 # A column that only one feed has tells which feed a file is.
-_MARKERS = {"item_number": "postal", "dossier_code": "agency"}
+_MARKERS = {"item_number": "postal", "dossier_code": "agency", "agency_reference": "agency"}
 
 
 @feed_cli.command("load")

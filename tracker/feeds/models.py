@@ -62,6 +62,10 @@ class FeedEvent(db.Model):
     event_id: Mapped[str] = mapped_column(String(120))
     item_number: Mapped[str | None] = mapped_column(String(13))
     dossier_code: Mapped[str | None] = mapped_column(String(40))
+    # Agency feed: the agency's own code for the dossier instead of ours, and the agency (else
+    # the sending account's).
+    agency_reference: Mapped[str | None] = mapped_column(String(80))
+    agency_code: Mapped[str | None] = mapped_column(String(40))
     raw_code: Mapped[str | None] = mapped_column(String(60))
     # Agency feed: the status it reports; postal feed: the status its raw code maps to.
     status: Mapped[str | None] = mapped_column(String(30))

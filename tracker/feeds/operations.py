@@ -174,6 +174,8 @@ def _postal_row(batch_id: int, loaded: dict[str, Any], raw: dict[str, Any]) -> d
         "source": "postal",
         "item_number": loaded["item_number"],
         "dossier_code": None,
+        "agency_reference": None,
+        "agency_code": None,
         "raw_code": loaded["code"].upper(),
         # The mapping is read when the event is applied: it may change in between.
         "status": None,
@@ -190,7 +192,10 @@ def _agency_row(batch_id: int, loaded: dict[str, Any], raw: dict[str, Any]) -> d
         **_common(batch_id, loaded, raw),
         "source": "agency",
         "item_number": None,
-        "dossier_code": loaded["dossier_code"],
+        # Our code, or the agency's own (with its agency, else the sending account's).
+        "dossier_code": loaded.get("dossier_code"),
+        "agency_reference": loaded.get("agency_reference"),
+        "agency_code": loaded.get("agency_code"),
         "raw_code": None,
         "status": loaded["status"],
         "office_code": None,

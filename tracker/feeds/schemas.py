@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import marshmallow as ma
-from marshmallow import ValidationError, fields, validate, validates
+from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
 from tracker.calendar import utcnow
+from tracker.catalogue.schemas import AGENCY_EXAMPLE
 from tracker.dossiers.delivery import FAILURE_REASONS, RECEIVER_NAME_LENGTH, RECEIVER_RELATIONS
 from tracker.dossiers.operations import FUTURE_TOLERANCE
 from tracker.dossiers.schemas import (
@@ -85,10 +86,28 @@ class PostalEventIn(_FeedEventIn):
 
 
 class AgencyEventIn(_FeedEventIn):
+    # The dossier: our code, or the agency's own code for it (a return registration is keyed by
+    # it), of `agency_code`'s agency, else of the agency the sending account is tied to.
     dossier_code = fields.String(
-        required=True,
         validate=validate.Length(min=1, max=40),
-        metadata={"example": DOSSIER_CODE_EXAMPLE},
+        metadata={
+            "description": "our dossier code; or give `agency_reference` instead",
+            "example": DOSSIER_CODE_EXAMPLE,
+        },
+    )
+    agency_reference = fields.String(
+        validate=validate.Length(min=1, max=80),
+        metadata={
+            "description": "the agency's own code for the dossier, instead of `dossier_code`",
+            "example": "HS-2025-000123",
+        },
+    )
+    agency_code = fields.String(
+        validate=validate.Length(min=1, max=40),
+        metadata={
+            "description": "the agency of `agency_reference`; default: the sending account's",
+            "example": AGENCY_EXAMPLE,
+        },
     )
     status = fields.String(
         required=True,
@@ -96,6 +115,16 @@ class AgencyEventIn(_FeedEventIn):
         metadata={"example": "processing"},
     )
     appointment_date = Day(allow_none=True, metadata={"example": APPOINTMENT_EXAMPLE})
+
+    @validates_schema
+    def _one_dossier(self, data, **kwargs) -> None:
+        named = [key for key in ("dossier_code", "agency_reference") if data.get(key)]
+        if len(named) != 1:
+            raise ValidationError(
+                "give either dossier_code or agency_reference", field_name="dossier_code"
+            )
+        if data.get("agency_code") and not data.get("agency_reference"):
+            raise ValidationError("only with agency_reference", field_name="agency_code")
 
 
 _SCHEMAS = {"postal": PostalEventIn(), "agency": AgencyEventIn()}
@@ -178,6 +207,7 @@ class FeedEventOut(ma.Schema):
     event_id = fields.String()
     item_number = fields.String(allow_none=True)
     dossier_code = fields.String(allow_none=True)
+    agency_reference = fields.String(allow_none=True)
     raw_code = fields.String(allow_none=True)
     status = fields.String(allow_none=True)
     occurred_at = fields.DateTime()

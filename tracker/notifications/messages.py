@@ -36,6 +36,7 @@ from tracker.pickups.models import Pickup
 NOTIFY_STATUSES = frozenset(
     {
         "received",
+        "registered",
         "supplement_required",
         "result_ready",
         "out_for_delivery",
@@ -73,6 +74,8 @@ _PLAIN = str.maketrans(
 # What the citizen should do, per status (SMS; the e-mail says more, `_email_action`).
 _SMS_ACTION = {
     "received": "Giữ biên nhận để tra cứu.",
+    # A return registration: like a receipt, the code to follow the result by.
+    "registered": "Giữ biên nhận để tra cứu.",
     "supplement_required": "Vui lòng mang giấy tờ bổ sung đến nơi đã nộp hồ sơ.",
     "result_ready": "Bưu điện sẽ chuyển phát kết quả đến địa chỉ Ông/Bà đã đăng ký.",
     "out_for_delivery": (
@@ -132,7 +135,7 @@ def sms_text(dossier: Dossier, event: StatusEvent, unaccented: bool) -> str:
     status = event.to_status
     head = f"Hồ sơ {dossier.code}: {STATUSES[status].label_vi}"
     tail = "."
-    if status == "received" and dossier.appointment_date:
+    if status in ("received", "registered") and dossier.appointment_date:
         tail = f". Hẹn trả kết quả ngày {_day(dossier.appointment_date)}."
     action = _SMS_ACTION[status]
     if status == "result_ready" and dossier.service_form == "send_only":
@@ -185,7 +188,7 @@ def email_text(dossier: Dossier, event: StatusEvent, base_url: str) -> str:
     label, note = told(event)
     if note:
         lines.append(f"{label}: {note}.")
-    if dossier.appointment_date and status in ("received", "supplement_required"):
+    if dossier.appointment_date and status in ("received", "registered", "supplement_required"):
         lines.append(f"Ngày hẹn trả kết quả: {_day(dossier.appointment_date)}.")
     lines += ["", *_email_action(dossier, status), ""]
     lines.append(
@@ -219,6 +222,11 @@ def told(event: StatusEvent) -> tuple[str, str]:
 def _email_action(dossier: Dossier, status: str) -> list[str]:
     if status == "received":
         return ["Vui lòng giữ biên nhận. Bưu điện sẽ báo tin khi hồ sơ có kết quả."]
+    if status == "registered":
+        return [
+            f"Khi {dossier.agency.name} có kết quả, bưu điện sẽ nhận kết quả và chuyển phát "
+            "đến địa chỉ Ông/Bà đã đăng ký. Vui lòng giữ biên nhận."
+        ]
     if status == "supplement_required":
         return [
             f"Vui lòng mang giấy tờ bổ sung đến {dossier.office.name}, nơi đã tiếp nhận hồ sơ.",

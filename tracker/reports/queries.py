@@ -7,13 +7,16 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tracker.accounts.models import User
-from tracker.catalogue.models import Channel, Office
+from tracker.catalogue.models import Channel, Office, Procedure
+from tracker.dossiers.lifecycle import REGISTERED
+from tracker.dossiers.models import Dossier
 from tracker.dossiers.queries import id_of
 from tracker.errors import NotFound
 from tracker.extensions import db
+from tracker.reports.figures import ReportFilters
 from tracker.reports.models import (
     DEFAULT_GROWTH_RATE,
     Baseline,
@@ -120,3 +123,25 @@ def username_of(user_id: int | None) -> str | None:
     if user_id is None:
         return None
     return db.session.scalar(select(User.username).where(User.id == user_id))
+
+
+def registrations_awaiting(filters: ReportFilters) -> int:
+    """Return registrations whose result the post has not fetched yet (`registered`, or the
+    agency's result ready), now, within `filters`: a pipeline figure beside the counts (they are
+    counted when the post fetches the result). Reads the dossiers by their indexed status."""
+    query = select(func.count(Dossier.id)).where(
+        Dossier.service_form == "return_only",
+        Dossier.status.in_((REGISTERED, "result_ready")),
+    )
+    for column, value in (
+        (Dossier.channel_id, filters.channel_id),
+        (Dossier.office_id, filters.office_id),
+        (Dossier.procedure_id, filters.procedure_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if filters.sector_id is not None:
+        query = query.join(Procedure, Procedure.id == Dossier.procedure_id).where(
+            Procedure.sector_id == filters.sector_id
+        )
+    return db.session.scalar(query) or 0

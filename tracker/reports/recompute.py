@@ -49,6 +49,7 @@ from sqlalchemy import (
 
 from tracker.calendar import VN_TZ, local_date
 from tracker.database import on_postgresql, upsert
+from tracker.dossiers.lifecycle import REGISTERED
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.dossiers.timeliness import DELIVERED
 from tracker.extensions import db
@@ -62,7 +63,7 @@ from tracker.reports.models import (
     MonthlyCount,
     MonthlyTotal,
 )
-from tracker.reports.rollups import AGENCY_RESULTS
+from tracker.reports.rollups import AGENCY_RESULTS, COLLECTION
 from tracker.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -212,13 +213,41 @@ def _expected_daily(year: int) -> Select:
     start, end = _year_bounds(year)
     dims = [d[name] for name in DIMENSIONS]
     one, zero = literal(1), literal(0)
-    # taken: on the day the post took charge of the dossier (received_at).
+    # taken: on the day the post took charge of the dossier (received_at), but a return
+    # registration, taken on the day the post fetched its result (its collection event).
+    registration = (
+        select(e.id)
+        .where(e.dossier_id == d.id, e.to_status == REGISTERED, e.from_status.is_(None), e.applied)
+        .exists()
+    )
     taken = select(
         _local_day(d.received_at).label("day"),
         *dims,
         one.label("taken"),
         *(zero.label(m) for m in MEASURES[1:]),
-    ).where(d.received_at >= start, d.received_at < end)
+    ).where(
+        d.received_at >= start,
+        d.received_at < end,
+        or_(d.service_form != COLLECTION[0], ~registration),
+    )
+    form, before, after = COLLECTION
+    collected = (
+        select(
+            _local_day(e.occurred_at).label("day"),
+            *dims,
+            one.label("taken"),
+            *(zero.label(m) for m in MEASURES[1:]),
+        )
+        .join_from(StatusEvent.__table__, Dossier.__table__, e.dossier_id == d.id)
+        .where(
+            e.applied,
+            e.occurred_at >= start,
+            e.occurred_at < end,
+            e.to_status == after,
+            e.from_status == before,
+            d.service_form == form,
+        )
+    )
     # delivered (+ early / on_time / late against the due date) and overdue: applied events only,
     # on the day they occurred.
     day = _local_day(e.occurred_at)
@@ -238,7 +267,7 @@ def _expected_daily(year: int) -> Select:
         .join_from(StatusEvent.__table__, Dossier.__table__, e.dossier_id == d.id)
         .where(e.applied, e.occurred_at >= start, e.occurred_at < end, or_(delivered, overdue))
     )
-    both = union_all(taken, events).subquery("counted")
+    both = union_all(taken, collected, events).subquery("counted")
     keys = [both.c.day, *(both.c[name] for name in DIMENSIONS)]
     return select(*keys, *_sums(both.c)).group_by(*keys)
 

@@ -10,7 +10,10 @@ that count into the same rows wait for each other rather than deadlock.
 
 What counts, on which day (Asia/Ho_Chi_Minh):
 - taken: the dossier, on the day the post took charge of it (`received_at`: intake for two-way
-  and send-only, result collection for one-way);
+  and send-only, result collection for one-way); a return registration (a one-way dossier
+  logged `registered`, before its result exists) counts nothing when it is logged, and is taken
+  on the day of its applied `result_collected` event, the day the post fetched the result
+  (DESIGN 4);
 - delivered: the result in the citizen's hands (an applied `delivered` or `collected_in_person`
   event), on that day; early / on_time / late compare that day with the due date, as the public
   lookup does (`tracker.dossiers.timeliness`), and are left out when there is no due date;
@@ -32,6 +35,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from tracker.calendar import local_date
+from tracker.dossiers.lifecycle import REGISTERED
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.dossiers.timeliness import DELIVERED, handed_over
 from tracker.reports.models import (
@@ -47,6 +51,9 @@ from tracker.reports.models import (
 
 _DELTAS_KEY = "report_rollup_deltas"
 AGENCY_RESULTS = frozenset({"result_ready", "rejected"})
+# A return registration is taken when the post fetches its result: the one transition into
+# `result_collected` a return_only dossier can make (the others start there).
+COLLECTION = ("return_only", "result_ready", "result_collected")
 
 # (day, office_id, channel_id, procedure_id, agency_id, service_form)
 Key = tuple[date, int, int, int, int, str]
@@ -70,6 +77,8 @@ def timeliness_of(day: date, due_date: date | None) -> str | None:
 
 def count_intake(session: Session, dossier: Dossier) -> None:
     """A dossier the post took charge of (its ids must be set: call after the flush)."""
+    if dossier.status == REGISTERED:
+        return  # taken when the post fetches its result (count_event)
     _note(session, dossier, key_of(dossier, local_date(dossier.received_at)), "taken")
 
 
@@ -82,7 +91,9 @@ def count_intakes(session: Session, keys: Iterable[Key]) -> None:
 def count_event(session: Session, dossier: Dossier, event: StatusEvent) -> None:
     """An applied event; the dossier's clock fields already reflect it."""
     day = local_date(event.occurred_at)
-    if event.to_status in DELIVERED:
+    if (dossier.service_form, event.from_status, event.to_status) == COLLECTION:
+        _note(session, event, key_of(dossier, day), "taken")
+    elif event.to_status in DELIVERED:
         _note(session, event, key_of(dossier, day), "delivered")
         timeliness = timeliness_of(day, dossier.due_date)
         if timeliness is not None:

@@ -25,6 +25,7 @@ from tracker.dossiers import queries as dossier_queries
 from tracker.errors import DomainError, error_page
 from tracker.pages import form_errors, label, page_roles
 from tracker.reports import export, growth, pickup_figures
+from tracker.reports import queries as report_queries
 from tracker.reports.chart import monthly_chart
 from tracker.reports.schemas import GrowthReportArgs, PickupFiguresArgs
 from tracker.sweeps import queries as sweep_queries
@@ -124,6 +125,7 @@ def dashboard():
         ],
         link_args=link_args,
         parts=export.PARTS,
+        awaiting=report_queries.registrations_awaiting(filters),
     )
 
 

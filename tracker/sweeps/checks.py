@@ -201,8 +201,10 @@ def _describe_rejected(side_vi: str) -> Callable[[Row, Context], tuple[str, dict
 
 
 def _build_result_not_collected(ctx: Context, restrict: Restrict) -> Select:
+    # Two-way results, and return registrations' (a return_only dossier is in result_ready
+    # only when it was registered before its result).
     return select(Dossier.id.label("dossier_id"), Dossier.result_at).where(
-        Dossier.service_form == "two_way",
+        Dossier.service_form.in_(("two_way", "return_only")),
         Dossier.status.in_(AGENCY_RESULT),
         Dossier.result_at < ctx.uncollected_before,
         _first_event(CARRYING).is_(None),
