@@ -100,22 +100,13 @@ def reissue_receipt(code: str):
     user = actor()
     dossier = queries.get_dossier(code, user, for_update=True)
     secret = operations.reissue_receipt(dossier, user)
-    return _receipt_page(dossier, secret, 200, reissued=True)
+    return receipt_page(dossier, secret, 200, reissued=True)
 
 
 def _submit():
     values, documents = typed_intake(request.form)
-    logged = session.get("intakes_sent", {}).get(values["form_id"])
-    if logged:
-        flash(
-            _(
-                "This form was already sent: dossier %(code)s is logged. Reissue its receipt to "
-                "print it again.",
-                code=logged,
-            ),
-            "error",
-        )
-        return redirect(url_for("dossier_pages.dossier", code=logged), 303)
+    if sent := already_sent(values["form_id"]):
+        return sent
     procedure = procedure_in_force(values.get("procedure_code", ""))
     if procedure is None:
         errors = {"q": [N_("Choose a procedure in force first.")]}
@@ -127,11 +118,28 @@ def _submit():
         # Nothing of a refused intake may stay (not even a code number taken for it).
         discard()
         return _form_page(procedure, values, documents, form_errors(error), 422)
-    _remember_sent(values["form_id"], dossier.code)
-    return _receipt_page(dossier, secret, 201)
+    remember_sent(values["form_id"], dossier.code)
+    return receipt_page(dossier, secret, 201)
 
 
-def _remember_sent(form_id: str, code: str) -> None:
+def already_sent(form_id: str):
+    """The way to the dossier a form sent before made (a reload, a second click), if it did:
+    a second dossier would be a second code for the same papers."""
+    logged = session.get("intakes_sent", {}).get(form_id)
+    if not logged:
+        return None
+    flash(
+        _(
+            "This form was already sent: dossier %(code)s is logged. Reissue its receipt to "
+            "print it again.",
+            code=logged,
+        ),
+        "error",
+    )
+    return redirect(url_for("dossier_pages.dossier", code=logged), 303)
+
+
+def remember_sent(form_id: str, code: str) -> None:
     """Remember the form as sent once the dossier is committed. The request's unit commits
     after the view returns; a commit that fails answers with an error page, not the receipt
     (201), and the session must not then lead a reload to a dossier that does not exist."""
@@ -257,7 +265,7 @@ def _form_page(
     return html, status
 
 
-def _receipt_page(dossier: Dossier, secret: str, status: int, *, reissued: bool = False):
+def receipt_page(dossier: Dossier, secret: str, status: int, *, reissued: bool = False):
     receipt = build_receipt(dossier, secret)
     response = make_response(
         render_template(

@@ -13,14 +13,13 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from flask import flash, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
+from flask import render_template, request
 from marshmallow import ValidationError
 
 from tracker.accounts.auth import actor
 from tracker.catalogue.queries import list_agencies, list_offices
 from tracker.dossiers import registrations
-from tracker.dossiers.intake_views import _receipt_page, _remember_sent
+from tracker.dossiers.intake_views import already_sent, receipt_page, remember_sent
 from tracker.dossiers.schemas import RegistrationCreateIn
 from tracker.errors import DomainError
 from tracker.pages import form_errors, form_integer, page_roles
@@ -43,17 +42,8 @@ def registration():
     if request.method == "GET":
         return _form_page({"form_id": secrets.token_urlsafe(12), "fee_vnd": "0"}, {})
     values = _typed(request.form)
-    logged = session.get("intakes_sent", {}).get(values["form_id"])
-    if logged:
-        flash(
-            _(
-                "This form was already sent: dossier %(code)s is logged. Reissue its receipt to "
-                "print it again.",
-                code=logged,
-            ),
-            "error",
-        )
-        return redirect(url_for("dossier_pages.dossier", code=logged), 303)
+    if sent := already_sent(values["form_id"]):
+        return sent
     try:
         data = RegistrationCreateIn().load(_payload(values))
         dossier, secret = registrations.register_return(data, actor())
@@ -62,8 +52,8 @@ def registration():
         discard()
         status = error.status if isinstance(error, DomainError) else 422
         return _form_page(values, form_errors(error), status)
-    _remember_sent(values["form_id"], dossier.code)
-    return _receipt_page(dossier, secret, 201)
+    remember_sent(values["form_id"], dossier.code)
+    return receipt_page(dossier, secret, 201)
 
 
 def _typed(form) -> dict[str, str]:
