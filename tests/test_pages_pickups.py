@@ -123,7 +123,7 @@ def signed_in(client, staff):
         ("admin", {"/pickups", "/pickups/new", "/pickups/{ref}", "/pickups/route", "visits"}),
         ("clerk", {"/pickups", "/pickups/{ref}", "/pickups/route", "visits"}),
         ("postman", {"/pickups", "/pickups/{ref}", "/pickups/route", "visits"}),
-        ("manager", set()),
+        ("manager", {"/pickups", "/pickups/{ref}"}),
         ("agency", set()),
     ],
 )
@@ -301,14 +301,19 @@ def test_another_offices_pickup_answers_404_as_a_missing_one(
     assert fresh(pickup).version == pickup.version
 
 
-def test_admins_choose_an_office_and_the_hotline_sees_every_office(
-    client, make_staff, make_pickup, day
+@pytest.mark.parametrize("role", ["admin", "hotline", "manager"])
+def test_province_wide_users_see_every_office_and_may_choose_one(
+    client, make_staff, make_pickup, day, role
 ):
     ours = make_pickup().reference
     theirs = make_pickup(address={"street": "1 Hùng Vương", "commune_code": "26046"}).reference
-    signed_in(client, make_staff("admin"))
-    every = text_of(client.get("/pickups", query_string={"day": day.isoformat()}))
+    signed_in(client, make_staff(role))
+    page = client.get("/pickups", query_string={"day": day.isoformat()})
+    every = text_of(page)
     assert ours in every and theirs in every
+    assert 'name="office"' in page.get_data(as_text=True)
+    # Only the office's clerk (or an admin) gives a request to a postman.
+    assert ('name="postman"' in page.get_data(as_text=True)) is (role == "admin")
     chosen = client.get("/pickups", query_string={"day": day.isoformat(), "office": "811000"})
     assert theirs in text_of(chosen) and ours not in text_of(chosen)
     assert client.get("/pickups", query_string={"office": "nope"}).status_code == 404

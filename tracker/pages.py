@@ -46,7 +46,11 @@ MENU = (
     ("dossier_pages.queue", N_("Work queue"), ("clerk", "agency", "admin")),
     ("dossier_pages.intake", N_("New dossier"), ("clerk", "admin")),
     ("dossier_pages.batch_scan", N_("Batch scan"), ("clerk", "agency", "admin")),
-    ("pickup_pages.index", N_("Pickups at home"), ("clerk", "postman", "hotline", "admin")),
+    (
+        "pickup_pages.index",
+        N_("Pickups at home"),
+        ("clerk", "postman", "hotline", "manager", "admin"),
+    ),
     ("pickup_pages.new_call", N_("Record a call"), ("hotline", "admin")),
     ("report_pages.dashboard", N_("Growth dashboard"), ("manager", "admin")),
     ("report_pages.settings", N_("Baselines and targets"), ("manager", "admin")),

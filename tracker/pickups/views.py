@@ -51,12 +51,14 @@ from tracker.pickups.schemas import PickupCreateIn
 from tracker.unit_of_work import discard
 
 # Who opens which page (README, Pages and the roles table).
-LIST_ROLES = ("clerk", "postman", "hotline", "admin")
+LIST_ROLES = ("clerk", "postman", "hotline", "manager", "admin")
 CALL_ROLES = ("hotline", "admin")
 ASSIGN_ROLES = ("clerk", "admin")
 VISIT_ROLES = ("postman", "clerk", "admin")
 CHANGE_ROLES = ("hotline", "clerk", "admin")
 ROUTE_ROLES = ("clerk", "postman", "admin")
+# Who works within one office, and sees only its requests.
+OFFICE_ROLES = ("clerk", "postman")
 # The call form's fields, by payload path of POST /api/v1/pickups.
 CALL_FIELDS = (
     "caller_name",
@@ -100,7 +102,7 @@ def index():
         day=day,
         today=today_vn(),
         office=office,
-        offices=list_offices({"active": True}) if user.role == "admin" else [],
+        offices=[] if user.role in OFFICE_ROLES else list_offices({"active": True}),
         pickups=pickups,
         mine=mine,
         open_to_take=open_to_take,
@@ -131,9 +133,9 @@ def _day_arg(errors: dict[str, list[str]]) -> date:
 
 
 def _office_arg(user: User) -> Office | None:
-    """The office whose list is shown: a clerk's or a postman's own; the one an admin or a
-    hotline operator chose (?office=), else every office."""
-    if user.role in ("clerk", "postman"):
+    """The office whose list is shown: a clerk's or a postman's own; the one a province-wide
+    user (hotline, manager, admin) chose (?office=), else every office."""
+    if user.role in OFFICE_ROLES:
         return user.office
     code = request.args.get("office", "").strip()[:40]
     if not code or "\x00" in code:
