@@ -300,7 +300,8 @@ def test_an_imported_result_is_the_row_the_counter_writes(app, catalogue, clerk)
                 "service_form": "return_only",
                 "procedure_code": "1.004567",
                 "office_code": "810000",
-                "agency_reference": "HS-000001",
+                # An agency's reference names one dossier of it: the twin has its own.
+                "agency_reference": "HS-000002",
                 "applicant": {
                     "name": name,
                     "phone": "0912345678",
@@ -316,11 +317,12 @@ def test_an_imported_result_is_the_row_the_counter_writes(app, catalogue, clerk)
             clerk.user,
         )
     imported_id = db.session.scalar(
-        select(Dossier.id).where(Dossier.agency_reference == "HS-000001", Dossier.id != counter.id)
+        select(Dossier.id).where(Dossier.agency_reference == "HS-000001")
     )
     assert imported_id is not None
     imported, logged = columns_of(imported_id), columns_of(counter.id)
-    assert_same_rows(logged, imported, APART)
+    assert (imported["agency_reference"], logged["agency_reference"]) == ("HS-000001", "HS-000002")
+    assert_same_rows(logged, imported, APART | {"agency_reference": "unique per agency"})
     assert imported["version"] == 1
     assert imported["applicant_name_folded"] == folded_name(name)
     assert imported["created_by_id"] == clerk.user.id

@@ -287,12 +287,14 @@ def test_the_agency_feed_names_a_registration_by_its_reference(
     assert (event.source, event.source_event_id) == ("agency_feed", "a1")
     # An account tied to an agency names no other agency's dossiers, even naming that agency.
     second = register(agency_reference="HS-9").get_json()["code"]
+    # After this registration: an event older than a dossier's last change does not move it.
+    later = utcnow().replace(microsecond=0) + timedelta(seconds=1)
     by_name = {
         "event_id": "b1",
         "agency_reference": "HS-9",
         "agency_code": "000.00.01.H19",
         "status": "result_ready",
-        "occurred_at": now.isoformat(),
+        "occurred_at": later.isoformat(),
     }
     other_agency = make_integration("feed:agency", agency=catalogue.other_agency)
     refused = post_batch(client, AGENCY, [by_name], other_agency).get_json()
