@@ -87,8 +87,9 @@ def test_receipt_qr_url_on_a_phone(app, live_server, chromium, clerk, create_dos
         again = page.get_by_role("link", name="Tra cứu hồ sơ khác")
         box = again.bounding_box()
         assert box is not None and box["height"] >= 44, "too small to tap"
-        again.tap()
-        page.wait_for_load_state()
+        # Measured on the new page, not on the answer while it is still shown.
+        with page.expect_navigation():
+            again.tap()
         button = page.locator("form button[type=submit]").first.bounding_box()
         assert button is not None and button["height"] >= 44, "too small to tap"
         page.fill("#code", created["code"])

@@ -103,10 +103,15 @@ def test_the_home_of_postmen_and_the_hotline_lists_todays_pickups_in_their_scope
     # The page is theirs alone, and theirs is no dossier page.
     assert client.get("/dossiers").status_code == 403
     post_form(client, "/logout", {}, page="/pickups")
-    # Clerks have the office's list too (tests/test_pages_pickups.py); managers no pickup page.
+    # Clerks have the office's list too (tests/test_pages_pickups.py); managers read it, and
+    # their home stays the dashboard.
     manager = make_staff("manager")
-    sign_in(client, manager.user.username)
-    assert client.get("/pickups").status_code == 403
+    home = sign_in(client, manager.user.username).headers["Location"]
+    assert "/pickups" not in home
+    client.set_cookie("lang", "en")
+    response = client.get("/pickups")
+    assert listed(text_of(response)) == ["TG-AAAA-0003", "TG-AAAA-0004", "TG-AAAA-0002"]
+    assert 'name="postman"' not in response.get_data(as_text=True)
 
 
 def test_a_wrong_password_is_refused_beside_the_form_and_keeps_the_name(app, client, clerk):
