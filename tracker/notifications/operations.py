@@ -12,6 +12,7 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import bindparam, insert, select, update
@@ -30,6 +31,7 @@ from tracker.notifications.gateways import (
 from tracker.notifications.messages import (
     NOTIFY_STATUSES,
     SECRET_PLACEHOLDER,
+    Message,
     compose,
     pickup_collected_sms,
     pickup_sms,
@@ -74,18 +76,25 @@ def queue_notifications(dossier: Dossier, event: StatusEvent) -> None:
     )
     queued = db.session.info.setdefault(_QUEUED_KEY, [])
     for message in messages:
-        row = {
-            "channel": message.channel,
-            "recipient": message.recipient,
-            "kind": event.to_status,
-            "subject": message.subject,
-            "body": message.body,
-            "state": "queued",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        queued.append((event, row))
+        queued.append((event, _queued_row(message, event.to_status, now)))
+
+
+def _queued_row(
+    message: Message, kind: str, now: datetime, lookup_secret: str | None = None
+) -> dict[str, Any]:
+    """A notification's row as `write_queued` inserts it (its owner's key added then)."""
+    return {
+        "channel": message.channel,
+        "recipient": message.recipient,
+        "kind": kind,
+        "subject": message.subject,
+        "body": message.body,
+        "lookup_secret": lookup_secret,
+        "state": "queued",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
 
 
 def queue_pickup_sms(pickup: Pickup, kind: str) -> None:
@@ -93,18 +102,7 @@ def queue_pickup_sms(pickup: Pickup, kind: str) -> None:
     "rescheduled". Connected to `pickup_scheduled` (`tracker.subscriptions`); written at commit
     with the dossiers' notices, delivered by the same task."""
     message = pickup_sms(pickup, kind, unaccented=current_app.config["NOTIFICATION_SMS_UNACCENTED"])
-    now = utcnow()
-    row = {
-        "channel": message.channel,
-        "recipient": message.recipient,
-        "kind": f"pickup_{kind}",
-        "subject": None,
-        "body": message.body,
-        "state": "queued",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
+    row = _queued_row(message, f"pickup_{kind}", utcnow())
     db.session.info.setdefault(_QUEUED_KEY, []).append((pickup, row))
 
 
@@ -131,20 +129,7 @@ def queue_pickup_collected_sms(pickup: Pickup, dossier: Dossier, secret: str) ->
         unaccented=config["NOTIFICATION_SMS_UNACCENTED"],
         base_url=config["PUBLIC_BASE_URL"],
     )
-    now = utcnow()
-    row = {
-        "channel": message.channel,
-        "recipient": message.recipient,
-        "kind": event.to_status,
-        "subject": None,
-        "body": message.body,
-        "lookup_secret": secret,
-        "state": "queued",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
-    queued.append((event, row))
+    queued.append((event, _queued_row(message, event.to_status, utcnow(), secret)))
 
 
 def write_queued(session: Session) -> None:
@@ -159,11 +144,7 @@ def write_queued(session: Session) -> None:
         return
     session.flush()
     queued = session.info.pop(_QUEUED_KEY)
-    rows = [
-        {"lookup_secret": None, **row, **_owner(owner)}
-        for owner, row in queued
-        if sa_inspect(owner).persistent
-    ]
+    rows = [{**row, **_owner(owner)} for owner, row in queued if sa_inspect(owner).persistent]
     if rows:
         session.execute(insert(_TABLE), rows)
         enqueue(DELIVER_TASK)
