@@ -282,10 +282,7 @@ def assign_pickup(pickup: Pickup, postman: User | None, version: int, actor: Use
 def check_postman(postman: User, office: Office) -> None:
     """`postman` is an active postman of `office`; else 422 naming the field `postman`."""
     if postman.role != "postman" or not postman.active or postman.office_id != office.id:
-        message = "%(name)s is not an active postman of office %(office)s"
-        raise ValidationFailed.field(
-            "postman", Phrase(message, name=postman.username, office=office.code)
-        )
+        raise _not_a_postman(postman.username, office)
 
 
 def find_postman(username: str, office: Office) -> User:
@@ -293,12 +290,14 @@ def find_postman(username: str, office: Office) -> User:
     another office or role (422 `postman`), so the field tells nothing of other offices."""
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
-        message = "%(name)s is not an active postman of office %(office)s"
-        raise ValidationFailed.field(
-            "postman", Phrase(message, name=username[:80], office=office.code)
-        )
+        raise _not_a_postman(username[:80], office)
     check_postman(user, office)
     return user
+
+
+def _not_a_postman(name: str, office: Office) -> ValidationFailed:
+    message = "%(name)s is not an active postman of office %(office)s"
+    return ValidationFailed.field("postman", Phrase(message, name=name, office=office.code))
 
 
 def record_visit(pickup: Pickup, data: dict[str, Any], actor: User) -> VisitOutcome:
