@@ -14,7 +14,7 @@ from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, redirect, request, url_for
+from flask import Flask, abort, after_this_request, redirect, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -65,6 +65,10 @@ MAX_DIGITS = 30
 # as typed by hand: "200.000" (vi), "200,000" (en) or "200 000".
 _INTEGER = re.compile(r"(-?)([0-9]{1,3}(?:[.,\s][0-9]{3})+|[0-9]+)")
 _SEPARATORS = re.compile(r"[.,\s]")
+
+
+# How many sent forms of each kind the session remembers (the last answer or two is reloaded).
+SENT_FORMS_KEPT = 10
 
 
 def init_pages(app: Flask) -> None:
@@ -141,6 +145,29 @@ def form_errors(error: ValidationError | DomainError) -> dict[str, list[str]]:
     if error.fields:
         return dict(error.fields)
     return {"form": [error.message]}
+
+
+def sent_form(kind: str, form_id: str) -> str | None:
+    """What the form `form_id` of `kind` made when it was sent before (a reload, a second
+    click), remembered by `remember_sent_form`; None if it was not."""
+    return session.get(kind, {}).get(form_id) if form_id else None
+
+
+def remember_sent_form(kind: str, form_id: str, made: str, *, status: int) -> None:
+    """Remember in the session that the form `form_id` of `kind` made `made` (a code, a
+    reference), once the answer is `status`. The request's unit commits after the view returns;
+    a commit that fails answers with an error page instead, and the session must not then lead a
+    reload to what does not exist. The last SENT_FORMS_KEPT of each kind are kept."""
+    if not form_id:
+        return
+
+    @after_this_request
+    def remember(response):
+        if response.status_code == status:
+            sent = dict(list(session.get(kind, {}).items())[-(SENT_FORMS_KEPT - 1) :])
+            sent[form_id] = made
+            session[kind] = sent
+        return response
 
 
 def form_integer(

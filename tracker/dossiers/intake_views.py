@@ -22,13 +22,11 @@ import secrets
 from typing import Any
 
 from flask import (
-    after_this_request,
     flash,
     make_response,
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask_babel import gettext as _
@@ -44,7 +42,7 @@ from tracker.dossiers.receipt import build_receipt
 from tracker.dossiers.schemas import DossierCreateIn
 from tracker.errors import DomainError
 from tracker.i18n import N_
-from tracker.pages import form_errors, form_integer, page_roles
+from tracker.pages import form_errors, form_integer, page_roles, remember_sent_form, sent_form
 from tracker.unit_of_work import discard
 
 INTAKE_ROLES = ("clerk", "admin")
@@ -69,8 +67,8 @@ KIND_NAMES = {
     "certified_copy": N_("Certified copy"),
     "copy": N_("Copy"),
 }
-# How many sent intake forms the session remembers (a clerk reloads the last receipt or two).
-SENT_FORMS_KEPT = 10
+# The session's memory of sent intake forms (a clerk reloads the last receipt or two).
+SENT_KIND = "intakes_sent"
 _ROW_FIELD = re.compile(r"documents\.([0-9]{1,3})\.(name|kind|count)\Z")
 
 
@@ -125,7 +123,7 @@ def _submit():
 def already_sent(form_id: str):
     """The way to the dossier a form sent before made (a reload, a second click), if it did:
     a second dossier would be a second code for the same papers."""
-    logged = session.get("intakes_sent", {}).get(form_id)
+    logged = sent_form(SENT_KIND, form_id)
     if not logged:
         return None
     flash(
@@ -140,19 +138,8 @@ def already_sent(form_id: str):
 
 
 def remember_sent(form_id: str, code: str) -> None:
-    """Remember the form as sent once the dossier is committed. The request's unit commits
-    after the view returns; a commit that fails answers with an error page, not the receipt
-    (201), and the session must not then lead a reload to a dossier that does not exist."""
-    if not form_id:
-        return
-
-    @after_this_request
-    def remember(response):
-        if response.status_code == 201:
-            sent = dict(list(session.get("intakes_sent", {}).items())[-(SENT_FORMS_KEPT - 1) :])
-            sent[form_id] = code
-            session["intakes_sent"] = sent
-        return response
+    """Remember the form as sent once the dossier is committed (its receipt answered, 201)."""
+    remember_sent_form(SENT_KIND, form_id, code, status=201)
 
 
 def typed_intake(form) -> tuple[dict[str, str], list[dict[str, str]]]:

@@ -21,12 +21,10 @@ from typing import Any
 
 from flask import (
     abort,
-    after_this_request,
     flash,
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask_babel import get_locale
@@ -43,7 +41,15 @@ from tracker.catalogue.queries import all_by_code, find_office, list_offices
 from tracker.database import writes
 from tracker.errors import DomainError, StaleVersion
 from tracker.i18n import N_
-from tracker.pages import form_errors, form_integer, page_roles, safe_next, translate
+from tracker.pages import (
+    form_errors,
+    form_integer,
+    page_roles,
+    remember_sent_form,
+    safe_next,
+    sent_form,
+    translate,
+)
 from tracker.pickups import lifecycle, operations, queries
 from tracker.pickups.models import Pickup
 from tracker.pickups.queries import get_pickup, pickups_of_day
@@ -71,8 +77,8 @@ CALL_FIELDS = (
     "slot",
     "note",
 )
-# How many sent call forms the session remembers (an operator reloads the last answer or two).
-SENT_FORMS_KEPT = 10
+# The session's memory of sent call forms (an operator reloads the last answer or two).
+SENT_KIND = "pickup_calls_sent"
 VERSION_DIGITS = 19
 
 
@@ -238,7 +244,7 @@ def new_call():
 def _record_call():
     values = {name: request.form.get(name, "").strip() for name in CALL_FIELDS}
     values["form_id"] = request.form.get("form_id", "").strip()[:40]
-    recorded = session.get("pickup_calls_sent", {}).get(values["form_id"])
+    recorded = sent_form(SENT_KIND, values["form_id"])
     if recorded:
         flash(_("This call was already recorded: pickup %(ref)s.", ref=recorded), "error")
         return redirect(url_for(".pickup", ref=recorded), 303)
@@ -249,7 +255,8 @@ def _record_call():
         # Nothing of a refused call may stay.
         discard()
         return _call_page(values, form_errors(error), 422)
-    _remember_call(values["form_id"], created.reference)
+    # The answer is a 303 to the request's page.
+    remember_sent_form(SENT_KIND, values["form_id"], created.reference, status=303)
     flash(
         _(
             "Call recorded: pickup %(ref)s, for %(office)s. The caller gets an SMS with the "
@@ -274,23 +281,6 @@ def _call_payload(values: dict[str, str]) -> dict[str, Any]:
             payload[name] = values[name]
     payload.setdefault("address", {})
     return payload
-
-
-def _remember_call(form_id: str, reference: str) -> None:
-    """Remember the form as sent once the request is committed (the answer is a 303 to its
-    page; a commit that fails answers with an error page instead, and is not remembered)."""
-    if not form_id:
-        return
-
-    @after_this_request
-    def remember(response):
-        if response.status_code == 303:
-            sent = dict(
-                list(session.get("pickup_calls_sent", {}).items())[-(SENT_FORMS_KEPT - 1) :]
-            )
-            sent[form_id] = reference
-            session["pickup_calls_sent"] = sent
-        return response
 
 
 def _call_page(values: dict[str, str], errors: dict[str, list[str]], status: int = 200):
