@@ -112,7 +112,10 @@ def test_the_agency_confirms_with_dates_and_a_stale_form_is_told(
         data={"csrf_token": token, f"appointment_dates.{codes[0]}": "2001-01-01"},
     )
     assert bad.status_code == 422
-    assert "không được trước ngày tiếp nhận" in text_of(bad) or "must not be before" in text_of(bad)
+    error_id = f"appointment_dates.{codes[0]}-error".replace(".", "-")
+    assert f'aria-describedby="{error_id}"' in bad.get_data(as_text=True)
+    assert f'id="{error_id}"' in bad.get_data(as_text=True)
+    assert "không được trước ngày tiếp nhận" in text_of(bad)
     assert dossier_of(codes[0]).status == "forwarded"
 
     given = add_working_days(today_vn(), 14)
@@ -196,6 +199,7 @@ def test_the_list_searches_by_number_dossier_agency_and_day(client, forwarded):
     assert listed("agency=000.00.01.H19") == [own.number]
     assert listed(f"day={today_vn().isoformat()}") == [other.number, own.number]
     assert listed("day=2001-02-03") == []
+    assert listed("unconfirmed=true") == [other.number, own.number]
     bad = client.get("/handovers?day=31-12")
     assert bad.status_code == 422
     assert 'id="day-error"' in bad.get_data(as_text=True)

@@ -39,7 +39,10 @@ def index():
     """The records in the user's scope, newest first; search by number (or a dossier code on
     it), agency and day."""
     user = actor()
-    typed = {key: request.args.get(key, "").strip() for key in ("q", "agency", "day", "cursor")}
+    typed = {
+        key: request.args.get(key, "").strip()
+        for key in ("q", "agency", "day", "unconfirmed", "cursor")
+    }
     errors: dict[str, list[str]] = {}
     try:
         args = HandoverListArgs().load(
