@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from tests import test_feeds
+from tests.test_feeds import AGENCY, post_batch, run_batch
 from tracker.calendar import VN_TZ, add_working_days, local_date, today_vn, utcnow
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.extensions import db
@@ -17,6 +19,8 @@ from tracker.sweeps import operations as sweeps
 from tracker.sweeps.models import Anomaly
 
 URL = "/api/v1/handovers"
+# The feeds' fixture: integration accounts, tied to an agency or not.
+make_integration = test_feeds.make_integration
 
 
 @pytest.fixture
@@ -335,3 +339,26 @@ def test_search_by_number_dossier_code_agency_and_day(client, clerk, create_doss
     assert client.get(f"{URL}?day=nope", headers=clerk.headers).status_code == 422
     lines = db.session.scalars(select(HandoverLine)).all()
     assert len(lines) == 2
+
+
+def test_the_agency_feed_processing_events_confirm_the_record(
+    client, clerk, create_dossier, catalogue, make_integration
+):
+    code = create_dossier()["code"]
+    number = forward(client, clerk, [code]).get_json()["record"]["number"]
+    feed = make_integration("feed:agency", agency=catalogue.agency)
+    given = add_working_days(today_vn(), 9)
+    event = {
+        "event_id": "HS-1",
+        "dossier_code": code,
+        "status": "processing",
+        "appointment_date": given.isoformat(),
+        "occurred_at": utcnow().isoformat(),
+    }
+    body = post_batch(client, AGENCY, [event], feed).get_json()
+    assert body["accepted"] == 1, body
+    run_batch(body["batch_id"])
+    record = client.get(f"{URL}/{number}", headers=clerk.headers).get_json()
+    assert record["lines"][0]["appointment_date"] == given.isoformat()
+    assert record["confirmed_at"] is not None and record["confirmed_by"] is None
+    assert dossier_of(code).appointment_date == given
