@@ -103,13 +103,21 @@ def test_bad_codes_are_refused_one_by_one_and_the_rest_kept(
     assert "dossier_codes.0" in none.get_json()["error"]["fields"]
 
 
-def test_the_same_batch_key_answers_the_same_record(client, clerk, create_dossier):
+def test_the_same_batch_key_answers_the_same_record(
+    client, clerk, create_dossier, make_staff, catalogue
+):
     code = create_dossier()["code"]
     first = forward(client, clerk, [code], batch_key="morning-run-1").get_json()["record"]
     second = forward(client, clerk, [code], batch_key="morning-run-1")
     assert second.status_code == 201
     assert second.get_json()["record"]["number"] == first["number"]
     assert db.session.scalar(select(db.func.count(HandoverRecord.id))) == 1
+    # Another office's clerk with the same key makes their own batch.
+    other = make_staff("clerk", office=catalogue.other_office)
+    theirs = create_dossier(staff=other)["code"]
+    answer = forward(client, other, [theirs], batch_key="morning-run-1").get_json()["record"]
+    assert answer["number"].startswith("BB-811000-")
+    assert [line["dossier_code"] for line in answer["lines"]] == [theirs]
 
 
 def test_bad_bodies_name_the_field(client, clerk):

@@ -141,7 +141,8 @@ def forward_batch(
         raise ValidationFailed.field(
             "agency_code", Phrase("no agency with code %(code)s", code=agency_code)
         )
-    batch_key = batch_key or secrets.token_hex(16)
+    # The client's key is its own: another user's batch with the same key is another batch.
+    batch_key = f"api-{actor.id}-{batch_key or secrets.token_hex(16)}"
     forwarded: list[Dossier] = []
     refused: list[dict[str, Any]] = []
     seen: set[str] = set()
