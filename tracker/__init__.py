@@ -85,6 +85,7 @@ def register_blueprints(app: Flask) -> None:
     from tracker.dossiers.api import blp as dossiers_api
     from tracker.dossiers.api import registrations_blp as registrations_api
     from tracker.feeds.api import blp as feeds_api
+    from tracker.handovers.api import blp as handovers_api
     from tracker.health import blp as health
     from tracker.imports.api import blp as imports_api
     from tracker.notifications.api import blp as notifications_api
@@ -104,6 +105,7 @@ def register_blueprints(app: Flask) -> None:
         notifications_api,
         pickups_api,
         reports_api,
+        handovers_api,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(health)
@@ -114,6 +116,7 @@ def register_pages(app: Flask) -> None:
     from tracker.accounts.views import bp as account_pages
     from tracker.catalogue.views import bp as catalogue_pages
     from tracker.dossiers.blueprint import bp as dossier_pages
+    from tracker.handovers.views import bp as handover_pages
     from tracker.pickups.blueprint import bp as pickup_pages
     from tracker.reports.blueprint import bp as report_pages
     from tracker.tracking.views import bp as tracking_pages
@@ -123,6 +126,7 @@ def register_pages(app: Flask) -> None:
         account_pages,
         dossier_pages,
         pickup_pages,
+        handover_pages,
         report_pages,
         catalogue_pages,
     ):
@@ -147,7 +151,13 @@ def register_commands(app: Flask) -> None:
         app.cli.add_command(group)
 
 
-PRIVATE_PATHS = ("/api/v1/dossiers", "/api/v1/track", "/api/v1/reports", "/api/v1/pickups")
+PRIVATE_PATHS = (
+    "/api/v1/dossiers",
+    "/api/v1/track",
+    "/api/v1/reports",
+    "/api/v1/pickups",
+    "/api/v1/handovers",
+)
 # Pages run no inline script or style and load nothing from another site. Swagger UI (served
 # from the app too) needs inline script.
 PAGE_POLICY = (

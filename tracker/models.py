@@ -13,6 +13,7 @@ from tracker.catalogue.models import (
 )
 from tracker.dossiers.models import CodeCounter, Dossier, DossierDocument, StatusEvent
 from tracker.feeds.models import FeedBatch, FeedEvent, PostalEventCode
+from tracker.handovers.models import HandoverCounter, HandoverLine, HandoverRecord
 from tracker.imports.models import ImportFile, ImportJob, ImportRowError
 from tracker.notifications.models import Notification
 from tracker.outbox.models import OutboxMessage, TaskLease
@@ -45,6 +46,9 @@ __all__ = [
     "FeedBatch",
     "FeedEvent",
     "GrowthTarget",
+    "HandoverCounter",
+    "HandoverLine",
+    "HandoverRecord",
     "ImportFile",
     "ImportJob",
     "ImportRowError",

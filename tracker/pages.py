@@ -46,6 +46,7 @@ MENU = (
     ("dossier_pages.queue", N_("Work queue"), ("clerk", "agency", "admin")),
     ("dossier_pages.intake", N_("New dossier"), ("clerk", "admin")),
     ("dossier_pages.batch_scan", N_("Batch scan"), ("clerk", "agency", "admin")),
+    ("handover_pages.index", N_("Hand-over records"), ("clerk", "agency", "manager", "admin")),
     (
         "pickup_pages.index",
         N_("Pickups at home"),

@@ -6,10 +6,13 @@ connected to their consumers, which only note what they need in the session; the
 
 1. before the outermost commit, in it: the rollup counts (`reports.rollups.write_counts`), then
    the notifications (`notifications.operations.write_queued`, which enqueues their delivery in
-   the outbox, so it comes before the outbox is published);
+   the outbox, so it comes before the outbox is published), then the hand-over lines the
+   agency accepted by its own `processing` events (`handovers.operations.write_acceptances`);
 2. after the commit: the outbox messages go to the broker (`outbox.operations.publish_pending`);
 3. when the transaction ends (after the commit, or rolled back): each forgets what it noted.
 
+A batch scan that forwarded dossiers (or collected results) makes a hand-over record per agency
+(`batch_scanned` -> `handovers.operations.make_records`); the page links to them.
 Postal events waiting for an item number are woken through the outbox too (`feeds.apply_unmatched`).
 Pickup requests announce their slot (`tracker.pickups.signals`): notifications queue its SMS;
 a dossier collected at the door gets the SMS with its code, lookup secret and link instead of the
@@ -25,6 +28,8 @@ from tracker.dossiers import signals
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.extensions import db
 from tracker.feeds import operations as feeds
+from tracker.handovers import operations as handovers
+from tracker.handovers.views import links as handover_links
 from tracker.notifications import operations as notifications
 from tracker.outbox import operations as outbox
 from tracker.pickups import signals as pickup_signals
@@ -42,6 +47,8 @@ def subscribe() -> None:
     signals.status_changed.connect(_count_event, weak=False)
     signals.status_changed.connect(_notify, weak=False)
     signals.item_number_set.connect(_wake_unmatched, weak=False)
+    signals.status_changed.connect(_note_processing, weak=False)
+    signals.batch_scanned.connect(_handover_records, weak=False)
     pickup_signals.pickup_scheduled.connect(_notify_pickup, weak=False)
     pickup_signals.pickup_collected.connect(_notify_collected, weak=False)
     unit_of_work.register(
@@ -52,6 +59,9 @@ def subscribe() -> None:
             "notifications", write=notifications.write_queued, forget=notifications.forget_queued
         ),
         unit_of_work.CommitHooks(
+            "handovers", write=handovers.write_acceptances, forget=handovers.forget_acceptances
+        ),
+        unit_of_work.CommitHooks(
             "outbox", publish=outbox.publish_pending, forget=outbox.forget_pending
         ),
     )
@@ -59,6 +69,22 @@ def subscribe() -> None:
 
 def _count_intake(dossier: Dossier, *, event: StatusEvent) -> None:
     rollups.count_intake(db.session, dossier)
+
+
+def _note_processing(dossier: Dossier, *, event: StatusEvent) -> None:
+    if event.to_status == "processing":
+        handovers.note_processing(db.session, dossier.id)
+
+
+def _handover_records(
+    user: Any, *, status: str, dossiers: list[Dossier], batch_id: str
+) -> list[dict[str, Any]]:
+    """A batch forwarded (or results collected) makes a hand-over record per agency."""
+    kind = handovers.KIND_OF_STATUS.get(status)
+    if kind is None:
+        return []
+    records = handovers.make_records(kind, dossiers, user, f"scan-{batch_id}-{status}")
+    return handover_links(records)
 
 
 def _count_event(dossier: Dossier, *, event: StatusEvent) -> None:

@@ -12,6 +12,9 @@ its commit hooks, in the order `tracker.subscriptions` gives.
 - `status_changed(dossier, event=event)`: an applied event moved the dossier; its clock fields
   already reflect it. Late events, kept in the history without moving the status, send nothing.
 - `item_number_set(item_number)`: a dossier now carries this postal item number.
+- `batch_scanned(user, status=, dossiers=, batch_id=)`: a batch scan recorded `status` for
+  `dossiers` (now, or when the same batch was sent before). A receiver may return the papers it
+  made for the batch (hand-over records) as `{"number", "url"}` dicts: the page links to them.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ dossier_received = _signals.signal("dossier-received")
 dossiers_received = _signals.signal("dossiers-received")
 status_changed = _signals.signal("status-changed")
 item_number_set = _signals.signal("item-number-set")
+batch_scanned = _signals.signal("batch-scanned")
 
 
 @dataclass(frozen=True, slots=True)

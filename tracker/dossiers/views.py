@@ -21,7 +21,7 @@ from tracker.accounts.auth import actor
 from tracker.audit.operations import record_audit
 from tracker.calendar import utcnow
 from tracker.database import writes
-from tracker.dossiers import operations, queries
+from tracker.dossiers import operations, queries, signals
 from tracker.dossiers.delivery import FAILURE_REASONS, RECEIVER_RELATIONS, check_proof, words
 from tracker.dossiers.intake_views import INTAKE_ROLES
 from tracker.dossiers.lifecycle import STATUSES, allowed_next
@@ -318,7 +318,28 @@ def batch_scan():
     # A receiver's name belongs to one hand-over: the next batch starts without it.
     done = {**form, "codes": "", "batch": _new_batch_id()} | dict.fromkeys(_PROOF_FIELDS, "")
     counts = _count_outcomes(results)
-    return _scan_page(user, done, {}, results=results, scanned_status=form["status"], counts=counts)
+    papers = _announce_batch(user, form, results)
+    return _scan_page(
+        user,
+        done,
+        {},
+        results=results,
+        scanned_status=form["status"],
+        counts=counts,
+        papers=papers,
+    )
+
+
+def _announce_batch(user, form: dict[str, str], results: list[dict[str, Any]]) -> list[dict]:
+    """Tell who listens what the batch recorded (hand-over records are made so); returns the
+    papers they made for it, for the page to link."""
+    dossiers = [r.pop("dossier") for r in results if r.get("dossier") is not None]
+    if not dossiers:
+        return []
+    answers = signals.batch_scanned.send(
+        user, status=form["status"], dossiers=dossiers, batch_id=form["batch"]
+    )
+    return [paper for _receiver, made in answers for paper in (made or [])]
 
 
 def _scan_page(user, form: dict[str, str], errors: dict, *, status: int = 200, **results):
@@ -427,6 +448,8 @@ def _scan_one(value: str, data: dict, batch_id: str, user, seen: set[str]) -> di
         "outcome": "already" if outcome.duplicate else "recorded",
         "code": code,
         "current": dossier.status,
+        # For the batch's listeners (`_announce_batch` takes it out before the page is shown).
+        "dossier": dossier,
     }
 
 

@@ -23,6 +23,7 @@ from tracker.catalogue import queries as catalogue_queries
 from tracker.catalogue.models import Channel, Office, Sector
 from tracker.dossiers import queries as dossier_queries
 from tracker.errors import DomainError, error_page
+from tracker.handovers import queries as handover_queries
 from tracker.pages import form_errors, label, page_roles
 from tracker.reports import export, growth, pickup_figures
 from tracker.reports import queries as report_queries
@@ -30,6 +31,7 @@ from tracker.reports.chart import monthly_chart
 from tracker.reports.schemas import GrowthReportArgs, PickupFiguresArgs
 from tracker.sweeps import queries as sweep_queries
 from tracker.sweeps.checks import kind_label
+from tracker.sweeps.operations import HANDOVER_CONFIRM_DAYS, working_days_cutoff
 from tracker.sweeps.schemas import AnomalyListArgs
 
 MANAGERS = ("manager", "admin")
@@ -193,6 +195,9 @@ def problems():
         return error_page(422, _format_messages(form_errors(exc)))
     overdue_total, overdue = dossier_queries.queue_section(user, "overdue", limit=PAGE_SIZE)
     anomalies, anomalies_next = sweep_queries.list_anomalies(user, anomaly_args)
+    # Forward hand-over records the agency has not confirmed after a whole working day.
+    cutoff = working_days_cutoff(today_vn(), HANDOVER_CONFIRM_DAYS)
+    handovers_total, handovers = handover_queries.unconfirmed_before(user, cutoff, PAGE_SIZE)
     return render_template(
         "reports/problems.html",
         today=today_vn(),
@@ -201,6 +206,8 @@ def problems():
         anomalies=[(row, _kind_name(row.kind)) for row in anomalies],
         anomalies_total=sweep_queries.count_open_anomalies(user),
         anomalies_next=anomalies_next,
+        handovers=handovers,
+        handovers_total=handovers_total,
     )
 
 

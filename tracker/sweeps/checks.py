@@ -21,6 +21,7 @@ from tracker.calendar import VN_TZ
 from tracker.dossiers.lifecycle import STATUSES, TERMINAL, status_label
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.feeds.models import FeedEvent
+from tracker.handovers.models import HandoverLine, HandoverRecord
 from tracker.sweeps.models import Anomaly
 
 Restrict = Callable[[ColumnElement[int]], ColumnElement[bool]]
@@ -47,6 +48,8 @@ class Context:
     # None: every dossier; else the two-way checks look only at dossiers with an event whose
     # id is above this one (recorded since the look-back) or with an open anomaly.
     events_after: int | None
+    # Forward hand-over records made before this moment should have been confirmed by now.
+    unconfirmed_before: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,38 @@ def _describe_result_not_collected(row: Row, ctx: Context) -> tuple[str, dict[st
     return detail, {"result_at": _iso(row.result_at), "working_days": ctx.uncollected_days}
 
 
+# handover_unconfirmed --------------------------------------------------------------------------
+
+
+def _build_handover_unconfirmed(ctx: Context, restrict: Restrict) -> Select:
+    # A dossier of a forward record the agency has not confirmed, nor accepted through its
+    # own `processing` event, one whole working day after the hand-over.
+    before = ctx.unconfirmed_before or ctx.now
+    return (
+        select(
+            HandoverLine.dossier_id.label("dossier_id"),
+            HandoverRecord.number,
+            HandoverRecord.created_at,
+        )
+        .join(HandoverRecord, HandoverRecord.id == HandoverLine.record_id)
+        .where(
+            HandoverRecord.kind == "forward",
+            HandoverRecord.confirmed_at.is_(None),
+            HandoverRecord.created_at < before,
+            HandoverLine.accepted_at.is_(None),
+            restrict(HandoverLine.dossier_id),
+        )
+    )
+
+
+def _describe_handover_unconfirmed(row: Row, ctx: Context) -> tuple[str, dict[str, Any]]:
+    detail = (
+        f"Biên bản giao nhận {row.number} lập lúc {_local(row.created_at)} chưa được cơ quan "
+        f"giải quyết xác nhận sau một ngày làm việc."
+    )
+    return detail, {"number": row.number, "created_at": _iso(row.created_at)}
+
+
 CHECKS: tuple[Check, ...] = (
     Check(
         "delivery_without_result",
@@ -255,6 +290,13 @@ CHECKS: tuple[Check, ...] = (
         "Result ready long ago, not collected by the post",
         _build_result_not_collected,
         _describe_result_not_collected,
+    ),
+    Check(
+        "handover_unconfirmed",
+        "Biên bản giao nhận chưa được cơ quan xác nhận sau một ngày làm việc",
+        "Hand-over record not confirmed by the agency after one working day",
+        _build_handover_unconfirmed,
+        _describe_handover_unconfirmed,
     ),
 )
 KINDS: dict[str, Check] = {check.kind: check for check in CHECKS}

@@ -26,6 +26,8 @@ from tracker.sweeps.models import Anomaly
 
 log = logging.getLogger(__name__)
 
+# The agency confirms a hand-over record within this many working days (else an anomaly).
+HANDOVER_CONFIRM_DAYS = 1
 # Anomalies found are stored this many dossiers at a time (one INSERT/UPDATE round each).
 CHUNK = 1000
 
@@ -149,6 +151,7 @@ def reconcile(now: datetime | None = None, *, full: bool = False) -> dict[str, d
         now=now,
         uncollected_before=working_days_cutoff(local_date(now), days),
         uncollected_days=days,
+        unconfirmed_before=working_days_cutoff(local_date(now), HANDOVER_CONFIRM_DAYS),
         events_after=None
         if full
         else last_event_before(now - timedelta(hours=config["RECONCILE_LOOKBACK_HOURS"])),

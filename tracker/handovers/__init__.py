@@ -1,0 +1,1 @@
+"""Hand-over records (biên bản giao nhận) between the post and the agencies."""
