@@ -17,6 +17,7 @@ from tests.pages import csrf_of, sign_in
 from tests.test_registrations import payload as registration_payload
 from tests.test_registrations import taken_by_day
 from tracker.accounts.operations import create_user, issue_token
+from tracker.audit.models import AuditEntry
 from tracker.calendar import local_date, utcnow
 from tracker.catalogue.models import Procedure
 from tracker.dossiers.models import Dossier, StatusEvent
@@ -24,6 +25,8 @@ from tracker.errors import ValidationFailed
 from tracker.extensions import db
 from tracker.notifications.messages import SECRET_PLACEHOLDER
 from tracker.notifications.models import Notification
+from tracker.reports import recompute
+from tracker.unit_of_work import unit_of_work
 
 URL = "/api/v1/orders"
 make_integration = test_feeds.make_integration
@@ -121,6 +124,10 @@ def test_a_batch_of_1000_keeps_the_good_orders_and_refuses_the_bad_by_index_and_
     assert accepted[999]["code"] == accepted[0]["code"]
     assert all(item["status"] == "result_ready" for item in accepted.values())
     assert count_dossiers() == 1000 - len(bad) - 1
+    audit = db.session.scalar(
+        select(AuditEntry).where(AuditEntry.action == "orders.receive").order_by(AuditEntry.id)
+    )
+    assert (audit.entity_key, audit.after) == ("000.00.01.H19", body["counts"])
     first = dossier_of(accepted[1]["code"])
     assert (first.service_form, first.status, first.agency_reference) == (
         "return_only",
@@ -397,3 +404,7 @@ def test_the_collection_run_picks_ordered_results_up_and_only_then_they_count(
     assert rows == ["recorded", "recorded"]
     assert [dossier_of(code).status for code in (first, second)] == ["result_collected"] * 2
     assert taken_by_day() == {local_date(utcnow()): 2}
+    # The recompute counts them by the same rule: nothing to fix.
+    for year in {local_date(ready_at).year, local_date(utcnow()).year}:
+        with unit_of_work():
+            assert recompute.recompute_year(year).fixed == 0
