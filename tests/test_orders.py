@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -408,3 +410,29 @@ def test_the_collection_run_picks_ordered_results_up_and_only_then_they_count(
     for year in {local_date(ready_at).year, local_date(utcnow()).year}:
         with unit_of_work():
             assert recompute.recompute_year(year).fixed == 0
+
+
+# ---- at once ----------------------------------------------------------------------------------
+
+
+def test_the_same_batch_posted_at_once_makes_one_dossier_per_reference(app, agency_system):
+    orders = [order(f"HS-{i}") for i in range(20)]
+    start = threading.Barrier(3)
+
+    def send(_index: int):
+        with app.app_context():
+            start.wait()
+            return app.test_client().post(
+                URL, json={"orders": orders}, headers=agency_system.headers
+            )
+
+    db.session.commit()
+    with ThreadPoolExecutor(3) as pool:
+        responses = list(pool.map(send, range(3)))
+    assert [r.status_code for r in responses] == [200, 200, 200], [r.get_json() for r in responses]
+    answers = [r.get_json() for r in responses]
+    assert sum(a["counts"]["created"] for a in answers) == 20
+    assert sum(a["counts"]["existing"] for a in answers) == 40
+    codes = [[item["code"] for item in a["accepted"]] for a in answers]
+    assert codes[0] == codes[1] == codes[2]
+    assert count_dossiers() == 20

@@ -109,6 +109,7 @@ def _place_in_savepoint(index: int, order: dict[str, Any], agency: Agency, actor
     except IntegrityError:
         # Another batch logged the same reference between our look-up and our insert: its
         # dossier is the answer.
+        log.info("order %s of agency %s: logged meanwhile by another batch", index, agency.code)
         with db.session.begin_nested():
             return place_order(index, order, agency, actor)
 
