@@ -18,6 +18,7 @@ from tracker.api import Blueprint
 from tracker.errors import Forbidden
 from tracker.orders import operations
 from tracker.orders.schemas import MAX_ORDERS, OrderBatchIn, OrderBatchOut, check_orders
+from tracker.schemas import read_batch
 
 blp = Blueprint(
     "orders",
@@ -54,7 +55,7 @@ def post_orders():
     user = actor()
     if user.agency is None:  # issue_token refuses the scope to such an account: belt and braces
         raise Forbidden("this account is not tied to an agency")
-    orders = operations.parse_batch(request.get_data(cache=False))
+    orders = read_batch(request.get_data(cache=False), "orders", MAX_ORDERS)
     valid, errors = check_orders(enumerate(orders))
     placed, refusals = operations.place_orders(valid, user.agency, user)
     errors = sorted([*errors, *refusals], key=lambda error: error.index)

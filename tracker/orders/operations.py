@@ -16,7 +16,6 @@ others are kept.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,7 +34,7 @@ from tracker.dossiers.models import Dossier
 from tracker.errors import DomainError, Phrase, ValidationFailed
 from tracker.extensions import db
 from tracker.orders import signals
-from tracker.orders.schemas import MAX_ORDERS, OrderError
+from tracker.orders.schemas import OrderError
 
 log = logging.getLogger(__name__)
 
@@ -56,35 +55,6 @@ class Placed:
     dossier: Dossier
     outcome: str  # created | moved | existing
     changed: list[str] = field(default_factory=list)
-
-
-def parse_batch(body: bytes) -> list[Any]:
-    """The `orders` list of a batch body `{"orders": [...]}`; each order is checked later."""
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        # ValueError covers bad JSON and bytes that are not UTF-8.
-        raise DomainError(
-            "The request body is not valid JSON", fields={"body": ["not valid JSON"]}
-        ) from exc
-    if not isinstance(data, dict):
-        raise ValidationFailed.field("body", 'must be an object {"orders": [...]}')
-    unknown = sorted(str(name) for name in set(data) - {"orders"})
-    if unknown:
-        raise ValidationFailed(
-            f"unknown field {', '.join(unknown)}",
-            fields={name: ["Unknown field."] for name in unknown},
-        )
-    orders = data.get("orders")
-    if not isinstance(orders, list):
-        raise ValidationFailed.field("orders", "required: a list of orders")
-    if not orders:
-        raise ValidationFailed.field("orders", "must hold at least one order")
-    if len(orders) > MAX_ORDERS:
-        raise ValidationFailed.field(
-            "orders", f"at most {MAX_ORDERS} orders per batch (split it), not {len(orders)}"
-        )
-    return orders
 
 
 def place_orders(

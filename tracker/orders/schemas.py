@@ -1,5 +1,5 @@
 """Collection orders: what an agency's system sends (`OrderIn`, one order of a batch) and what
-it gets back (`OrderBatchOut`). The batch's envelope is read by `operations.parse_batch` so that
+it gets back (`OrderBatchOut`). The batch's envelope is read by `tracker.schemas.read_batch` so that
 each order is checked, and refused, on its own."""
 
 from __future__ import annotations
