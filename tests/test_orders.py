@@ -6,7 +6,6 @@ link, picked up by the clerks' collection run and counted only then."""
 from __future__ import annotations
 
 import json
-import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -15,9 +14,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tests import test_feeds
-from tests.pages import csrf_of, sign_in
+from tests.pages import sign_in
+from tests.test_registrations import collection_run, results_at_agency, taken_by_day
 from tests.test_registrations import payload as registration_payload
-from tests.test_registrations import taken_by_day
 from tracker.accounts.operations import create_user, issue_token
 from tracker.audit.models import AuditEntry
 from tracker.calendar import local_date, utcnow
@@ -384,25 +383,9 @@ def test_the_collection_run_picks_ordered_results_up_and_only_then_they_count(
     assert taken_by_day() == {}  # never at order time
     pages = app.test_client()
     sign_in(pages, clerk.user.username)
-    queue = pages.get("/dossiers").get_data(as_text=True)
-    section = queue[queue.index('id="results_at_agency"') :]
-    section = section[: section.index("</section>")]
+    section = results_at_agency(pages)
     assert first in section and second in section
-    page = pages.get("/dossiers/scan?mode=collect")
-    batch = re.search(r'name="batch" value="([0-9a-f]+)"', page.get_data(as_text=True)).group(1)
-    answer = pages.post(
-        "/dossiers/scan",
-        data={
-            "csrf_token": csrf_of(page),
-            "batch": batch,
-            "mode": "collect",
-            "status": "result_collected",
-            "codes": f"{first}\n{second}",
-            "note": "",
-        },
-    )
-    assert answer.status_code == 200
-    rows = re.findall(r'<tr class="outcome-([a-z_]+)">', answer.get_data(as_text=True))
+    _answer, rows = collection_run(pages, [first, second])
     assert rows == ["recorded", "recorded"]
     assert [dossier_of(code).status for code in (first, second)] == ["result_collected"] * 2
     assert taken_by_day() == {local_date(utcnow()): 2}
