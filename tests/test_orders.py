@@ -240,6 +240,9 @@ def test_an_order_dated_before_its_registration_or_for_a_withdrawn_one_is_refuse
     status, body = post(client, agency_system, [order(ready_at=early)])
     assert status == 207
     assert [(e["index"], e["field"]) for e in body["refused"]] == [(0, "ready_at")]
+    tomorrow = (utcnow() + timedelta(days=1)).isoformat()
+    status, body = post(client, agency_system, [order(ready_at=tomorrow)])
+    assert [(e["index"], e["field"]) for e in body["refused"]] == [(0, "ready_at")]
     assert dossier_of(registered["code"]).status == "registered"
     withdrawn = client.post(
         f"/api/v1/dossiers/{registered['code']}/events",

@@ -42,7 +42,7 @@ SERVICE_FORM = "return_only"
 SOURCE = "agency_order"
 RESULT_READY = "result_ready"
 # What the intake names and what the order calls it.
-_FIELDS = {"received_at": "ready_at", "service_form": "procedure_code", "status": "ready_at"}
+_FIELDS = {"received_at": "ready_at", "occurred_at": "ready_at", "service_form": "procedure_code"}
 _APPLICANT = {"applicant.name": "recipient.name", "applicant.phone": "recipient.phone"}
 
 
