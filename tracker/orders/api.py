@@ -17,7 +17,7 @@ from tracker.accounts.auth import actor, scopes_required
 from tracker.api import Blueprint
 from tracker.errors import Forbidden
 from tracker.orders import operations
-from tracker.orders.schemas import MAX_ORDERS, OrderBatchIn, OrderBatchOut, check_orders
+from tracker.orders.schemas import MAX_ORDERS, OrderBatchIn, OrderBatchOut
 from tracker.schemas import read_batch
 
 blp = Blueprint(
@@ -56,25 +56,21 @@ def post_orders():
     if user.agency is None:  # issue_token refuses the scope to such an account: belt and braces
         raise Forbidden("this account is not tied to an agency")
     orders = read_batch(request.get_data(cache=False), "orders", MAX_ORDERS)
-    valid, errors = check_orders(enumerate(orders))
-    placed, refusals = operations.place_orders(valid, user.agency, user)
-    errors = sorted([*errors, *refusals], key=lambda error: error.index)
-    counts = operations.record_batch(
-        user.agency, user, placed, refused=len({error.index for error in errors})
-    )
+    received = operations.receive_orders(orders, user.agency, user)
     answer = {
-        "counts": counts,
-        "accepted": [
-            {
-                "index": order.index,
-                "agency_reference": order.dossier.agency_reference,
-                "code": order.dossier.code,
-                "outcome": order.outcome,
-                "status": order.dossier.status,
-                "changed": order.changed,
-            }
-            for order in placed
-        ],
-        "refused": [asdict(error) for error in errors],
+        "counts": received.counts,
+        "accepted": [_accepted(order) for order in received.placed],
+        "refused": [asdict(error) for error in received.errors],
     }
-    return answer, 207 if errors else 200
+    return answer, 207 if received.errors else 200
+
+
+def _accepted(order: operations.Placed) -> dict:
+    return {
+        "index": order.index,
+        "agency_reference": order.dossier.agency_reference,
+        "code": order.dossier.code,
+        "outcome": order.outcome,
+        "status": order.dossier.status,
+        "changed": order.changed,
+    }

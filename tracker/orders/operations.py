@@ -34,7 +34,7 @@ from tracker.dossiers.models import Dossier
 from tracker.errors import DomainError, Phrase, ValidationFailed
 from tracker.extensions import db
 from tracker.orders import signals
-from tracker.orders.schemas import OrderError
+from tracker.orders.schemas import OrderError, check_orders
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,13 @@ SERVICE_FORM = "return_only"
 SOURCE = "agency_order"
 RESULT_READY = "result_ready"
 # What the intake names and what the order calls it.
-_FIELDS = {"received_at": "ready_at", "occurred_at": "ready_at", "service_form": "procedure_code"}
-_APPLICANT = {"applicant.name": "recipient.name", "applicant.phone": "recipient.phone"}
+_FIELDS = {
+    "received_at": "ready_at",
+    "occurred_at": "ready_at",
+    "service_form": "procedure_code",
+    "applicant.name": "recipient.name",
+    "applicant.phone": "recipient.phone",
+}
 
 
 @dataclass
@@ -55,6 +60,25 @@ class Placed:
     dossier: Dossier
     outcome: str  # created | moved | existing
     changed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Received:
+    """What became of a batch: its counts, the accepted orders, the errors of the refused."""
+
+    counts: dict[str, int]
+    placed: list[Placed]
+    errors: list[OrderError]
+
+
+def receive_orders(orders: list[Any], agency: Agency, actor: User) -> Received:
+    """Check and place each order of `agency`'s batch (raw, as sent) on its own; audit the
+    batch once."""
+    valid, errors = check_orders(enumerate(orders))
+    placed, refusals = place_orders(valid, agency, actor)
+    errors = sorted([*errors, *refusals], key=lambda error: error.index)
+    counts = record_batch(agency, actor, placed, refused=len({error.index for error in errors}))
+    return Received(counts, placed, errors)
 
 
 def place_orders(
@@ -194,7 +218,7 @@ def _errors_of(index: int, reference: str, exc: DomainError) -> list[OrderError]
     if not exc.fields:
         return [OrderError(index, "order", str(exc.message), reference)]
     return [
-        OrderError(index, _FIELDS.get(name, _APPLICANT.get(name, name)), str(m), reference)
+        OrderError(index, _FIELDS.get(name, name), str(m), reference)
         for name, messages in exc.fields.items()
         for m in messages
     ]
