@@ -11,8 +11,9 @@ that matches the documented schema of that status.
 Callers: the examples go to every caller of the operation; any other case to one of them, chosen
 from the case's content (the same case always has the same caller). The callers are a clerk and a
 manager; also anonymous on the public lookup and catalogue, and on the feeds' intake the
-integration accounts whose tokens have the feed's scope (the post's, an agency's), and on the
-pickups a hotline operator (who records the calls). The rows the
+integration accounts whose tokens have the feed's scope (the post's, an agency's), on the
+collection orders an agency's system (scope orders:agency), and on the pickups a hotline
+operator (who records the calls). The rows the
 examples name are seeded first: the example dossier (its code, lookup secret and item number), a
 feed batch, an import job and a refresh job, each with id 1; the example pickup (its reference,
 its commune served by the example office).
@@ -129,6 +130,7 @@ def callers(make_staff, catalogue) -> dict[str, Staff | None]:
         "post": _integration("post1", "feed:postal"),
         # The agency feed needs an account tied to an agency: the example dossier's.
         "agency": _integration("agency1", "feed:agency", catalogue.agency.code),
+        "orders": _integration("orders1", "orders:agency", catalogue.agency.code),
         "anonymous": None,
     }
 
@@ -214,6 +216,8 @@ def _caller_names(case) -> tuple[str, ...]:
     if operation.method.upper() == "POST" and operation.path.startswith("/api/v1/feeds/"):
         feed = "post" if operation.path.endswith("/postal") else "agency"
         return (feed, feed, "clerk", "manager")
+    if operation.path == "/api/v1/orders":
+        return ("orders", "orders", "clerk", "manager")
     if operation.path.startswith("/api/v1/pickups"):
         return ("hotline", "hotline", "clerk", "manager")
     return ("clerk", "manager")

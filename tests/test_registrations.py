@@ -315,6 +315,35 @@ def ready(client, clerk, code: str) -> None:
     assert answer.status_code == 201, answer.get_json()
 
 
+def results_at_agency(pages) -> str:
+    """The work queue's section "Results ready at the agency", as the signed-in clerk sees it."""
+    queue = pages.get("/dossiers").get_data(as_text=True)
+    section = queue[queue.index('id="results_at_agency"') :]
+    return section[: section.index("</section>")]
+
+
+def collection_run(pages, lines: list[str]):
+    """The batch scan's collection run (its event fixed) over `lines`, by the signed-in clerk:
+    the answer and the outcome of each line."""
+    page = pages.get("/dossiers/scan?mode=collect")
+    html = page.get_data(as_text=True)
+    assert 'name="status" value="result_collected"' in html
+    batch = re.search(r'name="batch" value="([0-9a-f]+)"', html).group(1)
+    answer = pages.post(
+        "/dossiers/scan",
+        data={
+            "csrf_token": csrf_of(page),
+            "batch": batch,
+            "mode": "collect",
+            "status": "result_collected",
+            "codes": "\n".join(lines),
+            "note": "",
+        },
+    )
+    assert answer.status_code == 200
+    return answer, re.findall(r'<tr class="outcome-([a-z_]+)">', answer.get_data(as_text=True))
+
+
 def test_the_queue_lists_results_ready_at_the_agency_and_a_collection_run_fetches_them(
     app, catalogue, client, clerk, make_staff, register
 ):
@@ -328,34 +357,14 @@ def test_the_queue_lists_results_ready_at_the_agency_and_a_collection_run_fetche
     ready(client, other, elsewhere)
     pages = app.test_client()
     sign_in(pages, clerk.user.username)
-    queue = pages.get("/dossiers").get_data(as_text=True)
-    section = queue[queue.index('id="results_at_agency"') :]
-    section = section[: section.index("</section>")]
+    section = results_at_agency(pages)
     assert "Sở Tư pháp tỉnh Đồng Nai" in section  # grouped under the agency
     assert first in section and second in section
     assert waiting not in section and elsewhere not in section
     assert "/dossiers/scan?mode=collect" in section
-    # The collection run: the scan page's mode, its event fixed.
-    page = pages.get("/dossiers/scan?mode=collect")
-    html = page.get_data(as_text=True)
-    assert 'name="status" value="result_collected"' in html
-    batch = re.search(r'name="batch" value="([0-9a-f]+)"', html).group(1)
     lines = [first, "000.00.01.H19-990101-0001", waiting, elsewhere, second]
-    answer = pages.post(
-        "/dossiers/scan",
-        data={
-            "csrf_token": csrf_of(page),
-            "batch": batch,
-            "mode": "collect",
-            "status": "result_collected",
-            "codes": "\n".join(lines),
-            "note": "",
-        },
-    )
-    assert answer.status_code == 200
-    text = text_of(answer)
-    assert "Nhận kết quả tại cơ quan giải quyết" in text  # the collection run's title
-    rows = re.findall(r'<tr class="outcome-([a-z_]+)">', answer.get_data(as_text=True))
+    answer, rows = collection_run(pages, lines)
+    assert "Nhận kết quả tại cơ quan giải quyết" in text_of(answer)  # the collection run's title
     assert rows == ["recorded", "not_found", "not_allowed", "not_found", "recorded"]
     assert [dossier_of(c).status for c in (first, second, waiting, elsewhere)] == [
         "result_collected",

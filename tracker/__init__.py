@@ -89,6 +89,7 @@ def register_blueprints(app: Flask) -> None:
     from tracker.health import blp as health
     from tracker.imports.api import blp as imports_api
     from tracker.notifications.api import blp as notifications_api
+    from tracker.orders.api import blp as orders_api
     from tracker.pickups.api import blp as pickups_api
     from tracker.reports.api import blp as reports_api
     from tracker.sweeps.api import blp as sweeps_api
@@ -104,6 +105,7 @@ def register_blueprints(app: Flask) -> None:
         sweeps_api,
         notifications_api,
         pickups_api,
+        orders_api,
         reports_api,
         handovers_api,
     ):

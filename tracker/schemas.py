@@ -8,13 +8,16 @@ the `In` and `Args` schemas (and of the page forms, `...Form`)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
+from typing import Any
 
 import marshmallow as ma
 from marshmallow import ValidationError, fields, pre_load, validate
 
 from tracker.calendar import VN_TZ
+from tracker.errors import DomainError, ValidationFailed
 
 # Far enough for any real dossier, near enough that date arithmetic cannot overflow.
 EARLIEST = date(2000, 1, 1)
@@ -93,3 +96,35 @@ class FullMatch(validate.Regexp):
         if self.regex.fullmatch(value) is None:
             raise ValidationError(self._format_error(value))
         return value
+
+
+def read_batch(body: bytes, key: str, max_items: int) -> list[Any]:
+    """The list under `key` of a batch body `{"<key>": [...]}` (feed events, collection
+    orders), 1 to `max_items` items, each left to be checked on its own so that a bad item is
+    refused alone. A body that is not JSON is a 400; any other envelope a 422 naming the field."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers bad JSON and bytes that are not UTF-8.
+        raise DomainError(
+            "The request body is not valid JSON", fields={"body": ["not valid JSON"]}
+        ) from exc
+    if not isinstance(data, dict):
+        raise ValidationFailed.field("body", f'must be an object {{"{key}": [...]}}')
+    unknown = sorted(str(name) for name in set(data) - {key})
+    if unknown:
+        raise ValidationFailed(
+            f"unknown field {', '.join(unknown)}",
+            fields={name: ["Unknown field."] for name in unknown},
+        )
+    items = data.get(key)
+    one = key.removesuffix("s")
+    if not isinstance(items, list):
+        raise ValidationFailed.field(key, f"required: a list of {key}")
+    if not items:
+        raise ValidationFailed.field(key, f"must hold at least one {one}")
+    if len(items) > max_items:
+        raise ValidationFailed.field(
+            key, f"at most {max_items} {key} per batch (split it), not {len(items)}"
+        )
+    return items

@@ -16,7 +16,8 @@ A batch scan that forwarded dossiers (or collected results) makes a hand-over re
 Postal events waiting for an item number are woken through the outbox too (`feeds.apply_unmatched`).
 Pickup requests announce their slot (`tracker.pickups.signals`): notifications queue its SMS;
 a dossier collected at the door gets the SMS with its code, lookup secret and link instead of the
-usual "received" one.
+usual "received" one; so does a one-way dossier made by an agency's collection order
+(`tracker.orders.signals`) instead of the notices of its first events.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tracker.feeds import operations as feeds
 from tracker.handovers import operations as handovers
 from tracker.handovers.views import links as handover_links
 from tracker.notifications import operations as notifications
+from tracker.orders import signals as order_signals
 from tracker.outbox import operations as outbox
 from tracker.pickups import signals as pickup_signals
 from tracker.pickups.models import Pickup
@@ -51,6 +53,7 @@ def subscribe() -> None:
     signals.batch_scanned.connect(_handover_records, weak=False)
     pickup_signals.pickup_scheduled.connect(_notify_pickup, weak=False)
     pickup_signals.pickup_collected.connect(_notify_collected, weak=False)
+    order_signals.order_created.connect(_notify_ordered, weak=False)
     unit_of_work.register(
         unit_of_work.CommitHooks(
             "rollups", write=rollups.write_counts, forget=rollups.forget_counts
@@ -101,6 +104,10 @@ def _notify_pickup(pickup: Pickup, *, kind: str) -> None:
 
 def _notify_collected(pickup: Pickup, *, dossier: Dossier, secret: str) -> None:
     notifications.queue_pickup_collected_sms(pickup, dossier, secret)
+
+
+def _notify_ordered(dossier: Dossier, *, event: StatusEvent, secret: str) -> None:
+    notifications.queue_order_sms(dossier, event, secret)
 
 
 def _count_intakes(_sender: Any, *, rows: list[signals.ReceivedRow]) -> None:

@@ -228,8 +228,14 @@ def issue_token(
         raise ValidationFailed.field(
             "scopes", "an account tied to an agency cannot push the postal feed"
         )
-    if user.agency_id is None and AGENCY_SCOPES.intersection(wanted):
-        raise ValidationFailed.field("scopes", "the agency feed needs an account tied to an agency")
+    agency_scopes = sorted(AGENCY_SCOPES.intersection(wanted))
+    if user.agency_id is None and agency_scopes:
+        raise ValidationFailed.field(
+            "scopes",
+            Phrase(
+                "%(scopes)s needs an account tied to an agency", scopes=", ".join(agency_scopes)
+            ),
+        )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     db.session.add(
         ApiToken(user=user, token_hash=_token_hash(token), name=name, scopes=" ".join(wanted))

@@ -27,6 +27,7 @@ from tracker.feeds.schemas import (
     UnmatchedArgs,
     check_events,
 )
+from tracker.schemas import read_batch
 
 blp = Blueprint("feeds", __name__, url_prefix="/api/v1", description="feeds")
 BATCH_ID = {"in": "path", "name": "batch_id", "example": 1}
@@ -91,7 +92,7 @@ def _receive(source: str, secret_key: str) -> tuple[dict, int]:
     message_id = operations.check_message(
         body, request.headers, config[secret_key], config["WEBHOOK_TOLERANCE_SECONDS"]
     )
-    events = operations.parse_envelope(body, config["FEED_MAX_EVENTS"])
+    events = read_batch(body, "events", config["FEED_MAX_EVENTS"])
     valid, errors = check_events(source, enumerate(events))
     if not valid:
         raise ValidationFailed(

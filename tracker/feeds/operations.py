@@ -8,7 +8,6 @@ never commit.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -19,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from tracker import webhooks
 from tracker.accounts.models import User
 from tracker.calendar import utcnow
-from tracker.errors import Conflict, DomainError, ValidationFailed
+from tracker.errors import Conflict
 from tracker.extensions import db
 from tracker.feeds import queries
 from tracker.feeds.models import FeedBatch, FeedEvent
@@ -51,35 +50,6 @@ def check_message(
     if secret:
         return webhooks.verify(secret, body, headers, tolerance)
     return webhooks.message_id(headers)
-
-
-def parse_envelope(body: bytes, max_events: int) -> list[Any]:
-    """The `events` list of a batch body `{"events": [...]}`; the events are checked later."""
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        # ValueError covers bad JSON and bytes that are not UTF-8.
-        raise DomainError(
-            "The request body is not valid JSON", fields={"body": ["not valid JSON"]}
-        ) from exc
-    if not isinstance(data, dict):
-        raise ValidationFailed.field("body", 'must be an object {"events": [...]}')
-    unknown = sorted(set(data) - {"events"})
-    if unknown:
-        raise ValidationFailed(
-            f"unknown field {', '.join(unknown)}",
-            fields={name: ["Unknown field."] for name in unknown},
-        )
-    events = data.get("events")
-    if not isinstance(events, list):
-        raise ValidationFailed.field("events", "required: a list of events")
-    if not events:
-        raise ValidationFailed.field("events", "must hold at least one event")
-    if len(events) > max_events:
-        raise ValidationFailed.field(
-            "events", f"at most {max_events} events per batch (split it), not {len(events)}"
-        )
-    return events
 
 
 def receive_batch(

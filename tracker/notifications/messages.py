@@ -10,11 +10,13 @@ way). E-mails always keep their diacritics.
 
 No message carries the applicant's name or address: an SMS is read on a shared phone, and a
 message that names the person is what a phishing copy would imitate. A pickup request's SMS says
-its reference and slot only (at most 127 characters). Only one message carries a lookup secret:
+its reference and slot only (at most 127 characters). Only two messages carry a lookup secret:
 the SMS of a dossier a postman collected at the door (`pickup_collected_sms`), which stands in
-for the printed receipt the citizen did not get there; it is stored with a placeholder and the
-secret apart, cleared once sent (`Notification.lookup_secret`). It is longer than the others
-(the code, the secret and the link: three UCS-2 segments, two unaccented).
+for the printed receipt the citizen did not get there, and the SMS of a one-way dossier an
+agency's collection order made (`order_sms`), which nobody printed a receipt for; each is stored
+with a placeholder and the secret apart, cleared once sent (`Notification.lookup_secret`). They
+are longer than the others (the code, the secret and the link: three UCS-2 segments, two
+unaccented).
 """
 
 from __future__ import annotations
@@ -174,6 +176,18 @@ def pickup_collected_sms(
         f"Mã tra cứu: {SECRET_PLACEHOLDER}. Tra cứu: {link}"
     )
     return Message("sms", pickup.phone, None, to_gsm(text) if unaccented else text)
+
+
+def order_sms(dossier: Dossier, *, unaccented: bool, base_url: str) -> Message:
+    """`Hồ sơ <code>: Đã có kết quả. Bưu điện sẽ nhận và chuyển phát đến Ông/Bà. Mã tra cứu:
+    <secret>. Tra cứu: <link>`: a one-way dossier an agency's collection order made, whose
+    citizen has no receipt; the secret as SECRET_PLACEHOLDER, the link as the receipt's QR."""
+    link = f"{base_url.rstrip('/')}/track?code={dossier.code}&secret={SECRET_PLACEHOLDER}"
+    text = (
+        f"Hồ sơ {dossier.code}: Đã có kết quả. Bưu điện sẽ nhận và chuyển phát đến Ông/Bà. "
+        f"Mã tra cứu: {SECRET_PLACEHOLDER}. Tra cứu: {link}"
+    )
+    return Message("sms", dossier.applicant_phone, None, to_gsm(text) if unaccented else text)
 
 
 def email_text(dossier: Dossier, event: StatusEvent, base_url: str) -> str:

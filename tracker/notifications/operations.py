@@ -33,6 +33,7 @@ from tracker.notifications.messages import (
     SECRET_PLACEHOLDER,
     Message,
     compose,
+    order_sms,
     pickup_collected_sms,
     pickup_sms,
 )
@@ -111,14 +112,7 @@ def queue_pickup_collected_sms(pickup: Pickup, dossier: Dossier, secret: str) ->
     link, in place of the "received" SMS its first event queued (one SMS per event). The body
     keeps a placeholder; the secret waits in `lookup_secret` until the message is sent.
     Connected to `pickup_collected` (`tracker.subscriptions`)."""
-    queued = db.session.info.setdefault(_QUEUED_KEY, [])
-    event = None
-    for index in reversed(range(len(queued))):
-        owner, row = queued[index]
-        if isinstance(owner, StatusEvent) and owner.dossier is dossier:
-            event = owner
-            if row["channel"] == "sms":
-                del queued[index]
+    event = _drop_queued_sms(dossier)
     if event is None:  # a visit recorded late: its "received" was not announced
         first = select(StatusEvent).where(StatusEvent.dossier_id == dossier.id)
         event = db.session.scalar(first.order_by(StatusEvent.id).limit(1))
@@ -129,6 +123,41 @@ def queue_pickup_collected_sms(pickup: Pickup, dossier: Dossier, secret: str) ->
         unaccented=config["NOTIFICATION_SMS_UNACCENTED"],
         base_url=config["PUBLIC_BASE_URL"],
     )
+    _queue_with_secret(message, event, secret)
+
+
+def queue_order_sms(dossier: Dossier, event: StatusEvent, secret: str) -> None:
+    """Queue the SMS of a one-way dossier an agency's order made (`event`: its result-ready
+    event): its code, lookup secret and link, in place of the SMS its first events queued (one
+    SMS for the order), and even when the result was ready long ago (the citizen has no other
+    way to the code). The secret waits in `lookup_secret` until sent, as a pickup's. Connected
+    to `order_created` (`tracker.subscriptions`)."""
+    _drop_queued_sms(dossier)
+    config = current_app.config
+    message = order_sms(
+        dossier,
+        unaccented=config["NOTIFICATION_SMS_UNACCENTED"],
+        base_url=config["PUBLIC_BASE_URL"],
+    )
+    _queue_with_secret(message, event, secret)
+
+
+def _drop_queued_sms(dossier: Dossier) -> StatusEvent | None:
+    """Take the SMS queued in this transaction for `dossier`'s events out of the queue (its
+    e-mails stay); returns the first of those events, if any was queued."""
+    queued = db.session.info.setdefault(_QUEUED_KEY, [])
+    event = None
+    for index in reversed(range(len(queued))):
+        owner, row = queued[index]
+        if isinstance(owner, StatusEvent) and owner.dossier is dossier:
+            event = owner
+            if row["channel"] == "sms":
+                del queued[index]
+    return event
+
+
+def _queue_with_secret(message: Message, event: StatusEvent, secret: str) -> None:
+    queued = db.session.info.setdefault(_QUEUED_KEY, [])
     queued.append((event, _queued_row(message, event.to_status, utcnow(), secret)))
 
 

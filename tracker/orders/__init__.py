@@ -1,0 +1,1 @@
+"""Collection orders from agencies' systems: results ready at their desks for the post."""
