@@ -90,6 +90,7 @@ def register_blueprints(app: Flask) -> None:
     from tracker.notifications.api import blp as notifications_api
     from tracker.pickups.api import blp as pickups_api
     from tracker.reports.api import blp as reports_api
+    from tracker.status_out.api import blp as status_out_api
     from tracker.sweeps.api import blp as sweeps_api
     from tracker.tracking.api import blp as tracking_api
 
@@ -104,6 +105,7 @@ def register_blueprints(app: Flask) -> None:
         notifications_api,
         pickups_api,
         reports_api,
+        status_out_api,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(health)
@@ -116,6 +118,7 @@ def register_pages(app: Flask) -> None:
     from tracker.dossiers.blueprint import bp as dossier_pages
     from tracker.pickups.blueprint import bp as pickup_pages
     from tracker.reports.blueprint import bp as report_pages
+    from tracker.status_out.views import bp as status_out_pages
     from tracker.tracking.views import bp as tracking_pages
 
     for blueprint in (
@@ -125,6 +128,7 @@ def register_pages(app: Flask) -> None:
         pickup_pages,
         report_pages,
         catalogue_pages,
+        status_out_pages,
     ):
         app.register_blueprint(blueprint)
 

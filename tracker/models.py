@@ -27,6 +27,7 @@ from tracker.reports.models import (
     ReportJob,
     ReportSnapshot,
 )
+from tracker.status_out.models import StatusDelivery, StatusSubscription
 from tracker.sweeps.models import Anomaly
 
 __all__ = [
@@ -60,7 +61,9 @@ __all__ = [
     "ReportSnapshot",
     "Sector",
     "ServiceArea",
+    "StatusDelivery",
     "StatusEvent",
+    "StatusSubscription",
     "TaskLease",
     "User",
 ]

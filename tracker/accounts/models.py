@@ -18,9 +18,9 @@ ROLES = ("clerk", "postman", "hotline", "agency", "manager", "admin", "integrati
 # Roles that work at one office (the account names it) and see only that office's rows.
 OFFICE_ROLES = frozenset({"clerk", "postman"})
 # What an integration account's token may do (a staff token needs none).
-SCOPES = ("feed:postal", "feed:agency")
+SCOPES = ("feed:postal", "feed:agency", "read:agency")
 # Scopes that act for one agency (its account must be tied to it) or for the post (it must not).
-AGENCY_SCOPES = frozenset({"feed:agency"})
+AGENCY_SCOPES = frozenset({"feed:agency", "read:agency"})
 POST_SCOPES = frozenset({"feed:postal"})
 
 

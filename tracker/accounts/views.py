@@ -137,7 +137,11 @@ ROLE_NAMES = {
     "admin": N_("Administrator"),
     "integration": N_("Integration account"),
 }
-SCOPE_NAMES = {"feed:postal": N_("Postal feed"), "feed:agency": N_("Agency feed")}
+SCOPE_NAMES = {
+    "feed:postal": N_("Postal feed"),
+    "feed:agency": N_("Agency feed"),
+    "read:agency": N_("Agency's status changes (read)"),
+}
 EVENT_NAMES = {
     "user.sign_in_failed": N_("Refused sign-in"),
     "user.sign_in_throttled": N_("Sign-ins slowed down"),

@@ -1,0 +1,280 @@
+"""Sending a subscription's deliveries: signed JSON POSTs, in order per dossier, at most one
+sender per subscription, retried with backoff for a day.
+
+- **One sender per subscription**: a run holds the lease `status_out.deliver:<id>` (a row in
+  task_leases, renewed before each POST and expiring STATUS_OUT_TIMEOUT_SECONDS + LEASE_MARGIN
+  after it); a second run for the same subscription returns at once. A receiver that hangs
+  therefore holds one worker slot at most, for at most the timeout per POST, and never another
+  agency's deliveries; requests never send (they only write rows).
+- **In order per dossier**: a delivery is due only when no earlier delivery of the same dossier
+  to the same subscription is still pending; a later status waits until the earlier one is
+  delivered or has failed for good (or was cancelled).
+- **At least once**: the attempt is counted and committed before the POST, the outcome after it;
+  a worker killed between the two leaves the row pending, and the next run (when the lease has
+  expired) sends it again with the same `webhook-id`.
+- **Outcomes**: 2xx delivered; 410 Gone switches the subscription off and cancels its pending
+  deliveries; anything else (another status, a timeout, a refused connection) is retried after
+  `retry_delay` until `give_up_at` (STATUS_OUT_RETRY_SECONDS after it was queued), then `failed`.
+  After a failure that is the receiver's (no answer, 5xx) the run stops: the others are tried by
+  the next run rather than each costing a timeout now.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from flask import current_app
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.orm import aliased
+
+from tracker.calendar import utcnow
+from tracker.extensions import db
+from tracker.notifications.operations import retry_delay
+from tracker.outbox.operations import acquire_lease, enqueue, holder_name, release_lease
+from tracker.status_out.models import StatusDelivery, StatusSubscription
+from tracker.status_out.operations import DELIVER_TASK, disable_subscription
+from tracker.unit_of_work import unit_of_work
+from tracker.webhooks import sign
+
+log = logging.getLogger(__name__)
+
+CHUNK = 20
+LEASE_MARGIN_SECONDS = 5
+# A run stops taking new chunks after this long; the next one goes on.
+RUN_SECONDS = 60
+# What is kept of a receiver's answer (an error's detail): enough to read, never a flood.
+MAX_ANSWER_BYTES = 2048
+USER_AGENT = "tracker-status-out/1"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery_id: int
+    attempt: int
+    status_code: int | None
+    error: str | None
+
+    @property
+    def delivered(self) -> bool:
+        return self.error is None
+
+    @property
+    def gone(self) -> bool:
+        return self.status_code == 410
+
+    @property
+    def receiver_down(self) -> bool:
+        return self.status_code is None or self.status_code >= 500
+
+
+def lease_name(subscription_id: int) -> str:
+    return f"{DELIVER_TASK}:{subscription_id}"
+
+
+def deliver_subscription(subscription_id: int) -> int:
+    """Send what is due for one subscription while this run holds its lease; returns how many
+    were delivered. Idempotent: a run that finds the lease held, or nothing due, does nothing."""
+    config = current_app.config
+    ttl = timedelta(seconds=config["STATUS_OUT_TIMEOUT_SECONDS"] + LEASE_MARGIN_SECONDS)
+    name, holder = lease_name(subscription_id), f"{holder_name()}:{subscription_id}"
+    delivered = 0
+    # After the lease is let go, look once more: a delivery written while this run was ending
+    # had its task skipped because the lease was held.
+    while acquire_lease(name, ttl, holder):
+        try:
+            delivered += _send_due(subscription_id, name, ttl, holder)
+        finally:
+            release_lease(name, holder)
+        with unit_of_work():
+            if not due_ids(subscription_id, 1):
+                break
+    return delivered
+
+
+def _send_due(subscription_id: int, name: str, ttl: timedelta, holder: str) -> int:
+    config = current_app.config
+    timeout = httpx.Timeout(
+        config["STATUS_OUT_TIMEOUT_SECONDS"], connect=config["STATUS_OUT_CONNECT_TIMEOUT_SECONDS"]
+    )
+    deadline = time.monotonic() + RUN_SECONDS
+    delivered = 0
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        while time.monotonic() < deadline:
+            with unit_of_work():
+                subscription = db.session.get(StatusSubscription, subscription_id)
+                if subscription is None or not subscription.active:
+                    return delivered
+                url, secret = subscription.url, subscription.secret
+                ids = due_ids(subscription_id, CHUNK)
+            if not ids:
+                return delivered
+            for delivery_id in ids:
+                acquire_lease(name, ttl, holder)  # renewed: this run is alive
+                outcome = _attempt(client, delivery_id, url, secret)
+                if outcome is None:
+                    continue
+                with unit_of_work():
+                    record_outcome(subscription_id, outcome)
+                delivered += outcome.delivered
+                if outcome.gone:
+                    return delivered
+                if not outcome.delivered and outcome.receiver_down:
+                    return delivered
+    return delivered
+
+
+def due_ids(subscription_id: int, limit: int, now: datetime | None = None) -> list[int]:
+    """The subscription's due pending deliveries, oldest first, at most one per dossier: the
+    earliest pending one of each dossier (a later one waits for it)."""
+    now = now or utcnow()
+    earlier = aliased(StatusDelivery)
+    blocked = exists().where(
+        and_(
+            earlier.subscription_id == StatusDelivery.subscription_id,
+            earlier.dossier_id == StatusDelivery.dossier_id,
+            earlier.state == "pending",
+            earlier.id < StatusDelivery.id,
+        )
+    )
+    return list(
+        db.session.scalars(
+            select(StatusDelivery.id)
+            .where(
+                StatusDelivery.subscription_id == subscription_id,
+                StatusDelivery.state == "pending",
+                StatusDelivery.next_attempt_at <= now,
+                ~blocked,
+            )
+            .order_by(StatusDelivery.id)
+            .limit(limit)
+        )
+    )
+
+
+def _attempt(client: httpx.Client, delivery_id: int, url: str, secret: str) -> Outcome | None:
+    """Count the attempt (committed), then POST outside any transaction. None when the row is
+    no longer pending (cancelled meanwhile)."""
+    now = utcnow()
+    with unit_of_work():
+        row = db.session.execute(
+            update(StatusDelivery)
+            .where(StatusDelivery.id == delivery_id, StatusDelivery.state == "pending")
+            .values(attempts=StatusDelivery.attempts + 1, last_attempt_at=now)
+            .returning(StatusDelivery.attempts, StatusDelivery.message_id, StatusDelivery.payload)
+        ).first()
+    if row is None:
+        return None
+    body = json.dumps(row.payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return post(client, url, secret, row.message_id, body, delivery_id, row.attempts)
+
+
+def post(
+    client: httpx.Client,
+    url: str,
+    secret: str,
+    message_id: str,
+    body: bytes,
+    delivery_id: int = 0,
+    attempt: int = 0,
+) -> Outcome:
+    """One signed POST; never raises for what the receiver or the network does. The timeout
+    is a connect timeout plus a total one: the answer is read against a deadline, so a receiver
+    that trickles bytes does not hold the run either."""
+    total = client.timeout.read or 10.0
+    deadline = time.monotonic() + total
+    headers = {
+        **sign(secret, message_id, body),
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+    }
+    try:
+        with client.stream("POST", url, content=body, headers=headers) as response:
+            answer = b""
+            for chunk in response.iter_bytes():
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("the answer took longer than the total timeout")
+                if len(answer) < MAX_ANSWER_BYTES:
+                    answer += chunk[: MAX_ANSWER_BYTES - len(answer)]
+            code = response.status_code
+    except httpx.HTTPError as exc:
+        return Outcome(delivery_id, attempt, None, f"{type(exc).__name__}: {exc}"[:2000])
+    if 200 <= code < 300:
+        return Outcome(delivery_id, attempt, code, None)
+    detail = answer.decode(errors="replace").strip()[:500]
+    return Outcome(delivery_id, attempt, code, f"HTTP {code}: {detail}".strip()[:2000])
+
+
+def record_outcome(subscription_id: int, outcome: Outcome, now: datetime | None = None) -> None:
+    """Write what the receiver said. A 410 switches the subscription off."""
+    now = now or utcnow()
+    table = StatusDelivery.__table__
+    pending = (table.c.id == outcome.delivery_id, table.c.state == "pending")
+    if outcome.delivered:
+        queued_at = db.session.scalar(select(table.c.queued_at).where(*pending))
+        if queued_at is None:
+            return
+        latency = int((now - queued_at).total_seconds() * 1000)
+        db.session.execute(
+            update(table)
+            .where(*pending)
+            .values(
+                state="delivered",
+                delivered_at=now,
+                latency_ms=max(latency, 0),
+                last_status_code=outcome.status_code,
+                last_error=None,
+            )
+        )
+        return
+    if outcome.gone:
+        db.session.execute(
+            update(table)
+            .where(*pending)
+            .values(state="cancelled", last_status_code=410, last_error=outcome.error)
+        )
+        reason = f"the receiver answered 410 Gone at {now.isoformat(timespec='seconds')}"
+        disable_subscription(subscription_id, reason)
+        log.warning("status subscription %s switched off: 410 Gone", subscription_id)
+        return
+    config = current_app.config
+    next_at = now + retry_delay(outcome.attempt, config["STATUS_OUT_RETRY_BASE_SECONDS"])
+    give_up_at = db.session.scalar(select(table.c.give_up_at).where(*pending))
+    if give_up_at is None:
+        return
+    final = next_at > give_up_at
+    if final:
+        log.warning("status delivery %s failed for good: %s", outcome.delivery_id, outcome.error)
+    db.session.execute(
+        update(table)
+        .where(*pending)
+        .values(
+            state="failed" if final else "pending",
+            next_attempt_at=next_at,
+            last_status_code=outcome.status_code,
+            last_error=outcome.error,
+        )
+    )
+
+
+def dispatch_due(now: datetime | None = None) -> int:
+    """Beat: one `status_out.deliver` per active subscription with a due delivery (retries,
+    runs lost with a worker). Returns how many were asked for."""
+    now = now or utcnow()
+    ids = db.session.scalars(
+        select(StatusDelivery.subscription_id)
+        .join(StatusSubscription, StatusSubscription.id == StatusDelivery.subscription_id)
+        .where(
+            StatusDelivery.state == "pending",
+            StatusDelivery.next_attempt_at <= now,
+            StatusSubscription.active.is_(True),
+        )
+        .distinct()
+    ).all()
+    for subscription_id in sorted(ids):
+        enqueue(DELIVER_TASK, subscription_id=subscription_id)
+    return len(ids)
