@@ -14,7 +14,8 @@ coded reason); and the national one-stop fields:
 
 - `MaHoSo`: the agency's own dossier code (`agency_reference`), null when it has none;
 - `TrangThaiHoSo`: the national status code, by the table below;
-- `NgayHenTra`: the appointment date, `YYYY-MM-DD`, null when none was given;
+- `NgayHenTra`: the appointment date, `YYYY-MM-DD`, null when none was given yet (a pushed
+  message carries the date known when it was written; a pulled one, the dossier's date now);
 - `NgayTra`: when the result reached the citizen (`delivered`, `collected_in_person`), ISO 8601
   in Vietnam time (+07:00); null on every other status;
 - `KenhThucHien`: 3, the public postal service.
