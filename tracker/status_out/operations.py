@@ -188,12 +188,14 @@ def note_event(dossier: Dossier, event: StatusEvent) -> None:
     wanted = db.session.info.setdefault(_WANTED_KEY, {})
     subscriptions = wanted.get(dossier.agency_id)
     if subscriptions is None:
-        rows = db.session.execute(
-            select(StatusSubscription.id, StatusSubscription.statuses).where(
-                StatusSubscription.agency_id == dossier.agency_id,
-                StatusSubscription.active.is_(True),
-            )
-        ).all()
+        # No flush here: a feed batch flushes once, at its end.
+        with db.session.no_autoflush:
+            rows = db.session.execute(
+                select(StatusSubscription.id, StatusSubscription.statuses).where(
+                    StatusSubscription.agency_id == dossier.agency_id,
+                    StatusSubscription.active.is_(True),
+                )
+            ).all()
         subscriptions = wanted[dossier.agency_id] = [(row.id, row.statuses or []) for row in rows]
     targets = [
         sid for sid, statuses in subscriptions if not statuses or event.to_status in statuses
