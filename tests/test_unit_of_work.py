@@ -22,7 +22,7 @@ def count(model) -> int:
 
 
 def test_the_commit_hooks_run_in_the_documented_order(app):
-    assert unit_of_work.registered() == ["rollups", "notifications", "outbox"]
+    assert unit_of_work.registered() == ["rollups", "notifications", "status_out", "outbox"]
 
 
 def test_a_unit_commits_what_it_wrote_and_rolls_back_what_raised(app):
