@@ -2,16 +2,17 @@
 sender per subscription, retried with backoff for a day.
 
 - **One sender per subscription**: a run holds the lease `status_out.deliver:<id>` (a row in
-  task_leases, renewed before each POST and expiring STATUS_OUT_TIMEOUT_SECONDS + LEASE_MARGIN
-  after it); a second run for the same subscription returns at once. A receiver that hangs
-  therefore holds one worker slot at most, for at most the timeout per POST, and never another
-  agency's deliveries; requests never send (they only write rows).
+  task_leases, expiring STATUS_OUT_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS after it was taken,
+  renewed before a POST once it has less than the timeout + 2 s left); a second run for the
+  same subscription returns at once. A receiver that hangs therefore holds one worker slot at
+  most, for at most the timeout per POST, and never another agency's deliveries; requests never
+  send (they only write rows).
 - **In order per dossier**: a delivery is due only when no earlier delivery of the same dossier
   to the same subscription is still pending; a later status waits until the earlier one is
   delivered or has failed for good (or was cancelled).
-- **At least once**: the attempt is counted and committed before the POST, the outcome after it;
-  a worker killed between the two leaves the row pending, and the next run (when the lease has
-  expired) sends it again with the same `webhook-id`.
+- **At least once**: a chunk's attempts are counted and committed before its POSTs, their
+  outcomes after them; a worker killed between the two leaves the rows pending, and the next run
+  (when the lease has expired) sends them again with the same `webhook-id`s.
 - **Outcomes**: 2xx delivered; 410 Gone switches the subscription off and cancels its pending
   deliveries; anything else (another status, a timeout, a refused connection) is retried after
   `retry_delay` until `give_up_at` (STATUS_OUT_RETRY_SECONDS after it was queued), then `failed`.
@@ -24,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import httpx
@@ -58,6 +59,7 @@ class Outcome:
     attempt: int
     status_code: int | None
     error: str | None
+    at: datetime | None = None  # when the answer came (or the attempt failed)
 
     @property
     def delivered(self) -> bool:
@@ -97,11 +99,14 @@ def deliver_subscription(subscription_id: int) -> int:
 
 
 def _send_due(subscription_id: int, name: str, ttl: timedelta, holder: str) -> int:
+    """Chunk after chunk: claim (the attempts counted, committed), POST each outside any
+    transaction, record the outcomes (one commit per chunk)."""
     config = current_app.config
     timeout = httpx.Timeout(
         config["STATUS_OUT_TIMEOUT_SECONDS"], connect=config["STATUS_OUT_CONNECT_TIMEOUT_SECONDS"]
     )
     deadline = time.monotonic() + RUN_SECONDS
+    renewed = time.monotonic()  # the caller has just taken the lease
     delivered = 0
     with httpx.Client(timeout=timeout, follow_redirects=False) as client:
         while time.monotonic() < deadline:
@@ -110,21 +115,27 @@ def _send_due(subscription_id: int, name: str, ttl: timedelta, holder: str) -> i
                 if subscription is None or not subscription.active:
                     return delivered
                 url, secret = subscription.url, subscription.secret
-                ids = due_ids(subscription_id, CHUNK)
-            if not ids:
+                claimed = _claim(due_ids(subscription_id, CHUNK))
+            if not claimed:
                 return delivered
-            for delivery_id in ids:
-                acquire_lease(name, ttl, holder)  # renewed: this run is alive
-                outcome = _attempt(client, delivery_id, url, secret)
-                if outcome is None:
-                    continue
-                with unit_of_work():
+            outcomes: list[Outcome] = []
+            for row in claimed:
+                # Renewed while it still outlasts a whole POST: this run is alive.
+                if time.monotonic() - renewed > LEASE_MARGIN_SECONDS - 2:
+                    acquire_lease(name, ttl, holder)
+                    renewed = time.monotonic()
+                body = json.dumps(row.payload, ensure_ascii=False, separators=(",", ":"))
+                outcome = post(client, url, secret, row.message_id, body.encode(), row.id)
+                outcomes.append(replace(outcome, attempt=row.attempts))
+                if outcome.gone or (not outcome.delivered and outcome.receiver_down):
+                    break
+            with unit_of_work():
+                for outcome in outcomes:
                     record_outcome(subscription_id, outcome)
-                delivered += outcome.delivered
-                if outcome.gone:
-                    return delivered
-                if not outcome.delivered and outcome.receiver_down:
-                    return delivered
+                _uncount(claimed[len(outcomes) :])
+            delivered += sum(outcome.delivered for outcome in outcomes)
+            if len(outcomes) < len(claimed):
+                return delivered
     return delivered
 
 
@@ -156,21 +167,33 @@ def due_ids(subscription_id: int, limit: int, now: datetime | None = None) -> li
     )
 
 
-def _attempt(client: httpx.Client, delivery_id: int, url: str, secret: str) -> Outcome | None:
-    """Count the attempt (committed), then POST outside any transaction. None when the row is
-    no longer pending (cancelled meanwhile)."""
-    now = utcnow()
-    with unit_of_work():
-        row = db.session.execute(
+def _claim(ids: list[int]) -> list:
+    """Count an attempt of each of these deliveries still pending; their rows, oldest first. A
+    worker that dies before recording leaves them pending: the next run sends them again."""
+    if not ids:
+        return []
+    rows = db.session.execute(
+        update(StatusDelivery)
+        .where(StatusDelivery.id.in_(ids), StatusDelivery.state == "pending")
+        .values(attempts=StatusDelivery.attempts + 1, last_attempt_at=utcnow())
+        .returning(
+            StatusDelivery.id,
+            StatusDelivery.attempts,
+            StatusDelivery.message_id,
+            StatusDelivery.payload,
+        )
+    ).all()
+    return sorted(rows, key=lambda row: row.id)
+
+
+def _uncount(rows: list) -> None:
+    """Claimed but not sent (the run stopped at a receiver that is down): no attempt made."""
+    if rows:
+        db.session.execute(
             update(StatusDelivery)
-            .where(StatusDelivery.id == delivery_id, StatusDelivery.state == "pending")
-            .values(attempts=StatusDelivery.attempts + 1, last_attempt_at=now)
-            .returning(StatusDelivery.attempts, StatusDelivery.message_id, StatusDelivery.payload)
-        ).first()
-    if row is None:
-        return None
-    body = json.dumps(row.payload, ensure_ascii=False, separators=(",", ":")).encode()
-    return post(client, url, secret, row.message_id, body, delivery_id, row.attempts)
+            .where(StatusDelivery.id.in_([row.id for row in rows]))
+            .values(attempts=StatusDelivery.attempts - 1)
+        )
 
 
 def post(
@@ -202,16 +225,17 @@ def post(
                     answer += chunk[: MAX_ANSWER_BYTES - len(answer)]
             code = response.status_code
     except httpx.HTTPError as exc:
-        return Outcome(delivery_id, attempt, None, f"{type(exc).__name__}: {exc}"[:2000])
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        return Outcome(delivery_id, attempt, None, error, utcnow())
     if 200 <= code < 300:
-        return Outcome(delivery_id, attempt, code, None)
+        return Outcome(delivery_id, attempt, code, None, utcnow())
     detail = answer.decode(errors="replace").strip()[:500]
-    return Outcome(delivery_id, attempt, code, f"HTTP {code}: {detail}".strip()[:2000])
+    return Outcome(delivery_id, attempt, code, f"HTTP {code}: {detail}".strip()[:2000], utcnow())
 
 
 def record_outcome(subscription_id: int, outcome: Outcome, now: datetime | None = None) -> None:
     """Write what the receiver said. A 410 switches the subscription off."""
-    now = now or utcnow()
+    now = now or outcome.at or utcnow()
     table = StatusDelivery.__table__
     pending = (table.c.id == outcome.delivery_id, table.c.state == "pending")
     if outcome.delivered:
