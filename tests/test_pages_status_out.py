@@ -32,6 +32,12 @@ def _subscriptions() -> list[StatusSubscription]:
     return rows
 
 
+def _cursor(value: int) -> str:
+    from tracker.status_out.queries import encode_cursor
+
+    return encode_cursor(value)
+
+
 def _deliveries() -> list[StatusDelivery]:
     db.session.expire_all()
     rows = list(db.session.scalars(select(StatusDelivery).order_by(StatusDelivery.id)))
@@ -130,6 +136,8 @@ def test_deliveries_are_filtered_and_replayed(app, client, admin, clerk, catalog
     english = client.get("/lang/en?next=/admin/deliveries", follow_redirects=True)
     assert "Status deliveries" in text_of(english)
     client.get("/lang/vi")
+    older = client.get(f"/admin/deliveries?limit=1&state=failed&cursor={_cursor(row.id + 1)}")
+    assert older.status_code == 200 and code in text_of(older)
     bad = client.get("/admin/deliveries?since=yesterday")
     assert bad.status_code == 422
 
@@ -176,3 +184,23 @@ def test_deliveries_are_filtered_and_replayed(app, client, admin, clerk, catalog
 def test_the_admin_menu_links_the_subscriptions(app, client, admin):
     assert "/admin/subscriptions" in client.get("/admin/users").get_data(as_text=True)
     assert csrf_of(client.get("/admin/deliveries"))
+
+
+def test_the_deliveries_page_pages_older_rows(app, client, admin, clerk, catalogue):
+    db.session.add(
+        StatusSubscription(
+            agency=catalogue.agency, url=URL, secret="whsec_" + "B" * 44, statuses=[], active=True
+        )
+    )
+    db.session.commit()
+    for _ in range(3):
+        client.post(
+            "/api/v1/dossiers", json=dossier_payload(postal_item_number=None), headers=clerk.headers
+        )
+    newest, middle, oldest = reversed(_deliveries())
+    first = client.get("/admin/deliveries?limit=1&state=pending")
+    assert f'id="delivery-{newest.id}"' in first.get_data(as_text=True)
+    second = client.get(f"/admin/deliveries?limit=1&state=pending&cursor={_cursor(newest.id)}")
+    html = second.get_data(as_text=True)
+    assert second.status_code == 200 and f'id="delivery-{middle.id}"' in html
+    assert "cursor=" in html and f'id="delivery-{oldest.id}"' not in html

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from flask import current_app
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, bindparam, exists, select, update
 from sqlalchemy.orm import aliased
 
 from tracker.calendar import utcnow
@@ -44,7 +44,7 @@ from tracker.webhooks import sign
 
 log = logging.getLogger(__name__)
 
-CHUNK = 20
+CHUNK = 50
 LEASE_MARGIN_SECONDS = 5
 # A run stops taking new chunks after this long; the next one goes on.
 RUN_SECONDS = 60
@@ -60,6 +60,9 @@ class Outcome:
     status_code: int | None
     error: str | None
     at: datetime | None = None  # when the answer came (or the attempt failed)
+    # Of the claimed row: latency counts from `queued_at`; retries stop after `give_up_at`.
+    queued_at: datetime | None = None
+    give_up_at: datetime | None = None
 
     @property
     def delivered(self) -> bool:
@@ -126,12 +129,18 @@ def _send_due(subscription_id: int, name: str, ttl: timedelta, holder: str) -> i
                     renewed = time.monotonic()
                 body = json.dumps(row.payload, ensure_ascii=False, separators=(",", ":"))
                 outcome = post(client, url, secret, row.message_id, body.encode(), row.id)
-                outcomes.append(replace(outcome, attempt=row.attempts))
+                outcomes.append(
+                    replace(
+                        outcome,
+                        attempt=row.attempts,
+                        queued_at=row.queued_at,
+                        give_up_at=row.give_up_at,
+                    )
+                )
                 if outcome.gone or (not outcome.delivered and outcome.receiver_down):
                     break
             with unit_of_work():
-                for outcome in outcomes:
-                    record_outcome(subscription_id, outcome)
+                record_outcomes(subscription_id, outcomes)
                 _uncount(claimed[len(outcomes) :])
             delivered += sum(outcome.delivered for outcome in outcomes)
             if len(outcomes) < len(claimed):
@@ -181,6 +190,8 @@ def _claim(ids: list[int]) -> list:
             StatusDelivery.attempts,
             StatusDelivery.message_id,
             StatusDelivery.payload,
+            StatusDelivery.queued_at,
+            StatusDelivery.give_up_at,
         )
     ).all()
     return sorted(rows, key=lambda row: row.id)
@@ -233,56 +244,82 @@ def post(
     return Outcome(delivery_id, attempt, code, f"HTTP {code}: {detail}".strip()[:2000], utcnow())
 
 
-def record_outcome(subscription_id: int, outcome: Outcome, now: datetime | None = None) -> None:
-    """Write what the receiver said. A 410 switches the subscription off."""
-    now = now or outcome.at or utcnow()
+def record_outcomes(
+    subscription_id: int, outcomes: list[Outcome], now: datetime | None = None
+) -> None:
+    """Write what the receiver said of each claimed delivery (a statement for all that arrived,
+    one for all that failed). A 410 switches the subscription off and cancels what waits."""
     table = StatusDelivery.__table__
-    pending = (table.c.id == outcome.delivery_id, table.c.state == "pending")
-    if outcome.delivered:
-        queued_at = db.session.scalar(select(table.c.queued_at).where(*pending))
-        if queued_at is None:
-            return
-        latency = int((now - queued_at).total_seconds() * 1000)
+    pending = (table.c.id == bindparam("b_id"), table.c.state == "pending")
+    delivered = [_delivered(o, now) for o in outcomes if o.delivered]
+    if delivered:
         db.session.execute(
             update(table)
             .where(*pending)
             .values(
                 state="delivered",
-                delivered_at=now,
-                latency_ms=max(latency, 0),
-                last_status_code=outcome.status_code,
+                delivered_at=bindparam("b_at"),
+                latency_ms=bindparam("b_latency"),
+                last_status_code=bindparam("b_code"),
                 last_error=None,
-            )
+            ),
+            delivered,
         )
-        return
-    if outcome.gone:
+    failed = [_failed(o, now) for o in outcomes if not o.delivered and not o.gone]
+    if failed:
         db.session.execute(
             update(table)
             .where(*pending)
-            .values(state="cancelled", last_status_code=410, last_error=outcome.error)
+            .values(
+                state=bindparam("b_state"),
+                next_attempt_at=bindparam("b_next"),
+                last_status_code=bindparam("b_code"),
+                last_error=bindparam("b_error"),
+            ),
+            failed,
         )
-        reason = f"the receiver answered 410 Gone at {now.isoformat(timespec='seconds')}"
-        disable_subscription(subscription_id, reason)
-        log.warning("status subscription %s switched off: 410 Gone", subscription_id)
-        return
-    config = current_app.config
-    next_at = now + retry_delay(outcome.attempt, config["STATUS_OUT_RETRY_BASE_SECONDS"])
-    give_up_at = db.session.scalar(select(table.c.give_up_at).where(*pending))
-    if give_up_at is None:
-        return
-    final = next_at > give_up_at
+    for outcome in outcomes:
+        if outcome.gone:
+            _gone(subscription_id, outcome, now or outcome.at or utcnow())
+
+
+def _delivered(outcome: Outcome, now: datetime | None) -> dict:
+    at = now or outcome.at or utcnow()
+    latency = int((at - outcome.queued_at).total_seconds() * 1000) if outcome.queued_at else None
+    return {
+        "b_id": outcome.delivery_id,
+        "b_at": at,
+        "b_latency": None if latency is None else max(latency, 0),
+        "b_code": outcome.status_code,
+    }
+
+
+def _failed(outcome: Outcome, now: datetime | None) -> dict:
+    at = now or outcome.at or utcnow()
+    base = current_app.config["STATUS_OUT_RETRY_BASE_SECONDS"]
+    next_at = at + retry_delay(outcome.attempt, base)
+    final = outcome.give_up_at is None or next_at > outcome.give_up_at
     if final:
         log.warning("status delivery %s failed for good: %s", outcome.delivery_id, outcome.error)
+    return {
+        "b_id": outcome.delivery_id,
+        "b_state": "failed" if final else "pending",
+        "b_next": next_at,
+        "b_code": outcome.status_code,
+        "b_error": outcome.error,
+    }
+
+
+def _gone(subscription_id: int, outcome: Outcome, now: datetime) -> None:
+    table = StatusDelivery.__table__
     db.session.execute(
         update(table)
-        .where(*pending)
-        .values(
-            state="failed" if final else "pending",
-            next_attempt_at=next_at,
-            last_status_code=outcome.status_code,
-            last_error=outcome.error,
-        )
+        .where(table.c.id == outcome.delivery_id, table.c.state == "pending")
+        .values(state="cancelled", last_status_code=410, last_error=outcome.error)
     )
+    reason = f"the receiver answered 410 Gone at {now.isoformat(timespec='seconds')}"
+    disable_subscription(subscription_id, reason)
+    log.warning("status subscription %s switched off: 410 Gone", subscription_id)
 
 
 def dispatch_due(now: datetime | None = None) -> int:

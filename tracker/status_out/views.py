@@ -131,6 +131,7 @@ def deliveries():
         rows=rows,
         next_cursor=next_cursor,
         values=typed,
+        filters={k: v for k, v in typed.items() if k != "cursor"},
         errors=errors,
         subscriptions=queries.list_subscriptions(),
         states=DELIVERY_STATES,
