@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import json
 import os
 import secrets
@@ -59,6 +60,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=2, help="batches posted at once")
     parser.add_argument("--background", type=int, default=20_000, help="other dossiers")
     parser.add_argument("--mix", default="moves", choices=("moves", "tracking"))
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="feed events per second offered (batches paced); 0: as fast as they are taken",
+    )
     parser.add_argument("--seed", type=int, default=2017)
     return parser.parse_args(argv)
 
@@ -140,6 +147,26 @@ def replay_all(env: dict[str, str]) -> int:
     return queued
 
 
+def post_paced(port: int, token: str, secret: str, bodies: list[bytes], every: float) -> list[int]:
+    """One batch every `every` seconds (the feed offered at a steady rate), signed."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    started, ids = time.monotonic(), []
+    for number, body in enumerate(bodies):
+        time.sleep(max(0.0, started + number * every - time.monotonic()))
+        signature = webhooks.sign(secret, f"msg_{secrets.token_hex(12)}", body)
+        connection.request(
+            "POST", "/api/v1/feeds/postal", body=body, headers={**headers, **signature}
+        )
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+        if response.status != 202:
+            raise RuntimeError(f"batch refused: {response.status} {str(answer)[:500]}")
+        ids.append(answer["batch_id"])
+    connection.close()
+    return ids
+
+
 def wait_delivered(engine, expected: int, log: Path, timeout: float = 900) -> None:
     query = text("SELECT count(*) FROM status_deliveries WHERE state = 'delivered'")
     deadline = time.monotonic() + timeout
@@ -186,9 +213,14 @@ def run(options, env, events, token, workdir: Path) -> dict:
         sender_log = start_worker(stack, full_env, workdir / "worker-sender.log", SENDER)
         progress(f"latency: {len(events):,} feed events in {len(bodies)} batches")
         started = time.perf_counter()
-        batch_ids = post_all(
-            server.port, token, env["FEED_POSTAL_SECRET"], bodies, options.connections
-        )
+        if options.rate:
+            batch_ids = post_paced(
+                server.port, token, env["FEED_POSTAL_SECRET"], bodies, options.batch / options.rate
+            )
+        else:
+            batch_ids = post_all(
+                server.port, token, env["FEED_POSTAL_SECRET"], bodies, options.connections
+            )
         wait_applied(engine, batch_ids, feed_log)
         figures["applied_s"] = time.perf_counter() - started
         with engine.connect() as connection:
@@ -212,9 +244,11 @@ def run(options, env, events, token, workdir: Path) -> dict:
 
 def render(figures: dict, events: int, subscriptions: int, options) -> str:
     values = figures["latencies"]
+    offered = f"offered at {options.rate:,.0f}/s" if options.rate else "as fast as taken"
     lines = [
         f"status out, end to end on PostgreSQL: the postal feed ({events:,} events, {options.mix}, "
-        f"HTTP batches of {options.batch:,}) applied by one worker writes a delivery per applied "
+        f"HTTP batches of {options.batch:,}, "
+        f"{offered}) applied by one worker writes a delivery per applied "
         f"change to one of {subscriptions} agency subscriptions; ONE worker process (solo pool) "
         f"sends them to a local receiver; {os.cpu_count()} CPU cores shared by everything",
         "",
