@@ -147,12 +147,13 @@ def test_subscriptions_api_is_admin_only_and_shows_the_secret_once(
     assert rotated.status_code == 200
     assert rotated.get_json()["secret"] not in (made["secret"], None)
 
-    bad = client.post(
-        "/api/v1/subscriptions",
-        json={"agency_code": "000.00.01.H19", "url": "ftp://example.org/x"},
-        headers=admin.headers,
-    )
-    assert bad.status_code == 422 and "url" in bad.get_json()["error"]["fields"]
+    for url in ("ftp://example.org/x", "http://[::1/x", "https://h:port/x", "https://a b/x"):
+        bad = client.post(
+            "/api/v1/subscriptions",
+            json={"agency_code": "000.00.01.H19", "url": url},
+            headers=admin.headers,
+        )
+        assert bad.status_code == 422 and "url" in bad.get_json()["error"]["fields"], url
     monkeypatch.setitem(app.config, "STATUS_OUT_ALLOW_HTTP", False)
     plain = client.patch(
         f"/api/v1/subscriptions/{made['id']}",

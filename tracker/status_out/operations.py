@@ -50,8 +50,14 @@ LOOPBACK_NAMES = frozenset({"localhost"})
 def check_url(url: str) -> str:
     """A receiver's URL: http or https with a host; https only in production unless
     STATUS_OUT_ALLOW_HTTP (a loopback receiver, tests)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        raise ValidationFailed.field(
+            "url", N_("an http:// or https:// address with a host")
+        ) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
         raise ValidationFailed.field("url", N_("an http:// or https:// address with a host"))
     if parts.username or parts.password:
         raise ValidationFailed.field("url", N_("no user name or password in the address"))
