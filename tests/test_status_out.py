@@ -418,3 +418,24 @@ def test_a_hanging_receiver_of_another_agency_does_not_delay_the_first(
     )
     assert set(fast.codes_by_dossier()) == set(codes)
     assert slow.accepted == []  # still hanging on its first message
+
+
+def test_beat_asks_for_a_run_where_something_is_due_and_no_run_holds_the_lease(
+    client, clerk, subscribe, app
+):
+    from tracker.outbox.models import OutboxMessage
+    from tracker.outbox.operations import acquire_lease, release_lease
+
+    made = subscribe("http://127.0.0.1:9/hooks")
+    _dossier(client, clerk)
+    fresh_session()
+    before = db.session.scalar(select(func.count()).select_from(OutboxMessage))
+    assert delivery.dispatch_due() == 1
+    db.session.commit()
+    assert acquire_lease(delivery.lease_name(made["id"]), timedelta(seconds=60), "elsewhere")
+    assert delivery.dispatch_due() == 0  # a run is at it
+    db.session.commit()
+    release_lease(delivery.lease_name(made["id"]), "elsewhere")
+    db.session.commit()
+    after = db.session.scalar(select(func.count()).select_from(OutboxMessage))
+    assert after == before + 1

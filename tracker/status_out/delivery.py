@@ -36,6 +36,7 @@ from sqlalchemy.orm import aliased
 from tracker.calendar import utcnow
 from tracker.extensions import db
 from tracker.notifications.operations import retry_delay
+from tracker.outbox.models import TaskLease
 from tracker.outbox.operations import acquire_lease, enqueue, holder_name, release_lease
 from tracker.status_out.models import StatusDelivery, StatusSubscription
 from tracker.status_out.operations import DELIVER_TASK, disable_subscription
@@ -324,8 +325,17 @@ def _gone(subscription_id: int, outcome: Outcome, now: datetime) -> None:
 
 def dispatch_due(now: datetime | None = None) -> int:
     """Beat: one `status_out.deliver` per active subscription with a due delivery (retries,
-    runs lost with a worker). Returns how many were asked for."""
+    runs lost with a worker), unless a run holds its lease (it looks again before it ends).
+    Returns how many were asked for."""
     now = now or utcnow()
+    held = {
+        name.removeprefix(f"{DELIVER_TASK}:")
+        for name in db.session.scalars(
+            select(TaskLease.name).where(
+                TaskLease.name.startswith(f"{DELIVER_TASK}:"), TaskLease.expires_at > now
+            )
+        )
+    }
     ids = db.session.scalars(
         select(StatusDelivery.subscription_id)
         .join(StatusSubscription, StatusSubscription.id == StatusDelivery.subscription_id)
@@ -336,6 +346,7 @@ def dispatch_due(now: datetime | None = None) -> int:
         )
         .distinct()
     ).all()
-    for subscription_id in sorted(ids):
+    wanted = sorted(i for i in ids if str(i) not in held)
+    for subscription_id in wanted:
         enqueue(DELIVER_TASK, subscription_id=subscription_id)
-    return len(ids)
+    return len(wanted)
