@@ -373,7 +373,8 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_repeats_the_same_id(
     # The first message hangs longer than the worker lives; the ones after answer at once.
     target = receiver(made["secret"], hang=4, hang_count=1)
     _set_url(made["id"], target.url)
-    env = {**WORKER_ENV, "STATUS_OUT_TIMEOUT_SECONDS": "10"}
+    # The lease the killed run held expires 3 x 5 + 1 + 5 s after it was taken.
+    env = {**WORKER_ENV, "STATUS_OUT_TIMEOUT_SECONDS": "5"}
     worker = start_worker(**env)
     code = _dossier(client, clerk)
     worker.wait_for(lambda: target.seen >= 1, 20, describe=lambda: "nothing sent")

@@ -2,11 +2,11 @@
 sender per subscription, retried with backoff for a day.
 
 - **One sender per subscription**: a run holds the lease `status_out.deliver:<id>` (a row in
-  task_leases, expiring STATUS_OUT_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS after it was taken,
-  renewed before a POST once it has less than the timeout + 2 s left); a second run for the
+  task_leases, expiring `longest_post()` + LEASE_MARGIN_SECONDS after it was taken, renewed
+  before a POST once it has less than the longest POST + 2 s left); a second run for the
   same subscription returns at once. A receiver that hangs therefore holds one worker slot at
-  most, for at most the timeout per POST, and never another agency's deliveries; requests never
-  send (they only write rows).
+  most, for at most the longest POST each time, and never another agency's deliveries;
+  requests never send (they only write rows).
 - **In order per dossier**: a delivery is due only when no earlier delivery of the same dossier
   to the same subscription is still pending; a later status waits until the earlier one is
   delivered or has failed for good (or was cancelled).
@@ -78,6 +78,13 @@ class Outcome:
         return self.status_code is None or self.status_code >= 500
 
 
+def longest_post() -> float:
+    """The longest a POST can take: connecting, sending the body and waiting for the answer's
+    headers each within their timeout, the body read against the total deadline."""
+    config = current_app.config
+    return config["STATUS_OUT_CONNECT_TIMEOUT_SECONDS"] + 3 * config["STATUS_OUT_TIMEOUT_SECONDS"]
+
+
 def lease_name(subscription_id: int) -> str:
     return f"{DELIVER_TASK}:{subscription_id}"
 
@@ -85,8 +92,7 @@ def lease_name(subscription_id: int) -> str:
 def deliver_subscription(subscription_id: int) -> int:
     """Send what is due for one subscription while this run holds its lease; returns how many
     were delivered. Idempotent: a run that finds the lease held, or nothing due, does nothing."""
-    config = current_app.config
-    ttl = timedelta(seconds=config["STATUS_OUT_TIMEOUT_SECONDS"] + LEASE_MARGIN_SECONDS)
+    ttl = timedelta(seconds=longest_post() + LEASE_MARGIN_SECONDS)
     name, holder = lease_name(subscription_id), f"{holder_name()}:{subscription_id}"
     delivered = 0
     # After the lease is let go, look once more: a delivery written while this run was ending
@@ -217,9 +223,9 @@ def post(
     delivery_id: int = 0,
     attempt: int = 0,
 ) -> Outcome:
-    """One signed POST; never raises for what the receiver or the network does. The timeout
-    is a connect timeout plus a total one: the answer is read against a deadline, so a receiver
-    that trickles bytes does not hold the run either."""
+    """One signed POST; never raises for what the receiver or the network does. Connecting,
+    sending and waiting for the answer each have their timeout; the answer is read against a
+    deadline from the start, so a receiver that trickles bytes does not hold the run either."""
     total = client.timeout.read or 10.0
     deadline = time.monotonic() + total
     headers = {
