@@ -101,6 +101,10 @@ def test_an_admin_subscribes_an_agency_and_sees_the_secret_once(app, client, adm
     assert off.status_code == 200
     (after,) = _subscriptions()
     assert after.active is False and after.statuses == [] and after.disabled_reason
+    on = post_form(client, f"/admin/subscriptions/{row.id}", {"url": URL, "active": "1"})
+    assert on.status_code == 302
+    (after,) = _subscriptions()
+    assert after.active is True and after.disabled_reason is None
     assert client.get("/admin/subscriptions/999999").status_code == 404
 
 
