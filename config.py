@@ -263,6 +263,24 @@ def load_config(env: str | None = None) -> dict:
         "NOTIFICATION_MAX_AGE_HOURS": _int("NOTIFICATION_MAX_AGE_HOURS", 48),
         # SMS without diacritics: one GSM-7 segment instead of two UCS-2 ones (half the price).
         "NOTIFICATION_SMS_UNACCENTED": os.environ.get("NOTIFICATION_SMS_UNACCENTED", "0") == "1",
+        # Status out (tracker/status_out): each POST to an agency's receiver gives up after
+        # STATUS_OUT_CONNECT_TIMEOUT_SECONDS to connect and STATUS_OUT_TIMEOUT_SECONDS in all; a
+        # failed delivery is retried with backoff (base, doubling, jitter, capped at an hour) for
+        # STATUS_OUT_RETRY_SECONDS (24 h), then `failed`. Beat looks for due retries every
+        # STATUS_OUT_DISPATCH_SECONDS. Receivers must be https in production unless
+        # STATUS_OUT_ALLOW_HTTP=1; http is allowed elsewhere (loopback receivers, tests).
+        "STATUS_OUT_CONNECT_TIMEOUT_SECONDS": _int("STATUS_OUT_CONNECT_TIMEOUT_SECONDS", 3),
+        "STATUS_OUT_TIMEOUT_SECONDS": _int("STATUS_OUT_TIMEOUT_SECONDS", 10),
+        "STATUS_OUT_RETRY_SECONDS": _int("STATUS_OUT_RETRY_SECONDS", 24 * 3600),
+        "STATUS_OUT_RETRY_BASE_SECONDS": _int("STATUS_OUT_RETRY_BASE_SECONDS", 10),
+        "STATUS_OUT_DISPATCH_SECONDS": _int("STATUS_OUT_DISPATCH_SECONDS", 10),
+        "STATUS_OUT_ALLOW_HTTP": os.environ.get(
+            "STATUS_OUT_ALLOW_HTTP", "0" if env == "production" else "1"
+        )
+        == "1",
+        # The pull feed (GET /api/v1/changes) shows events recorded at least this long ago: a
+        # transaction still open then cannot commit a lower event id behind a reader's cursor.
+        "CHANGES_SETTLE_SECONDS": _int("CHANGES_SETTLE_SECONDS", 5),
         # Demo only (never in production): a make-believe post and agency move open dossiers
         # along every few seconds through the feeds (tracker/simulation.py). `make run` sets it.
         "DEMO_SIMULATION": os.environ.get("DEMO_SIMULATION") == "1" and env != "production",

@@ -131,6 +131,9 @@ def callers(make_staff, catalogue) -> dict[str, Staff | None]:
         # The agency feed needs an account tied to an agency: the example dossier's.
         "agency": _integration("agency1", "feed:agency", catalogue.agency.code),
         "orders": _integration("orders1", "orders:agency", catalogue.agency.code),
+        # Status out: subscriptions and deliveries are the admin's; the pull feed an agency's.
+        "admin": make_staff("admin"),
+        "reader": _integration("reader1", "read:agency", catalogue.agency.code),
         "anonymous": None,
     }
 
@@ -220,6 +223,10 @@ def _caller_names(case) -> tuple[str, ...]:
         return ("orders", "orders", "clerk", "manager")
     if operation.path.startswith("/api/v1/pickups"):
         return ("hotline", "hotline", "clerk", "manager")
+    if operation.path.startswith(("/api/v1/subscriptions", "/api/v1/deliveries")):
+        return ("admin", "admin", "clerk", "manager")
+    if operation.path == "/api/v1/changes":
+        return ("reader", "reader", "clerk", "manager")
     return ("clerk", "manager")
 
 

@@ -22,7 +22,13 @@ def count(model) -> int:
 
 
 def test_the_commit_hooks_run_in_the_documented_order(app):
-    assert unit_of_work.registered() == ["rollups", "notifications", "handovers", "outbox"]
+    assert unit_of_work.registered() == [
+        "rollups",
+        "notifications",
+        "handovers",
+        "status_out",
+        "outbox",
+    ]
 
 
 def test_a_unit_commits_what_it_wrote_and_rolls_back_what_raised(app):

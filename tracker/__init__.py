@@ -92,6 +92,7 @@ def register_blueprints(app: Flask) -> None:
     from tracker.orders.api import blp as orders_api
     from tracker.pickups.api import blp as pickups_api
     from tracker.reports.api import blp as reports_api
+    from tracker.status_out.api import blp as status_out_api
     from tracker.sweeps.api import blp as sweeps_api
     from tracker.tracking.api import blp as tracking_api
 
@@ -108,6 +109,7 @@ def register_blueprints(app: Flask) -> None:
         orders_api,
         reports_api,
         handovers_api,
+        status_out_api,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(health)
@@ -121,6 +123,7 @@ def register_pages(app: Flask) -> None:
     from tracker.handovers.views import bp as handover_pages
     from tracker.pickups.blueprint import bp as pickup_pages
     from tracker.reports.blueprint import bp as report_pages
+    from tracker.status_out.views import bp as status_out_pages
     from tracker.tracking.views import bp as tracking_pages
 
     for blueprint in (
@@ -131,6 +134,7 @@ def register_pages(app: Flask) -> None:
         handover_pages,
         report_pages,
         catalogue_pages,
+        status_out_pages,
     ):
         app.register_blueprint(blueprint)
 

@@ -28,6 +28,7 @@ from tracker.reports.models import (
     ReportJob,
     ReportSnapshot,
 )
+from tracker.status_out.models import StatusDelivery, StatusSubscription
 from tracker.sweeps.models import Anomaly
 
 __all__ = [
@@ -64,7 +65,9 @@ __all__ = [
     "ReportSnapshot",
     "Sector",
     "ServiceArea",
+    "StatusDelivery",
     "StatusEvent",
+    "StatusSubscription",
     "TaskLease",
     "User",
 ]

@@ -59,6 +59,7 @@ MENU = (
     ("report_pages.pickups", N_("Pickup figures"), ("manager", "admin")),
     ("account_pages.users", N_("Users"), ("admin",)),
     ("catalogue_pages.index", N_("Catalogue"), ("admin",)),
+    ("status_out_pages.subscriptions", N_("Status subscriptions"), ("admin",)),
 )
 # Digits beyond this are no count anyone means (and Python's int() stops at 4,300).
 MAX_DIGITS = 30

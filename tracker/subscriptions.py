@@ -7,7 +7,10 @@ connected to their consumers, which only note what they need in the session; the
 1. before the outermost commit, in it: the rollup counts (`reports.rollups.write_counts`), then
    the notifications (`notifications.operations.write_queued`, which enqueues their delivery in
    the outbox, so it comes before the outbox is published), then the hand-over lines the
-   agency accepted by its own `processing` events (`handovers.operations.write_acceptances`);
+   agency accepted by its own `processing` events (`handovers.operations.write_acceptances`),
+   then the status deliveries to the agencies' subscriptions
+   (`status_out.operations.write_deliveries`, one row per event and subscription, and their
+   `status_out.deliver` in the outbox);
 2. after the commit: the outbox messages go to the broker (`outbox.operations.publish_pending`);
 3. when the transaction ends (after the commit, or rolled back): each forgets what it noted.
 
@@ -37,6 +40,7 @@ from tracker.outbox import operations as outbox
 from tracker.pickups import signals as pickup_signals
 from tracker.pickups.models import Pickup
 from tracker.reports import rollups
+from tracker.status_out import operations as status_out
 
 
 def subscribe() -> None:
@@ -48,6 +52,8 @@ def subscribe() -> None:
     signals.dossiers_received.connect(_wake_awaited, weak=False)
     signals.status_changed.connect(_count_event, weak=False)
     signals.status_changed.connect(_notify, weak=False)
+    signals.dossier_received.connect(_send_status, weak=False)
+    signals.status_changed.connect(_send_status, weak=False)
     signals.item_number_set.connect(_wake_unmatched, weak=False)
     signals.status_changed.connect(_note_processing, weak=False)
     signals.batch_scanned.connect(_handover_records, weak=False)
@@ -63,6 +69,9 @@ def subscribe() -> None:
         ),
         unit_of_work.CommitHooks(
             "handovers", write=handovers.write_acceptances, forget=handovers.forget_acceptances
+        ),
+        unit_of_work.CommitHooks(
+            "status_out", write=status_out.write_deliveries, forget=status_out.forget_noted
         ),
         unit_of_work.CommitHooks(
             "outbox", publish=outbox.publish_pending, forget=outbox.forget_pending
@@ -96,6 +105,10 @@ def _count_event(dossier: Dossier, *, event: StatusEvent) -> None:
 
 def _notify(dossier: Dossier, *, event: StatusEvent) -> None:
     notifications.queue_notifications(dossier, event)
+
+
+def _send_status(dossier: Dossier, *, event: StatusEvent) -> None:
+    status_out.note_event(dossier, event)
 
 
 def _notify_pickup(pickup: Pickup, *, kind: str) -> None:

@@ -23,6 +23,7 @@ TASK_MODULES = (
     "workers.imports",
     "workers.demo",
     "workers.reports",
+    "workers.status_out",
 )
 
 

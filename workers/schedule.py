@@ -11,6 +11,11 @@ def beat_schedule(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     schedule = {
         "outbox-relay": {"task": "outbox.relay", "schedule": float(config["OUTBOX_RELAY_SECONDS"])},
         "notifications-deliver": {"task": "notifications.deliver", "schedule": 30.0},
+        # Retries of status deliveries that are due, and runs a dead worker left.
+        "status-out-dispatch": {
+            "task": "status_out.dispatch",
+            "schedule": float(config["STATUS_OUT_DISPATCH_SECONDS"]),
+        },
         "sweeps-overdue-stuck": {
             "task": "sweeps.mark_overdue_and_stuck",
             "schedule": crontab(minute=5),

@@ -18,10 +18,11 @@ ROLES = ("clerk", "postman", "hotline", "agency", "manager", "admin", "integrati
 # Roles that work at one office (the account names it) and see only that office's rows.
 OFFICE_ROLES = frozenset({"clerk", "postman"})
 # What an integration account's token may do (a staff token needs none).
-SCOPES = ("feed:postal", "feed:agency", "orders:agency")
+SCOPES = ("feed:postal", "feed:agency", "orders:agency", "read:agency")
 # Scopes that act for one agency (its account must be tied to it) or for the post (it must not):
-# an agency's feed reaches its own dossiers, its collection orders name its own procedures.
-AGENCY_SCOPES = frozenset({"feed:agency", "orders:agency"})
+# an agency's feed reaches its own dossiers, its collection orders name its own procedures, its
+# pull feed lists its own dossiers' changes.
+AGENCY_SCOPES = frozenset({"feed:agency", "orders:agency", "read:agency"})
 POST_SCOPES = frozenset({"feed:postal"})
 
 

@@ -141,6 +141,7 @@ SCOPE_NAMES = {
     "feed:postal": N_("Postal feed"),
     "feed:agency": N_("Agency feed"),
     "orders:agency": N_("Collection orders"),
+    "read:agency": N_("Agency's status changes (read)"),
 }
 EVENT_NAMES = {
     "user.sign_in_failed": N_("Refused sign-in"),

@@ -1,0 +1,326 @@
+"""Status out: subscriptions (admin), the delivery rows written with each status change, and
+replays.
+
+A status change never does HTTP: `note_event` (connected to `dossier_received` and
+`status_changed` in `tracker.subscriptions`) only notes the event when the dossier's agency has
+an active subscription that wants its status; at the outermost commit `write_deliveries` writes
+one `pending` row per (event, subscription), its payload and `webhook-id` fixed, and one outbox
+message `status_out.deliver` per subscription, published after the commit. The worker
+(`tracker.status_out.delivery`) sends them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import uuid4
+
+from flask import current_app
+from sqlalchemy import insert, select, update
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session
+
+from tracker.accounts.models import User
+from tracker.audit.operations import record_audit
+from tracker.calendar import utcnow
+from tracker.catalogue.models import Agency
+from tracker.dossiers.lifecycle import STATUSES
+from tracker.dossiers.models import Dossier, StatusEvent
+from tracker.errors import Conflict, Phrase, ValidationFailed
+from tracker.extensions import db
+from tracker.i18n import N_
+from tracker.outbox.operations import enqueue
+from tracker.status_out.models import StatusDelivery, StatusSubscription
+from tracker.status_out.payload import build_payload, carried_codes
+from tracker.webhooks import new_secret
+
+DELIVER_TASK = "status_out.deliver"
+MESSAGE_PREFIX = "msg_"
+_NOTED_KEY = "tracker.status_out.noted"
+_WANTED_KEY = "tracker.status_out.wanted"
+_TABLE = StatusDelivery.__table__
+LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+# Subscriptions ---------------------------------------------------------------------------------
+
+
+def check_url(url: str) -> str:
+    """A receiver's URL: http or https with a host; https only in production unless
+    STATUS_OUT_ALLOW_HTTP (a loopback receiver, tests)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        raise ValidationFailed.field(
+            "url", N_("an http:// or https:// address with a host")
+        ) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        raise ValidationFailed.field("url", N_("an http:// or https:// address with a host"))
+    if parts.username or parts.password:
+        raise ValidationFailed.field("url", N_("no user name or password in the address"))
+    if parts.scheme == "http" and not current_app.config["STATUS_OUT_ALLOW_HTTP"]:
+        raise ValidationFailed.field("url", N_("must be https://"))
+    return url
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_statuses(statuses: list[str]) -> list[str]:
+    unknown = [code for code in statuses if code not in STATUSES]
+    if unknown:
+        raise ValidationFailed.field(
+            "statuses", Phrase(N_("unknown status %(codes)s"), codes=", ".join(unknown))
+        )
+    return [code for code in STATUSES if code in statuses]  # lifecycle order, no repeats
+
+
+def find_agency(code: str) -> Agency:
+    agency = db.session.scalar(select(Agency).where(Agency.code == code))
+    if agency is None:
+        raise ValidationFailed.field("agency_code", Phrase(N_("no agency %(code)s"), code=code))
+    return agency
+
+
+def create_subscription(data: dict[str, Any], actor: User) -> tuple[StatusSubscription, str]:
+    """A new active subscription of an agency; returns it with its secret (shown once)."""
+    secret = new_secret()
+    subscription = StatusSubscription(
+        agency=find_agency(data["agency_code"]),
+        url=check_url(data["url"]),
+        secret=secret,
+        statuses=_check_statuses(data.get("statuses") or []),
+        active=data.get("active", True),
+        created_at=utcnow(),
+    )
+    db.session.add(subscription)
+    db.session.flush()
+    _audit(actor, "status_out.subscription_create", subscription)
+    return subscription, secret
+
+
+def update_subscription(
+    subscription: StatusSubscription, changes: dict[str, Any], actor: User
+) -> StatusSubscription:
+    """Change the URL, the statuses, or switch it on or off. Switched off, its pending
+    deliveries are cancelled (an admin may replay them); switched on, its reason is cleared."""
+    if "url" in changes:
+        subscription.url = check_url(changes["url"])
+    if "statuses" in changes:
+        subscription.statuses = _check_statuses(changes["statuses"] or [])
+    if "active" in changes and changes["active"] != subscription.active:
+        if changes["active"]:
+            subscription.active = True
+            subscription.disabled_reason = None
+        else:
+            disable_subscription(subscription.id, "switched off by an administrator")
+            db.session.refresh(subscription)
+    db.session.flush()
+    _audit(actor, "status_out.subscription_update", subscription)
+    return subscription
+
+
+def rotate_secret(subscription: StatusSubscription, actor: User) -> str:
+    """A new secret for the subscription; the old one stops at once. Returned once."""
+    subscription.secret = new_secret()
+    subscription.secret_rotated_at = utcnow()
+    db.session.flush()
+    _audit(actor, "status_out.secret_rotate", subscription)
+    return subscription.secret
+
+
+def delete_subscription(subscription: StatusSubscription, actor: User) -> None:
+    """Remove the subscription and its deliveries."""
+    _audit(actor, "status_out.subscription_delete", subscription)
+    db.session.execute(_TABLE.delete().where(_TABLE.c.subscription_id == subscription.id))
+    db.session.delete(subscription)
+    db.session.flush()
+
+
+def disable_subscription(subscription_id: int, reason: str) -> int:
+    """Switch a subscription off and cancel its pending deliveries; returns how many."""
+    now = utcnow()
+    db.session.execute(
+        update(StatusSubscription)
+        .where(StatusSubscription.id == subscription_id)
+        .values(active=False, disabled_reason=reason[:500], updated_at=now)
+    )
+    return _cancel_pending(subscription_id, reason)
+
+
+def _cancel_pending(subscription_id: int, reason: str) -> int:
+    result = db.session.execute(
+        update(_TABLE)
+        .where(_TABLE.c.subscription_id == subscription_id, _TABLE.c.state == "pending")
+        .values(state="cancelled", last_error=f"cancelled: {reason}"[:2000])
+    )
+    return result.rowcount or 0
+
+
+def _audit(actor: User, action: str, subscription: StatusSubscription) -> None:
+    record_audit(
+        actor.id,
+        action,
+        "status_subscription",
+        str(subscription.id),
+        after={
+            "agency": subscription.agency.code,
+            "url": subscription.url,
+            "statuses": subscription.statuses,
+            "active": subscription.active,
+        },
+    )
+
+
+# Writing deliveries with the status change -----------------------------------------------------
+
+
+def note_event(dossier: Dossier, event: StatusEvent) -> None:
+    """Note an applied event for the subscriptions of its dossier's agency that want it.
+
+    Connected to `dossier_received` and `status_changed`. The agency's active subscriptions are
+    read once per transaction: in a feed batch of thousands of events, one query per agency.
+    """
+    wanted = db.session.info.setdefault(_WANTED_KEY, {})
+    subscriptions = wanted.get(dossier.agency_id)
+    if subscriptions is None:
+        # No flush here: a feed batch flushes once, at its end.
+        with db.session.no_autoflush:
+            rows = db.session.execute(
+                select(StatusSubscription.id, StatusSubscription.statuses).where(
+                    StatusSubscription.agency_id == dossier.agency_id,
+                    StatusSubscription.active.is_(True),
+                )
+            ).all()
+        subscriptions = wanted[dossier.agency_id] = [(row.id, row.statuses or []) for row in rows]
+    targets = [
+        sid for sid, statuses in subscriptions if not statuses or event.to_status in statuses
+    ]
+    if targets:
+        db.session.info.setdefault(_NOTED_KEY, []).append((dossier, event, targets))
+
+
+def write_deliveries(session: Session) -> None:
+    """At the outermost commit: the noted events' delivery rows, in event order, and one
+    `status_out.deliver` per subscription. An event gone with a rolled-back savepoint is
+    dropped with it."""
+    session.info.pop(_WANTED_KEY, None)
+    if not session.info.get(_NOTED_KEY):
+        return
+    session.flush()
+    noted = [n for n in session.info.pop(_NOTED_KEY) if sa_inspect(n[1]).persistent]
+    noted.sort(key=lambda n: n[1].id)
+    carried = carried_codes(event for _dossier, event, _targets in noted)
+    now = utcnow()
+    window = timedelta(seconds=current_app.config["STATUS_OUT_RETRY_SECONDS"])
+    rows = []
+    for dossier, event, targets in noted:
+        payload = build_payload(dossier, event, carried.get(event.id))
+        rows.extend(_row(sid, dossier, event, payload, now, window) for sid in targets)
+    if rows:
+        session.execute(insert(_TABLE), rows)
+        for subscription_id in sorted({row["subscription_id"] for row in rows}):
+            enqueue(DELIVER_TASK, subscription_id=subscription_id)
+
+
+def _row(
+    subscription_id: int,
+    dossier: Dossier,
+    event: StatusEvent,
+    payload: dict,
+    now: datetime,
+    window: timedelta,
+) -> dict[str, Any]:
+    return {
+        "subscription_id": subscription_id,
+        "dossier_id": dossier.id,
+        "event_id": event.id,
+        "message_id": MESSAGE_PREFIX + uuid4().hex,
+        "payload": payload,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "queued_at": now,
+        "give_up_at": now + window,
+    }
+
+
+def forget_noted(session: Session) -> None:
+    session.info.pop(_NOTED_KEY, None)
+    session.info.pop(_WANTED_KEY, None)
+
+
+# Replays -------------------------------------------------------------------------------------
+
+
+def replay_range(subscription_id: int | None, since: datetime, until: datetime, actor: User) -> int:
+    """Queue again the deliveries (of one subscription, or all) written in [since, until)."""
+    criteria = [_TABLE.c.created_at >= since, _TABLE.c.created_at < until]
+    if subscription_id is not None:
+        criteria.append(_TABLE.c.subscription_id == subscription_id)
+    count = _requeue(*criteria)
+    record_audit(
+        actor.id,
+        "status_out.replay_range",
+        "status_subscription",
+        str(subscription_id or "*"),
+        after={"since": since.isoformat(), "until": until.isoformat(), "queued": count},
+    )
+    return count
+
+
+def _requeue(*criteria: Any) -> int:
+    """Queue again the deliveries matching `criteria`, with the same `webhook-id` and payload
+    (a replay is the same message: a receiver that keeps ids drops one it already has);
+    retries start over. Pending ones and those of a switched-off subscription are left as they
+    are. Returns how many were queued."""
+    now = utcnow()
+    window = timedelta(seconds=current_app.config["STATUS_OUT_RETRY_SECONDS"])
+    active = select(StatusSubscription.id).where(StatusSubscription.active.is_(True))
+    where = (*criteria, _TABLE.c.state != "pending", _TABLE.c.subscription_id.in_(active))
+    subscriptions = db.session.scalars(
+        select(_TABLE.c.subscription_id).where(*where).distinct()
+    ).all()
+    if not subscriptions:
+        return 0
+    result = db.session.execute(
+        update(_TABLE)
+        .where(*where)
+        .values(
+            state="pending",
+            attempts=0,
+            next_attempt_at=now,
+            queued_at=now,
+            give_up_at=now + window,
+            delivered_at=None,
+            latency_ms=None,
+        )
+    )
+    for subscription_id in sorted(subscriptions):
+        enqueue(DELIVER_TASK, subscription_id=subscription_id)
+    return result.rowcount or 0
+
+
+def replay_one(delivery: StatusDelivery, actor: User) -> StatusDelivery:
+    """Queue one delivery again (its subscription must be on; not while it is pending)."""
+    if not delivery.subscription.active:
+        raise Conflict.field(
+            "subscription", N_("the subscription is switched off: switch it on first")
+        )
+    if delivery.state == "pending":
+        raise Conflict.field("state", N_("already pending"))
+    _requeue(_TABLE.c.id == delivery.id)
+    record_audit(actor.id, "status_out.replay", "status_delivery", str(delivery.id))
+    db.session.refresh(delivery)
+    return delivery
