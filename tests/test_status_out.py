@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import dossier_payload, fresh_session
 from tests.receiver import Receiver
+from tests.test_imports import csv_bytes, result_row, run_job, upload
 from tracker.calendar import utcnow
 from tracker.extensions import db
 from tracker.status_out import delivery
@@ -130,6 +131,28 @@ def test_each_applied_event_writes_one_delivery_with_the_national_fields(
     assert "Trần Thị Bình" not in str([row.payload for row in rows])
     assert len({row.message_id for row in rows}) == len(rows)
     assert all(row.message_id.startswith("msg_") and row.state == "pending" for row in rows)
+
+
+def test_an_imported_result_is_pushed_with_its_first_status(
+    client, make_staff, catalogue, subscribe
+):
+    subscribe("http://127.0.0.1:9/hooks")
+    subscribe("http://127.0.0.1:9/delivered-only", statuses=["delivered"])
+    officer = make_staff("agency", agency=catalogue.agency)
+    answer = upload(client, officer, csv_bytes([result_row(n) for n in range(1, 4)]))
+    assert answer.status_code == 202, answer.get_json()
+    job = run_job(answer.get_json()["id"])
+    assert job.created_count == 3
+
+    rows = _deliveries()
+    # Only the subscription that wants `result_collected`, once per imported dossier.
+    assert len(rows) == 3
+    assert len({row.subscription_id for row in rows}) == 1
+    data = [row.payload["data"] for row in rows]
+    assert sorted(d["MaHoSo"] for d in data) == ["HS-000001", "HS-000002", "HS-000003"]
+    assert {d["status"] for d in data} == {"result_collected"}
+    assert {d["TrangThaiHoSo"] for d in data} == {9}  # a result the post collected
+    assert all(d["previous_status"] is None for d in data)
 
 
 def test_subscriptions_api_is_admin_only_and_shows_the_secret_once(

@@ -54,6 +54,7 @@ def subscribe() -> None:
     signals.status_changed.connect(_notify, weak=False)
     signals.dossier_received.connect(_send_status, weak=False)
     signals.status_changed.connect(_send_status, weak=False)
+    signals.dossiers_received.connect(_send_statuses, weak=False)
     signals.item_number_set.connect(_wake_unmatched, weak=False)
     signals.status_changed.connect(_note_processing, weak=False)
     signals.batch_scanned.connect(_handover_records, weak=False)
@@ -132,6 +133,10 @@ def _count_intakes(_sender: Any, *, rows: list[signals.ReceivedRow]) -> None:
             for row in rows
         ),
     )  # fmt: skip
+
+
+def _send_statuses(_sender: Any, *, rows: list[signals.ReceivedRow]) -> None:
+    status_out.note_received(rows)
 
 
 def _wake_awaited(_sender: Any, *, rows: list[signals.ReceivedRow]) -> None:

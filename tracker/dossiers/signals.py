@@ -44,3 +44,5 @@ class ReceivedRow:
     agency_id: int
     service_form: str
     item_number: str | None
+    dossier_id: int
+    status: str  # its first status

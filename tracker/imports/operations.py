@@ -225,8 +225,8 @@ def _insert_new(run: ImportRun, rows: list[ParsedRow]) -> None:
     signals.dossiers_received.send(
         rows=[
             ReceivedRow(r.day, r.office.id, r.office.channel_id, r.procedure.id,
-                        r.procedure.agency_id, SERVICE_FORM, r.item)
-            for r in rows
+                        r.procedure.agency_id, SERVICE_FORM, r.item, dossier_id, STATUS)
+            for r, dossier_id in zip(rows, ids, strict=True)
         ]
     )  # fmt: skip
 

@@ -12,6 +12,7 @@ message `status_out.deliver` per subscription, published after the commit. The w
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +29,7 @@ from tracker.calendar import utcnow
 from tracker.catalogue.models import Agency
 from tracker.dossiers.lifecycle import STATUSES
 from tracker.dossiers.models import Dossier, StatusEvent
+from tracker.dossiers.signals import ReceivedRow
 from tracker.errors import Conflict, Phrase, ValidationFailed
 from tracker.extensions import db
 from tracker.i18n import N_
@@ -40,6 +42,7 @@ DELIVER_TASK = "status_out.deliver"
 MESSAGE_PREFIX = "msg_"
 _NOTED_KEY = "tracker.status_out.noted"
 _WANTED_KEY = "tracker.status_out.wanted"
+_BULK_KEY = "tracker.status_out.bulk"
 _TABLE = StatusDelivery.__table__
 LOOPBACK_NAMES = frozenset({"localhost"})
 
@@ -188,26 +191,41 @@ def _audit(actor: User, action: str, subscription: StatusSubscription) -> None:
 def note_event(dossier: Dossier, event: StatusEvent) -> None:
     """Note an applied event for the subscriptions of its dossier's agency that want it.
 
-    Connected to `dossier_received` and `status_changed`. The agency's active subscriptions are
-    read once per transaction: in a feed batch of thousands of events, one query per agency.
-    """
+    Connected to `dossier_received` and `status_changed`."""
+    targets = _targets(dossier.agency_id, event.to_status)
+    if targets:
+        db.session.info.setdefault(_NOTED_KEY, []).append((dossier, event, targets))
+
+
+def note_received(rows: Iterable[ReceivedRow]) -> None:
+    """Note the first events of dossiers taken in by a bulk insert (an import), by dossier id:
+    their rows and events are read back at the commit, only for agencies with a subscription
+    that wants them. Connected to `dossiers_received`."""
+    noted = db.session.info.setdefault(_BULK_KEY, {})
+    for row in rows:
+        targets = _targets(row.agency_id, row.status)
+        if targets:
+            noted[row.dossier_id] = targets
+    if not noted:
+        db.session.info.pop(_BULK_KEY, None)
+
+
+def _targets(agency_id: int, status: str) -> list[int]:
+    """The agency's active subscriptions that want `status`. They are read once per
+    transaction: in a feed batch of thousands of events, one query per agency."""
     wanted = db.session.info.setdefault(_WANTED_KEY, {})
-    subscriptions = wanted.get(dossier.agency_id)
+    subscriptions = wanted.get(agency_id)
     if subscriptions is None:
         # No flush here: a feed batch flushes once, at its end.
         with db.session.no_autoflush:
             rows = db.session.execute(
                 select(StatusSubscription.id, StatusSubscription.statuses).where(
-                    StatusSubscription.agency_id == dossier.agency_id,
+                    StatusSubscription.agency_id == agency_id,
                     StatusSubscription.active.is_(True),
                 )
             ).all()
-        subscriptions = wanted[dossier.agency_id] = [(row.id, row.statuses or []) for row in rows]
-    targets = [
-        sid for sid, statuses in subscriptions if not statuses or event.to_status in statuses
-    ]
-    if targets:
-        db.session.info.setdefault(_NOTED_KEY, []).append((dossier, event, targets))
+        subscriptions = wanted[agency_id] = [(row.id, row.statuses or []) for row in rows]
+    return [sid for sid, statuses in subscriptions if not statuses or status in statuses]
 
 
 def write_deliveries(session: Session) -> None:
@@ -215,10 +233,11 @@ def write_deliveries(session: Session) -> None:
     `status_out.deliver` per subscription. An event gone with a rolled-back savepoint is
     dropped with it."""
     session.info.pop(_WANTED_KEY, None)
-    if not session.info.get(_NOTED_KEY):
+    if not session.info.get(_NOTED_KEY) and not session.info.get(_BULK_KEY):
         return
     session.flush()
-    noted = [n for n in session.info.pop(_NOTED_KEY) if sa_inspect(n[1]).persistent]
+    noted = [n for n in session.info.pop(_NOTED_KEY, ()) if sa_inspect(n[1]).persistent]
+    noted.extend(_bulk_noted(session, session.info.pop(_BULK_KEY, {})))
     noted.sort(key=lambda n: n[1].id)
     carried = carried_codes(event for _dossier, event, _targets in noted)
     now = utcnow()
@@ -231,6 +250,29 @@ def write_deliveries(session: Session) -> None:
         session.execute(insert(_TABLE), rows)
         for subscription_id in sorted({row["subscription_id"] for row in rows}):
             enqueue(DELIVER_TASK, subscription_id=subscription_id)
+
+
+def _bulk_noted(
+    session: Session, targets: dict[int, list[int]]
+) -> list[tuple[Dossier, StatusEvent, list[int]]]:
+    """The dossiers of a bulk insert and their first events (two queries), with their targets.
+    A dossier whose chunk was rolled back is simply not found."""
+    if not targets:
+        return []
+    dossiers = {
+        dossier.id: dossier
+        for dossier in session.scalars(select(Dossier).where(Dossier.id.in_(targets))).unique()
+    }
+    events = session.scalars(
+        select(StatusEvent)
+        .where(
+            StatusEvent.dossier_id.in_(dossiers),
+            StatusEvent.from_status.is_(None),
+            StatusEvent.applied.is_(True),
+        )
+        .order_by(StatusEvent.id)
+    ).all()
+    return [(dossiers[e.dossier_id], e, targets[e.dossier_id]) for e in events]
 
 
 def _row(
@@ -258,6 +300,7 @@ def _row(
 
 def forget_noted(session: Session) -> None:
     session.info.pop(_NOTED_KEY, None)
+    session.info.pop(_BULK_KEY, None)
     session.info.pop(_WANTED_KEY, None)
 
 
