@@ -308,6 +308,22 @@ def render(rows: list, options: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def worker_env(workdir: Path, database_url: str, redis_url: str) -> dict[str, str]:
+    """The environment of the tracker's processes in a feed benchmark: production settings, fresh
+    secrets, the run's PostgreSQL and Redis, files in the run's own directory."""
+    return {
+        "TRACKER_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "FEED_POSTAL_SECRET": webhooks.new_secret(),
+        "FEED_AGENCY_SECRET": webhooks.new_secret(),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "PYTHONPATH": str(ROOT),
+        "NOTIFICATION_LOG": str(workdir / "notifications.log"),
+        "BEAT_SCHEDULE_FILE": str(workdir / "beat-schedule"),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     # A SIGTERM unwinds like Ctrl-C, so that the ExitStack stops what was started.
@@ -317,17 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         progress("starting Redis and PostgreSQL")
         redis_url = start_redis(stack)
         database_url, postmaster = start_postgres(stack)
-        env = {
-            "TRACKER_ENV": "production",
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "FEED_POSTAL_SECRET": webhooks.new_secret(),
-            "FEED_AGENCY_SECRET": webhooks.new_secret(),
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "PYTHONPATH": str(ROOT),
-            "NOTIFICATION_LOG": str(workdir / "notifications.log"),
-            "BEAT_SCHEDULE_FILE": str(workdir / "beat-schedule"),
-        }
+        env = worker_env(workdir, database_url, redis_url)
         progress(f"loading {options.background:,} background dossiers and the feed's dossiers")
         feeds, token = prepare(options, env, [run.prefix for run in PASSES])
         if options.profile:

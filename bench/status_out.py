@@ -36,10 +36,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from bench.feeds import Pass, post_all, progress, start_worker, wait_applied
+from bench.feeds import Pass, post_all, progress, start_worker, wait_applied, worker_env
 from bench.feeds_data import prepare
 from bench.services import (
-    ROOT,
     Gunicorn,
     GunicornSettings,
     environment,
@@ -269,18 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         progress("starting Redis and PostgreSQL")
         redis_url = start_redis(stack)
         database_url, _postmaster = start_postgres(stack)
-        env = {
-            "TRACKER_ENV": "production",
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "FEED_POSTAL_SECRET": webhooks.new_secret(),
-            "FEED_AGENCY_SECRET": webhooks.new_secret(),
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "PYTHONPATH": str(ROOT),
-            "NOTIFICATION_LOG": str(workdir / "notifications.log"),
-            "BEAT_SCHEDULE_FILE": str(workdir / "beat-schedule"),
-            "STATUS_OUT_ALLOW_HTTP": "1",
-        }
+        env = worker_env(workdir, database_url, redis_url) | {"STATUS_OUT_ALLOW_HTTP": "1"}
         progress(f"loading {options.background:,} background dossiers and the feed's dossiers")
         feeds, token = prepare(options, env, [FEED.prefix])
         sink = Sink()
