@@ -20,12 +20,14 @@ from tracker.demo_pickups import CALLS, move_pickups, slots_ahead
 from tracker.dossiers.lifecycle import INITIAL_STATUSES, STATUSES, is_allowed
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.extensions import db
+from tracker.handovers.models import HandoverRecord
 from tracker.notifications.models import Notification
 from tracker.pickups.models import Pickup
 from tracker.reports import queries
 from tracker.reports.growth import build_report
 from tracker.reports.models import Baseline, ReportSetting
 from tracker.reports.targets import target_of
+from tracker.simulation import simulate
 
 DEMO_PASSWORD = "demo-only-password"
 
@@ -266,3 +268,32 @@ def test_the_simulation_assigns_due_calls_and_collects_them_at_the_door(app):
     # A request found nobody home waits for the next working day, unassigned.
     for pickup in db.session.scalars(select(Pickup).where(Pickup.state == "requested")):
         assert pickup.day > today_vn() and pickup.postman is None
+
+
+def test_the_simulation_hands_dossiers_over_with_a_record_per_office_and_agency(app):
+    app.test_cli_runner().invoke(args=["demo", "seed", "--dossiers", "20"])
+    received = set(db.session.scalars(select(Dossier.id).where(Dossier.status == "received")))
+    assert received
+
+    for seed in range(10):
+        simulate(random.Random(seed), per_run=20)
+        db.session.commit()
+
+    forwarded = set(
+        db.session.scalars(
+            select(StatusEvent.dossier_id).where(
+                StatusEvent.to_status == "forwarded", StatusEvent.dossier_id.in_(received)
+            )
+        )
+    )
+    assert forwarded
+    records = list(db.session.scalars(select(HandoverRecord)))
+    on_records = [line.dossier for record in records for line in record.lines]
+    # Every dossier the simulation handed over is on exactly one record of its agency, printed
+    # by a clerk of its office.
+    assert sorted(d.id for d in on_records) == sorted(forwarded)
+    for record in records:
+        assert record.kind == "forward" and record.created_by.role == "clerk"
+        assert record.created_by.office_id == record.office_id
+        assert {line.dossier.agency_id for line in record.lines} == {record.agency_id}
+        assert {line.dossier.office_id for line in record.lines} == {record.office_id}

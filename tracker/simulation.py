@@ -4,9 +4,10 @@ own. Never active in production.
 Each run (the beat task `demo.simulate`, on when DEMO_SIMULATION=1, which `make run` sets) takes
 a few open dossiers and sends the next plausible step of each through the real paths: the
 agency's decisions and the post's tracking scans as feed batches (stored, then applied by a
-worker like any feed), the hand-over to the agency as the clerk's own event. Hotline calls due
-today move too (`demo_pickups.move_pickups`): assigned by the office's clerk, then visited by
-its postman.
+worker like any feed), the hand-over to the agency as the clerk's own event, with the
+hand-over record the office's demo clerk prints (the agency's `processing` accepts its lines).
+Hotline calls due today move too (`demo_pickups.move_pickups`): assigned by the office's
+clerk, then visited by its postman.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
+from tracker.accounts.models import User
 from tracker.calendar import add_working_days, today_vn, utcnow
 from tracker.demo import demo_receiver
 from tracker.demo_pickups import move_pickups
@@ -28,6 +30,7 @@ from tracker.dossiers.operations import record_event
 from tracker.extensions import db
 from tracker.feeds.operations import receive_batch
 from tracker.feeds.schemas import check_events
+from tracker.handovers.operations import make_records
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +61,11 @@ def simulate(rng: random.Random | None = None, per_run: int = 4) -> dict[str, in
     moved = {"counter": 0, "agency": 0, "postal": 0, "pickups": move_pickups(rng)}
     agency: list[dict[str, Any]] = []
     postal: list[dict[str, Any]] = []
+    forwarded: dict[int, list[Dossier]] = {}
     for dossier in _open_dossiers(per_run):
         if dossier.status == "received":
             record_event(dossier, "forwarded", source="counter", office_id=dossier.office_id)
+            forwarded.setdefault(dossier.office_id, []).append(dossier)
             moved["counter"] += 1
         elif dossier.status in AGENCY_NEXT and dossier.service_form != "return_only":
             agency.append(_agency_event(rng, dossier))
@@ -82,7 +87,26 @@ def simulate(rng: random.Random | None = None, per_run: int = 4) -> dict[str, in
         if valid:
             receive_batch(source, valid, refused=0, submitted_by=None)
             moved[source] += len(valid)
+    _handover_records(forwarded)
     return moved
+
+
+def _handover_records(forwarded: dict[int, list[Dossier]]) -> None:
+    """Each office's demo clerk prints the hand-over records of what went to the agencies (one
+    per agency); an office without an active clerk hands over without one."""
+    if not forwarded:
+        return
+    clerks = db.session.scalars(
+        select(User)
+        .where(User.role == "clerk", User.active.is_(True), User.office_id.in_(forwarded))
+        .order_by(User.id)
+    )
+    by_office: dict[int, User] = {}
+    for clerk in clerks:
+        by_office.setdefault(clerk.office_id, clerk)
+    for office_id, dossiers in forwarded.items():
+        if office_id in by_office:
+            make_records("forward", dossiers, by_office[office_id], f"demo-{uuid.uuid4().hex}")
 
 
 def enabled() -> bool:
