@@ -274,6 +274,10 @@ def load_config(env: str | None = None) -> dict:
         "STATUS_OUT_RETRY_SECONDS": _int("STATUS_OUT_RETRY_SECONDS", 24 * 3600),
         "STATUS_OUT_RETRY_BASE_SECONDS": _int("STATUS_OUT_RETRY_BASE_SECONDS", 10),
         "STATUS_OUT_DISPATCH_SECONDS": _int("STATUS_OUT_DISPATCH_SECONDS", 10),
+        # POSTs in flight at once to one subscription (each for another dossier): the cap that
+        # keeps one agency's receiver from being flooded, and one sender from waiting on each
+        # answer in turn.
+        "STATUS_OUT_CONCURRENCY": _int("STATUS_OUT_CONCURRENCY", 4),
         "STATUS_OUT_ALLOW_HTTP": os.environ.get(
             "STATUS_OUT_ALLOW_HTTP", "0" if env == "production" else "1"
         )

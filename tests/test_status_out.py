@@ -219,7 +219,10 @@ def test_deliveries_arrive_signed_in_order_with_latency(client, clerk, subscribe
     rows = _deliveries()
     assert {row.state for row in rows} == {"delivered"}
     assert all(row.latency_ms is not None and row.attempts == 1 for row in rows)
-    assert [item.message_id for item in target.accepted] == [row.message_id for row in rows]
+    # Each once; the two dossiers' POSTs are in flight together, so only each dossier's own
+    # order is kept (above).
+    arrived = [item.message_id for item in target.accepted]
+    assert sorted(arrived) == sorted(row.message_id for row in rows)
     # Nothing due: a second run sends nothing again.
     assert delivery.deliver_subscription(made["id"]) == 0
 

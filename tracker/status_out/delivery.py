@@ -1,7 +1,8 @@
 """Sending a subscription's deliveries: signed JSON POSTs, in order per dossier, at most one
 sender per subscription, retried with backoff for a day.
 
-- **One sender per subscription**: a run holds the lease `status_out.deliver:<id>` (a row in
+- **One sender per subscription**, at most STATUS_OUT_CONCURRENCY POSTs in flight (each for
+  another dossier): a run holds the lease `status_out.deliver:<id>` (a row in
   task_leases, expiring `longest_post()` + LEASE_MARGIN_SECONDS after it was taken, renewed
   before a POST once it has less than the longest POST + 2 s left); a second run for the
   same subscription returns at once. A receiver that hangs therefore holds one worker slot at
@@ -25,8 +26,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 import httpx
 from flask import current_app
@@ -109,16 +112,22 @@ def deliver_subscription(subscription_id: int) -> int:
 
 
 def _send_due(subscription_id: int, name: str, ttl: timedelta, holder: str) -> int:
-    """Chunk after chunk: claim (the attempts counted, committed), POST each outside any
-    transaction, record the outcomes (one commit per chunk)."""
+    """Chunk after chunk: claim (the attempts counted, committed), POST them outside any
+    transaction, STATUS_OUT_CONCURRENCY at a time (a chunk holds one delivery per dossier, so
+    order per dossier holds), record the outcomes (one commit per chunk)."""
     config = current_app.config
     timeout = httpx.Timeout(
         config["STATUS_OUT_TIMEOUT_SECONDS"], connect=config["STATUS_OUT_CONNECT_TIMEOUT_SECONDS"]
     )
+    cap = max(1, config["STATUS_OUT_CONCURRENCY"])
     deadline = time.monotonic() + RUN_SECONDS
     renewed = time.monotonic()  # the caller has just taken the lease
     delivered = 0
-    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+    limits = httpx.Limits(max_connections=cap, max_keepalive_connections=cap)
+    with (
+        httpx.Client(timeout=timeout, follow_redirects=False, limits=limits) as client,
+        ThreadPoolExecutor(cap, thread_name_prefix="status-out") as pool,
+    ):
         while time.monotonic() < deadline:
             with unit_of_work():
                 subscription = db.session.get(StatusSubscription, subscription_id)
@@ -129,22 +138,14 @@ def _send_due(subscription_id: int, name: str, ttl: timedelta, holder: str) -> i
             if not claimed:
                 return delivered
             outcomes: list[Outcome] = []
-            for row in claimed:
+            for start in range(0, len(claimed), cap):
                 # Renewed while it still outlasts a whole POST: this run is alive.
                 if time.monotonic() - renewed > LEASE_MARGIN_SECONDS - 2:
                     acquire_lease(name, ttl, holder)
                     renewed = time.monotonic()
-                body = json.dumps(row.payload, ensure_ascii=False, separators=(",", ":"))
-                outcome = post(client, url, secret, row.message_id, body.encode(), row.id)
-                outcomes.append(
-                    replace(
-                        outcome,
-                        attempt=row.attempts,
-                        queued_at=row.queued_at,
-                        give_up_at=row.give_up_at,
-                    )
-                )
-                if outcome.gone or (not outcome.delivered and outcome.receiver_down):
+                wave = claimed[start : start + cap]
+                outcomes.extend(pool.map(partial(_post_row, client, url, secret), wave))
+                if any(o.gone or (not o.delivered and o.receiver_down) for o in outcomes):
                     break
             with unit_of_work():
                 record_outcomes(subscription_id, outcomes)
@@ -153,6 +154,15 @@ def _send_due(subscription_id: int, name: str, ttl: timedelta, holder: str) -> i
             if len(outcomes) < len(claimed):
                 return delivered
     return delivered
+
+
+def _post_row(client: httpx.Client, url: str, secret: str, row) -> Outcome:
+    """POST one claimed delivery; its outcome carries what recording it needs."""
+    body = json.dumps(row.payload, ensure_ascii=False, separators=(",", ":"))
+    outcome = post(client, url, secret, row.message_id, body.encode(), row.id)
+    return replace(
+        outcome, attempt=row.attempts, queued_at=row.queued_at, give_up_at=row.give_up_at
+    )
 
 
 def due_ids(subscription_id: int, limit: int, now: datetime | None = None) -> list[int]:
