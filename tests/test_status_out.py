@@ -16,9 +16,11 @@ from tests.receiver import Receiver
 from tests.test_imports import csv_bytes, result_row, run_job, upload
 from tracker.calendar import utcnow
 from tracker.extensions import db
+from tracker.outbox.models import OutboxMessage
 from tracker.status_out import delivery
 from tracker.status_out.models import StatusDelivery, StatusSubscription
 from tracker.status_out.payload import NATIONAL_CODES, national_code
+from tracker.unit_of_work import unit_of_work
 
 FLOW = ["forwarded", "processing", "result_ready", "result_collected", "out_for_delivery"]
 
@@ -272,6 +274,7 @@ def test_retries_end_in_failed_after_the_window(
     _event(client, clerk, code, "forwarded")
 
     delivery.deliver_subscription(made["id"])
+    _make_due()  # the receiver is still down when the next one is due
     delivery.deliver_subscription(made["id"])
     rows = _deliveries()
     assert [row.state for row in rows] == ["failed", "failed"]
@@ -279,6 +282,70 @@ def test_retries_end_in_failed_after_the_window(
         "items"
     ]
     assert {item["id"] for item in listed} == {row.id for row in rows}
+
+
+def _make_due() -> None:
+    db.session.execute(
+        StatusDelivery.__table__.update()
+        .where(StatusDelivery.state == "pending")
+        .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+    )
+    db.session.commit()
+
+
+def test_a_dead_receiver_costs_one_wave_of_posts_then_everything_waits(
+    client, clerk, subscribe, receiver, app
+):
+    made = subscribe("http://127.0.0.1:1/placeholder")
+    target = receiver(made["secret"], answer=503)
+    _set_url(made["id"], target.url)
+    for _ in range(6):
+        _dossier(client, clerk)
+
+    assert delivery.deliver_subscription(made["id"]) == 0
+    # One wave (at most the concurrency cap) found the receiver down; the run stopped and the
+    # other dossiers' deliveries wait for the failed one's next attempt.
+    assert 1 <= target.seen <= app.config["STATUS_OUT_CONCURRENCY"] < 6
+    rows = _deliveries()
+    assert {row.state for row in rows} == {"pending"}
+    assert all(row.next_attempt_at > utcnow() for row in rows)
+    assert delivery.due_ids(made["id"], 10) == []
+    assert delivery.deliver_subscription(made["id"]) == 0
+    assert target.seen <= app.config["STATUS_OUT_CONCURRENCY"]
+
+    target.answer = 200
+    _make_due()
+    assert delivery.deliver_subscription(made["id"]) == 6
+    assert {row.state for row in _deliveries()} == {"delivered"}
+
+
+def _runs_queued() -> int:
+    fresh_session()
+    query = select(func.count()).where(OutboxMessage.task == "status_out.deliver")
+    count = db.session.scalar(query)
+    db.session.commit()
+    return count
+
+
+def test_a_run_whose_time_is_up_lets_the_worker_go_and_beat_asks_for_the_next(
+    client, clerk, subscribe, receiver, monkeypatch
+):
+    made = subscribe("http://127.0.0.1:1/placeholder")
+    target = receiver(made["secret"])
+    _set_url(made["id"], target.url)
+    _dossier(client, clerk)
+    before = _runs_queued()
+    monkeypatch.setattr(delivery, "RUN_SECONDS", 0)
+
+    assert delivery.deliver_subscription(made["id"]) == 0
+
+    # Nothing sent in this run, which let the worker go; beat asks for the next run.
+    assert target.seen == 0
+    with unit_of_work():
+        assert delivery.dispatch_due() == 1
+    assert _runs_queued() == before + 1
+    monkeypatch.setattr(delivery, "RUN_SECONDS", 60)
+    assert delivery.deliver_subscription(made["id"]) == 1
 
 
 def _admin(client) -> dict[str, str]:

@@ -94,27 +94,40 @@ def lease_name(subscription_id: int) -> str:
 
 def deliver_subscription(subscription_id: int) -> int:
     """Send what is due for one subscription while this run holds its lease; returns how many
-    were delivered. Idempotent: a run that finds the lease held, or nothing due, does nothing."""
+    were delivered. Idempotent: a run that finds the lease held, or nothing due, does nothing.
+
+    A run ends when nothing is due, when the receiver is down (its due deliveries wait for the
+    failed one's next attempt: a dead receiver costs one POST per backoff step, not one per
+    delivery), or after RUN_SECONDS, so that other tasks get the worker in between (beat's
+    `dispatch_due` asks for the next run, the lease being free)."""
     ttl = timedelta(seconds=longest_post() + LEASE_MARGIN_SECONDS)
     name, holder = lease_name(subscription_id), f"{holder_name()}:{subscription_id}"
     delivered = 0
-    # After the lease is let go, look once more: a delivery written while this run was ending
-    # had its task skipped because the lease was held.
     while acquire_lease(name, ttl, holder):
         try:
-            delivered += _send_due(subscription_id, name, ttl, holder)
+            sent, why = _send_due(subscription_id, name, ttl, holder)
+            delivered += sent
         finally:
             release_lease(name, holder)
+        if why != DRAINED:
+            break
+        # Drained: look once more after letting the lease go; a delivery written while this
+        # run was ending had its task skipped because the lease was held.
         with unit_of_work():
             if not due_ids(subscription_id, 1):
                 break
     return delivered
 
 
-def _send_due(subscription_id: int, name: str, ttl: timedelta, holder: str) -> int:
+# Why `_send_due` returned.
+DRAINED, TIME_UP, RECEIVER_DOWN, SWITCHED_OFF = "drained", "time_up", "receiver_down", "off"
+
+
+def _send_due(subscription_id: int, name: str, ttl: timedelta, holder: str) -> tuple[int, str]:
     """Chunk after chunk: claim (the attempts counted, committed), POST them outside any
     transaction, STATUS_OUT_CONCURRENCY at a time (a chunk holds one delivery per dossier, so
-    order per dossier holds), record the outcomes (one commit per chunk)."""
+    order per dossier holds), record the outcomes (one commit per chunk). Returns how many were
+    delivered and why it stopped."""
     config = current_app.config
     timeout = httpx.Timeout(
         config["STATUS_OUT_TIMEOUT_SECONDS"], connect=config["STATUS_OUT_CONNECT_TIMEOUT_SECONDS"]
@@ -132,12 +145,13 @@ def _send_due(subscription_id: int, name: str, ttl: timedelta, holder: str) -> i
             with unit_of_work():
                 subscription = db.session.get(StatusSubscription, subscription_id)
                 if subscription is None or not subscription.active:
-                    return delivered
+                    return delivered, SWITCHED_OFF
                 url, secret = subscription.url, subscription.secret
                 claimed = _claim(due_ids(subscription_id, CHUNK))
             if not claimed:
-                return delivered
+                return delivered, DRAINED
             outcomes: list[Outcome] = []
+            stop: Outcome | None = None
             for start in range(0, len(claimed), cap):
                 # Renewed while it still outlasts a whole POST: this run is alive.
                 if time.monotonic() - renewed > LEASE_MARGIN_SECONDS - 2:
@@ -145,15 +159,40 @@ def _send_due(subscription_id: int, name: str, ttl: timedelta, holder: str) -> i
                     renewed = time.monotonic()
                 wave = claimed[start : start + cap]
                 outcomes.extend(pool.map(partial(_post_row, client, url, secret), wave))
-                if any(o.gone or (not o.delivered and o.receiver_down) for o in outcomes):
+                stop = next((o for o in outcomes if o.gone or _receiver_failed(o)), None)
+                if stop is not None:
                     break
             with unit_of_work():
                 record_outcomes(subscription_id, outcomes)
                 _uncount(claimed[len(outcomes) :])
+                if stop is not None and not stop.gone:
+                    _wait_with(subscription_id, stop)
             delivered += sum(outcome.delivered for outcome in outcomes)
-            if len(outcomes) < len(claimed):
-                return delivered
-    return delivered
+            if stop is not None:
+                return delivered, SWITCHED_OFF if stop.gone else RECEIVER_DOWN
+    return delivered, TIME_UP
+
+
+def _receiver_failed(outcome: Outcome) -> bool:
+    """No answer, or a 5xx: the receiver is down, the next POST would fail too."""
+    return not outcome.delivered and outcome.receiver_down
+
+
+def _wait_with(subscription_id: int, failed: Outcome) -> None:
+    """The receiver is down: the subscription's other due deliveries wait until the failed
+    one's next attempt (one POST per backoff step finds out whether it is back)."""
+    base = current_app.config["STATUS_OUT_RETRY_BASE_SECONDS"]
+    until = (failed.at or utcnow()) + retry_delay(failed.attempt, base)
+    table = StatusDelivery.__table__
+    db.session.execute(
+        update(table)
+        .where(
+            table.c.subscription_id == subscription_id,
+            table.c.state == "pending",
+            table.c.next_attempt_at < until,
+        )
+        .values(next_attempt_at=until)
+    )
 
 
 def _post_row(client: httpx.Client, url: str, secret: str, row) -> Outcome:
