@@ -282,9 +282,6 @@ def load_config(env: str | None = None) -> dict:
             "STATUS_OUT_ALLOW_HTTP", "0" if env == "production" else "1"
         )
         == "1",
-        # The pull feed (GET /api/v1/changes) shows events recorded at least this long ago: a
-        # transaction still open then cannot commit a lower event id behind a reader's cursor.
-        "CHANGES_SETTLE_SECONDS": _int("CHANGES_SETTLE_SECONDS", 5),
         # Demo only (never in production): a make-believe post and agency move open dossiers
         # along every few seconds through the feeds (tracker/simulation.py). `make run` sets it.
         "DEMO_SIMULATION": os.environ.get("DEMO_SIMULATION") == "1" and env != "production",

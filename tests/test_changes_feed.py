@@ -5,24 +5,20 @@ cursor, the same payload as the webhooks."""
 from __future__ import annotations
 
 import itertools
+import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests.conftest import dossier_payload
 from tracker.accounts.operations import create_user, issue_token
 from tracker.errors import ValidationFailed
 from tracker.extensions import db
 from tracker.status_out.models import StatusDelivery
+from tracker.status_out.operations import CHANGES_LOCK
 
 FLOW = ["forwarded", "processing", "result_ready"]
 _NAMES = itertools.count(1)
-
-
-@pytest.fixture
-def settled(app, monkeypatch):
-    """Events are listed as soon as they are committed (no settling delay)."""
-    monkeypatch.setitem(app.config, "CHANGES_SETTLE_SECONDS", 0)
 
 
 def _reader(agency_code: str | None, scopes=("read:agency",)) -> dict[str, str]:
@@ -58,7 +54,7 @@ def _pull(client, headers, **params):
     return client.get("/api/v1/changes", query_string=params, headers=headers)
 
 
-def test_pages_through_the_agencys_changes_in_order(client, clerk, catalogue, settled):
+def test_pages_through_the_agencys_changes_in_order(client, clerk, catalogue):
     headers = _reader(catalogue.agency.code)
     mine = _dossier(client, clerk, agency_reference="HS-9")
     theirs = _dossier(client, clerk, procedure_code="1.009876")
@@ -94,7 +90,7 @@ def test_pages_through_the_agencys_changes_in_order(client, clerk, catalogue, se
     assert newer["items"][0]["data"]["TrangThaiHoSo"] == 9  # carried
 
 
-def test_the_pulled_payload_is_the_pushed_one(client, clerk, catalogue, settled, make_staff):
+def test_the_pulled_payload_is_the_pushed_one(client, clerk, catalogue, make_staff):
     admin = make_staff("admin")
     made = client.post(
         "/api/v1/subscriptions",
@@ -118,7 +114,7 @@ def test_the_pulled_payload_is_the_pushed_one(client, clerk, catalogue, settled,
     assert pushed[0]["data"]["NgayHenTra"] is None
 
 
-def test_scope_token_kind_and_cursor_are_checked(client, clerk, catalogue, settled):
+def test_scope_token_kind_and_cursor_are_checked(client, clerk, catalogue):
     assert _pull(client, {}).status_code == 401
     assert _pull(client, clerk.headers).status_code == 403  # staff token: no scope
     feed_only = _reader(catalogue.agency.code, scopes=("feed:agency",))
@@ -133,11 +129,44 @@ def test_scope_token_kind_and_cursor_are_checked(client, clerk, catalogue, settl
     assert _pull(client, headers, limit=0).status_code == 422
 
 
-def test_recent_events_wait_for_the_settling_delay(client, clerk, catalogue, app, monkeypatch):
-    monkeypatch.setitem(app.config, "CHANGES_SETTLE_SECONDS", 3600)
-    _dossier(client, clerk)
-    body = _pull(client, _reader(catalogue.agency.code)).get_json()
-    assert body["items"] == [] and body["next_cursor"] is None
+@pytest.mark.postgres_only
+def test_a_change_committing_late_is_never_passed_by_the_cursor(app, client, clerk, catalogue):
+    headers = _reader(catalogue.agency.code)
+    code = _dossier(client, clerk)
+    first = _pull(client, headers).get_json()
+    event_id = first["items"][0]["data"]["event_id"]
+    # A writer in the middle of its commit: its change numbered, under the shared lock, not yet
+    # committed (a long transaction: an import chunk, a feed batch waiting on a lock).
+    late = db.engine.connect()
+    transaction = late.begin()
+    pulled: list[dict] = []
+
+    def pull() -> None:
+        with app.app_context():
+            pulled.append(_pull(app.test_client(), headers, cursor=first["next_cursor"]).get_json())
+
+    try:
+        late.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": CHANGES_LOCK})
+        late.execute(
+            text("INSERT INTO status_changes (event_id, agency_id) VALUES (:event, :agency)"),
+            {"event": event_id, "agency": catalogue.agency.id},
+        )
+        # Meanwhile another change, numbered after it, commits.
+        _event(client, clerk, code, "forwarded")
+        reader = threading.Thread(target=pull)
+        reader.start()
+        reader.join(timeout=1.0)
+        waited = reader.is_alive()  # the reader waits for the writer's commit
+        transaction.commit()
+    finally:
+        if transaction.is_active:
+            transaction.rollback()
+        late.close()
+    reader.join(timeout=10)
+    assert waited and not reader.is_alive()
+    # Both, in commit-numbering order: the late one was not skipped.
+    statuses = [item["data"]["status"] for item in pulled[0]["items"]]
+    assert statuses == ["received", "forwarded"]
 
 
 def test_the_scope_needs_an_account_tied_to_an_agency(app, catalogue):

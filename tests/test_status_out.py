@@ -170,6 +170,7 @@ def test_subscriptions_api_is_admin_only_and_shows_the_secret_once(
     assert client.get("/api/v1/subscriptions").status_code == 401
 
     rotated = client.post(f"/api/v1/subscriptions/{made['id']}/secret", headers=admin.headers)
+    assert rotated.headers["Cache-Control"] == "no-store"  # the secret is in it
     assert rotated.status_code == 200
     assert rotated.get_json()["secret"] not in (made["secret"], None)
 

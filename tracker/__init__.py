@@ -163,6 +163,11 @@ PRIVATE_PATHS = (
     "/api/v1/reports",
     "/api/v1/pickups",
     "/api/v1/handovers",
+    "/api/v1/orders",
+    "/api/v1/changes",
+    # A subscription's secret is in the answer that creates or rotates it.
+    "/api/v1/subscriptions",
+    "/api/v1/deliveries",
 )
 # Pages run no inline script or style and load nothing from another site. Swagger UI (served
 # from the app too) needs inline script.

@@ -28,7 +28,7 @@ from tracker.reports.models import (
     ReportJob,
     ReportSnapshot,
 )
-from tracker.status_out.models import StatusDelivery, StatusSubscription
+from tracker.status_out.models import StatusChange, StatusDelivery, StatusSubscription
 from tracker.sweeps.models import Anomaly
 
 __all__ = [
@@ -65,6 +65,7 @@ __all__ = [
     "ReportSnapshot",
     "Sector",
     "ServiceArea",
+    "StatusChange",
     "StatusDelivery",
     "StatusEvent",
     "StatusSubscription",

@@ -1,4 +1,5 @@
-"""status out: agencies' webhook subscriptions and their deliveries
+"""status out: agencies' webhook subscriptions and their deliveries; the change log the pull
+feed pages through, in commit order
 
 Revision ID: 0012
 Revises: 0011
@@ -75,8 +76,25 @@ def upgrade():
     )
     op.create_index("ix_status_deliveries_created", "status_deliveries", ["created_at"])
     op.create_index(op.f("ix_status_deliveries_event_id"), "status_deliveries", ["event_id"])
+    op.create_table(
+        "status_changes",
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("event_id", sa.Integer(), nullable=False),
+        sa.Column("agency_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["agency_id"], ["agencies.id"]),
+        sa.ForeignKeyConstraint(["event_id"], ["status_events.id"]),
+        sa.PrimaryKeyConstraint("seq"),
+    )
+    op.create_index("ix_status_changes_agency_seq", "status_changes", ["agency_id", "seq"])
+    # The history so far, in event order (nothing else writes while the schema changes).
+    op.execute(
+        "INSERT INTO status_changes (event_id, agency_id)"
+        " SELECT e.id, d.agency_id FROM status_events e JOIN dossiers d ON d.id = e.dossier_id"
+        " WHERE e.applied ORDER BY e.id"
+    )
 
 
 def downgrade():
+    op.drop_table("status_changes")
     op.drop_table("status_deliveries")
     op.drop_table("status_subscriptions")

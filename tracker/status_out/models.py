@@ -1,5 +1,5 @@
-"""Status out: an agency's subscriptions (where its dossiers' status changes are pushed) and
-one delivery row per (status change, subscription)."""
+"""Status out: an agency's subscriptions (where its dossiers' status changes are pushed), one
+delivery row per (status change, subscription), and the change log the pull feed pages through."""
 
 from __future__ import annotations
 
@@ -74,3 +74,18 @@ class StatusDelivery(db.Model):
     latency_ms: Mapped[int | None] = mapped_column(Integer)
 
     subscription: Mapped[StatusSubscription] = relationship(lazy="joined", innerjoin=True)
+
+
+class StatusChange(db.Model):
+    """One applied status event of an agency's dossier, numbered in commit order: `seq` is taken
+    at the commit (`operations.write_deliveries`), and on PostgreSQL under a shared advisory
+    lock that a reader of the feed takes exclusively before it reads the last number (so every
+    number up to it is committed or never will be). A cursor on `seq` therefore never passes a
+    change that commits later; a cursor on the event id could (an id is taken at the flush)."""
+
+    __tablename__ = "status_changes"
+    __table_args__ = (Index("ix_status_changes_agency_seq", "agency_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("status_events.id"))
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from uuid import uuid4
 
 from flask import current_app
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ from tracker.accounts.models import User
 from tracker.audit.operations import record_audit
 from tracker.calendar import utcnow
 from tracker.catalogue.models import Agency
+from tracker.database import on_postgresql
 from tracker.dossiers.lifecycle import STATUSES
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.dossiers.signals import ReceivedRow
@@ -34,7 +35,7 @@ from tracker.errors import Conflict, Phrase, ValidationFailed
 from tracker.extensions import db
 from tracker.i18n import N_
 from tracker.outbox.operations import enqueue
-from tracker.status_out.models import StatusDelivery, StatusSubscription
+from tracker.status_out.models import StatusChange, StatusDelivery, StatusSubscription
 from tracker.status_out.payload import build_payload, carried_codes
 from tracker.webhooks import new_secret
 
@@ -43,6 +44,9 @@ MESSAGE_PREFIX = "msg_"
 _NOTED_KEY = "tracker.status_out.noted"
 _WANTED_KEY = "tracker.status_out.wanted"
 _BULK_KEY = "tracker.status_out.bulk"
+# The advisory lock (PostgreSQL) that orders the change log's numbers by commit: writers take
+# it shared from numbering to commit, a reader of the feed exclusively for an instant.
+CHANGES_LOCK = 0x7472_6B63
 _TABLE = StatusDelivery.__table__
 LOOPBACK_NAMES = frozenset({"localhost"})
 
@@ -189,25 +193,20 @@ def _audit(actor: User, action: str, subscription: StatusSubscription) -> None:
 
 
 def note_event(dossier: Dossier, event: StatusEvent) -> None:
-    """Note an applied event for the subscriptions of its dossier's agency that want it.
-
-    Connected to `dossier_received` and `status_changed`."""
+    """Note an applied event for the change log, and for the subscriptions of its dossier's
+    agency that want it. Connected to `dossier_received` and `status_changed`."""
     targets = _targets(dossier.agency_id, event.to_status)
-    if targets:
-        db.session.info.setdefault(_NOTED_KEY, []).append((dossier, event, targets))
+    db.session.info.setdefault(_NOTED_KEY, []).append((dossier, event, targets))
 
 
 def note_received(rows: Iterable[ReceivedRow]) -> None:
     """Note the first events of dossiers taken in by a bulk insert (an import), by dossier id:
-    their rows and events are read back at the commit, only for agencies with a subscription
-    that wants them. Connected to `dossiers_received`."""
+    at the commit they go to the change log with one statement, and their rows and events are
+    read back for the agencies with a subscription that wants them. Connected to
+    `dossiers_received`."""
     noted = db.session.info.setdefault(_BULK_KEY, {})
     for row in rows:
-        targets = _targets(row.agency_id, row.status)
-        if targets:
-            noted[row.dossier_id] = targets
-    if not noted:
-        db.session.info.pop(_BULK_KEY, None)
+        noted[row.dossier_id] = _targets(row.agency_id, row.status)
 
 
 def _targets(agency_id: int, status: str) -> list[int]:
@@ -237,7 +236,10 @@ def write_deliveries(session: Session) -> None:
         return
     session.flush()
     noted = [n for n in session.info.pop(_NOTED_KEY, ()) if sa_inspect(n[1]).persistent]
-    noted.extend(_bulk_noted(session, session.info.pop(_BULK_KEY, {})))
+    bulk = session.info.pop(_BULK_KEY, {})
+    _write_changes(session, noted, list(bulk))
+    noted = [n for n in noted if n[2]]
+    noted.extend(_bulk_noted(session, {key: targets for key, targets in bulk.items() if targets}))
     noted.sort(key=lambda n: n[1].id)
     carried = carried_codes(event for _dossier, event, _targets in noted)
     now = utcnow()
@@ -250,6 +252,34 @@ def write_deliveries(session: Session) -> None:
         session.execute(insert(_TABLE), rows)
         for subscription_id in sorted({row["subscription_id"] for row in rows}):
             enqueue(DELIVER_TASK, subscription_id=subscription_id)
+
+
+def _write_changes(
+    session: Session, noted: list[tuple[Dossier, StatusEvent, list[int]]], bulk_ids: list[int]
+) -> None:
+    """The transaction's applied events into the change log (`StatusChange`), numbered now, at
+    the commit. On PostgreSQL under the shared change lock, held until the commit: a reader of
+    the feed that takes it exclusively finds every number up to the last one committed."""
+    if on_postgresql():
+        session.execute(select(func.pg_advisory_xact_lock_shared(CHANGES_LOCK)))
+    rows = [
+        {"event_id": event.id, "agency_id": dossier.agency_id}
+        for dossier, event, _targets in sorted(noted, key=lambda n: n[1].id)
+    ]
+    if rows:
+        session.execute(insert(StatusChange), rows)
+    if bulk_ids:
+        first_events = (
+            select(StatusEvent.id, Dossier.agency_id)
+            .join(Dossier, Dossier.id == StatusEvent.dossier_id)
+            .where(
+                StatusEvent.dossier_id.in_(bulk_ids),
+                StatusEvent.from_status.is_(None),
+                StatusEvent.applied.is_(True),
+            )
+            .order_by(StatusEvent.id)
+        )
+        session.execute(insert(StatusChange).from_select(["event_id", "agency_id"], first_events))
 
 
 def _bulk_noted(

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import timedelta
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 
-from tracker.calendar import utcnow
 from tracker.catalogue.models import Agency
-from tracker.dossiers.models import Dossier, StatusEvent
+from tracker.database import on_postgresql
+from tracker.dossiers.models import StatusEvent
 from tracker.errors import NotFound, ValidationFailed
 from tracker.extensions import db
-from tracker.status_out.models import StatusDelivery, StatusSubscription
+from tracker.status_out.models import StatusChange, StatusDelivery, StatusSubscription
+from tracker.status_out.operations import CHANGES_LOCK
 from tracker.status_out.payload import build_payload, carried_codes
 
 CURSOR_PREFIX = "c1."
@@ -88,34 +87,44 @@ def list_deliveries(args: dict[str, Any]) -> tuple[list[StatusDelivery], str | N
 
 
 def changes(agency_id: int, cursor: str | None, limit: int) -> dict[str, Any]:
-    """The agency's applied status changes after `cursor`, oldest first, each as the push
-    payload. Events recorded less than CHANGES_SETTLE_SECONDS ago wait for the next call: an
-    event id is taken before its transaction commits, so a younger one could still appear
-    behind a cursor that has passed it."""
+    """The agency's applied status changes after `cursor`, in commit order (the change log's
+    numbers, `StatusChange.seq`), each as the push payload. On PostgreSQL the page stops at
+    the horizon: the last number every number up to which is committed, so a change that
+    commits later can never land behind a cursor already returned."""
     after = decode_cursor(cursor) or 0
-    settled = utcnow() - timedelta(seconds=current_app.config["CHANGES_SETTLE_SECONDS"])
-    events = list(
-        db.session.scalars(
-            select(StatusEvent)
-            .join(StatusEvent.dossier)
-            .options(contains_eager(StatusEvent.dossier))
-            .where(
-                Dossier.agency_id == agency_id,
-                StatusEvent.applied.is_(True),
-                StatusEvent.id > after,
-                StatusEvent.recorded_at <= settled,
-            )
-            .order_by(StatusEvent.id)
-            .limit(limit + 1)
-        ).unique()
+    query = (
+        select(StatusChange.seq, StatusEvent)
+        .join(StatusEvent, StatusEvent.id == StatusChange.event_id)
+        .join(StatusEvent.dossier)
+        .options(contains_eager(StatusEvent.dossier))
+        .where(StatusChange.agency_id == agency_id, StatusChange.seq > after)
+        .order_by(StatusChange.seq)
+        .limit(limit + 1)
     )
-    more = len(events) > limit
-    events = events[:limit]
+    horizon = committed_horizon()
+    if horizon is not None:
+        query = query.where(StatusChange.seq <= horizon)
+    rows = db.session.execute(query).unique().all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    events = [row.StatusEvent for row in rows]
     carried = carried_codes(events)
     items = [build_payload(event.dossier, event, carried.get(event.id)) for event in events]
-    last = events[-1].id if events else after
+    last = rows[-1].seq if rows else after
     return {
         "items": items,
         "next_cursor": encode_cursor(last) if last else None,
         "has_more": more,
     }
+
+
+def committed_horizon() -> int | None:
+    """PostgreSQL: the change log's last number, read under the change lock taken exclusively
+    (in a short transaction of its own): writers hold it shared from numbering their changes to
+    their commit, so once it is granted every number given so far is committed or rolled back.
+    SQLite: None, no bound needed (one writer at a time, numbers commit in order)."""
+    if not on_postgresql():
+        return None
+    with db.engine.begin() as connection:
+        connection.execute(select(func.pg_advisory_xact_lock(CHANGES_LOCK)))
+        return connection.scalar(select(func.coalesce(func.max(StatusChange.seq), 0)))
