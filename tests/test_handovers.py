@@ -370,3 +370,25 @@ def test_the_agency_feed_processing_events_confirm_the_record(
     assert record["lines"][0]["appointment_date"] == given.isoformat()
     assert record["confirmed_at"] is not None and record["confirmed_by"] is None
     assert dossier_of(code).appointment_date == given
+
+
+@pytest.mark.parametrize("role", ["clerk", "admin"])
+def test_the_posts_own_processing_events_do_not_accept_the_agencys_lines(
+    client, clerk, create_dossier, make_staff, role
+):
+    code = create_dossier()["code"]
+    number = forward(client, clerk, [code]).get_json()["record"]["number"]
+    staff = clerk if role == "clerk" else make_staff("admin")
+    answer = client.post(
+        f"/api/v1/dossiers/{code}/events",
+        json={
+            "status": "processing",
+            "appointment_date": add_working_days(today_vn(), 7).isoformat(),
+        },
+        headers=staff.headers,
+    )
+    assert answer.status_code == 201, answer.get_json()
+    assert dossier_of(code).status == "processing"
+    record = client.get(f"{URL}/{number}", headers=clerk.headers).get_json()
+    assert record["lines"][0]["accepted_at"] is None
+    assert record["confirmed_at"] is None

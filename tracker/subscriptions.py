@@ -86,7 +86,7 @@ def _count_intake(dossier: Dossier, *, event: StatusEvent) -> None:
 
 def _note_processing(dossier: Dossier, *, event: StatusEvent) -> None:
     if event.to_status == "processing":
-        handovers.note_processing(db.session, dossier.id)
+        handovers.note_processing(db.session, dossier.id, event.source)
 
 
 def _handover_records(

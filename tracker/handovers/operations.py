@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 KIND_OF_STATUS = {"forwarded": "forward", "result_collected": "result"}
 # Where the agency's `processing` events are noted until the unit of work writes them.
 _ACCEPTED = "handovers.accepted"
+# The `source` of the events the agency records itself: its officers' scans and API calls
+# ("agency"), its feed ("agency_feed"). A clerk's or an admin's event is the post's ("counter"):
+# it does not accept a line on the agency's behalf (an admin confirms the record instead).
+AGENCY_SOURCES = frozenset({"agency", "agency_feed"})
 
 
 @cache
@@ -281,10 +285,11 @@ def _accept_line(
 # The agency's own `processing` events --------------------------------------------------------
 
 
-def note_processing(session: Session, dossier_id: int) -> None:
-    """A dossier went to `processing` (any source): its open hand-over line is accepted when
-    the unit of work commits (`write_acceptances`)."""
-    session.info.setdefault(_ACCEPTED, set()).add(dossier_id)
+def note_processing(session: Session, dossier_id: int, source: str) -> None:
+    """A dossier went to `processing`: when the agency recorded it (`AGENCY_SOURCES`), its open
+    hand-over line is accepted when the unit of work commits (`write_acceptances`)."""
+    if source in AGENCY_SOURCES:
+        session.info.setdefault(_ACCEPTED, set()).add(dossier_id)
 
 
 def write_acceptances(session: Session) -> None:
