@@ -392,3 +392,21 @@ def test_the_posts_own_processing_events_do_not_accept_the_agencys_lines(
     record = client.get(f"{URL}/{number}", headers=clerk.headers).get_json()
     assert record["lines"][0]["accepted_at"] is None
     assert record["confirmed_at"] is None
+
+
+def test_a_record_of_an_office_with_a_forty_character_code_is_numbered_and_found(
+    client, clerk, create_dossier, catalogue
+):
+    code = create_dossier()["code"]
+    catalogue.office.code = "BC-" + "9" * 37  # the longest office code the catalogue takes
+    db.session.commit()
+    answer = forward(client, clerk, [code])
+    assert answer.status_code == 201, answer.get_json()
+    number = answer.get_json()["record"]["number"]
+    assert number == f"BB-{catalogue.office.code}-{local_date(utcnow()).year}-00001"
+    assert len(number) > 50
+    read = client.get(f"{URL}/{number}", headers=clerk.headers)
+    assert read.status_code == 200, read.get_json()
+    assert read.get_json()["number"] == number
+    found = client.get(f"{URL}?q={number}", headers=clerk.headers).get_json()["items"]
+    assert [item["number"] for item in found] == [number]

@@ -27,6 +27,8 @@ from tracker.extensions import db
 from tracker.types import UTCDateTime
 
 KINDS = ("forward", "result")
+# `BB-<office code (up to 40)>-<YYYY>-<sequence (5 digits, more past 99,999)>`.
+NUMBER_LENGTH = 64
 
 
 class HandoverRecord(db.Model):
@@ -45,11 +47,11 @@ class HandoverRecord(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    number: Mapped[str] = mapped_column(String(40), unique=True)
+    number: Mapped[str] = mapped_column(String(NUMBER_LENGTH), unique=True)
     kind: Mapped[str] = mapped_column(String(10))
     office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"))
     agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
-    batch_key: Mapped[str] = mapped_column(String(80))
+    batch_key: Mapped[str] = mapped_column(String(120))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set once: by the agency's confirmation (page or API; confirmed_by the officer), or when

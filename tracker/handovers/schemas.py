@@ -14,7 +14,7 @@ from tracker.dossiers.schemas import (
     DocumentOut,
     RefOut,
 )
-from tracker.handovers.models import KINDS
+from tracker.handovers.models import KINDS, NUMBER_LENGTH
 from tracker.schemas import Day, FullMatch, LoadSchema
 
 MAX_CODES = 500
@@ -51,7 +51,7 @@ class HandoverCreateIn(LoadSchema):
 
 class HandoverListArgs(LoadSchema):
     q = fields.String(
-        validate=validate.Length(min=1, max=40),
+        validate=validate.Length(min=1, max=NUMBER_LENGTH),
         metadata={"description": "part of a record number, or a dossier code on it"},
     )
     agency = fields.String(validate=validate.Length(max=40), metadata={"example": AGENCY_EXAMPLE})
