@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from flask import g
 from sqlalchemy import select, update
 
 from tests import test_feeds
 from tests.test_feeds import AGENCY, post_batch, run_batch
 from tracker.calendar import VN_TZ, add_working_days, local_date, today_vn, utcnow
+from tracker.database import _wants_write_lock
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.extensions import db
 from tracker.handovers.models import HandoverLine, HandoverRecord
@@ -410,3 +412,13 @@ def test_a_record_of_an_office_with_a_forty_character_code_is_numbered_and_found
     assert read.get_json()["number"] == number
     found = client.get(f"{URL}?q={number}", headers=clerk.headers).get_json()["items"]
     assert [item["number"] for item in found] == [number]
+
+
+def test_only_the_audited_record_view_takes_the_write_lock(app):
+    """The list writes nothing: it must not queue behind SQLite's writers; a record's view is
+    audited, so it does."""
+    for url, writes in [(URL, False), (f"{URL}/BB-810000-2026-00001", True)]:
+        with app.test_request_context(url, method="GET"):
+            g.pop("write_transaction", None)
+            assert _wants_write_lock() is writes, url
+    g.write_transaction = False  # the test's app context, as the fixture left it
