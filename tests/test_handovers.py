@@ -422,3 +422,20 @@ def test_only_the_audited_record_view_takes_the_write_lock(app):
             g.pop("write_transaction", None)
             assert _wants_write_lock() is writes, url
     g.write_transaction = False  # the test's app context, as the fixture left it
+
+
+def test_a_bad_date_is_named_by_its_dossier_code_as_on_the_page(
+    client, clerk, agency_officer, create_dossier
+):
+    code = create_dossier()["code"]
+    number = forward(client, clerk, [code]).get_json()["record"]["number"]
+    answer = client.post(
+        f"{URL}/{number}/confirmation",
+        json={"appointment_dates": {code: "not a date", "X" * 41: "2030-01-01"}},
+        headers=agency_officer.headers,
+    )
+    assert answer.status_code == 422
+    assert set(answer.get_json()["error"]["fields"]) == {
+        f"appointment_dates.{code}",
+        f"appointment_dates.{'X' * 41}",
+    }

@@ -204,3 +204,21 @@ def test_the_list_searches_by_number_dossier_agency_and_day(client, forwarded):
     assert bad.status_code == 422
     assert 'id="day-error"' in bad.get_data(as_text=True)
     assert "Biên bản giao nhận" in text_of(client.get("/dossiers"))  # in the menu
+
+
+def test_a_date_that_is_not_one_is_shown_on_its_dossiers_field(app, forwarded, make_staff):
+    _answer, codes = forwarded
+    record = records()[0]
+    officer = make_staff("agency")
+    pages = app.test_client()
+    sign_in(pages, officer.user.username)
+    url = f"/handovers/{record.number}"
+    token = csrf_of(pages.get(url))
+    bad = pages.post(
+        f"{url}/confirmation",
+        data={"csrf_token": token, f"appointment_dates.{codes[0]}": "not a date"},
+    )
+    assert bad.status_code == 422
+    error_id = f"appointment_dates.{codes[0]}-error".replace(".", "-")
+    assert f'id="{error_id}"' in bad.get_data(as_text=True)
+    assert dossier_of(codes[0]).status == "forwarded"

@@ -62,8 +62,28 @@ class HandoverListArgs(LoadSchema):
     cursor = fields.String(validate=validate.Length(max=40))
 
 
+class DatesByCode(fields.Dict):
+    """Dates by dossier code. A bad entry is named by its code, `appointment_dates.<code>`, the
+    field the page's form and the API's 422 both show (marshmallow would add `.key`/`.value`)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return super()._deserialize(value, attr, data, **kwargs)
+        except ValidationError as exc:
+            if not isinstance(exc.messages, dict):
+                raise
+            raise ValidationError(
+                {
+                    code: [m for part in errors.values() for m in part]
+                    if isinstance(errors, dict)
+                    else errors
+                    for code, errors in exc.messages.items()
+                }
+            ) from exc
+
+
 class ConfirmationIn(LoadSchema):
-    appointment_dates = fields.Dict(
+    appointment_dates = DatesByCode(
         keys=fields.String(validate=validate.Length(min=1, max=40)),
         values=Day(),
         load_default=dict,

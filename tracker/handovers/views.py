@@ -87,7 +87,7 @@ def confirm(number: str):
         data = ConfirmationIn().load({"appointment_dates": dates})
         operations.confirm_record(handover, data["appointment_dates"], user)
     except (ValidationError, DomainError) as exc:
-        errors, status = _date_errors(form_errors(exc)), getattr(exc, "status", 422)
+        errors, status = form_errors(exc), getattr(exc, "status", 422)
     else:
         flash(_("Hand-over record %(number)s confirmed.", number=handover.number), "success")
         return redirect(url_for(".record", number=handover.number))
@@ -103,11 +103,6 @@ def _stale_message(handover: HandoverRecord) -> str:
         "was changed. The appointment dates shown are the ones given then.",
         name=name,
     )
-
-
-def _date_errors(errors: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Marshmallow names a dict value `appointment_dates.<code>.value`: the field is the code's."""
-    return {key.removesuffix(".value").removesuffix(".key"): value for key, value in errors.items()}
 
 
 def _record_page(number: str, *, form: dict[str, str], errors: dict, status: int):
