@@ -439,3 +439,17 @@ def test_a_bad_date_is_named_by_its_dossier_code_as_on_the_page(
         f"appointment_dates.{code}",
         f"appointment_dates.{'X' * 41}",
     }
+
+
+def test_the_batch_signal_answers_the_records_themselves(app, clerk, create_dossier):
+    """The receiver knows no page: it answers the records (the scan page builds their links),
+    so a batch announced outside a request (a task, the CLI) works too."""
+    from tracker.dossiers import signals
+
+    code = create_dossier()["code"]
+    answers = signals.batch_scanned.send(
+        clerk.user, status="forwarded", dossiers=[dossier_of(code)], batch_id="ab" * 16
+    )
+    made = [paper for _receiver, papers in answers for paper in papers or []]
+    assert [type(paper) for paper in made] == [HandoverRecord]
+    assert [line.dossier.code for line in made[0].lines] == [code]

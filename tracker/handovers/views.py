@@ -10,7 +10,6 @@ one. The confirmation goes through the API's load schema and operation
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -128,14 +127,6 @@ def _record_page(number: str, *, form: dict[str, str], errors: dict, status: int
         errors=errors,
     )
     return page, status
-
-
-def links(records: list[HandoverRecord]) -> list[dict[str, Any]]:
-    """What the batch scan's result page links to: each record's number and page."""
-    return [
-        {"number": r.number, "url": url_for("handover_pages.record", number=r.number)}
-        for r in records
-    ]
 
 
 bp.add_url_rule("/handovers", "index", index)
