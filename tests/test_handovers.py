@@ -453,3 +453,30 @@ def test_the_batch_signal_answers_the_records_themselves(app, clerk, create_doss
     made = [paper for _receiver, papers in answers for paper in papers or []]
     assert [type(paper) for paper in made] == [HandoverRecord]
     assert [line.dossier.code for line in made[0].lines] == [code]
+
+
+def test_a_batch_key_sent_again_with_more_codes_puts_them_on_a_record_of_their_own(
+    client, clerk, create_dossier
+):
+    a, b, c = (create_dossier()["code"] for _ in range(3))
+    first = forward(client, clerk, [a, b], batch_key="morning-run-2").get_json()
+    assert [r["number"] for r in first["records"]] == [first["record"]["number"]]
+    again = forward(client, clerk, [a, b, c], batch_key="morning-run-2")
+    assert again.status_code == 201, again.get_json()
+    body = again.get_json()
+    assert body["refused"] == []
+    # The signed sheet is untouched; the new code is on a record of its own.
+    assert body["record"]["number"] == first["record"]["number"]
+    assert [[line["dossier_code"] for line in r["lines"]] for r in body["records"]] == [
+        [a, b],
+        [c],
+    ]
+    assert events_of(c) == ["received", "forwarded"]
+    # The same list once more makes nothing new.
+    third = forward(client, clerk, [a, b, c], batch_key="morning-run-2").get_json()
+    assert [r["number"] for r in third["records"]] == [r["number"] for r in body["records"]]
+    assert db.session.scalar(select(db.func.count(HandoverRecord.id))) == 2
+    on_records = db.session.scalars(
+        select(Dossier.code).join(HandoverLine, HandoverLine.dossier_id == Dossier.id)
+    ).all()
+    assert sorted(on_records) == sorted([a, b, c])

@@ -43,7 +43,8 @@ class HandoverCreateIn(LoadSchema):
     batch_key = fields.String(
         validate=FullMatch("^[A-Za-z0-9_-]{8,64}$"),
         metadata={
-            "description": "the client's key of this batch: sent again, the same record answers",
+            "description": "the client's key of this batch: sent again, the same records answer; "
+            "sent again with more codes, those get a record of their own",
             "example": "2025-01-06-morning-run",
         },
     )
@@ -176,7 +177,20 @@ class RefusedCodeOut(ma.Schema):
 
 
 class HandoverCreatedOut(ma.Schema):
-    record = fields.Nested(HandoverOut, allow_none=True)
+    record = fields.Nested(
+        HandoverOut,
+        allow_none=True,
+        metadata={
+            "description": "the batch's first record (the only one unless `records` says otherwise)"
+        },
+    )
+    records = fields.List(
+        fields.Nested(HandoverOut),
+        metadata={
+            "description": "every record of the batch, oldest first: a `batch_key` sent again "
+            "with more codes adds a record of the new ones (a signed record never changes)"
+        },
+    )
     refused = fields.List(fields.Nested(RefusedCodeOut))
 
 
