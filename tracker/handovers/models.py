@@ -40,7 +40,7 @@ class HandoverRecord(db.Model):
     __table_args__ = (
         CheckConstraint("kind IN ('forward', 'result')", name="kind_known"),
         # A batch (scan form or API call) makes one record per agency, once: sent again, it
-        # answers the record it made.
+        # answers the record it made (more dossiers sent again: a record `<batch_key>~<n>`).
         UniqueConstraint("batch_key", "agency_id"),
         Index("ix_handover_records_office_created", "office_id", "created_at"),
         Index("ix_handover_records_agency_created", "agency_id", "created_at"),
