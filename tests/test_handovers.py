@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from flask import g
 from sqlalchemy import select, update
 
 from tests import test_feeds
 from tests.test_feeds import AGENCY, post_batch, run_batch
 from tracker.calendar import VN_TZ, add_working_days, local_date, today_vn, utcnow
+from tracker.database import _wants_write_lock
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.extensions import db
 from tracker.handovers.models import HandoverLine, HandoverRecord
@@ -370,3 +372,111 @@ def test_the_agency_feed_processing_events_confirm_the_record(
     assert record["lines"][0]["appointment_date"] == given.isoformat()
     assert record["confirmed_at"] is not None and record["confirmed_by"] is None
     assert dossier_of(code).appointment_date == given
+
+
+@pytest.mark.parametrize("role", ["clerk", "admin"])
+def test_the_posts_own_processing_events_do_not_accept_the_agencys_lines(
+    client, clerk, create_dossier, make_staff, role
+):
+    code = create_dossier()["code"]
+    number = forward(client, clerk, [code]).get_json()["record"]["number"]
+    staff = clerk if role == "clerk" else make_staff("admin")
+    answer = client.post(
+        f"/api/v1/dossiers/{code}/events",
+        json={
+            "status": "processing",
+            "appointment_date": add_working_days(today_vn(), 7).isoformat(),
+        },
+        headers=staff.headers,
+    )
+    assert answer.status_code == 201, answer.get_json()
+    assert dossier_of(code).status == "processing"
+    record = client.get(f"{URL}/{number}", headers=clerk.headers).get_json()
+    assert record["lines"][0]["accepted_at"] is None
+    assert record["confirmed_at"] is None
+
+
+def test_a_record_of_an_office_with_a_forty_character_code_is_numbered_and_found(
+    client, clerk, create_dossier, catalogue
+):
+    code = create_dossier()["code"]
+    catalogue.office.code = "BC-" + "9" * 37  # the longest office code the catalogue takes
+    db.session.commit()
+    answer = forward(client, clerk, [code])
+    assert answer.status_code == 201, answer.get_json()
+    number = answer.get_json()["record"]["number"]
+    assert number == f"BB-{catalogue.office.code}-{local_date(utcnow()).year}-00001"
+    assert len(number) > 50
+    read = client.get(f"{URL}/{number}", headers=clerk.headers)
+    assert read.status_code == 200, read.get_json()
+    assert read.get_json()["number"] == number
+    found = client.get(f"{URL}?q={number}", headers=clerk.headers).get_json()["items"]
+    assert [item["number"] for item in found] == [number]
+
+
+def test_only_the_audited_record_view_takes_the_write_lock(app):
+    """The list writes nothing: it must not queue behind SQLite's writers; a record's view is
+    audited, so it does."""
+    for url, writes in [(URL, False), (f"{URL}/BB-810000-2026-00001", True)]:
+        with app.test_request_context(url, method="GET"):
+            g.pop("write_transaction", None)
+            assert _wants_write_lock() is writes, url
+    g.write_transaction = False  # the test's app context, as the fixture left it
+
+
+def test_a_bad_date_is_named_by_its_dossier_code_as_on_the_page(
+    client, clerk, agency_officer, create_dossier
+):
+    code = create_dossier()["code"]
+    number = forward(client, clerk, [code]).get_json()["record"]["number"]
+    answer = client.post(
+        f"{URL}/{number}/confirmation",
+        json={"appointment_dates": {code: "not a date", "X" * 41: "2030-01-01"}},
+        headers=agency_officer.headers,
+    )
+    assert answer.status_code == 422
+    assert set(answer.get_json()["error"]["fields"]) == {
+        f"appointment_dates.{code}",
+        f"appointment_dates.{'X' * 41}",
+    }
+
+
+def test_the_batch_signal_answers_the_records_themselves(app, clerk, create_dossier):
+    """The receiver knows no page: it answers the records (the scan page builds their links),
+    so a batch announced outside a request (a task, the CLI) works too."""
+    from tracker.dossiers import signals
+
+    code = create_dossier()["code"]
+    answers = signals.batch_scanned.send(
+        clerk.user, status="forwarded", dossiers=[dossier_of(code)], batch_id="ab" * 16
+    )
+    made = [paper for _receiver, papers in answers for paper in papers or []]
+    assert [type(paper) for paper in made] == [HandoverRecord]
+    assert [line.dossier.code for line in made[0].lines] == [code]
+
+
+def test_a_batch_key_sent_again_with_more_codes_puts_them_on_a_record_of_their_own(
+    client, clerk, create_dossier
+):
+    a, b, c = (create_dossier()["code"] for _ in range(3))
+    first = forward(client, clerk, [a, b], batch_key="morning-run-2").get_json()
+    assert [r["number"] for r in first["records"]] == [first["record"]["number"]]
+    again = forward(client, clerk, [a, b, c], batch_key="morning-run-2")
+    assert again.status_code == 201, again.get_json()
+    body = again.get_json()
+    assert body["refused"] == []
+    # The signed sheet is untouched; the new code is on a record of its own.
+    assert body["record"]["number"] == first["record"]["number"]
+    assert [[line["dossier_code"] for line in r["lines"]] for r in body["records"]] == [
+        [a, b],
+        [c],
+    ]
+    assert events_of(c) == ["received", "forwarded"]
+    # The same list once more makes nothing new.
+    third = forward(client, clerk, [a, b, c], batch_key="morning-run-2").get_json()
+    assert [r["number"] for r in third["records"]] == [r["number"] for r in body["records"]]
+    assert db.session.scalar(select(db.func.count(HandoverRecord.id))) == 2
+    on_records = db.session.scalars(
+        select(Dossier.code).join(HandoverLine, HandoverLine.dossier_id == Dossier.id)
+    ).all()
+    assert sorted(on_records) == sorted([a, b, c])

@@ -62,6 +62,30 @@ def test_a_forwarding_scan_makes_one_record_per_agency_and_links_to_them(client,
     assert all(f'href="/handovers/{r.number}"' in again.get_data(as_text=True) for r in made)
 
 
+def test_the_batch_sent_back_with_more_codes_puts_them_on_a_record_of_their_own(
+    client, forwarded, create_dossier
+):
+    """The back button keeps the form's batch id: a code added to the list is forwarded and
+    lands on a new record of the batch; the records already made (signed) do not change."""
+    _answer, codes = forwarded
+    made = records()
+    added = create_dossier()["code"]
+    again = scan(client, "forwarded", [*codes, added], batch="ef" * 16)
+    assert dict(outcomes(again))[added] == "recorded"
+    now = records()
+    assert [r.number for r in now[:2]] == [r.number for r in made]
+    assert [[line.dossier.code for line in r.lines] for r in now] == [
+        [codes[0], codes[2]],
+        [codes[1]],
+        [added],
+    ]
+    html = again.get_data(as_text=True)
+    assert all(f'href="/handovers/{r.number}"' in html for r in now)
+    # Once more the same: nothing new.
+    scan(client, "forwarded", [*codes, added], batch="ef" * 16)
+    assert [r.number for r in records()] == [r.number for r in now]
+
+
 def test_other_scans_make_no_record(client, clerk, create_dossier):
     code = create_dossier()["code"]
     sign_in(client, clerk.user.username)
@@ -204,3 +228,21 @@ def test_the_list_searches_by_number_dossier_agency_and_day(client, forwarded):
     assert bad.status_code == 422
     assert 'id="day-error"' in bad.get_data(as_text=True)
     assert "Biên bản giao nhận" in text_of(client.get("/dossiers"))  # in the menu
+
+
+def test_a_date_that_is_not_one_is_shown_on_its_dossiers_field(app, forwarded, make_staff):
+    _answer, codes = forwarded
+    record = records()[0]
+    officer = make_staff("agency")
+    pages = app.test_client()
+    sign_in(pages, officer.user.username)
+    url = f"/handovers/{record.number}"
+    token = csrf_of(pages.get(url))
+    bad = pages.post(
+        f"{url}/confirmation",
+        data={"csrf_token": token, f"appointment_dates.{codes[0]}": "not a date"},
+    )
+    assert bad.status_code == 422
+    error_id = f"appointment_dates.{codes[0]}-error".replace(".", "-")
+    assert f'id="{error_id}"' in bad.get_data(as_text=True)
+    assert dossier_of(codes[0]).status == "forwarded"

@@ -15,7 +15,8 @@ connected to their consumers, which only note what they need in the session; the
 3. when the transaction ends (after the commit, or rolled back): each forgets what it noted.
 
 A batch scan that forwarded dossiers (or collected results) makes a hand-over record per agency
-(`batch_scanned` -> `handovers.operations.make_records`); the page links to them.
+(`batch_scanned` -> `handovers.operations.make_records`, which answers the records); the scan's
+page links to them by number.
 Postal events waiting for an item number are woken through the outbox too (`feeds.apply_unmatched`).
 Pickup requests announce their slot (`tracker.pickups.signals`): notifications queue its SMS;
 a dossier collected at the door gets the SMS with its code, lookup secret and link instead of the
@@ -33,7 +34,7 @@ from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.extensions import db
 from tracker.feeds import operations as feeds
 from tracker.handovers import operations as handovers
-from tracker.handovers.views import links as handover_links
+from tracker.handovers.models import HandoverRecord
 from tracker.notifications import operations as notifications
 from tracker.orders import signals as order_signals
 from tracker.outbox import operations as outbox
@@ -86,18 +87,17 @@ def _count_intake(dossier: Dossier, *, event: StatusEvent) -> None:
 
 def _note_processing(dossier: Dossier, *, event: StatusEvent) -> None:
     if event.to_status == "processing":
-        handovers.note_processing(db.session, dossier.id)
+        handovers.note_processing(db.session, dossier.id, event.source)
 
 
 def _handover_records(
     user: Any, *, status: str, dossiers: list[Dossier], batch_id: str
-) -> list[dict[str, Any]]:
+) -> list[HandoverRecord]:
     """A batch forwarded (or results collected) makes a hand-over record per agency."""
     kind = handovers.KIND_OF_STATUS.get(status)
     if kind is None:
         return []
-    records = handovers.make_records(kind, dossiers, user, f"scan-{batch_id}-{status}")
-    return handover_links(records)
+    return handovers.make_records(kind, dossiers, user, f"scan-{batch_id}-{status}")
 
 
 def _count_event(dossier: Dossier, *, event: StatusEvent) -> None:

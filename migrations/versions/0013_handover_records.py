@@ -27,11 +27,11 @@ def upgrade():
     op.create_table(
         "handover_records",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("number", sa.String(length=40), nullable=False),
+        sa.Column("number", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=10), nullable=False),
         sa.Column("office_id", sa.Integer(), nullable=False),
         sa.Column("agency_id", sa.Integer(), nullable=False),
-        sa.Column("batch_key", sa.String(length=80), nullable=False),
+        sa.Column("batch_key", sa.String(length=120), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),

@@ -14,7 +14,8 @@ its commit hooks, in the order `tracker.subscriptions` gives.
 - `item_number_set(item_number)`: a dossier now carries this postal item number.
 - `batch_scanned(user, status=, dossiers=, batch_id=)`: a batch scan recorded `status` for
   `dossiers` (now, or when the same batch was sent before). A receiver may return the papers it
-  made for the batch (hand-over records) as `{"number", "url"}` dicts: the page links to them.
+  made for the batch (hand-over records: objects with a `number`): the scan page links to each
+  (`handover_pages.record`).
 """
 
 from __future__ import annotations

@@ -41,7 +41,8 @@ CONFIRMERS = ("agency", "admin")
 
 @blp.route("")
 class Handovers(MethodView):
-    @writes
+    # No `@writes`: the list audits nothing (only a record's own view is audited), so it reads
+    # without SQLite's write lock.
     @roles_required(*READERS)
     @blp.arguments(HandoverListArgs(), location="query")
     @blp.response(200, HandoverPageOut())
@@ -58,16 +59,18 @@ class Handovers(MethodView):
     def post(self, data):
         """Forward dossiers to one agency and make their hand-over record: each code is
         recorded `forwarded` on its own; refused ones are listed (index, field, message). When
-        every code is refused, 422 names them."""
-        record, refused = operations.forward_batch(
+        every code is refused, 422 names them. The same `batch_key` sent again answers the same
+        records; sent again with more codes, the new ones get a record of their own: `records`
+        lists every record of the batch, `record` is its first."""
+        records, refused = operations.forward_batch(
             data["dossier_codes"], data["agency_code"], actor(), data.get("batch_key")
         )
-        if record is None:
+        if not records:
             raise ValidationFailed(
                 "no dossier of the list could be forwarded",
                 fields={item["field"]: [item["message"]] for item in refused},
             )
-        return {"record": record, "refused": refused}
+        return {"record": records[0], "records": records, "refused": refused}
 
 
 @blp.route("/<string:number>", parameters=[NUMBER_PARAMETER])

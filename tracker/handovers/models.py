@@ -27,6 +27,8 @@ from tracker.extensions import db
 from tracker.types import UTCDateTime
 
 KINDS = ("forward", "result")
+# `BB-<office code (up to 40)>-<YYYY>-<sequence (5 digits, more past 99,999)>`.
+NUMBER_LENGTH = 64
 
 
 class HandoverRecord(db.Model):
@@ -38,18 +40,18 @@ class HandoverRecord(db.Model):
     __table_args__ = (
         CheckConstraint("kind IN ('forward', 'result')", name="kind_known"),
         # A batch (scan form or API call) makes one record per agency, once: sent again, it
-        # answers the record it made.
+        # answers the record it made (more dossiers sent again: a record `<batch_key>~<n>`).
         UniqueConstraint("batch_key", "agency_id"),
         Index("ix_handover_records_office_created", "office_id", "created_at"),
         Index("ix_handover_records_agency_created", "agency_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    number: Mapped[str] = mapped_column(String(40), unique=True)
+    number: Mapped[str] = mapped_column(String(NUMBER_LENGTH), unique=True)
     kind: Mapped[str] = mapped_column(String(10))
     office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"))
     agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
-    batch_key: Mapped[str] = mapped_column(String(80))
+    batch_key: Mapped[str] = mapped_column(String(120))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set once: by the agency's confirmation (page or API; confirmed_by the officer), or when

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, and_, bindparam, exists, select, update
+from sqlalchemy import Insert, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from tracker.accounts.models import User
@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 KIND_OF_STATUS = {"forwarded": "forward", "result_collected": "result"}
 # Where the agency's `processing` events are noted until the unit of work writes them.
 _ACCEPTED = "handovers.accepted"
+# The `source` of the events the agency records itself: its officers' scans and API calls
+# ("agency"), its feed ("agency_feed"). A clerk's or an admin's event is the post's ("counter"):
+# it does not accept a line on the agency's behalf (an admin confirms the record instead).
+AGENCY_SOURCES = frozenset({"agency", "agency_feed"})
 
 
 @cache
@@ -74,20 +78,37 @@ def allocate_number(office_code: str, year: int) -> str:
 def make_records(
     kind: str, dossiers: Iterable[Dossier], actor: User, batch_key: str
 ) -> list[HandoverRecord]:
-    """One record of `kind` per agency of `dossiers`, for the batch `batch_key`; a batch sent
-    again answers the records it made the first time. The record is the actor's office's (an
-    admin's: the office of the first dossier of the agency)."""
+    """One record of `kind` per agency of `dossiers`, for the batch `batch_key`; returns every
+    record of the batch for those agencies, oldest first.
+
+    A batch sent again answers the records it made. Sent again with more dossiers (the API's
+    `batch_key` reused, the scan's back button), the dossiers on none of its records get a record
+    of their own, keyed `<batch_key>~<n>`: a signed sheet never changes. The record is the actor's
+    office's (an admin's: the office of the first dossier of the agency)."""
     by_agency: dict[int, list[Dossier]] = {}
     for dossier in dossiers:
         by_agency.setdefault(dossier.agency_id, []).append(dossier)
     records = []
     for agency_id, group in by_agency.items():
-        existing = db.session.scalar(
-            select(HandoverRecord).where(
-                HandoverRecord.batch_key == batch_key, HandoverRecord.agency_id == agency_id
+        made = list(
+            db.session.scalars(
+                select(HandoverRecord)
+                .where(
+                    HandoverRecord.agency_id == agency_id,
+                    or_(
+                        HandoverRecord.batch_key == batch_key,
+                        HandoverRecord.batch_key.startswith(f"{batch_key}~", autoescape=True),
+                    ),
+                )
+                .order_by(HandoverRecord.id)
             )
         )
-        records.append(existing or _new_record(kind, group, actor, batch_key))
+        on_record = {line.dossier_id for record in made for line in record.lines}
+        missing = [dossier for dossier in group if dossier.id not in on_record]
+        if missing:
+            key = f"{batch_key}~{len(made) + 1}" if made else batch_key
+            made.append(_new_record(kind, missing, actor, key))
+        records.extend(made)
     return records
 
 
@@ -130,12 +151,13 @@ def _new_record(kind: str, dossiers: list[Dossier], actor: User, batch_key: str)
 
 def forward_batch(
     codes: list[str], agency_code: str, actor: User, batch_key: str | None = None
-) -> tuple[HandoverRecord | None, list[dict[str, Any]]]:
+) -> tuple[list[HandoverRecord], list[dict[str, Any]]]:
     """Forward the dossiers `codes` to the agency `agency_code` and make their record.
 
     Each code is recorded on its own savepoint, as a scan line: one refused (unknown, another
     agency's, not `forwarded` now) is listed with its index and reason and undoes nothing of
-    the others. Returns the record (None when every code was refused) and the refusals."""
+    the others. Returns the batch's records (`make_records`: one, or more when the same
+    `batch_key` came back with more codes; none when every code was refused) and the refusals."""
     agency = db.session.scalar(select(Agency).where(Agency.code == agency_code))
     if agency is None:
         raise ValidationFailed.field(
@@ -161,8 +183,7 @@ def forward_batch(
             )
             continue
         forwarded.append(dossier)
-    records = make_records("forward", forwarded, actor, batch_key)
-    return (records[0] if records else None), refused
+    return make_records("forward", forwarded, actor, batch_key), refused
 
 
 def _forward_one(
@@ -281,10 +302,11 @@ def _accept_line(
 # The agency's own `processing` events --------------------------------------------------------
 
 
-def note_processing(session: Session, dossier_id: int) -> None:
-    """A dossier went to `processing` (any source): its open hand-over line is accepted when
-    the unit of work commits (`write_acceptances`)."""
-    session.info.setdefault(_ACCEPTED, set()).add(dossier_id)
+def note_processing(session: Session, dossier_id: int, source: str) -> None:
+    """A dossier went to `processing`: when the agency recorded it (`AGENCY_SOURCES`), its open
+    hand-over line is accepted when the unit of work commits (`write_acceptances`)."""
+    if source in AGENCY_SOURCES:
+        session.info.setdefault(_ACCEPTED, set()).add(dossier_id)
 
 
 def write_acceptances(session: Session) -> None:

@@ -19,9 +19,9 @@ from tracker.dossiers.models import Dossier
 from tracker.dossiers.queries import keyset_page
 from tracker.errors import NotFound, Phrase
 from tracker.extensions import db
-from tracker.handovers.models import HandoverLine, HandoverRecord
+from tracker.handovers.models import NUMBER_LENGTH, HandoverLine, HandoverRecord
 
-MAX_NUMBER_LENGTH = 40
+MAX_NUMBER_LENGTH = NUMBER_LENGTH
 
 
 def scope(query: Select, user: User) -> Select:
@@ -32,7 +32,7 @@ def get_record(number: str, user: User, *, for_update: bool = False) -> Handover
     """The record `number` if `user` may see it; otherwise 404, exactly as a missing one."""
     number = number.strip().upper()
     if len(number) > MAX_NUMBER_LENGTH or "\x00" in number:
-        raise NotFound(Phrase("no hand-over record %(number)s", number=number[:40]))
+        raise NotFound(Phrase("no hand-over record %(number)s", number=number[:MAX_NUMBER_LENGTH]))
     query = scope(select(HandoverRecord).where(HandoverRecord.number == number), user)
     if for_update:
         query = query.with_for_update(of=HandoverRecord)

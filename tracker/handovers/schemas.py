@@ -14,7 +14,7 @@ from tracker.dossiers.schemas import (
     DocumentOut,
     RefOut,
 )
-from tracker.handovers.models import KINDS
+from tracker.handovers.models import KINDS, NUMBER_LENGTH
 from tracker.schemas import Day, FullMatch, LoadSchema
 
 MAX_CODES = 500
@@ -43,7 +43,8 @@ class HandoverCreateIn(LoadSchema):
     batch_key = fields.String(
         validate=FullMatch("^[A-Za-z0-9_-]{8,64}$"),
         metadata={
-            "description": "the client's key of this batch: sent again, the same record answers",
+            "description": "the client's key of this batch: sent again, the same records answer; "
+            "sent again with more codes, those get a record of their own",
             "example": "2025-01-06-morning-run",
         },
     )
@@ -51,7 +52,7 @@ class HandoverCreateIn(LoadSchema):
 
 class HandoverListArgs(LoadSchema):
     q = fields.String(
-        validate=validate.Length(min=1, max=40),
+        validate=validate.Length(min=1, max=NUMBER_LENGTH),
         metadata={"description": "part of a record number, or a dossier code on it"},
     )
     agency = fields.String(validate=validate.Length(max=40), metadata={"example": AGENCY_EXAMPLE})
@@ -62,8 +63,28 @@ class HandoverListArgs(LoadSchema):
     cursor = fields.String(validate=validate.Length(max=40))
 
 
+class DatesByCode(fields.Dict):
+    """Dates by dossier code. A bad entry is named by its code, `appointment_dates.<code>`, the
+    field the page's form and the API's 422 both show (marshmallow would add `.key`/`.value`)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return super()._deserialize(value, attr, data, **kwargs)
+        except ValidationError as exc:
+            if not isinstance(exc.messages, dict):
+                raise
+            raise ValidationError(
+                {
+                    code: [m for part in errors.values() for m in part]
+                    if isinstance(errors, dict)
+                    else errors
+                    for code, errors in exc.messages.items()
+                }
+            ) from exc
+
+
 class ConfirmationIn(LoadSchema):
-    appointment_dates = fields.Dict(
+    appointment_dates = DatesByCode(
         keys=fields.String(validate=validate.Length(min=1, max=40)),
         values=Day(),
         load_default=dict,
@@ -156,7 +177,20 @@ class RefusedCodeOut(ma.Schema):
 
 
 class HandoverCreatedOut(ma.Schema):
-    record = fields.Nested(HandoverOut, allow_none=True)
+    record = fields.Nested(
+        HandoverOut,
+        allow_none=True,
+        metadata={
+            "description": "the batch's first record (the only one unless `records` says otherwise)"
+        },
+    )
+    records = fields.List(
+        fields.Nested(HandoverOut),
+        metadata={
+            "description": "every record of the batch, oldest first: a `batch_key` sent again "
+            "with more codes adds a record of the new ones (a signed record never changes)"
+        },
+    )
     refused = fields.List(fields.Nested(RefusedCodeOut))
 
 

@@ -10,7 +10,6 @@ one. The confirmation goes through the API's load schema and operation
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -87,7 +86,7 @@ def confirm(number: str):
         data = ConfirmationIn().load({"appointment_dates": dates})
         operations.confirm_record(handover, data["appointment_dates"], user)
     except (ValidationError, DomainError) as exc:
-        errors, status = _date_errors(form_errors(exc)), getattr(exc, "status", 422)
+        errors, status = form_errors(exc), getattr(exc, "status", 422)
     else:
         flash(_("Hand-over record %(number)s confirmed.", number=handover.number), "success")
         return redirect(url_for(".record", number=handover.number))
@@ -103,11 +102,6 @@ def _stale_message(handover: HandoverRecord) -> str:
         "was changed. The appointment dates shown are the ones given then.",
         name=name,
     )
-
-
-def _date_errors(errors: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Marshmallow names a dict value `appointment_dates.<code>.value`: the field is the code's."""
-    return {key.removesuffix(".value").removesuffix(".key"): value for key, value in errors.items()}
 
 
 def _record_page(number: str, *, form: dict[str, str], errors: dict, status: int):
@@ -133,14 +127,6 @@ def _record_page(number: str, *, form: dict[str, str], errors: dict, status: int
         errors=errors,
     )
     return page, status
-
-
-def links(records: list[HandoverRecord]) -> list[dict[str, Any]]:
-    """What the batch scan's result page links to: each record's number and page."""
-    return [
-        {"number": r.number, "url": url_for("handover_pages.record", number=r.number)}
-        for r in records
-    ]
 
 
 bp.add_url_rule("/handovers", "index", index)
