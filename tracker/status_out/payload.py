@@ -56,6 +56,7 @@ from typing import Any
 from sqlalchemy import select
 
 from tracker.calendar import VN_TZ
+from tracker.dossiers.lifecycle import STATUSES
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.extensions import db
 
@@ -63,17 +64,12 @@ EVENT_TYPE = "dossier.status_changed"
 # KenhThucHien: the dossier goes through the public postal service.
 POSTAL_CHANNEL = 3
 
-# Our status -> its own national code. A status absent here carries the last code.
+# Our status -> its own national code: the lifecycle's table (DESIGN.md section 3), one place.
+# A status without one carries the last code; `rejected` is 9 after processing (national_code).
 NATIONAL_CODES: dict[str, int] = {
-    "received": 1,
-    "forwarded": 2,
-    "processing": 4,
-    "supplement_required": 5,
-    "rejected": 3,  # see national_code(): 9 after processing
-    "result_ready": 9,
-    "delivered": 10,
-    "collected_in_person": 10,
-    "withdrawn": 7,
+    code: status.national_code
+    for code, status in STATUSES.items()
+    if status.national_code is not None
 }
 # A refusal from one of these is a finished dossier whose result is a refusal, not "not accepted".
 REFUSED_AFTER_PROCESSING = frozenset({"processing", "supplement_required"})
