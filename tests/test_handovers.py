@@ -16,6 +16,7 @@ from tracker.calendar import VN_TZ, add_working_days, local_date, today_vn, utcn
 from tracker.database import _wants_write_lock
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.extensions import db
+from tracker.handovers import operations
 from tracker.handovers.models import HandoverLine, HandoverRecord
 from tracker.sweeps import operations as sweeps
 from tracker.sweeps.models import Anomaly
@@ -480,3 +481,36 @@ def test_a_batch_key_sent_again_with_more_codes_puts_them_on_a_record_of_their_o
         select(Dossier.code).join(HandoverLine, HandoverLine.dossier_id == Dossier.id)
     ).all()
     assert sorted(on_records) == sorted([a, b, c])
+
+
+@pytest.mark.postgres_only
+def test_a_batch_key_taken_meanwhile_by_a_concurrent_request_is_read_again(
+    client, clerk, create_dossier, monkeypatch
+):
+    code = create_dossier()["code"]
+    make = operations._new_record
+    taken: list[str] = []
+
+    def competitor_first(kind, dossiers, actor, key):
+        if not taken:
+            # Another request sending the same batch commits its record with this key first.
+            taken.append(key)
+            with db.engine.begin() as other:
+                other.execute(
+                    HandoverRecord.__table__.insert().values(
+                        number="BB-RACE-2026-00001", kind=kind, office_id=actor.office_id,
+                        agency_id=dossiers[0].agency_id, batch_key=key, created_at=utcnow(),
+                    )
+                )  # fmt: skip
+        return make(kind, dossiers, actor, key)
+
+    monkeypatch.setattr(operations, "_new_record", competitor_first)
+
+    answer = forward(client, clerk, [code], batch_key="racebatch1")
+
+    assert answer.status_code == 201, answer.get_json()
+    records = answer.get_json()["records"]
+    assert records[0]["number"] == "BB-RACE-2026-00001"
+    assert [line["dossier_code"] for line in records[-1]["lines"]] == [code]
+    keys = db.session.scalars(select(HandoverRecord.batch_key).order_by(HandoverRecord.id)).all()
+    assert keys == [taken[0], f"{taken[0]}~2"]

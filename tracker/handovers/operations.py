@@ -20,6 +20,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Insert, and_, bindparam, exists, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tracker.accounts.models import User
@@ -90,6 +91,17 @@ def make_records(
         by_agency.setdefault(dossier.agency_id, []).append(dossier)
     records = []
     for agency_id, group in by_agency.items():
+        records.extend(_batch_records(kind, agency_id, group, actor, batch_key))
+    return records
+
+
+def _batch_records(
+    kind: str, agency_id: int, group: list[Dossier], actor: User, batch_key: str
+) -> list[HandoverRecord]:
+    """The agency's records of the batch, with one more for the dossiers on none of them. Two
+    requests sending the same batch at once: the second's record waits on the first's key, then
+    reads the first's record and takes the next key (a savepoint undoes its number)."""
+    for attempt in range(1, 4):
         made = list(
             db.session.scalars(
                 select(HandoverRecord)
@@ -105,11 +117,19 @@ def make_records(
         )
         on_record = {line.dossier_id for record in made for line in record.lines}
         missing = [dossier for dossier in group if dossier.id not in on_record]
-        if missing:
-            key = f"{batch_key}~{len(made) + 1}" if made else batch_key
-            made.append(_new_record(kind, missing, actor, key))
-        records.extend(made)
-    return records
+        if not missing:
+            return made
+        key = f"{batch_key}~{len(made) + 1}" if made else batch_key
+        try:
+            with db.session.begin_nested():
+                made.append(_new_record(kind, missing, actor, key))
+        except IntegrityError:
+            if attempt == 3:
+                raise
+            log.info("hand-over batch %s: key %s taken meanwhile, reading again", batch_key, key)
+            continue
+        return made
+    raise AssertionError("unreachable")
 
 
 def _new_record(kind: str, dossiers: list[Dossier], actor: User, batch_key: str) -> HandoverRecord:
