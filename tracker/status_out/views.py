@@ -168,10 +168,19 @@ def replay_range():
         discard()
         errors = form_errors(exc)
         field, messages = next(iter(errors.items()))
-        flash(_("Not replayed: %(reason)s", reason=field + ": " + translate(messages[0])), "error")
+        label = translate(_REPLAY_FIELDS.get(field, field))
+        flash(_("Not replayed: %(reason)s", reason=f"{label}: {translate(messages[0])}"), "error")
     else:
         flash(_("%(count)s delivery(ies) queued again.", count=queued), "success")
     return redirect(url_for("status_out_pages.deliveries"))
+
+
+# The replay form's fields as the page names them.
+_REPLAY_FIELDS = {
+    "since": N_("Written from"),
+    "until": N_("Written before"),
+    "subscription_id": N_("Subscription"),
+}
 
 
 def _delivery_or_404(delivery_id: int):
