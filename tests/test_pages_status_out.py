@@ -101,6 +101,8 @@ def test_an_admin_subscribes_an_agency_and_sees_the_secret_once(app, client, adm
     assert off.status_code == 200
     (after,) = _subscriptions()
     assert after.active is False and after.statuses == [] and after.disabled_reason
+    # Why, in the page's language (stored as the English message id).
+    assert "quản trị viên đã tắt" in text_of(client.get("/admin/subscriptions"))
     on = post_form(client, f"/admin/subscriptions/{row.id}", {"url": URL, "active": "1"})
     assert on.status_code == 302
     (after,) = _subscriptions()

@@ -38,6 +38,7 @@ from sqlalchemy.orm import aliased
 
 from tracker.calendar import utcnow
 from tracker.extensions import db
+from tracker.i18n import N_
 from tracker.notifications.operations import retry_delay
 from tracker.outbox.models import TaskLease
 from tracker.outbox.operations import acquire_lease, enqueue, holder_name, release_lease
@@ -55,6 +56,8 @@ RUN_SECONDS = 60
 # What is kept of a receiver's answer (an error's detail): enough to read, never a flood.
 MAX_ANSWER_BYTES = 2048
 USER_AGENT = "tracker-status-out/1"
+# Why a subscription was switched off by its receiver (stored as is, translated where shown).
+GONE_REASON = N_("the receiver answered 410 Gone")
 
 
 @dataclass(frozen=True)
@@ -336,7 +339,7 @@ def record_outcomes(
         )
     for outcome in outcomes:
         if outcome.gone:
-            _gone(subscription_id, outcome, now or outcome.at or utcnow())
+            _gone(subscription_id, outcome)
 
 
 def _delivered(outcome: Outcome, now: datetime | None) -> dict:
@@ -366,15 +369,15 @@ def _failed(outcome: Outcome, now: datetime | None) -> dict:
     }
 
 
-def _gone(subscription_id: int, outcome: Outcome, now: datetime) -> None:
+def _gone(subscription_id: int, outcome: Outcome) -> None:
+    """A 410: the delivery cancelled, the subscription switched off (when: its updated_at)."""
     table = StatusDelivery.__table__
     db.session.execute(
         update(table)
         .where(table.c.id == outcome.delivery_id, table.c.state == "pending")
         .values(state="cancelled", last_status_code=410, last_error=outcome.error)
     )
-    reason = f"the receiver answered 410 Gone at {now.isoformat(timespec='seconds')}"
-    disable_subscription(subscription_id, reason)
+    disable_subscription(subscription_id, GONE_REASON)
     log.warning("status subscription %s switched off: 410 Gone", subscription_id)
 
 

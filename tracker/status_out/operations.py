@@ -40,6 +40,8 @@ from tracker.status_out.payload import build_payload, carried_codes
 from tracker.webhooks import new_secret
 
 DELIVER_TASK = "status_out.deliver"
+# Why a subscription was switched off by an admin (stored as is, translated where shown).
+ADMIN_OFF_REASON = N_("switched off by an administrator")
 MESSAGE_PREFIX = "msg_"
 _NOTED_KEY = "tracker.status_out.noted"
 _WANTED_KEY = "tracker.status_out.wanted"
@@ -130,7 +132,7 @@ def update_subscription(
             subscription.active = True
             subscription.disabled_reason = None
         else:
-            disable_subscription(subscription.id, "switched off by an administrator")
+            disable_subscription(subscription.id, ADMIN_OFF_REASON)
             db.session.refresh(subscription)
     db.session.flush()
     _audit(actor, "status_out.subscription_update", subscription)
