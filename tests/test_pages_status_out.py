@@ -33,7 +33,7 @@ def _subscriptions() -> list[StatusSubscription]:
 
 
 def _cursor(value: int) -> str:
-    from tracker.status_out.queries import encode_cursor
+    from tracker.dossiers.queries import encode_cursor
 
     return encode_cursor(value)
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import contains_eager
 from tracker.catalogue.models import Agency
 from tracker.database import on_postgresql
 from tracker.dossiers.models import StatusEvent
+from tracker.dossiers.queries import keyset_page
 from tracker.errors import NotFound, ValidationFailed
 from tracker.extensions import db
 from tracker.status_out.models import StatusChange, StatusDelivery, StatusSubscription
@@ -76,14 +77,7 @@ def list_deliveries(args: dict[str, Any]) -> tuple[list[StatusDelivery], str | N
         query = query.where(StatusDelivery.created_at >= args["since"])
     if args.get("until"):
         query = query.where(StatusDelivery.created_at < args["until"])
-    before = decode_cursor(args.get("cursor"))
-    if before is not None:
-        query = query.where(StatusDelivery.id < before)
-    limit = args.get("limit", 50)
-    rows = list(db.session.scalars(query.order_by(StatusDelivery.id.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, encode_cursor(rows[-1].id) if more else None
+    return keyset_page(query, StatusDelivery.id, {"limit": 50, **args})
 
 
 def changes(agency_id: int, cursor: str | None, limit: int) -> dict[str, Any]:
