@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 
 from tests.conftest import dossier_payload
 from tracker.accounts.operations import create_user, issue_token
+from tracker.database import advisory_lock
 from tracker.errors import ValidationFailed
 from tracker.extensions import db
 from tracker.status_out.models import StatusDelivery
@@ -146,7 +147,7 @@ def test_a_change_committing_late_is_never_passed_by_the_cursor(app, client, cle
             pulled.append(_pull(app.test_client(), headers, cursor=first["next_cursor"]).get_json())
 
     try:
-        late.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": CHANGES_LOCK})
+        advisory_lock(CHANGES_LOCK, shared=True, connection=late)
         late.execute(
             text("INSERT INTO status_changes (event_id, agency_id) VALUES (:event, :agency)"),
             {"event": event_id, "agency": catalogue.agency.id},

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, has_app_context, has_request_context, request
-from sqlalchemy import ARRAY, Connection, Executable, any_, event, literal, text
+from sqlalchemy import ARRAY, Connection, Executable, Table, any_, bindparam, event, literal, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tracker.extensions import db
@@ -132,12 +133,16 @@ def on_postgresql() -> bool:
     return dialect_name() == "postgresql"
 
 
-def advisory_lock(key: str) -> None:
+def advisory_lock(key: str, *, shared: bool = False, connection: Connection | None = None) -> None:
     """Serialise the transactions that take the same `key` until they end (PostgreSQL's
-    transaction-level advisory lock). SQLite needs none: a write transaction holds the
-    database's one write lock from its BEGIN IMMEDIATE."""
-    if on_postgresql():
-        db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+    transaction-level advisory lock; `shared`: only against those that take it exclusively), in
+    the session's transaction or in `connection`'s. SQLite needs none: a write transaction holds
+    the database's one write lock from its BEGIN IMMEDIATE."""
+    executor = db.session if connection is None else connection
+    dialect = dialect_name() if connection is None else connection.dialect.name
+    if dialect == "postgresql":
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        executor.execute(text(f"SELECT {function}(hashtext(:key))"), {"key": key})
 
 
 def advisory_locks(keys: list[str]) -> None:
@@ -157,6 +162,27 @@ def upsert(table: Any) -> Any:
     """`INSERT` with the `on_conflict_do_update` / `on_conflict_do_nothing` of the session's
     dialect (the two share that API)."""
     return (postgresql.insert if on_postgresql() else sqlite.insert)(table)
+
+
+def next_in_counter(table: Table, **keys: Any) -> int:
+    """The next number of the counter row of `table` at `keys` (its primary key; `last_seq` the
+    count), starting at 1, without gaps or duplicates: one atomic upsert, so concurrent writers
+    queue on the counter row (PostgreSQL row lock, SQLite write lock) until the allocating
+    transaction ends, and a rolled-back transaction gives its number back."""
+    statement = _counter_upsert(table, tuple(keys), dialect_name())
+    return db.session.execute(statement, {f"k_{k}": v for k, v in keys.items()}).scalar_one()
+
+
+# Built once per table, keys and dialect (`upsert` follows the dialect): only the values change
+# from one allocation to the next. On the table: a plain statement skips the ORM's bulk insert.
+@cache
+def _counter_upsert(table: Table, keys: tuple[str, ...], dialect: str) -> Any:
+    return (
+        upsert(table)
+        .values(**{k: bindparam(f"k_{k}") for k in keys}, last_seq=1)
+        .on_conflict_do_update(index_elements=list(keys), set_={"last_seq": table.c.last_seq + 1})
+        .returning(table.c.last_seq)
+    )
 
 
 def read_connection() -> Connection:

@@ -12,7 +12,7 @@ from functools import cache
 
 from sqlalchemy import Insert, bindparam, text
 
-from tracker.database import dialect_name, on_postgresql, upsert
+from tracker.database import dialect_name, next_in_counter, on_postgresql, upsert
 from tracker.dossiers.models import CodeCounter
 from tracker.extensions import db
 
@@ -22,22 +22,6 @@ SECRET_LENGTH = 10  # 10 symbols x 5 bits = 50 random bits
 _CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
-# Built once per dialect (`dialect` is the session's `dialect_name()`, which `upsert` follows):
-# only the agency and the day change from one intake to the next. On the table, not the mapped
-# class: a plain statement skips the ORM's bulk-insert machinery.
-@cache
-def _next_sequence(dialect: str) -> Insert:
-    table = CodeCounter.__table__
-    return (
-        upsert(table)
-        .values(agency_code=bindparam("agency"), day=bindparam("day"), last_seq=1)
-        .on_conflict_do_update(
-            index_elements=["agency_code", "day"], set_={"last_seq": table.c.last_seq + 1}
-        )
-        .returning(table.c.last_seq)
-    )
-
-
 def allocate_code(agency_code: str, day: date) -> str:
     """Next code `<agency>-<YYMMDD>-<NNNN>` for that agency and day, without gaps or duplicates.
 
@@ -45,8 +29,7 @@ def allocate_code(agency_code: str, day: date) -> str:
     (PostgreSQL row lock, SQLite write lock) until the allocating transaction ends, and a rolled
     back transaction gives its number back, so the sequence has no holes.
     """
-    statement = _next_sequence(dialect_name())
-    sequence = db.session.execute(statement, {"agency": agency_code, "day": day}).scalar_one()
+    sequence = next_in_counter(CodeCounter.__table__, agency_code=agency_code, day=day)
     return f"{code_prefix(agency_code, day)}{sequence:04d}"
 
 
@@ -55,7 +38,7 @@ def code_prefix(agency_code: str, day: date) -> str:
     return f"{agency_code}-{day:%y%m%d}-"
 
 
-# SQLite: one statement per key, in process (built once, as `_next_sequence`).
+# SQLite: one statement per key, in process (built once per dialect).
 @cache
 def _reserve_block(dialect: str) -> Insert:
     table = CodeCounter.__table__

@@ -16,10 +16,9 @@ import logging
 import secrets
 from collections.abc import Iterable
 from datetime import date, datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, and_, bindparam, exists, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,7 +26,7 @@ from tracker.accounts.models import User
 from tracker.audit.operations import record_audit
 from tracker.calendar import add_working_days, local_date, utcnow
 from tracker.catalogue.models import Agency
-from tracker.database import dialect_name, upsert
+from tracker.database import next_in_counter
 from tracker.dossiers import operations as dossier_operations
 from tracker.dossiers import queries as dossier_queries
 from tracker.dossiers.models import Dossier
@@ -55,24 +54,10 @@ _ACCEPTED = "handovers.accepted"
 AGENCY_SOURCES = frozenset({"agency", "agency_feed"})
 
 
-@cache
-def _next_sequence(dialect: str) -> Insert:
-    table = HandoverCounter.__table__
-    return (
-        upsert(table)
-        .values(office_code=bindparam("office"), year=bindparam("year"), last_seq=1)
-        .on_conflict_do_update(
-            index_elements=["office_code", "year"], set_={"last_seq": table.c.last_seq + 1}
-        )
-        .returning(table.c.last_seq)
-    )
-
-
 def allocate_number(office_code: str, year: int) -> str:
     """Next number `BB-<office>-<YYYY>-<NNNNN>` of that office and year, without gaps: the
     counter row stays locked until the transaction ends, a rollback gives the number back."""
-    statement = _next_sequence(dialect_name())
-    sequence = db.session.execute(statement, {"office": office_code, "year": year}).scalar_one()
+    sequence = next_in_counter(HandoverCounter.__table__, office_code=office_code, year=year)
     return f"BB-{office_code}-{year}-{sequence:05d}"
 
 

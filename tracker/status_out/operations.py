@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from uuid import uuid4
 
 from flask import current_app
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,7 @@ from tracker.accounts.models import User
 from tracker.audit.operations import record_audit
 from tracker.calendar import utcnow
 from tracker.catalogue.models import Agency
-from tracker.database import on_postgresql
+from tracker.database import advisory_lock
 from tracker.dossiers.lifecycle import STATUSES
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.dossiers.signals import ReceivedRow
@@ -48,7 +48,7 @@ _WANTED_KEY = "tracker.status_out.wanted"
 _BULK_KEY = "tracker.status_out.bulk"
 # The advisory lock (PostgreSQL) that orders the change log's numbers by commit: writers take
 # it shared from numbering to commit, a reader of the feed exclusively for an instant.
-CHANGES_LOCK = 0x7472_6B63
+CHANGES_LOCK = "status_changes"
 _TABLE = StatusDelivery.__table__
 LOOPBACK_NAMES = frozenset({"localhost"})
 
@@ -262,8 +262,7 @@ def _write_changes(
     """The transaction's applied events into the change log (`StatusChange`), numbered now, at
     the commit. On PostgreSQL under the shared change lock, held until the commit: a reader of
     the feed that takes it exclusively finds every number up to the last one committed."""
-    if on_postgresql():
-        session.execute(select(func.pg_advisory_xact_lock_shared(CHANGES_LOCK)))
+    advisory_lock(CHANGES_LOCK, shared=True)
     rows = [
         {"event_id": event.id, "agency_id": dossier.agency_id}
         for dossier, event, _targets in sorted(noted, key=lambda n: n[1].id)

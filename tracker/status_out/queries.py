@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 
 from tracker.catalogue.models import Agency
-from tracker.database import on_postgresql
+from tracker.database import advisory_lock, on_postgresql
 from tracker.dossiers.models import StatusEvent
 from tracker.dossiers.queries import keyset_page
 from tracker.errors import NotFound, ValidationFailed
@@ -120,5 +120,5 @@ def committed_horizon() -> int | None:
     if not on_postgresql():
         return None
     with db.engine.begin() as connection:
-        connection.execute(select(func.pg_advisory_xact_lock(CHANGES_LOCK)))
+        advisory_lock(CHANGES_LOCK, connection=connection)
         return connection.scalar(select(func.coalesce(func.max(StatusChange.seq), 0)))
