@@ -39,6 +39,7 @@ from bench.services import (
     ROOT,
     Gunicorn,
     GunicornSettings,
+    durability,
     environment,
     start_postgres,
     start_redis,
@@ -46,6 +47,7 @@ from bench.services import (
 from tracker import webhooks
 
 TARGET_PER_S = 5000.0
+TARGET_RATIO = 0.25
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -65,6 +67,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--profile", action="store_true", help="apply in-process under cProfile")
     parser.add_argument("--keep-logs", type=Path, help="copy the worker's and gunicorn's logs here")
+    parser.add_argument(
+        "--json", type=Path, help="also write the figures here, for `bench.run`'s summary table"
+    )
     parser.add_argument("--seed", type=int, default=2017)
     return parser.parse_args(argv)
 
@@ -308,6 +313,25 @@ def render(rows: list, options: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def summary(rows: list) -> list[dict]:
+    """`bench.run`'s row: the run with notifications on their own queue (as configured by
+    default), beside the raw executemany of the same events."""
+    *passes, (_, raw_count, raw_seconds) = rows
+    label, count, _, total, _ = passes[-1]
+    rate, raw_rate = count / total, raw_count / raw_seconds
+    return [
+        {
+            "what": f"postal feed end to end ({label})",
+            "figure": rate,
+            "unit": "events/s",
+            "floor": raw_rate,
+            "floor_label": "raw executemany of the same status events",
+            "target": f">= {TARGET_PER_S:,.0f} events/s and >= {TARGET_RATIO:g} x raw",
+            "met": rate >= TARGET_PER_S and rate / raw_rate >= TARGET_RATIO,
+        }
+    ]
+
+
 def worker_env(workdir: Path, database_url: str, redis_url: str) -> dict[str, str]:
     """The environment of the tracker's processes in a feed benchmark: production settings, fresh
     secrets, the run's PostgreSQL and Redis, files in the run's own directory."""
@@ -341,7 +365,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         rows = run_http(options, env, feeds, token, workdir, postmaster)
         print()
+        print(durability())
         print(render(rows, options))
+        if options.json:
+            options.json.write_text(json.dumps(summary(rows)))
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import json
 import os
 import random
 import subprocess
@@ -31,7 +32,7 @@ from sqlalchemy.engine import make_url
 
 from bench.catalogue import CHANNEL_WEIGHT, CatalogueRefs, build_catalogue
 from bench.dataset import FAMILY, GIVEN, MIDDLE, _address
-from bench.services import ROOT, environment, plain_url, start_postgres
+from bench.services import ROOT, durability, environment, plain_url, start_postgres
 from tracker.calendar import today_vn
 from tracker.dossiers import s10
 
@@ -66,6 +67,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--again", action="store_true", help="import the large file a second time (all existing)"
     )
+    parser.add_argument(
+        "--json", type=Path, help="also write the figures here, for `bench.run`'s summary table"
+    )
     return parser.parse_args(argv)
 
 
@@ -90,7 +94,45 @@ def main(argv: list[str] | None = None) -> int:
         floor = copy_floor(run_url, work, options.rows)
         raw = copy_raw(run_url, big, options.rows)
         print_table(results, floor, raw, big)
+        if options.json:
+            options.json.write_text(json.dumps(summary(results, floor, raw)))
     return 0
+
+
+# Memory is flat when the large file's peak is within this of the quarter's.
+FLAT_MEMORY = 1.25
+
+
+def summary(results: list[Result], floor: Result, raw: Result) -> list[dict]:
+    """`bench.run`'s rows: the large import beside the raw COPY of its rows into the tables (with
+    their indexes and keys), and its peak memory beside the quarter-size import's."""
+    small, large = results[0], results[1]
+    seconds = large.seconds * TARGET_ROWS / large.rows
+    floor_seconds = floor.seconds * TARGET_ROWS / floor.rows
+    return [
+        {
+            "what": f"import of {TARGET_ROWS:,} one-way rows (`flask import dossiers`)",
+            "figure": seconds,
+            "unit": "s",
+            "floor": floor_seconds,
+            "floor_label": "raw COPY of the same rows into dossiers + status_events",
+            "target": f"<= {TARGET_SECONDS:.0f} s",
+            "met": seconds <= TARGET_SECONDS,
+            "notes": [
+                f"raw COPY of the file into a table of text columns: "
+                f"{raw.seconds * TARGET_ROWS / raw.rows:.1f} s"
+            ],
+        },
+        {
+            "what": f"import peak memory, {large.rows:,} rows vs {small.rows:,}",
+            "figure": large.peak_rss_mb,
+            "unit": "MB",
+            "floor": small.peak_rss_mb,
+            "floor_label": f"the same import of {small.rows:,} rows",
+            "target": f"flat (<= {FLAT_MEMORY:g} x the quarter's)",
+            "met": large.peak_rss_mb <= FLAT_MEMORY * small.peak_rss_mb,
+        },
+    ]
 
 
 def prepare_database(url: str) -> CatalogueRefs:
@@ -245,7 +287,7 @@ def print_table(results: list[Result], floor: Result, raw: Result, big: Path) ->
     size_mb = big.stat().st_size / 1e6
     print()
     print(f"Import of one-way results, PostgreSQL, {os.cpu_count()} CPUs; file {size_mb:.0f} MB")
-    print(f"server: {SERVER_SETTINGS} + tests/servers.py (fsync, synchronous_commit off)")
+    print(f"server: {SERVER_SETTINGS}; {durability()}")
     header = f"{'':58} {'rows':>10} {'s':>7} {'rows/s':>9} {'x raw':>6} {'RSS MB':>7} {'CPU s':>6}"
     print(header)
     print("-" * len(header))

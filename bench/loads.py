@@ -29,6 +29,8 @@ class Request:
     path: str
     token: str | None = None
     body: str | None = None
+    # What the server should answer: a lookup of an unknown code must get its 404.
+    expect: int = 200
 
     def line(self) -> str:
         return "\t".join((self.method, self.path, self.token or "-", self.body or "-"))
@@ -55,6 +57,44 @@ def track_requests(lookups: list[tuple[str, str]], path: str = "/api/v1/track") 
         Request("GET", f"{path}?" + urlencode({"code": code, "secret": secret}))
         for code, secret in lookups
     ]
+
+
+# The citizens' traffic: a few dossiers are looked up again and again (Zipf), and one lookup in ten
+# is wrong (half an unknown code, half a known code with a wrong secret).
+ZIPF_EXPONENT = 1.0
+MISS_SHARE = 0.10
+
+
+def track_traffic(
+    rng: random.Random, lookups: list[tuple[str, str]], count: int, path: str = "/api/v1/track"
+) -> list[Request]:
+    """`count` lookups by code and secret, codes drawn with a Zipf law over `lookups` (the rank
+    of a dossier is its place in that list, which the dataset shuffled), `MISS_SHARE` of them
+    expecting a 404: an unknown code (a date before any dossier, so it cannot exist) or a known
+    code with a wrong secret. Neither a cache of answers nor a cheap "not found" can flatter it."""
+    weights = [1 / (rank + 1) ** ZIPF_EXPONENT for rank in range(len(lookups))]
+    picked = rng.choices(lookups, weights, k=count)
+    requests = []
+    for code, secret in picked:
+        expect = 200
+        if rng.random() < MISS_SHARE:
+            expect = 404
+            if rng.random() < 0.5:
+                agency = code.rsplit("-", 2)[0]
+                code = f"{agency}-190101-{rng.randrange(1, 10_000):04d}"
+            else:
+                secret = f"{secret[:5]}-{_other_symbols(rng, secret[6:])}"
+        query = urlencode({"code": code, "secret": secret})
+        requests.append(Request("GET", f"{path}?{query}", expect=expect))
+    return requests
+
+
+def _other_symbols(rng: random.Random, symbols: str) -> str:
+    """Five symbols of the secret alphabet that differ from `symbols`."""
+    while True:
+        other = "".join(rng.choice("0123456789ABCDEFGHJKMNPQRSTVWXYZ") for _ in symbols)
+        if other != symbols:
+            return other
 
 
 def staff_view_requests(views: list[tuple[str, str]]) -> list[Request]:
@@ -112,9 +152,16 @@ def find_wrk() -> str:
 
 
 def run_wrk(
-    port: int, request_file: Path, *, seconds: float, connections: int, threads: int = 1
+    port: int,
+    request_file: Path,
+    *,
+    seconds: float,
+    connections: int,
+    threads: int = 1,
+    accept: frozenset[int] = frozenset(),
 ) -> Measurement:
-    """A closed-loop run: `connections` keep-alive connections, each sending back to back."""
+    """A closed-loop run: `connections` keep-alive connections, each sending back to back.
+    Answers of a status >= 400 are errors, except those in `accept` (a 404 the traffic asks for)."""
     command = [
         find_wrk(),
         "-t",
@@ -142,17 +189,14 @@ def run_wrk(
             f"\n{completed.stdout.strip()}"
         )
     data = json.loads(summary.removeprefix("WRK_JSON "))
-    errors = sum(
-        data[k]
-        for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
-    )
-    notes = [
-        f"{data[k]} {k.replace('_', ' ')}"
-        for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
-        if data[k]
-    ]
+    statuses = {int(status): count for status, count in data["statuses"].items()}
+    refused = {s: n for s, n in statuses.items() if s >= 400 and s not in accept}
+    kinds = ("connect_errors", "read_errors", "write_errors", "timeouts")
+    errors = sum(data[k] for k in kinds) + sum(refused.values())
+    notes = [f"{data[k]} {k.replace('_', ' ')}" for k in kinds if data[k]]
+    notes += [f"{count} x HTTP {status}" for status, count in sorted(refused.items())]
     return Measurement(
-        requests=data["requests"] - data["status_errors"],
+        requests=data["requests"] - sum(refused.values()),
         seconds=data["duration_us"] / 1e6,
         errors=errors,
         p50=data["p50_us"] / 1000,
@@ -160,4 +204,5 @@ def run_wrk(
         p99=data["p99_us"] / 1000,
         max=data["max_us"] / 1000,
         notes=notes,
+        statuses=statuses,
     )

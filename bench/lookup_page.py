@@ -5,7 +5,7 @@ code opens) keeps at least 0.5 x the throughput of GET /api/v1/track?code=..&sec
 in the same run: same gunicorn, same dataset, same (code, secret) pairs. Both run the same query;
 the page adds the HTML (Jinja, translations, date formatting).
 
-A run reuses bench.run's pieces: a throwaway Redis (rate-limit storage, limiter on with a limit
+A run reuses bench.endpoints' pieces: a throwaway Redis (rate-limit storage, limiter on with a limit
 never reached), per backend a fresh database with the schema from the migrations and N generated
 dossiers (bench/dataset.py), the tracker under gunicorn; then closed loops (wrk) alternating API
 and page for `--rounds` rounds, so that a drift of the machine hits both alike. Prints the table,
@@ -27,7 +27,7 @@ from pathlib import Path
 from bench import loads
 from bench.dataset import Dataset
 from bench.report import Measurement, Row, render
-from bench.run import BACKENDS, Options, Runner, _subset, progress
+from bench.endpoints import BACKENDS, Options, Runner, _subset, progress
 from bench.services import Gunicorn, GunicornSettings, start_redis
 
 RATIO_TARGET = 0.5
@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None) -> tuple[Options, int]:
 
 
 class PageRunner(Runner):
-    """bench.run's runner with one load: the API and the page, alternately."""
+    """bench.endpoints' runner with one load: the API and the page, alternately."""
 
     def __init__(self, options: Options, rounds: int, workdir: Path, redis_url: str) -> None:
         super().__init__(options, workdir, redis_url)

@@ -29,12 +29,14 @@ class _State:
     requests: list[bytes]
     rate: float
     total: int
+    accept: frozenset[int]
     start: float = 0.0
     deadline: float = 0.0
     next_index: int = 0
     latencies: list[float] = field(default_factory=list)
     send_lags: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
+    statuses: dict[int, int] = field(default_factory=dict)
 
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -79,7 +81,8 @@ async def _connection(state: _State, host: str, port: int) -> None:
             reader = writer = None
             continue
         state.latencies.append(loop.time() - due)
-        if not 200 <= status < 300:
+        state.statuses[status] = state.statuses.get(status, 0) + 1
+        if not 200 <= status < 300 and status not in state.accept:
             state.error(f"HTTP {status}")
         if close:
             writer.close()
@@ -111,9 +114,13 @@ def run_open_loop(
     seconds: float,
     connections: int = 64,
     host: str = "127.0.0.1",
+    accept: frozenset[int] = frozenset(),
 ) -> Measurement:
-    """Send `rate` requests per second for `seconds`, cycling through `requests`."""
-    state = _State(requests=requests, rate=rate, total=max(1, round(rate * seconds)))
+    """Send `rate` requests per second for `seconds`, cycling through `requests`. Answers
+    outside 2xx are errors, except those in `accept` (a 404 the traffic asks for)."""
+    state = _State(
+        requests=requests, rate=rate, total=max(1, round(rate * seconds)), accept=accept
+    )
     elapsed = asyncio.run(_run(state, host, port, connections))
     ordered = sorted(state.latencies)
     lags = sorted(state.send_lags)
@@ -129,4 +136,5 @@ def run_open_loop(
         max=(ordered[-1] if ordered else 0) * 1000,
         send_lag_p99=percentile(lags, 0.99) * 1000,
         notes=notes,
+        statuses=state.statuses,
     )

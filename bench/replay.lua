@@ -5,12 +5,17 @@
 -- FILE has one request per line, tab-separated: METHOD, PATH, bearer token or "-", JSON body
 -- or "-". Thread k of T takes lines k, k+T, k+2T...: no line is sent by two threads, so POST
 -- bodies carrying unique postal item numbers stay unique while the file lasts.
+--
+-- The summary counts the answers by status ("statuses"): a load whose traffic is meant to get
+-- some 404s (unknown codes) is judged by the caller, not by wrk's count of statuses >= 400.
 
 local thread_count = 0
+local threads = {}
 
 function setup(thread)
    thread:set("thread_index", thread_count)
    thread_count = thread_count + 1
+   threads[#threads + 1] = thread
 end
 
 local prepared = {}
@@ -45,13 +50,33 @@ function request()
    return prepared[position]
 end
 
+statuses = {}
+
+function response(status, headers, body)
+   statuses[status] = (statuses[status] or 0) + 1
+end
+
+local function status_counts()
+   local totals = {}
+   for _, thread in ipairs(threads) do
+      for status, count in pairs(thread:get("statuses")) do
+         totals[status] = (totals[status] or 0) + count
+      end
+   end
+   local parts = {}
+   for status, count in pairs(totals) do
+      parts[#parts + 1] = string.format('"%d": %d', status, count)
+   end
+   return "{" .. table.concat(parts, ", ") .. "}"
+end
+
 function done(summary, latency, requests)
    local errors = summary.errors
    io.write(string.format(
       'WRK_JSON {"requests": %d, "duration_us": %d, "connect_errors": %d, "read_errors": %d, '
       .. '"write_errors": %d, "status_errors": %d, "timeouts": %d, "p50_us": %d, "p95_us": %d, '
-      .. '"p99_us": %d, "max_us": %d}\n',
+      .. '"p99_us": %d, "max_us": %d, "statuses": %s}\n',
       summary.requests, summary.duration, errors.connect, errors.read, errors.write,
       errors.status, errors.timeout, latency:percentile(50), latency:percentile(95),
-      latency:percentile(99), latency.max))
+      latency:percentile(99), latency.max, status_counts()))
 end

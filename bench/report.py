@@ -21,6 +21,8 @@ class Measurement:
     # Cores used meanwhile by processes this run did not start (see bench.cpuwatch).
     foreign_cores: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # Answers counted by HTTP status.
+    statuses: dict[int, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:

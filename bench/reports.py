@@ -35,13 +35,12 @@ from sqlalchemy import select, text
 
 from bench import reports_copy, reports_data
 from bench.cpuwatch import CpuWatch
-from bench.services import ROOT, environment, plain_url, start_postgres
+from bench.services import ROOT, durability, environment, plain_url, start_postgres
 from tracker.calendar import VN_TZ, local_date
 
 TARGET_MS = 200.0
 TARGET_DOSSIERS = 10_000_000
-# What a dedicated database server would be given; the rest is the test server's set-up
-# (fsync and synchronous_commit off).
+# What a dedicated database server would be given; durability as `bench.services.durable` says.
 SERVER_SETTINGS = {
     "shared_buffers": "4GB",
     "max_wal_size": "16GB",
@@ -402,7 +401,7 @@ def print_table(options: argparse.Namespace, results: Results) -> None:
         f"({mix}), {load.events:,} status events, {results.rollup_rows:,} rollup rows; "
         f"year {as_of.year} as of {as_of}"
     )
-    print(f"server: {SERVER_SETTINGS} + tests/servers.py (fsync, synchronous_commit off)")
+    print(f"server: {SERVER_SETTINGS}; {durability()}")
     print(_load_line(load))
     header = f"{'':58} {'runs':>5} {'median ms':>10} {'p90 ms':>8} {'min ms':>8} {'max ms':>9}"
     print(header + f" {'x report':>9}")

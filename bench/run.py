@@ -1,428 +1,178 @@
-"""python -m bench.run: the dossier registry's benchmark (see bench/README.md).
+"""python -m bench.run (`make bench`): every performance target beside its floor, in one table.
 
-Starts Redis, a bare Flask baseline under gunicorn, then per backend a fresh database (PostgreSQL
-started here, or an SQLite file), the schema from the migrations, N generated dossiers and the
-tracker under the same gunicorn settings; runs the loads; prints one table; stops everything.
+Each benchmark runs in a child process that starts its own throwaway servers (PostgreSQL, Redis,
+gunicorn, Celery workers) on loopback and stops them:
+
+- `bench.endpoints`: `GET /api/v1/track` (Zipf-drawn codes, one lookup in ten a miss) and
+  `POST /api/v1/dossiers`, beside a bare Flask endpoint under the same gunicorn;
+- `bench.feeds`: the postal feed end to end with one worker, beside a raw executemany of the same
+  status events;
+- `bench.imports`: 1.1M one-way rows imported, beside a raw COPY of the same rows into the tables.
+
+Each runs twice: with PostgreSQL's default durability (fsync and synchronous_commit on: the
+headline figures) and with fsync off (BENCH_FSYNC=off), printed beside. The children's own tables
+come first, then the summary: target, figure, floor, ratio, met or missed. Nothing is asserted:
+the exit status says whether every benchmark completed.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import json
 import os
-import random
-import secrets
 import signal
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import loads
-from bench.cpuwatch import CpuWatch
-from bench.dataset import Dataset, load_dataset
-from bench.openloop import run_open_loop
-from bench.report import Measurement, Row, render
-from bench.services import (
-    ROOT,
-    Gunicorn,
-    GunicornSettings,
-    environment,
-    start_postgres,
-    start_redis,
-)
-from tracker.webhooks import new_secret
+from bench.services import DURABILITY_VARIABLE, ROOT
 
-BENCHMARKS = ("track", "staff", "create")
-BACKENDS = ("postgresql", "sqlite")
-# Same shape as the production default (a per-minute and a per-hour window), never reached.
-HUGE_RATE_LIMIT = "100000000 per minute;1000000000 per hour"
-THROUGHPUT_RATIO_TARGET = 0.5
-P99_TARGET_MS = 25.0
-CREATE_TARGET_PER_S = 300.0
-# Other processes using this much CPU (in cores) during a measurement get a note in the table.
-FOREIGN_CORES_NOTED = 0.1
+MODES = ("on", "off")
 
 
-@dataclass
-class Options:
-    dossiers: int
-    seconds: float
-    open_seconds: float
-    warmup: float
-    rate: float
-    connections: int
-    open_connections: int
-    benchmarks: tuple[str, ...]
-    backends: tuple[str, ...]
-    gunicorn: GunicornSettings
-    limiter: bool
-    seed: int
+@dataclass(frozen=True)
+class Child:
+    name: str
+    module: str
+    args: tuple[str, ...]
 
 
-def parse_args(argv: list[str] | None) -> Options:
+def children(options: argparse.Namespace) -> list[Child]:
+    quick = options.quick
+    endpoints = (
+        "--backends", "postgresql", "--benchmarks", "track,create",
+        "--dossiers", str(options.dossiers),
+        *(("--duration", "6", "--open-duration", "8", "--warmup", "2") if quick else ()),
+    )  # fmt: skip
+    feeds = (
+        "--events", "8000" if quick else "30000",
+        "--batch", "1000",
+        "--background", str(min(options.dossiers, 50_000)),
+    )  # fmt: skip
+    imports = ("--rows", "220000" if quick else "1100000")
+    every = [
+        Child("endpoints", "bench.endpoints", endpoints),
+        Child("feeds", "bench.feeds", feeds),
+        Child("imports", "bench.imports", imports),
+    ]
+    return [child for child in every if child.name in options.only]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--dossiers", type=int, default=100_000, help="dossiers to generate")
     parser.add_argument(
-        "--duration", type=float, default=15, help="seconds of each closed-loop (wrk) measurement"
+        "--fsync", default="on,off", help="PostgreSQL durability of the runs: on, off or on,off"
     )
     parser.add_argument(
-        "--open-duration", type=float, default=20, help="seconds of each constant-rate measurement"
-    )
-    parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up before each")
-    parser.add_argument("--rate", type=float, default=500, help="constant rate, requests/s")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
-    parser.add_argument(
-        "--open-connections",
-        type=int,
-        default=64,
-        help="connection pool of the constant-rate generator",
+        "--only", default="endpoints,feeds,imports", help="a subset of endpoints,feeds,imports"
     )
     parser.add_argument(
-        "--benchmarks",
-        default=",".join(BENCHMARKS),
-        help=f"comma-separated subset of {','.join(BENCHMARKS)}",
+        "--dossiers", type=int, default=100_000, help="dossiers in the database for the lookups"
     )
     parser.add_argument(
-        "--backends",
-        default=",".join(BACKENDS),
-        help=f"comma-separated subset of {','.join(BACKENDS)}",
-    )
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument(
-        "--worker-class",
-        default="sync",
-        choices=("sync", "gthread"),
-        help="sync (default): see bench/README.md for why",
-    )
-    parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
-    parser.add_argument(
-        "--no-limiter",
+        "--quick",
         action="store_true",
-        help="RATELIMIT_ENABLED=0, which production refuses: the tracker then runs with "
-        "TRACKER_ENV=development (default: production, limiter on with Redis storage and a "
-        "limit never reached)",
+        help="a smoke run (shorter loads, 8,000 feed events, 220,000 import rows: the import's "
+        "figure is then projected to 1.1M rows)",
     )
-    parser.add_argument("--seed", type=int, default=2017)
-    args = parser.parse_args(argv)
-    benchmarks = _subset(parser, "--benchmarks", args.benchmarks, BENCHMARKS)
-    backends = _subset(parser, "--backends", args.backends, BACKENDS)
-    return Options(
-        args.dossiers,
-        args.duration,
-        args.open_duration,
-        args.warmup,
-        args.rate,
-        args.connections,
-        args.open_connections,
-        benchmarks,
-        backends,
-        GunicornSettings(args.workers, args.worker_class, args.threads),
-        not args.no_limiter,
-        args.seed,
-    )
-
-
-def _subset(
-    parser: argparse.ArgumentParser, flag: str, value: str, allowed: tuple[str, ...]
-) -> tuple[str, ...]:
-    chosen = tuple(part.strip() for part in value.split(",") if part.strip())
-    unknown = [part for part in chosen if part not in allowed]
-    if unknown or not chosen:
-        parser.error(f"{flag}: choose from {', '.join(allowed)}")
-    return chosen
+    options = parser.parse_args(argv)
+    options.fsync = tuple(m.strip() for m in options.fsync.split(",") if m.strip())
+    options.only = tuple(m.strip() for m in options.only.split(",") if m.strip())
+    if not options.fsync or set(options.fsync) - set(MODES):
+        parser.error("--fsync: on, off or on,off")
+    if not options.only or set(options.only) - {"endpoints", "feeds", "imports"}:
+        parser.error("--only: a subset of endpoints,feeds,imports")
+    return options
 
 
 def progress(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-class Runner:
-    """Runs the loads of one invocation and collects the table's rows."""
-
-    def __init__(self, options: Options, workdir: Path, redis_url: str) -> None:
-        self.options = options
-        self.workdir = workdir
-        self.redis_url = redis_url
-        self.rows: list[Row] = []
-        self.bare_closed: list[Measurement] = []
-        self.rng = random.Random(options.seed)
-        self.watch = CpuWatch()
-        # Lines printed above the table: what was loaded where.
-        self.context: list[str] = []
-
-    # ---- loads ---------------------------------------------------------------------------
-
-    def watched(self, load: Callable[[], Measurement]) -> Measurement:
-        """Run `load`, noting how much CPU other processes on the machine took meanwhile."""
-        self.watch.start()
-        measured = load()
-        measured.foreign_cores = self.watch.stop()
-        if measured.foreign_cores >= FOREIGN_CORES_NOTED:
-            measured.notes.append(
-                f"processes not started by this run used {measured.foreign_cores:.2f} of "
-                f"{os.cpu_count()} cores meanwhile: figures pessimistic"
-            )
-        return measured
-
-    def closed(self, server: Gunicorn, name: str, requests: list[loads.Request]) -> Measurement:
-        o = self.options
-        path = loads.write_requests(self.workdir / f"{name}.requests", requests)
-        if o.warmup:
-            loads.run_wrk(server.port, path, seconds=o.warmup, connections=o.connections)
-        return self.watched(
-            lambda: loads.run_wrk(server.port, path, seconds=o.seconds, connections=o.connections)
-        )
-
-    def open(self, server: Gunicorn, requests: list[loads.Request]) -> Measurement:
-        o = self.options
-        raw = [r.raw(f"127.0.0.1:{server.port}") for r in requests]
-        if o.warmup:
-            run_open_loop(
-                server.port, raw, rate=o.rate, seconds=o.warmup, connections=o.open_connections
-            )
-        measured = self.watched(
-            lambda: run_open_loop(
-                server.port,
-                raw,
-                rate=o.rate,
-                seconds=o.open_seconds,
-                connections=o.open_connections,
-            )
-        )
-        if measured.send_lag_p99 is not None and measured.send_lag_p99 > 5:
-            measured.notes.append(
-                f"requests went out late (send lag p99 "
-                f"{measured.send_lag_p99:.1f} ms): counted in the latency"
-            )
-        return measured
-
-    @property
-    def closed_label(self) -> str:
-        return f"wrk c={self.options.connections} {self.options.seconds:g}s"
-
-    @property
-    def open_label(self) -> str:
-        return f"{self.options.rate:g}/s for {self.options.open_seconds:g}s"
-
-    # ---- the baseline ----------------------------------------------------------------------
-
-    def run_bare(self, *, again: bool = False) -> None:
-        """The baseline: closed loop (and, the first time, the constant rate). Measured again at
-        the end, so that a machine whose speed drifted during the run shows it; the ratios use
-        the mean of the two closed-loop figures."""
-        progress(f"bare Flask baseline under {self.options.gunicorn.describe()}")
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        log = self.workdir / "gunicorn-bare.log"
-        with Gunicorn("bench.bare_app:app", self.options.gunicorn, env, log, "/status") as server:
-            requests = loads.bare_requests()
-            closed = self.closed(server, "bare", requests)
-            self.bare_closed.append(closed)
-            label = "bare GET /status" + (" (again)" if again else "")
-            self.rows.append(Row("-", self.closed_label, label, closed, vs_bare=True))
-            if not again:
-                self.rows.append(Row("-", self.open_label, label, self.open(server, requests)))
-
-    def finish(self) -> None:
-        """Ratios against the bare app, once its throughput is known."""
-        if not self.bare_closed:
-            return
-        bare = sum(m.rate for m in self.bare_closed) / len(self.bare_closed)
-        for row in self.rows:
-            if row.vs_bare and bare:
-                row.ratio = row.measurement.rate / bare
-                if row.backend != "-":
-                    row.passed = row.ratio >= THROUGHPUT_RATIO_TARGET
-
-    # ---- one backend ---------------------------------------------------------------------
-
-    def run_backend(self, backend: str) -> None:
-        with contextlib.ExitStack() as stack:
-            if backend == "postgresql":
-                progress("starting PostgreSQL")
-                database_url, postmaster = start_postgres(stack)
-                self.watch.roots.add(postmaster)
-            else:
-                database_url = f"sqlite:///{self.workdir / 'bench.sqlite3'}"
-            env = self.tracker_env(database_url)
-            dataset = self.load(env, backend)
-            server = stack.enter_context(
-                Gunicorn(
-                    "wsgi:app",
-                    self.options.gunicorn,
-                    {**os.environ, **env},
-                    self.workdir / f"gunicorn-{backend}.log",
-                    "/readyz",
-                )
-            )
-            try:
-                self.run_loads(backend, server, dataset)
-            except Exception:
-                progress(f"gunicorn log tail:\n{server.log_tail()}")
-                raise
-
-    def tracker_env(self, database_url: str) -> dict[str, str]:
-        return {
-            # Production refuses to run without the rate limiter.
-            "TRACKER_ENV": "production" if self.options.limiter else "development",
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            # Production refuses to start without them; this benchmark sends no feed.
-            "FEED_POSTAL_SECRET": new_secret(),
-            "FEED_AGENCY_SECRET": new_secret(),
-            "DATABASE_URL": database_url,
-            "REDIS_URL": self.redis_url,
-            "TRACK_RATE_LIMIT": HUGE_RATE_LIMIT,
-            "RATELIMIT_ENABLED": "1" if self.options.limiter else "0",
-            "PYTHONPATH": str(ROOT),
-        }
-
-    def load(self, env: dict[str, str], backend: str) -> Dataset:
-        from flask_migrate import upgrade
-
-        from tracker import create_app
-        from tracker.extensions import db
-
-        progress(f"{backend}: schema from the migrations, then {self.options.dossiers:,} dossiers")
-        with environment(env):
-            app = create_app()
-            with app.app_context():
-                upgrade(directory=str(ROOT / "migrations"))
-                dataset = load_dataset(self.options.dossiers, self.options.seed)
-                db.engine.dispose()
-        loaded = (
-            f"{backend}: {dataset.dossiers:,} dossiers, {dataset.events:,} status events, "
-            f"{dataset.documents:,} documents loaded in {dataset.seconds:.1f}s; "
-            f"{len(dataset.lookups):,} (code, secret) pairs and "
-            f"{len(dataset.staff_views):,} (clerk token, code) pairs queried"
-        )
-        progress(loaded)
-        self.context.append(loaded)
-        return dataset
-
-    def run_loads(self, backend: str, server: Gunicorn, dataset: Dataset) -> None:
-        benchmarks = self.options.benchmarks
-        if "track" in benchmarks:
-            progress(f"{backend}: GET /api/v1/track")
-            self.compare(
-                backend, server, "track", "GET /api/v1/track", loads.track_requests(dataset.lookups)
-            )
-        if "staff" in benchmarks:
-            progress(f"{backend}: GET /api/v1/dossiers/{{code}} (bearer token, audited)")
-            self.compare(
-                backend,
-                server,
-                "staff",
-                "GET /api/v1/dossiers/{code}",
-                loads.staff_view_requests(dataset.staff_views),
-            )
-        if "create" in benchmarks:
-            progress(f"{backend}: POST /api/v1/dossiers")
-            self.create(backend, server, dataset)
-
-    def compare(
-        self,
-        backend: str,
-        server: Gunicorn,
-        name: str,
-        endpoint: str,
-        requests: list[loads.Request],
-    ) -> None:
-        """Throughput against the bare app's, then latency at the constant rate."""
-        closed = self.closed(server, f"{backend}-{name}", requests)
-        target = f">= {THROUGHPUT_RATIO_TARGET:g} x bare"
-        self.rows.append(
-            Row(backend, self.closed_label, endpoint, closed, target=target, vs_bare=True)
-        )
-        opened = self.open(server, requests)
-        self.rows.append(
-            Row(
-                backend,
-                self.open_label,
-                endpoint,
-                opened,
-                target=f"p99 <= {P99_TARGET_MS:g} ms",
-                passed=opened.p99 <= P99_TARGET_MS and opened.errors == 0,
-            )
-        )
-
-    def create(self, backend: str, server: Gunicorn, dataset: Dataset) -> None:
-        o = self.options
-        # Enough unique bodies for any plausible rate: a repeated postal item would answer 409.
-        count = int(2000 * (o.seconds + o.warmup))
-        requests = loads.create_requests(
-            self.rng, dataset.catalogue, dataset.clerks, count, first_serial=30_000_000
-        )
-        half = len(requests) * o.warmup // (o.seconds + o.warmup) if o.warmup else 0
-        warm = loads.write_requests(self.workdir / "create-warmup.requests", requests[: int(half)])
-        path = loads.write_requests(self.workdir / "create.requests", requests[int(half) :])
-        if o.warmup:
-            loads.run_wrk(server.port, warm, seconds=o.warmup, connections=o.connections)
-        measured = self.watched(
-            lambda: loads.run_wrk(server.port, path, seconds=o.seconds, connections=o.connections)
-        )
-        self.rows.append(
-            Row(
-                backend,
-                self.closed_label,
-                "POST /api/v1/dossiers",
-                measured,
-                target=f">= {CREATE_TARGET_PER_S:g} created/s",
-                passed=measured.rate >= CREATE_TARGET_PER_S,
-            )
-        )
+def run_child(child: Child, mode: str, workdir: Path) -> tuple[list[dict], str]:
+    """Run one benchmark with PostgreSQL's durability `mode`: its summary rows and its output."""
+    summary = workdir / f"{child.name}-{mode}.json"
+    output = workdir / f"{child.name}-{mode}.txt"
+    command = [sys.executable, "-m", child.module, *child.args, "--json", str(summary)]
+    env = {**os.environ, DURABILITY_VARIABLE: mode, "PYTHONPATH": str(ROOT)}
+    progress(f"fsync {mode}: {' '.join(command[1:])}")
+    with output.open("wb") as handle:
+        # Its progress lines (stderr) show as it goes; its tables (stdout) are printed after.
+        completed = subprocess.run(command, cwd=ROOT, env=env, stdout=handle)
+    text = output.read_text(errors="replace")
+    if completed.returncode != 0 or not summary.exists():
+        raise SystemExit(f"{child.module} failed ({completed.returncode}):\n{text[-3000:]}")
+    return json.loads(summary.read_text()), text
 
 
-def header(options: Options) -> str:
-    if options.limiter:
-        mode = (
-            "TRACKER_ENV=production (random 64-char SECRET_KEY); rate limiter ON, Redis "
-            "storage, TRACK_RATE_LIMIT huge (its cost measured, never reached)"
-        )
-    else:
-        mode = "TRACKER_ENV=development; rate limiter OFF (RATELIMIT_ENABLED=0)"
-    return "\n".join(
-        (
-            f"tracker benchmark: {options.dossiers:,} dossiers per backend; "
-            f"{os.cpu_count()} CPU cores shared by server, databases and load generators",
-            f"server: {options.gunicorn.describe()} on 127.0.0.1, {mode}",
-            f"closed loop = wrk, {options.connections} keep-alive connections, back to back "
-            f"(max throughput; its latencies are those of a saturated server)",
-            f"open loop = constant {options.rate:g} req/s, latency from each request's due time "
-            f"(no coordinated omission), pool of {options.open_connections} connections",
-        )
-    )
+def _figure(value: float | None, unit: str) -> str:
+    if value is None:
+        return ""
+    if unit in ("s", "ms p99"):
+        return f"{value:,.1f} {unit}"
+    return f"{value:,.0f} {unit}"
+
+
+def _verdict(met: bool | None) -> str:
+    return "" if met is None else ("met" if met else "**missed**")
+
+
+def render(results: dict[str, list[dict]], modes: tuple[str, ...]) -> str:
+    """One markdown table: a row per target, the headline mode's columns first."""
+    head = ["target", "what", "floor"]
+    for mode in modes:
+        head += [f"figure (fsync {mode})", f"floor (fsync {mode})", "ratio", "result"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    first = results[modes[0]]
+    notes = []
+    for index, row in enumerate(first):
+        cells = [row["target"], row["what"], row.get("floor_label", "")]
+        for mode in modes:
+            other = results[mode][index]
+            floor = other.get("floor")
+            ratio = other["figure"] / floor if floor else None
+            cells += [
+                _figure(other["figure"], other["unit"]),
+                _figure(floor, other.get("floor_unit", other["unit"])),
+                "" if ratio is None else f"{ratio:.2f}",
+                _verdict(other.get("met")),
+            ]
+            notes += [f"fsync {mode}, {row['what']}: {note}" for note in other.get("notes", [])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join([*lines, "", *notes])
 
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
-    loads.find_wrk()
-    # A SIGTERM unwinds like Ctrl-C, so that the ExitStack stops what was started.
+    # A SIGTERM unwinds like Ctrl-C: each child stops its own servers.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = time.monotonic()
-    with contextlib.ExitStack() as stack:
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tracker-bench-")))
-        progress("starting Redis")
-        runner = Runner(options, workdir, start_redis(stack))
-        try:
-            runner.run_bare()
-            for backend in options.backends:
-                runner.run_backend(backend)
-            runner.run_bare(again=True)
-        except KeyboardInterrupt:
-            progress("interrupted: stopping what was started")
-            return 130
-        finally:
-            runner.finish()
-            if runner.rows:
-                print()
-                print(header(options))
-                print("\n".join(runner.context))
-                print()
-                print(render(runner.rows))
-                print(f"\n(total {time.monotonic() - started:.0f}s)")
-    # A MISS is a finding, not a failed run: the exit status only says whether the run completed.
+    results: dict[str, list[dict]] = {}
+    outputs: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="tracker-bench-suite-") as directory:
+        workdir = Path(directory)
+        for mode in options.fsync:
+            results[mode] = []
+            for child in children(options):
+                rows, text = run_child(child, mode, workdir)
+                results[mode] += rows
+                outputs.append(f"==== {child.module}, fsync {mode}\n{text.strip()}")
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    print("\n\n".join(outputs))
+    print()
+    print(
+        f"tracker performance, {time.strftime('%Y-%m-%d')}, commit {commit or '?'}, "
+        f"{os.cpu_count()} CPU cores shared by every server and load generator; "
+        f"ratio = figure / floor, both measured in the same run"
+    )
+    print()
+    print(render(results, options.fsync))
+    print(f"\n(total {time.monotonic() - started:.0f}s)")
     return 0
 
 

@@ -25,6 +25,20 @@ from tests.servers import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+# PostgreSQL's durability in a benchmark: its defaults (fsync and synchronous_commit on) unless
+# BENCH_FSYNC=off, the tests' settings (`bench.run` runs each benchmark both ways).
+DURABILITY_VARIABLE = "BENCH_FSYNC"
+
+
+def durable() -> bool:
+    return os.environ.get(DURABILITY_VARIABLE, "on") != "off"
+
+
+def durability() -> str:
+    """How this run's PostgreSQL writes, as printed above each table."""
+    if durable():
+        return "fsync and synchronous_commit on (PostgreSQL's defaults)"
+    return "fsync, synchronous_commit and full_page_writes off (BENCH_FSYNC=off)"
 
 
 @dataclass(frozen=True)
@@ -135,11 +149,12 @@ def start_postgres(
 ) -> tuple[str, int]:
     """A fresh PostgreSQL on loopback with an empty `bench` database: its URL and the pid of its
     postmaster (which detaches from this process). `settings` are written with ALTER SYSTEM and
-    the server restarted, since some (shared_buffers) only take effect then."""
+    the server restarted, since some (shared_buffers) only take effect then. Durable unless
+    BENCH_FSYNC=off (`durable`)."""
     bin_dir = find_postgres_bin()
     if bin_dir is None:
         raise SystemExit("PostgreSQL is not installed (apt-get install postgresql)")
-    server = stack.enter_context(PostgresServer(bin_dir))
+    server = stack.enter_context(PostgresServer(bin_dir, durable=durable()))
     url = server.create_database("bench")
     if settings:
         with psycopg.connect(plain_url(url), autocommit=True) as connection:
