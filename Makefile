@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: install run web worker beat db seed test lint format bench bench-reports bench-lookup-page screenshots clean
+.PHONY: install run web worker beat db seed test lint format bench bench-growth bench-reports bench-lookup-page screenshots clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,8 +50,15 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Every performance target beside its floor, PostgreSQL durable and with fsync off, one table
+# (~25 min). Needs wrk, PostgreSQL and redis-server (apt-get install -y wrk postgresql redis-server).
 bench: install
 	$(BIN)/python -m bench.run
+
+# The lookups and the feed at 100k and 10M dossiers: cost per operation as the tables grow.
+GROWTH ?= 100000,10000000
+bench-growth: install
+	$(BIN)/python -m bench.run --growth $(GROWTH) --fsync on
 
 # The growth report on generated dossiers beside a plain GROUP BY (DOSSIERS=10000000 for 10M).
 DOSSIERS ?= 1000000

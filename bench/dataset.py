@@ -10,6 +10,7 @@ reference their dossier without a round trip; PostgreSQL sequences are moved pas
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections import Counter
@@ -29,6 +30,14 @@ from tracker.dossiers.rows import new_dossier_row
 from tracker.extensions import db
 
 CHUNK = 10_000
+# Above this many dossiers (PostgreSQL only), the rest are copies of these made by the database
+# itself (`_grow`): generating 10M in Python would take an hour.
+GENERATED_AT_MOST = 200_000
+# Each copy lies this much further in the past: 53 weeks (same weekdays), longer than the one
+# year a generation spans, so that copies' (agency, day) code sequences never meet.
+COPY_SHIFT_DAYS = 371
+# The lookup secret of every copy (its hash is computed by the database, as `codes.hash_secret`).
+COPY_SECRET = "BENCH-23456"
 HISTORY_DAYS = 365
 SERVICE_FORMS = (("return_only", 0.70), ("two_way", 0.20), ("send_only", 0.10))
 STAFF_PASSWORD = "bench-password-not-secret"
@@ -227,28 +236,45 @@ def _receipt_times(rng: random.Random, count: int, now: datetime) -> list[dateti
 
 
 def load_dataset(count: int, seed: int, lookup_samples: int = 5000) -> Dataset:
-    """Insert the catalogue, `count` dossiers and the clerks; call inside an app context."""
+    """Insert the catalogue, `count` dossiers and the clerks; call inside an app context.
+
+    Up to GENERATED_AT_MOST dossiers are generated; on PostgreSQL a larger `count` is reached by
+    copies of them (`_grow`), each a year further back, with codes, item numbers and secrets of
+    their own. `lookup_samples` (code, secret) pairs are sampled over the whole table."""
     started = time.perf_counter()
     rng = random.Random(seed)
     refs = build_catalogue(rng)
     now = datetime.now(UTC)
     builder = _Builder(rng, refs, now)
+    generated = min(count, GENERATED_AT_MOST)
+    if generated < count and not on_postgresql():
+        raise SystemExit(f"more than {GENERATED_AT_MOST:,} dossiers need PostgreSQL")
     sampled = set(rng.sample(range(1, count + 1), min(lookup_samples, count)))
     lookups: list[tuple[str, str]] = []
+    codes_by_id: dict[int, str] = {}
     by_office: dict[int, list[str]] = {}
     totals = Counter()
-    moments = _receipt_times(rng, count, now)
-    for start in range(0, count, CHUNK):
+    moments = _receipt_times(rng, generated, now)
+    for start in range(0, generated, CHUNK):
         out: dict[str, list] = {"dossiers": [], "events": [], "documents": []}
         for offset, received_at in enumerate(moments[start : start + CHUNK]):
             dossier_id = start + offset + 1
             code, secret = builder.dossier(dossier_id, received_at, out)
             if dossier_id in sampled:
                 lookups.append((code, secret))
+            if generated < count:
+                codes_by_id[dossier_id] = code
             by_office.setdefault(out["dossiers"][-1]["office_id"], []).append(code)
         _insert(out)
         totals.update({k: len(v) for k, v in out.items()})
     _insert_counters(builder.counters)
+    if generated < count:
+        totals.update(_grow(generated, count))
+        lookups += [
+            (copy_code(codes_by_id[(i - 1) % generated + 1], (i - 1) // generated), COPY_SECRET)
+            for i in sorted(sampled)
+            if i > generated
+        ]
     _move_sequences()
     clerks, staff_views = _clerks(rng, refs, by_office)
     db.session.commit()
@@ -262,6 +288,117 @@ def load_dataset(count: int, seed: int, lookup_samples: int = 5000) -> Dataset:
         lookups,
         staff_views,
         clerks,
+    )
+
+
+def copy_code(code: str, copy: int) -> str:
+    """The code of copy number `copy` of a generated dossier: its day `copy` shifts back."""
+    day = datetime.strptime(code[-11:-5], "%y%m%d") - timedelta(days=COPY_SHIFT_DAYS * copy)
+    return f"{code[:-11]}{day:%y%m%d}{code[-5:]}"
+
+
+_DOSSIER_TIMES = (
+    "received_at", "supplement_since", "status_changed_at", "result_at", "closed_at",
+    "overdue_since", "stuck_since", "created_at", "updated_at",
+)  # fmt: skip
+_DOSSIER_DAYS = ("appointment_date", "due_date")
+
+
+def _grow(generated: int, count: int) -> Counter:
+    """Copies of the generated dossiers (with their events and documents) up to `count`, made by
+    INSERT ... SELECT: copy k is shifted k * COPY_SHIFT_DAYS back, its code's day with it, its
+    item numbers get a prefix of their own and its lookup secret is COPY_SECRET."""
+    shift = "make_interval(days => {days} * {k})"
+    code = (
+        "substr(code, 1, length(code) - 11) || to_char(to_date(substr(code, length(code) - 10, "
+        "6), 'YYMMDD') - {days} * {k}, 'YYMMDD') || right(code, 5)"
+    )
+    dossier = {
+        "id": "id + {k} * {g}",
+        "code": code,
+        "postal_item_number": (
+            "chr(65 + {k} / 26) || chr(65 + {k} % 26) || substr(postal_item_number, 3)"
+        ),
+        # `codes.hash_secret` of the copy's own code.
+        "lookup_secret_hash": (
+            f"encode(sha256(convert_to(({code}) || ':' || :secret, 'UTF8')), 'hex')"
+        ),
+        **{name: f"{name} - {shift}" for name in _DOSSIER_TIMES},
+        **{name: f"{name} - {{days}} * {{k}}" for name in _DOSSIER_DAYS},
+    }
+    event = {
+        "id": "id + {k} * {e}",
+        "dossier_id": "dossier_id + {k} * {g}",
+        "occurred_at": f"occurred_at - {shift}",
+        "recorded_at": f"recorded_at - {shift}",
+        "source_event_id": "source_event_id || '-' || {k}",
+    }
+    document = {"id": "id + {k} * {d}", "dossier_id": "dossier_id + {k} * {g}"}
+    templates = {
+        "dossiers": _copy_template(Dossier, dossier, "id <= {n}"),
+        "events": _copy_template(StatusEvent, event, "dossier_id <= {n}"),
+        "documents": _copy_template(DossierDocument, document, "dossier_id <= {n}"),
+    }
+    known = {
+        name: db.session.scalar(text(f"SELECT max(id) FROM {name}"))
+        for name in ("status_events", "dossier_documents")
+    }
+    added = Counter()
+    with _indexes_built_after(("dossiers", "status_events", "dossier_documents")):
+        for k in range(1, -(-count // generated)):
+            added.update(_copy(k, generated, count, known, templates))
+    return added
+
+
+def _copy(k: int, generated: int, count: int, known: dict, templates: dict) -> Counter:
+    """Copy number `k`, in one transaction of its own."""
+    values = {
+        "k": k,
+        "g": generated,
+        "n": min(generated, count - k * generated),
+        "e": known["status_events"],
+        "d": known["dossier_documents"],
+        "days": COPY_SHIFT_DAYS,
+    }
+    secret = {"secret": codes.normalise_secret(COPY_SECRET)}
+    # The rows are consistent by construction: no foreign-key triggers, no waiting on the WAL.
+    db.session.execute(text("SET LOCAL session_replication_role = replica"))
+    db.session.execute(text("SET LOCAL synchronous_commit = off"))
+    added = Counter()
+    for name, template in templates.items():
+        added[name] += db.session.execute(text(template.format(**values)), secret).rowcount
+    db.session.commit()
+    return added
+
+
+@contextlib.contextmanager
+def _indexes_built_after(tables: tuple[str, ...]):
+    """Drop the tables' indexes that back no constraint, and build them again at the end: one
+    build of each is far cheaper than millions of inserts into it."""
+    indexes = db.session.execute(
+        text(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND tablename = ANY(:tables) AND indexname NOT IN (SELECT conname FROM pg_constraint)"
+        ),
+        {"tables": list(tables)},
+    ).all()
+    for name, _ in indexes:
+        db.session.execute(text(f'DROP INDEX "{name}"'))
+    db.session.commit()
+    yield
+    db.session.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
+    for _, definition in indexes:
+        db.session.execute(text(definition))
+    db.session.commit()
+
+
+def _copy_template(model, replaced: dict[str, str], where: str) -> str:
+    table = model.__table__
+    columns = [column.name for column in table.columns]
+    expressions = ", ".join(replaced.get(name, name) for name in columns)
+    return (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {expressions} "
+        f"FROM {table.name} WHERE {where}"
     )
 
 

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from bench import loads
 from bench.dataset import Dataset
-from bench.report import Measurement, Row, render
 from bench.endpoints import BACKENDS, Options, Runner, _subset, progress
+from bench.report import Measurement, Row, render
 from bench.services import Gunicorn, GunicornSettings, start_redis
 
 RATIO_TARGET = 0.5

@@ -118,9 +118,7 @@ def run_open_loop(
 ) -> Measurement:
     """Send `rate` requests per second for `seconds`, cycling through `requests`. Answers
     outside 2xx are errors, except those in `accept` (a 404 the traffic asks for)."""
-    state = _State(
-        requests=requests, rate=rate, total=max(1, round(rate * seconds)), accept=accept
-    )
+    state = _State(requests=requests, rate=rate, total=max(1, round(rate * seconds)), accept=accept)
     elapsed = asyncio.run(_run(state, host, port, connections))
     ordered = sorted(state.latencies)
     lags = sorted(state.send_lags)

@@ -40,17 +40,19 @@ class Child:
     args: tuple[str, ...]
 
 
-def children(options: argparse.Namespace) -> list[Child]:
+def children(options: argparse.Namespace, dossiers: int, growth: bool = False) -> list[Child]:
+    """The benchmarks of one run with `dossiers` in the database; `growth`: only the lookups and
+    the feed, whose cost per operation must not grow with the tables."""
     quick = options.quick
     endpoints = (
-        "--backends", "postgresql", "--benchmarks", "track,create",
-        "--dossiers", str(options.dossiers),
+        "--backends", "postgresql", "--benchmarks", "track" if growth else "track,create",
+        "--dossiers", str(dossiers),
         *(("--duration", "6", "--open-duration", "8", "--warmup", "2") if quick else ()),
     )  # fmt: skip
     feeds = (
         "--events", "8000" if quick else "30000",
         "--batch", "1000",
-        "--background", str(min(options.dossiers, 50_000)),
+        "--background", str(dossiers if growth else min(dossiers, 50_000)),
     )  # fmt: skip
     imports = ("--rows", "220000" if quick else "1100000")
     every = [
@@ -58,7 +60,11 @@ def children(options: argparse.Namespace) -> list[Child]:
         Child("feeds", "bench.feeds", feeds),
         Child("imports", "bench.imports", imports),
     ]
-    return [child for child in every if child.name in options.only]
+    return [
+        child
+        for child in every
+        if child.name in options.only and (child.name != "imports" or not growth)
+    ]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -73,6 +79,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--dossiers", type=int, default=100_000, help="dossiers in the database for the lookups"
     )
     parser.add_argument(
+        "--growth",
+        help="comma-separated database sizes, e.g. 100000,10000000: only the lookups and the "
+        "feed, at each size (first --fsync mode), printed side by side",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="a smoke run (shorter loads, 8,000 feed events, 220,000 import rows: the import's "
@@ -85,6 +96,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--fsync: on, off or on,off")
     if not options.only or set(options.only) - {"endpoints", "feeds", "imports"}:
         parser.error("--only: a subset of endpoints,feeds,imports")
+    try:
+        options.growth = [int(n) for n in options.growth.split(",")] if options.growth else []
+    except ValueError:
+        parser.error("--growth: comma-separated numbers of dossiers")
     return options
 
 
@@ -94,8 +109,8 @@ def progress(message: str) -> None:
 
 def run_child(child: Child, mode: str, workdir: Path) -> tuple[list[dict], str]:
     """Run one benchmark with PostgreSQL's durability `mode`: its summary rows and its output."""
-    summary = workdir / f"{child.name}-{mode}.json"
-    output = workdir / f"{child.name}-{mode}.txt"
+    summary = workdir / f"{child.name}-{mode}-{time.monotonic_ns()}.json"
+    output = summary.with_suffix(".txt")
     command = [sys.executable, "-m", child.module, *child.args, "--json", str(summary)]
     env = {**os.environ, DURABILITY_VARIABLE: mode, "PYTHONPATH": str(ROOT)}
     progress(f"fsync {mode}: {' '.join(command[1:])}")
@@ -145,18 +160,38 @@ def render(results: dict[str, list[dict]], modes: tuple[str, ...]) -> str:
     return "\n".join([*lines, "", *notes])
 
 
+def render_growth(results: dict[int, list[dict]]) -> str:
+    """One markdown table: a row per figure, a column per database size, last size / first."""
+    sizes = list(results)
+    head = ["what", *(f"{size:,} dossiers" for size in sizes), f"{sizes[-1]:,} / {sizes[0]:,}"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for index, row in enumerate(results[sizes[0]]):
+        figures = [results[size][index]["figure"] for size in sizes]
+        cells = [row["what"], *(_figure(f, row["unit"]) for f in figures)]
+        cells.append(f"{figures[-1] / figures[0]:.2f}" if figures[0] else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     # A SIGTERM unwinds like Ctrl-C: each child stops its own servers.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = time.monotonic()
     results: dict[str, list[dict]] = {}
+    grown: dict[int, list[dict]] = {}
     outputs: list[str] = []
     with tempfile.TemporaryDirectory(prefix="tracker-bench-suite-") as directory:
         workdir = Path(directory)
-        for mode in options.fsync:
+        for size in options.growth:
+            grown[size] = []
+            for child in children(options, size, growth=True):
+                rows, text = run_child(child, options.fsync[0], workdir)
+                grown[size] += rows
+                outputs.append(f"==== {child.module}, {size:,} dossiers\n{text.strip()}")
+        for mode in options.fsync if not options.growth else ():
             results[mode] = []
-            for child in children(options):
+            for child in children(options, options.dossiers):
                 rows, text = run_child(child, mode, workdir)
                 results[mode] += rows
                 outputs.append(f"==== {child.module}, fsync {mode}\n{text.strip()}")
@@ -171,7 +206,11 @@ def main(argv: list[str] | None = None) -> int:
         f"ratio = figure / floor, both measured in the same run"
     )
     print()
-    print(render(results, options.fsync))
+    if grown:
+        print(f"growth with the tables' size, fsync {options.fsync[0]}:\n")
+        print(render_growth(grown))
+    else:
+        print(render(results, options.fsync))
     print(f"\n(total {time.monotonic() - started:.0f}s)")
     return 0
 
