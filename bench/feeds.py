@@ -206,38 +206,60 @@ def run_http(
     settings = GunicornSettings(workers=2)
     full_env = {**os.environ, **env}
     engine = create_engine(env["DATABASE_URL"])
-    rows, watch = [], CpuWatch()
-    # PostgreSQL's postmaster detaches from this process: its CPU is this run's too.
-    watch.roots.add(postmaster)
-    with contextlib.ExitStack() as stack:
-        server = stack.enter_context(
-            Gunicorn("wsgi:app", settings, full_env, workdir / "gunicorn.log", "/readyz")
-        )
-        for run in PASSES:
-            events = feeds[run.prefix]
-            bodies = [
-                json.dumps({"events": events[k : k + options.batch]}).encode()
-                for k in range(0, len(events), options.batch)
-            ]
-            with contextlib.ExitStack() as worker:
-                log = start_worker(worker, full_env, workdir / f"worker-{run.prefix}.log", run)
-                progress(f"{run.label}: {len(events):,} events in {len(bodies)} batches")
-                watch.start()
-                started = time.perf_counter()
-                batch_ids = post_all(
-                    server.port, token, env["FEED_POSTAL_SECRET"], bodies, options.connections
-                )
-                intake = time.perf_counter() - started
-                wait_applied(engine, batch_ids, log)
-                total = time.perf_counter() - started
-                foreign = watch.stop()
-            if options.keep_logs:
-                (options.keep_logs / log.name).write_bytes(log.read_bytes())
-            progress(f"outcomes: {outcome_counts(engine, batch_ids)}")
-            rows.append((run.label, len(events), intake, total, foreign))
+    with Gunicorn("wsgi:app", settings, full_env, workdir / "gunicorn.log", "/readyz") as server:
+        rows = [
+            run_pass(
+                options,
+                full_env,
+                engine,
+                server.port,
+                feeds[run.prefix],
+                run,
+                token,
+                workdir,
+                postmaster,
+            )
+            for run in PASSES
+        ]
     count, raw_seconds = raw_insert(engine, PASSES[-1].prefix)
     engine.dispose()
     return [*rows, ("raw INSERT of the same status events (baseline)", count, raw_seconds)]
+
+
+def run_pass(
+    options,
+    env: dict[str, str],
+    engine,
+    port: int,
+    events: list[dict],
+    run: Pass,
+    token: str,
+    workdir: Path,
+    postmaster: int,
+) -> tuple:
+    """One measured pass: its batches POSTed to the tracker on `port`, applied by `run`'s worker;
+    (label, events, seconds to take them in, seconds until applied, foreign cores)."""
+    watch = CpuWatch()
+    # PostgreSQL's postmaster detaches from this process: its CPU is this run's too.
+    watch.roots.add(postmaster)
+    bodies = [
+        json.dumps({"events": events[k : k + options.batch]}).encode()
+        for k in range(0, len(events), options.batch)
+    ]
+    with contextlib.ExitStack() as worker:
+        log = start_worker(worker, env, workdir / f"worker-{run.prefix}.log", run)
+        progress(f"{run.label}: {len(events):,} events in {len(bodies)} batches")
+        watch.start()
+        started = time.perf_counter()
+        batch_ids = post_all(port, token, env["FEED_POSTAL_SECRET"], bodies, options.connections)
+        intake = time.perf_counter() - started
+        wait_applied(engine, batch_ids, log)
+        total = time.perf_counter() - started
+        foreign = watch.stop()
+    if getattr(options, "keep_logs", None):
+        (options.keep_logs / log.name).write_bytes(log.read_bytes())
+    progress(f"outcomes: {outcome_counts(engine, batch_ids)}")
+    return (run.label, len(events), intake, total, foreign)
 
 
 def run_profile(options, env, events) -> None:
@@ -359,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         database_url, postmaster = start_postgres(stack)
         env = worker_env(workdir, database_url, redis_url)
         progress(f"loading {options.background:,} background dossiers and the feed's dossiers")
-        feeds, token = prepare(options, env, [run.prefix for run in PASSES])
+        feeds, token, _ = prepare(options, env, [run.prefix for run in PASSES])
         if options.profile:
             run_profile(options, env, feeds[PASSES[-1].prefix])
             return 0

@@ -90,10 +90,10 @@ def feed_events(
 
 
 def prepare(
-    options: argparse.Namespace, env: dict[str, str], prefixes: list[str]
-) -> tuple[dict[str, list], str]:
-    """Schema, background data, the dossiers of each run and an integration token; the events
-    of each run (event ids starting with its prefix)."""
+    options: argparse.Namespace, env: dict[str, str], prefixes: list[str], lookup_samples: int = 10
+):
+    """Schema, background data, the dossiers of each run and an integration token: the events
+    of each run (event ids starting with its prefix), the token and the background dataset."""
     from flask_migrate import upgrade
 
     from bench.dataset import load_dataset
@@ -106,7 +106,7 @@ def prepare(
         app = create_app()
         with app.app_context():
             upgrade(directory=str(ROOT / "migrations"))
-            dataset = load_dataset(options.background, options.seed, lookup_samples=10)
+            dataset = load_dataset(options.background, options.seed, lookup_samples)
             now = datetime.now(UTC)
             rng = random.Random(options.seed)
             items = insert_feed_dossiers(
@@ -124,4 +124,4 @@ def prepare(
         mine = items[number * per_pass : (number + 1) * per_pass]
         events = feed_events(prefix, mine, options.mix, now - timedelta(hours=24), offices)
         feeds[prefix] = events[: options.events]
-    return feeds, token
+    return feeds, token, dataset

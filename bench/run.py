@@ -42,17 +42,19 @@ class Child:
 
 def children(options: argparse.Namespace, dossiers: int, growth: bool = False) -> list[Child]:
     """The benchmarks of one run with `dossiers` in the database; `growth`: only the lookups and
-    the feed, whose cost per operation must not grow with the tables."""
+    the feed (`bench.growth`, one database), whose cost per operation must not grow with it."""
     quick = options.quick
+    shorter = ("--duration", "6", "--open-duration", "8", "--warmup", "2") if quick else ()
+    events = "8000" if quick else "30000"
+    if growth:
+        grown = ("--dossiers", str(dossiers), "--events", events, *shorter)
+        return [Child("growth", "bench.growth", grown)]
     endpoints = (
-        "--backends", "postgresql", "--benchmarks", "track" if growth else "track,create",
-        "--dossiers", str(dossiers),
-        *(("--duration", "6", "--open-duration", "8", "--warmup", "2") if quick else ()),
+        "--backends", "postgresql", "--benchmarks", "track,create",
+        "--dossiers", str(dossiers), *shorter,
     )  # fmt: skip
     feeds = (
-        "--events", "8000" if quick else "30000",
-        "--batch", "1000",
-        "--background", str(dossiers if growth else min(dossiers, 50_000)),
+        "--events", events, "--batch", "1000", "--background", str(min(dossiers, 50_000)),
     )  # fmt: skip
     imports = ("--rows", "220000" if quick else "1100000")
     every = [
@@ -60,11 +62,7 @@ def children(options: argparse.Namespace, dossiers: int, growth: bool = False) -
         Child("feeds", "bench.feeds", feeds),
         Child("imports", "bench.imports", imports),
     ]
-    return [
-        child
-        for child in every
-        if child.name in options.only and (child.name != "imports" or not growth)
-    ]
+    return [child for child in every if child.name in options.only]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

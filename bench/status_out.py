@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         database_url, _postmaster = start_postgres(stack)
         env = worker_env(workdir, database_url, redis_url) | {"STATUS_OUT_ALLOW_HTTP": "1"}
         progress(f"loading {options.background:,} background dossiers and the feed's dossiers")
-        feeds, token = prepare(options, env, [FEED.prefix])
+        feeds, token, _ = prepare(options, env, [FEED.prefix])
         sink = Sink()
         stack.callback(sink.stop)
         subscriptions = subscribe_all(env, sink.url)
