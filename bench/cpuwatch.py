@@ -65,6 +65,9 @@ class CpuWatch:
     def __init__(self) -> None:
         self.roots: set[int] = {os.getpid()}
         self._begin: _Sample | None = None
+        # CPU seconds this run's processes used between the last `start` and `stop`: the cost of
+        # the work measured, which other processes on the machine do not inflate.
+        self.own_seconds = 0.0
 
     def _sample(self) -> _Sample:
         processes = _processes()
@@ -80,5 +83,6 @@ class CpuWatch:
         if begin is None or end.at <= begin.at:
             return 0.0
         ours = sum(ticks - begin.ours.get(pid, 0) for pid, ticks in end.ours.items())
+        self.own_seconds = ours / _TICKS
         foreign = max(0, end.busy - begin.busy - ours)
         return foreign / _TICKS / (end.at - begin.at)

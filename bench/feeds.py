@@ -238,7 +238,8 @@ def run_pass(
     postmaster: int,
 ) -> tuple:
     """One measured pass: its batches POSTed to the tracker on `port`, applied by `run`'s worker;
-    (label, events, seconds to take them in, seconds until applied, foreign cores)."""
+    (label, events, seconds to take them in, seconds until applied, foreign cores, CPU seconds
+    of this run's processes)."""
     watch = CpuWatch()
     # PostgreSQL's postmaster detaches from this process: its CPU is this run's too.
     watch.roots.add(postmaster)
@@ -259,7 +260,7 @@ def run_pass(
     if getattr(options, "keep_logs", None):
         (options.keep_logs / log.name).write_bytes(log.read_bytes())
     progress(f"outcomes: {outcome_counts(engine, batch_ids)}")
-    return (run.label, len(events), intake, total, foreign)
+    return (run.label, len(events), intake, total, foreign, watch.own_seconds)
 
 
 def run_profile(options, env, events) -> None:
@@ -317,7 +318,7 @@ def render(rows: list, options: argparse.Namespace) -> str:
         head,
         "-" * len(head),
     ]
-    for label, count, intake, total, foreign in passes:
+    for label, count, intake, total, foreign, _ in passes:
         rate = count / total
         verdict = "PASS" if rate >= TARGET_PER_S else "MISS"
         lines.append(
@@ -339,7 +340,7 @@ def summary(rows: list) -> list[dict]:
     """`bench.run`'s row: the run with notifications on their own queue (as configured by
     default), beside the raw executemany of the same events."""
     *passes, (_, raw_count, raw_seconds) = rows
-    label, count, _, total, _ = passes[-1]
+    label, count, _, total, _, _ = passes[-1]
     rate, raw_rate = count / total, raw_count / raw_seconds
     return [
         {

@@ -26,6 +26,7 @@ from pathlib import Path
 from sqlalchemy import create_engine
 
 from bench import loads
+from bench.cpuwatch import CpuWatch
 from bench.endpoints import (
     HUGE_RATE_LIMIT,
     LOOKUP_DOSSIERS,
@@ -86,9 +87,14 @@ def main(argv: list[str] | None = None) -> int:
             raw = [r.raw(f"127.0.0.1:{server.port}") for r in traffic]
             progress("GET /api/v1/track, closed loop")
             loads.run_wrk(server.port, path, seconds=options.warmup, connections=16, accept=accept)
+            watch = CpuWatch()
+            watch.roots.add(postmaster)
+            watch.start()
             closed = loads.run_wrk(
                 server.port, path, seconds=options.duration, connections=16, accept=accept
             )
+            watch.stop()
+            lookup_cpu_ms = watch.own_seconds * 1000 / closed.requests
             progress(f"GET /api/v1/track at {options.rate:g}/s")
             opened = run_open_loop(
                 server.port, raw, rate=options.rate, seconds=options.open_duration, accept=accept
@@ -100,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         engine.dispose()
     note_statuses(closed)
     note_statuses(opened)
-    label, count, _, seconds, _ = feed
+    label, count, _, seconds, _, feed_cpu = feed
     size = f"{options.dossiers:,} dossiers"
     print(f"\n{size}; {durability()}\n")
     print(
@@ -111,13 +117,17 @@ def main(argv: list[str] | None = None) -> int:
             ]
         )
     )
-    print(f"\npostal feed, {label}: {count:,} events applied in {seconds:.1f}s, "
-          f"{count / seconds:,.0f} events/s")  # fmt: skip
+    print(f"\nGET /api/v1/track: {lookup_cpu_ms:.2f} ms of CPU per lookup (server, database, wrk)")
+    print(f"postal feed, {label}: {count:,} events applied in {seconds:.1f}s, "
+          f"{count / seconds:,.0f} events/s, {feed_cpu * 1000 / count:.2f} ms of CPU per event "
+          "(gunicorn, worker, database, client)")  # fmt: skip
     if options.json:
         rows = [
             {"what": "GET /api/v1/track, wrk c=16", "figure": closed.rate, "unit": "req/s"},
+            {"what": "GET /api/v1/track, CPU per lookup", "figure": lookup_cpu_ms, "unit": "ms"},
             {"what": "GET /api/v1/track p99 at 500/s", "figure": opened.p99, "unit": "ms p99"},
             {"what": f"postal feed ({label})", "figure": count / seconds, "unit": "events/s"},
+            {"what": "postal feed, CPU per event", "figure": feed_cpu * 1000 / count, "unit": "ms"},
         ]
         options.json.write_text(json.dumps(rows))
     return 0

@@ -124,6 +124,8 @@ def run_child(child: Child, mode: str, workdir: Path) -> tuple[list[dict], str]:
 def _figure(value: float | None, unit: str) -> str:
     if value is None:
         return ""
+    if unit == "ms":
+        return f"{value:,.2f} {unit}"
     if unit in ("s", "ms p99"):
         return f"{value:,.1f} {unit}"
     return f"{value:,.0f} {unit}"
