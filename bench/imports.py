@@ -31,6 +31,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from bench.catalogue import CHANNEL_WEIGHT, CatalogueRefs, build_catalogue
+from bench.cpuwatch import _TICKS, CpuWatch, _descendants, _processes
 from bench.dataset import FAMILY, GIVEN, MIDDLE, _address
 from bench.services import ROOT, durability, environment, plain_url, start_postgres
 from tracker.calendar import today_vn
@@ -54,6 +55,10 @@ class Result:
     seconds: float
     peak_rss_mb: float | None = None
     cpu_seconds: float | None = None
+    # CPU of the PostgreSQL server (postmaster and every backend) during the measurement, and
+    # the cores other processes of the machine used meanwhile (a shared machine's noise).
+    server_cpu_seconds: float | None = None
+    others_cores: float | None = None
 
     @property
     def rate(self) -> float:
@@ -77,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     with contextlib.ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-imports-")))
-        url, _ = start_postgres(stack, SERVER_SETTINGS)
+        url, postmaster = start_postgres(stack, SERVER_SETTINGS)
+        meter = ServerMeter(postmaster)
         refs = prepare_database(url)
         print(f"writing {options.rows:,} rows ...", flush=True)
         big = write_results(work / "results.csv", options.rows, refs, options.seed)
@@ -86,13 +92,21 @@ def main(argv: list[str] | None = None) -> int:
         for path, rows in ((quarter, options.rows // 4), (big, options.rows)):
             run_url = fresh_database(url, f"bench_{path.stem}")
             env = child_env(run_url, work)
-            results.append(run_import(f"import {path.name}", path, rows, env, work))
+            with meter.measure() as measured:
+                results.append(run_import(f"import {path.name}", path, rows, env, work))
+            measured(results[-1])
             check_arrived(run_url, rows)
         if options.again:
-            results.append(run_import("same file again", big, options.rows, env, work))
+            with meter.measure() as measured:
+                results.append(run_import("same file again", big, options.rows, env, work))
+            measured(results[-1])
             check_arrived(run_url, options.rows)
-        floor = copy_floor(run_url, work, options.rows)
-        raw = copy_raw(run_url, big, options.rows)
+        with meter.measure() as measured:
+            floor = copy_floor(run_url, work, options.rows)
+        measured(floor)
+        with meter.measure() as measured:
+            raw = copy_raw(run_url, big, options.rows)
+        measured(raw)
         print_table(results, floor, raw, big)
         if options.json:
             options.json.write_text(json.dumps(summary(results, floor, raw)))
@@ -133,6 +147,34 @@ def summary(results: list[Result], floor: Result, raw: Result) -> list[dict]:
             "met": large.peak_rss_mb <= FLAT_MEMORY * small.peak_rss_mb,
         },
     ]
+
+
+class ServerMeter:
+    """The PostgreSQL server's CPU (its postmaster's descendants, with the backends they reaped)
+    and the machine's other load, around a measurement."""
+
+    def __init__(self, postmaster: int) -> None:
+        self.postmaster = postmaster
+
+    def _server_ticks(self) -> int:
+        processes = _processes()
+        return sum(processes[pid][1] for pid in _descendants(processes, [self.postmaster]))
+
+    @contextlib.contextmanager
+    def measure(self):
+        watch = CpuWatch()
+        watch.roots.add(self.postmaster)
+        before = self._server_ticks()
+        watch.start()
+        found: dict[str, float] = {}
+
+        def record(result: Result) -> None:
+            result.server_cpu_seconds = found["server"]
+            result.others_cores = found["others"]
+
+        yield record
+        found["others"] = watch.stop()
+        found["server"] = (self._server_ticks() - before) / _TICKS
 
 
 def prepare_database(url: str) -> CatalogueRefs:
@@ -289,15 +331,27 @@ def print_table(results: list[Result], floor: Result, raw: Result, big: Path) ->
     print(f"Import of one-way results, PostgreSQL, {os.cpu_count()} CPUs; file {size_mb:.0f} MB")
     print(f"server: {SERVER_SETTINGS}; {durability()}")
     header = f"{'':58} {'rows':>10} {'s':>7} {'rows/s':>9} {'x raw':>6} {'RSS MB':>7} {'CPU s':>6}"
+
+    print(f"server: {SERVER_SETTINGS}; {durability()}")
+    header = (
+        f"{'':58} {'rows':>10} {'s':>7} {'rows/s':>9} {'x raw':>6} {'RSS MB':>7} {'CPU s':>6}"
+        f" {'db CPU s':>8} {'others':>6}"
+    )
     print(header)
     print("-" * len(header))
     for result in (raw, floor, *results):
         rss = f"{result.peak_rss_mb:7.0f}" if result.peak_rss_mb else " " * 7
         cpu = f"{result.cpu_seconds:6.1f}" if result.cpu_seconds else " " * 6
+        server = f"{result.server_cpu_seconds or 0:8.1f}"
         print(
             f"{result.label:58} {result.rows:>10,} {result.seconds:7.1f} {result.rate:>9,.0f} "
-            f"{result.seconds / raw.seconds * raw.rows / result.rows:6.1f} {rss} {cpu}"
+            f"{result.seconds / raw.seconds * raw.rows / result.rows:6.1f} {rss} {cpu} {server}"
+            f" {result.others_cores or 0:6.2f}"
         )
+    print(
+        "CPU s: the importing process; db CPU s: the PostgreSQL server; others: cores used by "
+        "other processes of the machine meanwhile (a shared machine's noise)"
+    )
     largest = results[1]
     projected = largest.seconds * TARGET_ROWS / largest.rows
     verdict = "met" if projected <= TARGET_SECONDS else "NOT met"

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -21,7 +22,7 @@ from tracker.calendar import today_vn, utcnow
 from tracker.catalogue.models import Agency, Channel, Office, Procedure
 from tracker.dossiers import clock
 from tracker.dossiers.delivery import FAILURE_REASONS, RECEIVER_NAME_LENGTH, RECEIVER_RELATIONS
-from tracker.dossiers.lifecycle import OVERDUE_STATUSES
+from tracker.dossiers.lifecycle import OVERDUE_STATUSES, TERMINAL
 from tracker.extensions import db
 from tracker.types import UTCDateTime
 
@@ -32,30 +33,45 @@ def _quoted(codes) -> str:
     return ", ".join(f"'{code}'" for code in codes)
 
 
+def _partial(condition: str) -> dict:
+    """An index's WHERE on both databases."""
+    return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
+
+
+# Queues and sweeps read open dossiers only; closed ones are most of the table, and an import
+# writes no mark: these indexes skip them (docs/indexes.md lists each index's queries).
+OPEN = f"status NOT IN ({_quoted(sorted(TERMINAL))})"
+
+
 class Dossier(db.Model):
     __tablename__ = "dossiers"
     __table_args__ = (
         CheckConstraint("fee_vnd >= 0", name="fee_not_negative"),
+        # A clerk's scope (office), with its received-today queue and date filters.
         Index("ix_dossiers_office_received", "office_id", "received_at"),
-        Index("ix_dossiers_status_due", "status", "due_date"),
-        # An agency's own dossier code names one dossier of that agency (NULLs are distinct).
+        Index("ix_dossiers_open_status_due", "status", "due_date", **_partial(OPEN)),
+        # The sweep's marks are rare: the rows that carry one, for clearing and the queues.
+        Index("ix_dossiers_overdue_due", "due_date", **_partial("overdue_since IS NOT NULL")),
+        Index("ix_dossiers_stuck", "id", **_partial("stuck_since IS NOT NULL")),
+        # An agency's own dossier code names one dossier of that agency (NULLs are distinct);
+        # agency_id leading, it also serves an agency officer's scope.
         Index("uq_dossiers_agency_reference", "agency_id", "agency_reference", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
-    service_form: Mapped[str] = mapped_column(String(20), index=True)
-    procedure_id: Mapped[int] = mapped_column(ForeignKey("procedures.id"), index=True)
-    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
+    service_form: Mapped[str] = mapped_column(String(20))
+    procedure_id: Mapped[int] = mapped_column(ForeignKey("procedures.id"))
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
     office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"))
     # The channel at the time of receipt: offices may change channel later, history must not.
-    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"), index=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
     # Reference of the dossier in the agency's own one-stop system, when it has one.
     agency_reference: Mapped[str | None] = mapped_column(String(80), index=True)
 
     applicant_name: Mapped[str] = mapped_column(String(200))
-    applicant_name_folded: Mapped[str] = mapped_column(String(200), index=True)
-    applicant_phone: Mapped[str] = mapped_column(String(20), index=True)
+    applicant_name_folded: Mapped[str] = mapped_column(String(200))
+    applicant_phone: Mapped[str] = mapped_column(String(20))
     applicant_id_number: Mapped[str | None] = mapped_column(String(20))
     applicant_email: Mapped[str | None] = mapped_column(String(200))
     delivery_address: Mapped[str | None] = mapped_column(Text)
@@ -64,7 +80,7 @@ class Dossier(db.Model):
     fee_vnd: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str | None] = mapped_column(Text)
 
-    status: Mapped[str] = mapped_column(String(30), index=True)
+    status: Mapped[str] = mapped_column(String(30))
     # When the post took charge: intake for two-way and send-only, result collection for one-way.
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     appointment_date: Mapped[date | None] = mapped_column(Date)
