@@ -31,12 +31,12 @@ from datetime import date
 from functools import lru_cache
 
 from sqlalchemy import Table, TextClause, text
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from tracker.calendar import local_date
 from tracker.dossiers.lifecycle import REGISTERED
 from tracker.dossiers.models import Dossier, StatusEvent
+from tracker.dossiers.persist import kept
 from tracker.dossiers.timeliness import DELIVERED, handed_over
 from tracker.reports.models import (
     DIMENSIONS,
@@ -168,7 +168,7 @@ def write_counts(session: Session) -> None:
     deltas: dict[Key, Counter[str]] = defaultdict(Counter)
     for source, key, measure in session.info.pop(_DELTAS_KEY):
         # What went away with a rolled-back savepoint is not counted.
-        if source is None or sa_inspect(source).persistent:
+        if source is None or kept(source):
             deltas[key][measure] += 1
     add_counts(session, deltas)
 

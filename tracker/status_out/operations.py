@@ -20,7 +20,6 @@ from uuid import uuid4
 
 from flask import current_app
 from sqlalchemy import insert, select, update
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from tracker.accounts.models import User
@@ -30,6 +29,7 @@ from tracker.catalogue.models import Agency
 from tracker.database import advisory_lock
 from tracker.dossiers.lifecycle import STATUSES
 from tracker.dossiers.models import Dossier, StatusEvent
+from tracker.dossiers.persist import kept
 from tracker.dossiers.signals import ReceivedRow
 from tracker.errors import Conflict, Phrase, ValidationFailed
 from tracker.extensions import db
@@ -237,7 +237,7 @@ def write_deliveries(session: Session) -> None:
     if not session.info.get(_NOTED_KEY) and not session.info.get(_BULK_KEY):
         return
     session.flush()
-    noted = [n for n in session.info.pop(_NOTED_KEY, ()) if sa_inspect(n[1]).persistent]
+    noted = [n for n in session.info.pop(_NOTED_KEY, ()) if kept(n[1])]
     bulk = session.info.pop(_BULK_KEY, {})
     _write_changes(session, noted, list(bulk))
     noted = [n for n in noted if n[2]]
