@@ -1,20 +1,26 @@
 """Writing what a batch of status events did (the feeds apply them a chunk at a time): the
 dossiers it moved, the status events it created (plain rows, `EventRow`). A statement per chunk,
-never one per row.
+never one per row. `operations.EventBatch.finish` calls both.
 
 Dossiers.
 
-`record_event` changes dossiers in memory; the ORM would then write each with an UPDATE of its
-own, because a versioned mapper (`Dossier.version`) checks every row's count separately. A chunk
-moves hundreds of dossiers, and those round trips were the largest single cost of applying a
-feed. Here the same check is kept (`WHERE id = ... AND version = <version read>`, the version
-bumped by one, `updated_at` set) in one statement over plain rows, and the total row count
-checked. What is written is what an applied status event changes (`MOVED_COLUMNS`: the status,
-when it changed, the stuck mark it clears, and the clock `tracker.dossiers.clock` computed), for
-the dossiers the caller says were moved; tests/test_dossier_rows.py checks the rows against the
-ORM's own writes. The written values are then handed to the ORM as the row's loaded state
-(`set_committed_value`), so that its flush does not write them again; any other change of
+In a batch, `record_event` moves dossiers in memory as their loaded state (`set_committed_value`):
+the ORM sees no change to flush, since it would write each with an UPDATE of its own (a
+versioned mapper, `Dossier.version`, checks every row's count separately), and those round trips
+were the largest single cost of applying a feed. Here the same check is kept (`WHERE id = ...
+AND version = <version read>`, the version bumped by one, `updated_at` set) in one statement
+over plain rows, and the total row count checked. What is written is what an applied status
+event changes (`MOVED_COLUMNS`: the status, when it changed, the stuck mark it clears, and the
+clock `tracker.dossiers.clock` computed), for the dossiers the batch moved;
+tests/test_dossier_rows.py checks the rows against the ORM's own writes. Any other change of
 those dossiers would still be the ORM's to write.
+
+Status events.
+
+A batch's events are `EventRow`s, never ORM objects (building, adding and flushing thousands of
+those cost about a third of a feed's apply): `write_events` numbers and inserts them in one
+statement. The signals' consumers read them as they read a `StatusEvent`; what they noted is kept
+at the commit if `kept` says so.
 """
 
 from __future__ import annotations
