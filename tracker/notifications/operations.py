@@ -15,10 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from tracker.calendar import utcnow
+from tracker.database import insert_rows
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.dossiers.persist import kept
 from tracker.extensions import db
@@ -175,7 +176,7 @@ def write_queued(session: Session) -> None:
     queued = session.info.pop(_QUEUED_KEY)
     rows = [{**row, **_owner(owner)} for owner, row in queued if kept(owner)]
     if rows:
-        session.execute(insert(_TABLE), rows)
+        insert_rows(session, _TABLE, rows)
         enqueue(DELIVER_TASK)
 
 
