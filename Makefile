@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: install run web worker beat db seed test lint format bench bench-growth bench-reports bench-lookup-page screenshots clean
+.PHONY: install run web worker worker-deliveries beat db seed test lint format bench bench-growth bench-reports bench-lookup-page screenshots clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,12 +29,17 @@ run: seed
 	  $(BIN)/python -m workers.embedded --host 127.0.0.1 --port $(PORT)
 
 # The parts alone, e.g. against PostgreSQL and Redis (DATABASE_URL, REDIS_URL): one `make beat`
-# in the whole deployment, as many `make worker` as wanted.
+# in the whole deployment, as many `make worker` (feeds, imports, sweeps, reports, the outbox:
+# queue `tracker`) and `make worker-deliveries` (SMS/e-mail notices and status out POSTs, which
+# wait on the outside: queues `notifications` and `status_out`) as wanted.
 web: db
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 worker: db
-	$(BIN)/celery -A workers.main worker --loglevel INFO
+	$(BIN)/celery -A workers.main worker -Q tracker -n tracker@%h --loglevel INFO
+
+worker-deliveries: db
+	$(BIN)/celery -A workers.main worker -Q notifications,status_out -n deliveries@%h --loglevel INFO
 
 beat: db
 	$(BIN)/celery -A workers.main beat --loglevel INFO

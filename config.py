@@ -15,6 +15,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from kombu import Queue
+
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = BASE_DIR / "instance"
 
@@ -122,6 +124,10 @@ def _local_secret_key(path: Path) -> str:
     return key
 
 
+# The Celery queues: everything else, then the two kinds of delivery.
+QUEUES = ("tracker", "notifications", "status_out")
+
+
 def _celery_config(env: str, redis_url: str | None) -> dict:
     transport_options: dict = {
         # Longer than the longest task (a large import), or Redis hands it to a second worker.
@@ -146,6 +152,15 @@ def _celery_config(env: str, redis_url: str | None) -> dict:
         "accept_content": ["json"],
         "task_ignore_result": True,
         "task_default_queue": "tracker",
+        # Deliveries wait on the outside (an SMS gateway, the agencies' webhooks): they have
+        # queues of their own, so that a worker applying a feed never waits on them
+        # (`make worker` consumes `tracker`, `make worker-deliveries` the other two). A worker
+        # started without -Q consumes every queue here (`make run`, the tests).
+        "task_queues": [Queue(name) for name in QUEUES],
+        "task_routes": {
+            "notifications.*": {"queue": "notifications"},
+            "status_out.*": {"queue": "status_out"},
+        },
         # A task is acknowledged when it has finished; a worker killed mid-task leaves it to be
         # delivered again (tasks are idempotent).
         "task_acks_late": True,

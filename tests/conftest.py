@@ -409,9 +409,9 @@ def start_worker(app, broker, worker_env, tmp_path) -> Iterator[Callable[..., Ce
     are stopped before the tables are emptied."""
     started: list[CeleryWorker] = []
 
-    def start(*, beat: bool = False, **env: str) -> CeleryWorker:
+    def start(*, beat: bool = False, queues: str | None = None, **env: str) -> CeleryWorker:
         log_path = tmp_path / f"worker-{len(started)}.log"
-        worker = CeleryWorker({**worker_env, **env}, log_path, beat=beat)
+        worker = CeleryWorker({**worker_env, **env}, log_path, beat=beat, queues=queues)
         started.append(worker)
         return worker.start()
 

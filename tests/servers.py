@@ -259,10 +259,14 @@ class CeleryWorker:
     """A real `celery -A workers.main worker` process (one process, solo pool), optionally with
     the embedded beat. Its log goes to a file the test can read when something fails."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, *, beat: bool = False) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, *, beat: bool = False, queues: str | None = None
+    ) -> None:
         self.env = env
         self.log_path = log_path
         self.beat = beat
+        # Comma-separated; None: every queue of the configuration, as `make run` consumes them.
+        self.queues = queues
         self.process: subprocess.Popen | None = None
 
     def start(self) -> CeleryWorker:
@@ -281,6 +285,8 @@ class CeleryWorker:
             "--hostname",
             f"test-{free_port()}@%h",
         ]
+        if self.queues is not None:
+            command += ["--queues", self.queues]
         if self.beat:
             command += ["--beat", "--schedule", str(self.log_path.with_suffix(".beat"))]
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from tracker.calendar import VN_TZ
 from tracker.dossiers import operations, s10
-from tracker.dossiers.models import Dossier
+from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.dossiers.rows import folded_name, new_dossier_row
 from tracker.extensions import db
 from tracker.feeds.apply import apply_batch_chunk
@@ -341,3 +341,39 @@ def test_a_new_row_holds_every_column_but_its_id(catalogue):
         now=MONDAY,
     )
     assert set(row) == set(Dossier.__table__.columns.keys()) - {"id"}
+
+
+# Columns in which the twins' status events differ by design.
+EVENTS_APART = {
+    "id": "each row its own",
+    "dossier_id": "each twin its own",
+    "recorded_at": "the moment each path wrote it",
+    "source_event_id": "a feed event has the feed's id, one recorded alone none",
+    "raw_code": "the post's code comes with the postal feed only",
+}
+
+
+def events_of(dossier_id: int) -> list[dict[str, Any]]:
+    table = StatusEvent.__table__
+    rows = db.session.execute(
+        select(table).where(table.c.dossier_id == dossier_id).order_by(table.c.id)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+@pytest.mark.parametrize("form", SCENARIOS)
+def test_feed_chunks_write_the_events_record_event_writes(app, catalogue, make_dossier, form):
+    # A chunk's events are plain rows (`persist.write_events`), not ORM objects: the same rows.
+    intake, runs = SCENARIOS[form]
+    orm_id, bulk_id = (
+        make_dossier(form, received_at=MONDAY, postal_item_number=item(n), **intake).id
+        for n in (1, 2)
+    )
+
+    run_orm(orm_id, runs)
+    run_bulk(bulk_id, runs)
+
+    orm, bulk = events_of(orm_id), events_of(bulk_id)
+    assert len(orm) == len(bulk) > 1
+    for expected, actual in zip(orm, bulk, strict=True):
+        assert_same_rows(expected, actual, EVENTS_APART)

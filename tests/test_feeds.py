@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from tests.conftest import PASSWORD, Staff
 from tracker import webhooks
 from tracker.accounts.operations import create_user, issue_token
+from tracker.audit.models import AuditEntry
 from tracker.calendar import utcnow
 from tracker.dossiers import s10
 from tracker.dossiers.models import Dossier, StatusEvent
@@ -331,6 +332,49 @@ def test_a_chunk_writes_its_dossiers_in_one_statement(app, client, post_office, 
     assert (first.status, first.version) == ("delivered", dossiers[0]["version"] + 1)
     assert first.closed_at == START + timedelta(minutes=20)
     assert dossier_of(dossiers[2]["code"]).status == "out_for_delivery"
+
+
+def test_a_chunk_is_audited_once_with_every_event_it_recorded(client, post_office, one_way):
+    first, second = one_way(1), one_way(2)
+    events = [
+        postal("o1", item(1), "EDG", 10),
+        postal("d1", item(1), "EMI", 20, receiver_name="Trần Văn B", receiver_relation="family"),
+        postal("o2", item(2), "EDG", 12),
+        postal("f2", item(2), "EMH", 15, failure_reason="absent"),
+        postal("scan2", item(2), "EMC", 13),  # noted: recorded nothing, not in the audit
+    ]
+    batch_id = post_batch(client, POSTAL, events, post_office).get_json()["batch_id"]
+
+    run_batch(batch_id)
+
+    entries = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "dossier.event_batch")
+    ).all()
+    assert len(entries) == 1
+    [entry] = entries
+    assert (entry.actor_id, entry.entity) == (post_office.user.id, "status_events")
+    assert entry.entity_key == f"postal feed, batch {batch_id}"
+    recorded = entry.after["events"]
+    assert entry.after["count"] == len(recorded) == 4
+    # In the order recorded: a batch is applied oldest first.
+    assert [(e["code"], e["source_event_id"], e["from"], e["status"], e["applied"]) for e in
+            recorded] == [
+        (first["code"], "o1", "result_collected", "out_for_delivery", True),
+        (second["code"], "o2", "result_collected", "out_for_delivery", True),
+        (second["code"], "f2", "out_for_delivery", "delivery_failed", True),
+        (first["code"], "d1", "out_for_delivery", "delivered", True),
+    ]  # fmt: skip
+    delivered = recorded[3]
+    assert delivered["receiver"] == {"name": "Trần Văn B", "relation": "family"}
+    assert delivered["occurred_at"] == (START + timedelta(minutes=20)).isoformat()
+    # The clock columns the event changed, before and after: a delivery closes the dossier.
+    assert delivered["clock"]["closed_at"] == [None, (START + timedelta(minutes=20)).isoformat()]
+    assert recorded[2]["failure_reason"] == "absent"
+    assert "receiver" not in recorded[0] and "clock" not in recorded[0]
+    # No entry per event any more.
+    assert not db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action.in_(["dossier.event", "dossier.late_event"]))
+    ).all()
 
 
 def test_events_in_reverse_order_within_a_batch_are_sorted(client, post_office, one_way):

@@ -3,6 +3,7 @@ mid-batch, the same batch twice, events in reverse time order. Each ends with ex
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -192,3 +193,26 @@ def test_events_in_reverse_time_order(client, catalogue, feed, start_worker):
     assert count(Dossier.id, where=[Dossier.status == "out_for_delivery"]) == 200
     assert count(StatusEvent.id, where=[StatusEvent.applied.is_(False)]) == 200
     applied_exactly_once(600)
+
+
+def test_a_feed_worker_leaves_the_notices_to_the_deliveries_worker(
+    client, catalogue, feed, start_worker
+):
+    # `make worker` consumes the main queue only; `make worker-deliveries` sends the notices.
+    items = bulk_one_way(catalogue, 20)
+    moment = (utcnow() - timedelta(minutes=5)).isoformat()
+    events = [{**postal(f"q-{n}", number, "EDG", 0), "occurred_at": moment} for n, number in
+              enumerate(items)]  # fmt: skip
+    feeder = start_worker(queues="tracker")
+
+    post_batch(client, POSTAL, events, feed)
+
+    wait_for(lambda: by_state() == {"applied": 20}, 30, feeder)
+    queued = [Notification.state == "queued"]
+    assert count(Notification.id, where=queued) == 20
+    # Committed with its delivery task, which the feed's worker leaves alone.
+    time.sleep(1.5)
+    assert count(Notification.id, where=queued) == 20
+    sender = start_worker(queues="notifications,status_out")
+    sender.wait_for(lambda: count(Notification.id, where=[Notification.state == "sent"]) == 20, 30)
+    assert b"notifications.deliver[" not in feeder.log_path.read_bytes()

@@ -9,7 +9,19 @@ from functools import cache
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, has_app_context, has_request_context, request
-from sqlalchemy import ARRAY, Connection, Executable, Table, any_, bindparam, event, literal, text
+from sqlalchemy import (
+    ARRAY,
+    JSON,
+    Connection,
+    Executable,
+    String,
+    Table,
+    any_,
+    bindparam,
+    event,
+    literal,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tracker.extensions import db
@@ -217,3 +229,42 @@ def batches(values: list) -> Iterator[list]:
         return
     for start in range(0, len(values), IN_BATCH):
         yield values[start : start + IN_BATCH]
+
+
+def insert_rows(session: Any, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT `rows` (dicts with the same keys, every column with a default given) in the
+    caller's transaction: on PostgreSQL as one statement over one array per column (`unnest`),
+    in their order, since an executemany converts and sends each row on its own; elsewhere as an
+    executemany."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(table.insert(), rows)
+        return
+    names = tuple(rows[0])
+    arrays = {name: [row[name] for row in rows] for name in names}
+    dialect = session.get_bind().dialect
+    for name in names:
+        if isinstance(table.c[name].type, JSON):
+            # As the column type writes it (None as JSON null unless the column says otherwise).
+            process = table.c[name].type.bind_processor(dialect)
+            arrays[name] = [process(value) for value in arrays[name]]
+    session.execute(_array_insert(table, names), arrays)
+
+
+@cache
+def _array_insert(table: Table, names: tuple[str, ...]) -> Any:
+    dialect = postgresql.dialect()
+    arrays, values = [], []
+    for name in names:
+        kind = table.c[name].type
+        # Text unbounded: a value too long for its column fails as in a plain INSERT (a cast to
+        # VARCHAR(n) would cut it short); JSON goes as text and is cast back.
+        textual = isinstance(kind, JSON | String)
+        arrays.append(f"CAST(:{name} AS {'text' if textual else kind.compile(dialect=dialect)}[])")
+        values.append(f"CAST(v.{name} AS json)" if isinstance(kind, JSON) else f"v.{name}")
+    columns = ", ".join(names)
+    return text(
+        f"INSERT INTO {table.name} ({columns}) SELECT {', '.join(values)} "
+        f"FROM unnest({', '.join(arrays)}) AS v({columns})"
+    )

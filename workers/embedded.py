@@ -1,8 +1,10 @@
 """`python -m workers.embedded`: the whole service from one command, as `make run` starts it.
 
-Starts the web server, one Celery worker and, inside that worker, the one beat. Without
-REDIS_URL the broker is a folder under instance/ (no server to install); with it, Redis. Ctrl-C
-(or SIGTERM) stops all of them; if one of them dies, the others are stopped too.
+Starts the web server, one Celery worker consuming every queue (`config.QUEUES`: the feeds and
+the other tasks, and the deliveries of notices and status out, which a deployment gives workers
+of their own) and, inside that worker, the one beat. Without REDIS_URL the broker is a folder
+under instance/ (no server to install); with it, Redis. Ctrl-C (or SIGTERM) stops all of them;
+if one of them dies, the others are stopped too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from config import QUEUES
 
 BIN = Path(sys.executable).parent
 
@@ -28,6 +32,8 @@ def commands(host: str, port: int) -> dict[str, list[str]]:
             "workers.main",
             "worker",
             "--beat",
+            "--queues",
+            ",".join(QUEUES),
             "--concurrency",
             "2",
             "--loglevel",

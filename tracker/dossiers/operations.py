@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from tracker.accounts.models import User
 from tracker.accounts.visibility import visible_to
@@ -18,7 +19,7 @@ from tracker.calendar import local_date, utcnow
 from tracker.catalogue.models import Channel, Office, Procedure
 from tracker.catalogue.queries import find_procedure
 from tracker.database import advisory_lock
-from tracker.dossiers import clock, codes, delivery, lifecycle, rows, signals
+from tracker.dossiers import clock, codes, delivery, lifecycle, persist, rows, signals
 from tracker.dossiers.models import Dossier, DossierDocument, StatusEvent
 from tracker.errors import (
     Conflict,
@@ -72,28 +73,49 @@ CORRECTABLE_BY_ROLE = {
 
 @dataclass
 class EventOutcome:
-    event: StatusEvent
+    # A status event; in a batch, its plain row (`persist.EventRow`), or the row read back of
+    # an event seen before.
+    event: Any
     applied: bool
     duplicate: bool = False
 
 
 @dataclass
 class EventBatch:
-    """Many events recorded in one go (a feed batch): one flush and one audit INSERT at the end.
+    """Many events recorded in one go (a chunk of a feed): plain rows, not ORM objects, written
+    with one statement each at the end (`finish`), and audited in one entry per actor.
 
-    `known` maps (dossier_id, source, source_event_id) to the events already recorded, preloaded
-    by the caller (`preload`) so that duplicates cost no query each. Audit entries of a batch
-    leave out `version`: the flush at the end moves it once for all the batch's events.
+    `known` maps (dossier_id, source, source_event_id) to the events already recorded (rows with
+    `applied`), preloaded by the caller (`preload`) so that duplicates cost no query each.
+    `audit_key` names the batch in its audit entries (e.g. the feed and its batch numbers).
+
+    The chunk's audit entry (action `dossier.event_batch`, entity `status_events`) holds, in
+    `after["events"]`, one item per event in the order recorded: the dossier's `code`, the
+    event's `source` and `source_event_id`, `status`, `from` (the status it left; null when
+    late), `occurred_at`, `applied`, the clock columns it changed (`clock`: name -> [before,
+    after]) and its proof of delivery (`receiver`, `failure_reason`) where it has one. It leaves
+    out `version` (moved once per dossier by the batch's write) and the dossier's other fields,
+    which an event does not change.
     """
 
-    known: dict[tuple[int, str, str], StatusEvent] = field(default_factory=dict)
-    audit: list[dict[str, Any]] = field(default_factory=list)
+    known: dict[tuple[int, str, str], Any] = field(default_factory=dict)
+    events: list[persist.EventRow] = field(default_factory=list)
+    # The dossiers its applied events moved, by id.
+    moved: dict[int, Dossier] = field(default_factory=dict)
+    # Audit items by actor id.
+    audit: dict[int | None, list[dict[str, Any]]] = field(default_factory=dict)
+    audit_key: str = "batch"
 
     def preload(self, dossier_ids: list[int], source: str, event_ids: list[str]) -> None:
         if not dossier_ids or not event_ids:
             return
-        rows = db.session.scalars(
-            select(StatusEvent).where(
+        rows = db.session.execute(
+            select(
+                StatusEvent.dossier_id,
+                StatusEvent.source,
+                StatusEvent.source_event_id,
+                StatusEvent.applied,
+            ).where(
                 StatusEvent.dossier_id.in_(dossier_ids),
                 StatusEvent.source == source,
                 StatusEvent.source_event_id.in_(event_ids),
@@ -102,10 +124,70 @@ class EventBatch:
         for row in rows:
             self.known[(row.dossier_id, row.source, row.source_event_id)] = row
 
+    def record(
+        self,
+        dossier: Dossier,
+        to_status: str,
+        appointment_date: date | None,
+        event: persist.EventRow,
+    ) -> EventOutcome:
+        """`record_event`'s work once its checks passed: the dossier moved in memory, the event
+        row kept; `finish` writes both."""
+        late = event.occurred_at < dossier.status_changed_at
+        item: dict[str, Any] = {
+            "code": dossier.code,
+            "source": event.source,
+            "source_event_id": event.source_event_id,
+            "status": to_status,
+            "from": None if late else dossier.status,
+            "occurred_at": event.occurred_at.isoformat(),
+            "applied": not late,
+        }
+        if late:
+            event.applied = False
+            log.info("late event for %s kept without moving status (%s)", dossier.code, to_status)
+        else:
+            event.from_status = dossier.status
+            changed = _clock_changes(dossier, to_status, event.occurred_at, appointment_date)
+            if changed:
+                item["clock"] = {name: [_json(old), _json(new)] for name, (old, new) in changed}
+            # Set as the row's loaded state, not as changes: `finish` writes the moved dossiers
+            # itself, in one statement, and the ORM's flush has nothing of theirs to look at.
+            moved = {name: new for name, (_old, new) in changed}
+            moved.update(status=to_status, status_changed_at=event.occurred_at, stuck_since=None)
+            for name, value in moved.items():
+                set_committed_value(dossier, name, value)
+            self.moved[dossier.id] = dossier
+        item.update(_proof(event))
+        self.events.append(event)
+        self.audit.setdefault(event.actor_id, []).append(item)
+        if event.source_event_id is not None:
+            self.known[(dossier.id, event.source, event.source_event_id)] = event
+        if not late:
+            signals.status_changed.send(dossier, event=event)
+        return EventOutcome(event, applied=not late)
+
     def finish(self) -> None:
         db.session.flush()
-        record_audits(self.audit)
-        self.audit.clear()
+        persist.write_dossiers([self.moved[key] for key in sorted(self.moved)])
+        persist.write_events(self.events)
+        record_audits(
+            [
+                {
+                    "actor_id": actor_id,
+                    "action": "dossier.event_batch",
+                    "entity": "status_events",
+                    "entity_key": self.audit_key,
+                    "after": {"count": len(items), "events": items},
+                }
+                for actor_id, items in self.audit.items()
+            ]
+        )
+        self.events, self.moved, self.audit = [], {}, {}
+
+
+def _json(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 def create_dossier(
@@ -223,6 +305,27 @@ def record_event(
         to_status, receiver, failure_reason, note, name_required=source != "postal_feed"
     )
     receiver = receiver or {}
+    if batch is not None:
+        row = persist.EventRow(
+            dossier=dossier,
+            dossier_id=dossier.id,
+            from_status=None,
+            to_status=to_status,
+            applied=True,
+            occurred_at=occurred_at,
+            recorded_at=now,
+            source=source,
+            source_event_id=source_event_id,
+            raw_code=raw_code,
+            actor_id=actor.id if actor else None,
+            office_id=office_id,
+            note=note,
+            data=data,
+            receiver_name=(receiver.get("name") or "").strip() or None,
+            receiver_relation=receiver.get("relation"),
+            failure_reason=failure_reason,
+        )
+        return batch.record(dossier, to_status, appointment_date, row)
     event = StatusEvent(
         dossier=dossier,
         to_status=to_status,
@@ -252,8 +355,7 @@ def record_event(
         # It moved: no longer stuck (the hourly sweep would clear the mark, later).
         dossier.stuck_since = None
     db.session.add(event)
-    if batch is None:
-        db.session.flush()
+    db.session.flush()
     after = snapshot(dossier)
     after["event"] = {
         "status": to_status,
@@ -269,13 +371,7 @@ def record_event(
         "before": before,
         "after": after,
     }
-    if batch is None:
-        record_audit(**entry)
-    else:
-        del before["version"], after["version"]
-        batch.audit.append(entry)
-        if source_event_id is not None:
-            batch.known[(dossier.id, source, source_event_id)] = event
+    record_audit(**entry)
     if not late:
         signals.status_changed.send(dossier, event=event)
     return EventOutcome(event, applied=not late)
@@ -430,6 +526,14 @@ def _apply_clock(
     dossier: Dossier, to_status: str, occurred_at: datetime, appointment_date: date | None
 ) -> None:
     """Deadline bookkeeping for a transition (`clock.advance`): the columns it changes."""
+    for name, (_old, new) in _clock_changes(dossier, to_status, occurred_at, appointment_date):
+        setattr(dossier, name, new)
+
+
+def _clock_changes(
+    dossier: Dossier, to_status: str, occurred_at: datetime, appointment_date: date | None
+) -> list[tuple[str, tuple[Any, Any]]]:
+    """The clock columns a transition changes, with their values before and after."""
     before = clock.Clock.of(dossier)
     after = clock.advance(
         before,
@@ -439,8 +543,10 @@ def _apply_clock(
         appointment_date=appointment_date,
         working_days=lambda: dossier.procedure.working_days,
     )
-    for name, value in clock.changes(before, after).items():
-        setattr(dossier, name, value)
+    return [
+        (name, (getattr(before, name), value))
+        for name, value in clock.changes(before, after).items()
+    ]
 
 
 def _check_intake(data: dict[str, Any], actor: User | None) -> tuple[datetime, Procedure, Office]:

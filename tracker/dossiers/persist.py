@@ -1,32 +1,43 @@
 """Writing what a batch of status events did (the feeds apply them a chunk at a time): the
-dossiers it moved, the ids of the status events it created. A statement per chunk, never one per
-row.
+dossiers it moved, the status events it created (plain rows, `EventRow`). A statement per chunk,
+never one per row. `operations.EventBatch.finish` calls both.
 
 Dossiers.
 
-`record_event` changes dossiers in memory; the ORM would then write each with an UPDATE of its
-own, because a versioned mapper (`Dossier.version`) checks every row's count separately. A chunk
-moves hundreds of dossiers, and those round trips were the largest single cost of applying a
-feed. Here the same check is kept (`WHERE id = ... AND version = <version read>`, the version
-bumped by one, `updated_at` set) in one statement over plain rows, and the total row count
-checked. What is written is what an applied status event changes (`MOVED_COLUMNS`: the status,
-when it changed, the stuck mark it clears, and the clock `tracker.dossiers.clock` computed), for
-the dossiers the caller says were moved; tests/test_dossier_rows.py checks the rows against the
-ORM's own writes. The written values are then handed to the ORM as the row's loaded state
-(`set_committed_value`), so that its flush does not write them again; any other change of
+In a batch, `record_event` moves dossiers in memory as their loaded state (`set_committed_value`):
+the ORM sees no change to flush, since it would write each with an UPDATE of its own (a
+versioned mapper, `Dossier.version`, checks every row's count separately), and those round trips
+were the largest single cost of applying a feed. Here the same check is kept (`WHERE id = ...
+AND version = <version read>`, the version bumped by one, `updated_at` set) in one statement
+over plain rows, and the total row count checked. What is written is what an applied status
+event changes (`MOVED_COLUMNS`: the status, when it changed, the stuck mark it clears, and the
+clock `tracker.dossiers.clock` computed), for the dossiers the batch moved;
+tests/test_dossier_rows.py checks the rows against the ORM's own writes. Any other change of
 those dossiers would still be the ORM's to write.
+
+Status events.
+
+A batch's events are `EventRow`s, never ORM objects (building, adding and flushing thousands of
+those cost about a third of a feed's apply): `write_events` numbers and inserts them in one
+statement. The signals' consumers read them as they read a `StatusEvent`; what they noted is kept
+at the commit if `kept` says so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import bindparam, inspect, text, update
+from sqlalchemy import JSON, String, TextClause, bindparam, insert, inspect, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.calendar import utcnow
+from tracker.catalogue.models import Office
 from tracker.database import on_postgresql
 from tracker.dossiers.clock import CLOCK_COLUMNS
 from tracker.dossiers.models import Dossier, StatusEvent
@@ -97,22 +108,109 @@ def write_dossiers(moved: Sequence[Dossier]) -> int:
     return len(moved)
 
 
-def number_new_events() -> int:
-    """Give the status events this chunk created their ids from the table's sequence, in one
-    round trip (PostgreSQL).
+_EVENTS = StatusEvent.__table__
+_EVENT_COLUMNS = tuple(column.key for column in _EVENTS.columns)
 
-    Without ids, the ORM inserts them with a multi-row INSERT ... RETURNING id, whose thousands
-    of parameters psycopg converts in Python: several times the cost of the plain executemany
-    it uses when the ids are already known.
-    """
-    if not on_postgresql():
+
+@dataclass(slots=True, eq=False)
+class EventRow:
+    """A status event recorded in a batch (`operations.EventBatch`): a plain row, written with
+    the batch's others by `write_events`, never an ORM object. It answers the attributes its
+    consumers read of a `StatusEvent` (the columns, `dossier`, `office`)."""
+
+    dossier: Dossier
+    dossier_id: int
+    from_status: str | None
+    to_status: str
+    applied: bool
+    occurred_at: datetime
+    recorded_at: datetime
+    source: str
+    source_event_id: str | None = None
+    raw_code: str | None = None
+    actor_id: int | None = None
+    office_id: int | None = None
+    note: str | None = None
+    data: dict[str, Any] | None = None
+    receiver_name: str | None = None
+    receiver_relation: str | None = None
+    failure_reason: str | None = None
+    id: int | None = None
+    # Set once `write_events` has written it in the current transaction.
+    written: bool = False
+
+    @property
+    def office(self) -> Office | None:
+        # From the identity map after the first: a chunk's events come from a few offices.
+        return db.session.get(Office, self.office_id) if self.office_id is not None else None
+
+    def row(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _EVENT_COLUMNS}
+
+
+def kept(owner: Any) -> bool:
+    """Whether what a consumer noted during the transaction is still in it at the commit: an ORM
+    object still persistent (not gone with a rolled-back savepoint), or a batch's plain event
+    row once written."""
+    if isinstance(owner, EventRow):
+        return owner.written
+    return inspect(owner).persistent
+
+
+@cache
+def _insert_arrays() -> TextClause:
+    """PostgreSQL: a batch's status events as one INSERT ... SELECT over one array per column
+    (the JSON column as text, cast back). Made on first use: a foreign key's type is known
+    once the table it points to is."""
+    dialect = postgresql.dialect()
+    names = ", ".join(_EVENTS.c[key].name for key in _EVENT_COLUMNS)
+    arrays, values = [], []
+    for key in _EVENT_COLUMNS:
+        column = _EVENTS.c[key]
+        json = isinstance(column.type, JSON)
+        # Text unbounded: a value too long for its column fails as in a plain INSERT (a cast
+        # to VARCHAR(n) would cut it short).
+        text_like = json or isinstance(column.type, String)
+        kind = "text" if text_like else column.type.compile(dialect=dialect)
+        arrays.append(f"CAST(:e_{key} AS {kind}[])")
+        values.append(f"CAST(v.{column.name} AS json)" if json else f"v.{column.name}")
+    return text(
+        f"INSERT INTO {_EVENTS.name} ({names}) SELECT {', '.join(values)} "
+        f"FROM unnest({', '.join(arrays)}) AS v({names})"
+    )
+
+
+_JSON_KEYS = tuple(key for key in _EVENT_COLUMNS if isinstance(_EVENTS.c[key].type, JSON))
+
+
+def write_events(events: Sequence[EventRow]) -> int:
+    """Insert a batch's status events, in the order they were recorded, and give each its id.
+
+    PostgreSQL: the ids are taken from the table's sequence in one round trip, then the rows go
+    in one statement, a column per array (an executemany converts every parameter of every row
+    on its own; a multi-row INSERT ... RETURNING id even more so). SQLite: one executemany
+    INSERT ... RETURNING, ids matched to the rows in order."""
+    if not events:
         return 0
-    new = [obj for obj in db.session.new if isinstance(obj, StatusEvent) and obj.id is None]
-    if not new:
-        return 0
-    ids = sorted(db.session.scalars(_NEXT_IDS, {"n": len(new)}))
-    # In the order they were recorded, as the ORM would have numbered them.
-    new.sort(key=lambda event: inspect(event).insert_order)
-    for event, event_id in zip(new, ids, strict=True):
-        event.id = event_id
-    return len(new)
+    if on_postgresql():
+        ids = sorted(db.session.scalars(_NEXT_IDS, {"n": len(events)}))
+        for event, event_id in zip(events, ids, strict=True):
+            event.id = event_id
+        arrays = {f"e_{key}": [getattr(e, key) for e in events] for key in _EVENT_COLUMNS}
+        # JSON as the column type writes it (None as JSON null, as the ORM and Core do).
+        dialect = db.session.get_bind().dialect
+        for key in _JSON_KEYS:
+            process = _EVENTS.c[key].type.bind_processor(dialect)
+            arrays[f"e_{key}"] = [process(value) for value in arrays[f"e_{key}"]]
+        db.session.execute(_insert_arrays(), arrays)
+    else:
+        rows = [event.row() for event in events]
+        for row in rows:
+            del row["id"]
+        statement = insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True)
+        ids = db.session.scalars(statement, rows).all()
+        for event, event_id in zip(events, ids, strict=True):
+            event.id = event_id
+    for event in events:
+        event.written = True
+    return len(events)

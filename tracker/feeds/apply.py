@@ -1,9 +1,10 @@
 """Applying stored feed events to their dossiers, one chunk per transaction.
 
 A chunk is settled as a whole: its dossiers are locked (ordered by id, so that two chunks never
-deadlock), its events go through `record_event` with an `EventBatch` (one flush, one audit
-INSERT), the dossiers they moved are written in one UPDATE (`tracker.dossiers.persist`), and
-every feed event's outcome in one more, all in the same transaction. The task commits
+deadlock), its events go through `record_event` with an `EventBatch`, which writes plain rows: the
+dossiers they moved in one UPDATE, the status events in one INSERT (`tracker.dossiers.persist`),
+one audit entry for the chunk and its sender; every feed event's outcome goes in one more
+statement, all in the same transaction. The task commits
 between chunks: a worker killed mid-chunk loses that chunk's transaction only, and its events,
 still `pending`, are settled by the next run.
 
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Row, bindparam, or_, select, text, update
-from sqlalchemy.orm import lazyload, selectinload
+from sqlalchemy.orm import lazyload
 
 from tracker.accounts.models import User
 from tracker.calendar import utcnow
@@ -33,7 +34,6 @@ from tracker.catalogue.models import Agency, Office
 from tracker.database import advisory_locks, among, on_postgresql
 from tracker.dossiers.models import Dossier
 from tracker.dossiers.operations import EventBatch, record_event
-from tracker.dossiers.persist import number_new_events, write_dossiers
 from tracker.errors import DomainError
 from tracker.extensions import db
 from tracker.feeds.codes import DEFAULT_FAILURE_REASON, DEFAULT_RECEIVER_RELATION
@@ -49,6 +49,7 @@ EVENT_SOURCES = {"postal": "postal_feed", "agency": "agency_feed"}
 _EVENTS = FeedEvent.__table__.c
 _COLUMNS = (
     _EVENTS.id,
+    _EVENTS.batch_id,
     _EVENTS.source,
     _EVENTS.event_id,
     _EVENTS.item_number,
@@ -149,9 +150,6 @@ def settle(rows: list[Row[Any]]) -> Counter[str]:
         return Counter()
     chunk = _load_chunk(rows)
     outcomes = [_settle_one(row, chunk) for row in rows]
-    moved = {outcome.dossier_id for outcome in outcomes if outcome.state == "applied"}
-    write_dossiers([dossier for dossier in chunk.dossiers.values() if dossier.id in moved])
-    number_new_events()
     chunk.batch.finish()
     settled = list(zip(rows, outcomes, strict=True))
     write_outcomes([(row.id, outcome) for row, outcome in settled])
@@ -179,7 +177,8 @@ def _load_chunk(rows: list[Row[Any]]) -> _Chunk:
         office_ids = dict(db.session.execute(query).tuples().all())
     event_ids = sorted({row.event_id for row in rows})
     dossier_ids = sorted({d.id for d in (*dossiers.values(), *by_reference.values())})
-    batch = EventBatch()
+    batches = sorted({row.batch_id for row in rows})
+    batch = EventBatch(audit_key=f"{source} feed, batch {', '.join(map(str, batches))}")
     batch.preload(dossier_ids, EVENT_SOURCES[source], event_ids)
     chunk = _Chunk(
         source, _postal_codes(source), actors, dossiers, office_ids, batch, by_reference, agency_ids
@@ -245,10 +244,10 @@ def _lock_dossiers(
         .where(condition)
         .order_by(Dossier.id)
         # The catalogue rows a dossier joins are few and mostly unused here: loaded on first
-        # use (from the identity map after that), they keep this query and the ORM's
-        # bookkeeping of every event added to the session small.
+        # use (from the identity map after that), they keep this query small. Its documents
+        # are not needed (a batch's audit leaves them out).
         .options(
-            selectinload(Dossier.documents),
+            lazyload(Dossier.documents),
             lazyload(Dossier.procedure),
             lazyload(Dossier.office),
             lazyload(Dossier.channel),

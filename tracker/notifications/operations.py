@@ -15,12 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from tracker.calendar import utcnow
+from tracker.database import insert_rows
 from tracker.dossiers.models import Dossier, StatusEvent
+from tracker.dossiers.persist import kept
 from tracker.extensions import db
 from tracker.notifications.gateways import (
     Gateway,
@@ -173,9 +174,9 @@ def write_queued(session: Session) -> None:
         return
     session.flush()
     queued = session.info.pop(_QUEUED_KEY)
-    rows = [{**row, **_owner(owner)} for owner, row in queued if sa_inspect(owner).persistent]
+    rows = [{**row, **_owner(owner)} for owner, row in queued if kept(owner)]
     if rows:
-        session.execute(insert(_TABLE), rows)
+        insert_rows(session, _TABLE, rows)
         enqueue(DELIVER_TASK)
 
 

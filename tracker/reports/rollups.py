@@ -30,13 +30,14 @@ from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
 
-from sqlalchemy import Table, TextClause, text
-from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import String, Table, TextClause, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from tracker.calendar import local_date
 from tracker.dossiers.lifecycle import REGISTERED
 from tracker.dossiers.models import Dossier, StatusEvent
+from tracker.dossiers.persist import kept
 from tracker.dossiers.timeliness import DELIVERED, handed_over
 from tracker.reports.models import (
     DIMENSIONS,
@@ -142,7 +143,15 @@ def _upsert(session: Session, table: Table, columns: tuple[str, ...], deltas: di
         for key, counts in sorted(deltas.items())
         if any(counts.values())
     ]
-    if rows:
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement over one array per column: a feed's chunk counts into hundreds of keys,
+        # and an executemany converts and sends every row on its own.
+        names = (*columns, *MEASURES)
+        arrays = {name: [row[name] for row in rows] for name in names}
+        session.execute(_upsert_arrays(table, columns), arrays)
+    else:
         session.execute(_upsert_statement(table.name, columns), rows)
 
 
@@ -160,6 +169,25 @@ def _upsert_statement(table: str, columns: tuple[str, ...]) -> TextClause:
     )
 
 
+@lru_cache
+def _upsert_arrays(table: Table, columns: tuple[str, ...]) -> TextClause:
+    """PostgreSQL: the same upsert, its rows given as arrays (`unnest`), in key order. Text
+    columns go as unbounded text, so that nothing is cut short by a cast."""
+    dialect = postgresql.dialect()
+    names = (*columns, *MEASURES)
+    arrays = []
+    for name in names:
+        kind = table.c[name].type
+        sql_type = "text" if isinstance(kind, String) else kind.compile(dialect=dialect)
+        arrays.append(f"CAST(:{name} AS {sql_type}[])")
+    added = ", ".join(f"{m} = {table.name}.{m} + excluded.{m}" for m in MEASURES)
+    return text(
+        f"INSERT INTO {table.name} ({', '.join(names)})"
+        f" SELECT * FROM unnest({', '.join(arrays)}) AS v({', '.join(names)})"
+        f" ON CONFLICT ({', '.join(columns)}) DO UPDATE SET {added}"
+    )
+
+
 def write_counts(session: Session) -> None:
     """At the outermost commit (`tracker.unit_of_work`): the counts noted, one upsert a table."""
     if not session.info.get(_DELTAS_KEY):
@@ -168,7 +196,7 @@ def write_counts(session: Session) -> None:
     deltas: dict[Key, Counter[str]] = defaultdict(Counter)
     for source, key, measure in session.info.pop(_DELTAS_KEY):
         # What went away with a rolled-back savepoint is not counted.
-        if source is None or sa_inspect(source).persistent:
+        if source is None or kept(source):
             deltas[key][measure] += 1
     add_counts(session, deltas)
 

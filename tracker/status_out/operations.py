@@ -20,16 +20,16 @@ from uuid import uuid4
 
 from flask import current_app
 from sqlalchemy import insert, select, update
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from tracker.accounts.models import User
 from tracker.audit.operations import record_audit
 from tracker.calendar import utcnow
 from tracker.catalogue.models import Agency
-from tracker.database import advisory_lock
+from tracker.database import advisory_lock, insert_rows
 from tracker.dossiers.lifecycle import STATUSES
 from tracker.dossiers.models import Dossier, StatusEvent
+from tracker.dossiers.persist import kept
 from tracker.dossiers.signals import ReceivedRow
 from tracker.errors import Conflict, Phrase, ValidationFailed
 from tracker.extensions import db
@@ -237,7 +237,7 @@ def write_deliveries(session: Session) -> None:
     if not session.info.get(_NOTED_KEY) and not session.info.get(_BULK_KEY):
         return
     session.flush()
-    noted = [n for n in session.info.pop(_NOTED_KEY, ()) if sa_inspect(n[1]).persistent]
+    noted = [n for n in session.info.pop(_NOTED_KEY, ()) if kept(n[1])]
     bulk = session.info.pop(_BULK_KEY, {})
     _write_changes(session, noted, list(bulk))
     noted = [n for n in noted if n[2]]
@@ -251,7 +251,7 @@ def write_deliveries(session: Session) -> None:
         payload = build_payload(dossier, event, carried.get(event.id))
         rows.extend(_row(sid, dossier, event, payload, now, window) for sid in targets)
     if rows:
-        session.execute(insert(_TABLE), rows)
+        insert_rows(session, _TABLE, rows)
         for subscription_id in sorted({row["subscription_id"] for row in rows}):
             enqueue(DELIVER_TASK, subscription_id=subscription_id)
 
@@ -268,7 +268,7 @@ def _write_changes(
         for dossier, event, _targets in sorted(noted, key=lambda n: n[1].id)
     ]
     if rows:
-        session.execute(insert(StatusChange), rows)
+        insert_rows(session, StatusChange.__table__, rows)
     if bulk_ids:
         first_events = (
             select(StatusEvent.id, Dossier.agency_id)
