@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from tracker.accounts.models import User
 from tracker.accounts.visibility import visible_to
-from tracker.audit.operations import record_audit, record_audits
+from tracker.audit.operations import audit_row, record_audit, record_audits
 from tracker.calendar import local_date, utcnow
 from tracker.catalogue.models import Channel, Office, Procedure
 from tracker.catalogue.queries import find_procedure
@@ -151,31 +151,39 @@ def create_dossier(
         status=initial_status,
     )
     row["channel_id"] = channel.id
-    # ...and its catalogue rows as the loaded objects, for whatever reads them next.
-    dossier = Dossier(
-        **row,
-        procedure=procedure,
-        agency=procedure.agency,
-        office=office,
-        channel=channel,
-        documents=[DossierDocument(**doc) for doc in data.get("documents", [])],
+    audit = audit_row(
+        actor.id if actor else None,
+        "dossier.create",
+        "dossier",
+        code,
+        after=_intake_snapshot(row, data.get("documents", [])),
     )
-    db.session.add(dossier)
-    first_event = StatusEvent(
-        dossier=dossier,
-        from_status=None,
-        to_status=dossier.status,
-        occurred_at=received_at,
-        source=source,
-        actor_id=actor.id if actor else None,
-        office_id=office.id,
+    # Core INSERTs (one on PostgreSQL) for the audit entry, the dossier, its documents and its
+    # first event; the objects then held by the session as a flush would hold them, with their
+    # catalogue rows as the loaded objects, for whatever reads them next.
+    dossier, first_event = rows.insert_dossier(
+        row,
+        data.get("documents", []),
+        {
+            "from_status": None,
+            "to_status": row["status"],
+            "applied": True,
+            "occurred_at": received_at,
+            "recorded_at": utcnow(),
+            "source": source,
+            "source_event_id": None,
+            "raw_code": None,
+            "actor_id": actor.id if actor else None,
+            "office_id": office.id,
+            "note": None,
+            "data": None,
+            "receiver_name": None,
+            "receiver_relation": None,
+            "failure_reason": None,
+        },
+        {"procedure": procedure, "agency": procedure.agency, "office": office, "channel": channel},
+        audit,
     )
-    db.session.add(first_event)
-    record_audit(
-        actor.id if actor else None, "dossier.create", "dossier", code, after=snapshot(dossier)
-    )
-    # One flush for the dossier, its documents, its first event and the audit entry.
-    db.session.flush()
     signals.dossier_received.send(dossier, event=first_event)
     signals.item_number_set.send(item)
     log.info("dossier %s created at office %s", code, office.code)
@@ -441,6 +449,22 @@ def _apply_clock(
     )
     for name, value in clock.changes(before, after).items():
         setattr(dossier, name, value)
+
+
+def _intake_snapshot(row: dict[str, Any], documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """`snapshot` of the dossier `row` will be, with its `documents`, before it is written."""
+    state = {key: row[key] for key in CORRECTABLE if key != "documents"}
+    state.update(
+        status=row["status"],
+        version=row["version"],
+        due_date=row["due_date"],
+        supplement_days=row["supplement_days"],
+        documents=[
+            {"name": doc["name"], "kind": doc["kind"], "count": doc.get("count", 1)}
+            for doc in documents
+        ],
+    )
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in state.items()}
 
 
 def _check_intake(data: dict[str, Any], actor: User | None) -> tuple[datetime, Procedure, Office]:
