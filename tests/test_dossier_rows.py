@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import Text, cast, func, inspect, select
 
 from tests.conftest import intake_data
 from tracker.audit.models import AuditEntry
@@ -446,6 +447,13 @@ def test_the_intake_writes_the_rows_the_orm_writes(app, catalogue, clerk):
         )
         assert audited == operations.snapshot(counter)
         assert audited["documents"][2] == {"name": "Giấy ủy quyền", "kind": "copy", "count": 1}
+        # ...to the letter, as the JSON type writes it.
+        stored = db.session.scalar(
+            select(cast(AuditEntry.__table__.c.after, Text)).where(
+                AuditEntry.entity_key == counter.code
+            )
+        )
+        assert stored == json.dumps(audited)
         twin_id = orm_twin(counter, clerk.user.id)
     logged, twin = columns_of(counter.id), columns_of(twin_id)
     assert_same_rows(twin, logged, APART)

@@ -5,11 +5,11 @@ came in. Its clock is `tracker.dossiers.clock`'s."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ARRAY, Table, TextClause, bindparam, insert, inspect, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Table, TextClause, insert, inspect, text
 
 from tracker.audit.models import AuditEntry
 from tracker.audit.operations import AUDIT_INSERT
@@ -128,43 +128,51 @@ _INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
 
 def _intake_statement() -> TextClause:
     """(PostgreSQL) The audit entry, the dossier, its documents and its first event in one
-    statement, answering the ids of the dossier, the event and the documents (in order)."""
-    dialect = postgresql.dialect()
-    binds = []
+    statement, answering the ids of the dossier, the event and the documents (in order).
 
-    def values(table: Table, prefix: str, leave_out: tuple[str, ...]) -> tuple[str, str]:
-        columns = [c for c in table.c if c.key not in leave_out]
-        binds.extend(bindparam(f"{prefix}{c.key}", type_=c.type) for c in columns)
-        names = ", ".join(c.name for c in columns)
-        casts = ", ".join(
-            f"CAST(:{prefix}{c.key} AS {c.type.compile(dialect=dialect)})" for c in columns
-        )
-        return names, casts
+    Each table's values come as one JSON parameter that `json_populate_record` turns into a row
+    of that table (its columns' own types): four parameters, not sixty, so that psycopg caches
+    the statement's conversion and prepares it (it does for at most 50 parameters)."""
 
-    audit_names, audit_values = values(_AUDIT, "a_", ("id",))
-    dossier_names, dossier_values = values(_DOSSIERS, "d_", ("id",))
-    event_names, event_values = values(_EVENTS, "e_", ("id", "dossier_id"))
-    binds.extend(
-        bindparam(name, type_=ARRAY(_DOCUMENTS.c[column].type))
-        for name, column in (("doc_names", "name"), ("doc_kinds", "kind"), ("doc_counts", "count"))
-    )
-    document_types = [
-        _DOCUMENTS.c[name].type.compile(dialect=dialect) for name in ("name", "kind", "count")
-    ]
+    def names(table: Table, *leave_out: str) -> str:
+        return ", ".join(c.name for c in table.c if c.key not in ("id", *leave_out))
+
+    def picked(table: Table, *leave_out: str) -> str:
+        return ", ".join(f"v.{c.name}" for c in table.c if c.key not in ("id", *leave_out))
+
+    def source(table: Table, parameter: str) -> str:
+        return f"json_populate_record(NULL::{table.name}, CAST(:{parameter} AS json)) AS v"
+
     sql = (
-        f"WITH audit AS (INSERT INTO {_AUDIT.name} ({audit_names}) VALUES ({audit_values})),"
-        f" d AS (INSERT INTO {_DOSSIERS.name} ({dossier_names}) VALUES ({dossier_values})"
-        " RETURNING id),"
-        f" docs AS (INSERT INTO {_DOCUMENTS.name} (dossier_id, name, kind, count)"
-        " SELECT d.id, v.name, v.kind, v.count FROM d,"
-        f" unnest(CAST(:doc_names AS {document_types[0]}[]),"
-        f" CAST(:doc_kinds AS {document_types[1]}[]), CAST(:doc_counts AS {document_types[2]}[]))"
-        " WITH ORDINALITY AS v(name, kind, count, n) ORDER BY v.n RETURNING id),"
-        f" e AS (INSERT INTO {_EVENTS.name} (dossier_id, {event_names})"
-        f" SELECT d.id, {event_values} FROM d RETURNING id)"
+        f"WITH audit AS (INSERT INTO {_AUDIT.name} ({names(_AUDIT)})"
+        f" SELECT {picked(_AUDIT)} FROM {source(_AUDIT, 'audit')}),"
+        f" d AS (INSERT INTO {_DOSSIERS.name} ({names(_DOSSIERS)})"
+        f" SELECT {picked(_DOSSIERS)} FROM {source(_DOSSIERS, 'dossier')} RETURNING id),"
+        f" docs AS (INSERT INTO {_DOCUMENTS.name} (dossier_id, {names(_DOCUMENTS, 'dossier_id')})"
+        f" SELECT d.id, {picked(_DOCUMENTS, 'dossier_id')} FROM d,"
+        f" json_populate_recordset(NULL::{_DOCUMENTS.name}, CAST(:documents AS json))"
+        " WITH ORDINALITY AS v ORDER BY v.ordinality RETURNING id),"
+        f" e AS (INSERT INTO {_EVENTS.name} (dossier_id, {names(_EVENTS, 'dossier_id')})"
+        f" SELECT d.id, {picked(_EVENTS, 'dossier_id')} FROM d, {source(_EVENTS, 'event')}"
+        " RETURNING id)"
         " SELECT d.id, e.id, ARRAY(SELECT id FROM docs ORDER BY id) FROM d, e"
     )
-    return text(sql).bindparams(*binds)
+    return text(sql)
+
+
+def _json(values: Any) -> str:
+    """`values` as the JSON `json_populate_record` reads: moments and days in ISO 8601 (a
+    moment with its offset), JSON columns as nested values (written as the JSON type writes
+    them: `json.dumps`'s defaults)."""
+    return json.dumps(values, default=_iso)
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 _INTAKE = _intake_statement()
@@ -195,12 +203,12 @@ def insert_dossier(
     session = db.session
     document_rows = [{"count": 1, **doc} for doc in documents]
     if on_postgresql():
-        params = {f"a_{key}": value for key, value in audit.items()}
-        params.update({f"d_{key}": value for key, value in row.items()})
-        params.update({f"e_{key}": value for key, value in event.items()})
-        params["doc_names"] = [doc["name"] for doc in document_rows]
-        params["doc_kinds"] = [doc["kind"] for doc in document_rows]
-        params["doc_counts"] = [doc["count"] for doc in document_rows]
+        params = {
+            "audit": _json(audit),
+            "dossier": _json(row),
+            "documents": _json(document_rows),
+            "event": _json(event),
+        }
         dossier_id, event_id, document_ids = session.execute(_INTAKE, params).one()
     else:
         session.execute(AUDIT_INSERT, audit)
