@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from tracker.accounts.models import User
 from tracker.accounts.visibility import visible_to
@@ -126,7 +126,7 @@ def create_dossier(
     channel = channel or office.channel
     received_on = local_date(received_at)
     item = data.get("postal_item_number")
-    code = codes.allocate_code(procedure.agency.code, received_on)
+    code = _allocate_intake_code(data, actor, procedure, received_at, received_on)
     secret = codes.new_lookup_secret()
     applicant = data["applicant"]
     row = rows.new_dossier_row(
@@ -484,10 +484,38 @@ def _check_intake(data: dict[str, Any], actor: User | None) -> tuple[datetime, P
         )
     _check_appointment(data.get("appointment_date"), received_on)
     if data.get("postal_item_number"):
-        _check_item_free(data["postal_item_number"], received_at, None)
-    if data.get("agency_reference"):
-        check_reference_free(procedure.agency_id, data["agency_reference"], None, actor)
+        # Two clerks scanning the same label at once: the second waits, then sees the first
+        # (`_allocate_intake_code` looks, in a later statement).
+        advisory_lock(data["postal_item_number"])
     return received_at, procedure, office
+
+
+def _allocate_intake_code(
+    data: dict[str, Any],
+    actor: User | None,
+    procedure: Procedure,
+    received_at: datetime,
+    received_on: date,
+) -> str:
+    """The new dossier's code, after the intake's last checks in their order: its postal item
+    free, then its agency reference free. Without a reference to check in between, the item is
+    looked up in the code's own round trip (PostgreSQL); a refusal rolls the counter back with
+    the rest. The reference is checked before the code is allocated: the counter's row lock
+    queues concurrent intakes of one agency, and one that finds the reference taken only after
+    that wait must meet the unique index (which a batch of orders answers with the dossier that
+    has it), not a refusal."""
+    item = data.get("postal_item_number")
+    reference = data.get("agency_reference")
+    taken = _item_users(item, received_at, None).exists() if item else None
+    if reference:
+        if taken is not None and db.session.scalar(select(taken)):
+            raise _item_conflict(item)
+        taken = None
+        check_reference_free(procedure.agency_id, reference, None, actor)
+    code, item_taken = codes.allocate_code_checking(procedure.agency.code, received_on, taken)
+    if item_taken:
+        raise _item_conflict(item)
+    return code
 
 
 def check_procedure(code: str, service_form: str, day: date) -> Procedure:
@@ -539,6 +567,12 @@ def _check_item_free(item: str, received_at: datetime, own_id: int | None) -> No
     """An item number serves one dossier within 12 months (S10 numbers are not reused sooner)."""
     # Two clerks scanning the same label at once: the second waits, then sees the first.
     advisory_lock(item)
+    if db.session.scalar(_item_users(item, received_at, own_id).limit(1)) is not None:
+        raise _item_conflict(item)
+
+
+def _item_users(item: str, received_at: datetime, own_id: int | None) -> Select:
+    """The other dossiers that carry `item` within the reuse window before `received_at`."""
     dossiers = Dossier.__table__.c
     query = select(dossiers.id).where(
         dossiers.postal_item_number == item,
@@ -546,12 +580,15 @@ def _check_item_free(item: str, received_at: datetime, own_id: int | None) -> No
     )
     if own_id is not None:
         query = query.where(dossiers.id != own_id)
-    if db.session.scalar(query.limit(1)) is not None:
-        # The other dossier may be outside the caller's scope: it is not named.
-        raise Conflict(
-            f"postal item {item} is already used by another dossier",
-            fields={"postal_item_number": ["already used by another dossier within 12 months"]},
-        )
+    return query
+
+
+def _item_conflict(item: str) -> Conflict:
+    # The other dossier may be outside the caller's scope: it is not named.
+    return Conflict(
+        f"postal item {item} is already used by another dossier",
+        fields={"postal_item_number": ["already used by another dossier within 12 months"]},
+    )
 
 
 def check_reference_free(
