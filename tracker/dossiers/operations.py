@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 
 from tracker.accounts.models import User
 from tracker.accounts.visibility import visible_to
@@ -506,13 +506,16 @@ def _allocate_intake_code(
     has it), not a refusal."""
     item = data.get("postal_item_number")
     reference = data.get("agency_reference")
-    taken = _item_users(item, received_at, None).exists() if item else None
+    taken = _ITEM_TAKEN if item else None
+    params = {"item": item, "since": received_at - ITEM_REUSE_WINDOW}
     if reference:
-        if taken is not None and db.session.scalar(select(taken)):
+        if taken is not None and db.session.scalar(select(taken), params):
             raise _item_conflict(item)
         taken = None
         check_reference_free(procedure.agency_id, reference, None, actor)
-    code, item_taken = codes.allocate_code_checking(procedure.agency.code, received_on, taken)
+    code, item_taken = codes.allocate_code_checking(
+        procedure.agency.code, received_on, taken, params
+    )
     if item_taken:
         raise _item_conflict(item)
     return code
@@ -581,6 +584,17 @@ def _item_users(item: str, received_at: datetime, own_id: int | None) -> Select:
     if own_id is not None:
         query = query.where(dossiers.id != own_id)
     return query
+
+
+# `_item_users` of an intake (no own id), its values bound by name: built once.
+_ITEM_TAKEN = (
+    select(Dossier.__table__.c.id)
+    .where(
+        Dossier.__table__.c.postal_item_number == bindparam("item"),
+        Dossier.__table__.c.received_at > bindparam("since", type_=Dossier.received_at.type),
+    )
+    .exists()
+)
 
 
 def _item_conflict(item: str) -> Conflict:
