@@ -242,7 +242,9 @@ def run(options: argparse.Namespace, postmaster: int, *, quiet: bool = False) ->
     stats = pstats.Stats(profile, stream=out)
     stats.sort_stats("cumulative").print_stats(r"tracker|flask_smorest|webargs", 25)
     stats.sort_stats("tottime").print_stats(25)
-    stats.sort_stats("cumulative").print_callees(r"create_dossier|_check_intake|insert_dossier")
+    stats.sort_stats("cumulative").print_callees(
+        r"create_dossier|_check_intake|insert_dossier|allocate_code_checking"
+    )
     print(f"cProfile over {len(profiled)} intakes:")
     print(out.getvalue())
     return result
