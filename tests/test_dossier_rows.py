@@ -12,22 +12,28 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Text, cast, func, inspect, select
 
+from tests.conftest import intake_data
+from tracker.audit.models import AuditEntry
 from tracker.calendar import VN_TZ
 from tracker.dossiers import operations, s10
-from tracker.dossiers.models import Dossier, StatusEvent
+from tracker.dossiers.models import Dossier, DossierDocument, StatusEvent
 from tracker.dossiers.rows import folded_name, new_dossier_row
 from tracker.extensions import db
 from tracker.feeds.apply import apply_batch_chunk
 from tracker.feeds.models import FeedBatch, FeedEvent
 from tracker.imports import operations as imports
 from tracker.imports import runner
+from tracker.notifications.models import Notification
+from tracker.reports.models import DailyCount
+from tracker.status_out.models import StatusChange
 from tracker.unit_of_work import unit_of_work
 
 MONDAY = datetime(2025, 6, 2, 8, 0, tzinfo=VN_TZ)
@@ -377,3 +383,173 @@ def test_feed_chunks_write_the_events_record_event_writes(app, catalogue, make_d
     assert len(orm) == len(bulk) > 1
     for expected, actual in zip(orm, bulk, strict=True):
         assert_same_rows(expected, actual, EVENTS_APART)
+
+
+# The intake: Core INSERTs beside the ORM's ----------------------------------------------------
+
+INTAKE_DOCUMENTS = [
+    {"name": "Tờ khai", "kind": "original", "count": 1},
+    {"name": "Căn cước công dân", "kind": "certified_copy", "count": 2},
+    {"name": "Giấy ủy quyền", "kind": "copy"},
+]
+
+
+def orm_twin(counter: Dossier, clerk_id: int) -> int:
+    """`counter` written again through the ORM's unit of work (as the intake did before it
+    wrote Core INSERTs): the dossier from the same row builder, its documents, its first event."""
+    row = new_dossier_row(
+        code=counter.code + "-orm",
+        service_form=counter.service_form,
+        procedure=counter.procedure,
+        office=counter.office,
+        agency_reference=None,
+        applicant_name=counter.applicant_name,
+        applicant_phone=counter.applicant_phone,
+        applicant_id_number=counter.applicant_id_number,
+        applicant_email=counter.applicant_email,
+        delivery_address=counter.delivery_address,
+        postal_item_number=counter.postal_item_number,
+        fee_vnd=counter.fee_vnd,
+        note=counter.note,
+        received_at=counter.received_at,
+        appointment_date=counter.appointment_date,
+        lookup_secret_hash=counter.lookup_secret_hash,
+        created_by_id=clerk_id,
+        now=counter.created_at,
+    )
+    twin = Dossier(**row, documents=[DossierDocument(**doc) for doc in INTAKE_DOCUMENTS])
+    db.session.add(twin)
+    db.session.add(
+        StatusEvent(
+            dossier=twin,
+            from_status=None,
+            to_status=twin.status,
+            occurred_at=twin.received_at,
+            source="counter",
+            actor_id=clerk_id,
+            office_id=twin.office_id,
+        )
+    )
+    db.session.flush()
+    return twin.id
+
+
+def documents_of(dossier_id: int) -> list[tuple]:
+    table = DossierDocument.__table__
+    query = select(table.c.name, table.c.kind, table.c.count).where(
+        table.c.dossier_id == dossier_id
+    )
+    return [tuple(row) for row in db.session.execute(query.order_by(table.c.id))]
+
+
+def intake_events_of(dossier_id: int) -> list[dict[str, Any]]:
+    table = StatusEvent.__table__
+    rows = db.session.execute(select(table).where(table.c.dossier_id == dossier_id))
+    return [
+        {k: v for k, v in row._mapping.items() if k not in ("id", "dossier_id", "recorded_at")}
+        for row in rows
+    ]
+
+
+def test_the_intake_writes_the_rows_the_orm_writes(app, catalogue, clerk):
+    with unit_of_work():
+        counter, _secret = operations.create_dossier(
+            {
+                "service_form": "two_way",
+                "procedure_code": "1.001234",
+                "applicant": {
+                    "name": "Lê Văn Cường",
+                    "phone": "0912345678",
+                    "id_number": "012345678901",
+                    "email": "cuong@example.vn",
+                },
+                "delivery_address": "12 Đường 30/4, Biên Hòa, Đồng Nai",
+                "received_at": datetime(2025, 6, 2, 9, 30, tzinfo=VN_TZ),
+                "appointment_date": date(2025, 6, 13),
+                "fee_vnd": 15000,
+                "note": "Nộp thay",
+                "postal_item_number": item(40),
+                "documents": INTAKE_DOCUMENTS,
+            },
+            clerk.user,
+        )
+        # Held as a flush holds what it inserted: nothing left to write, the ids set.
+        assert inspect(counter).persistent and not db.session.new and not db.session.dirty
+        assert [d.id for d in counter.documents] == sorted(d.id for d in counter.documents)
+        assert all(inspect(d).persistent for d in counter.documents)
+        # Audited as the ORM's object reads once written.
+        audited = db.session.scalar(
+            select(AuditEntry.after).where(AuditEntry.entity_key == counter.code)
+        )
+        assert audited == operations.snapshot(counter)
+        assert audited["documents"][2] == {"name": "Giấy ủy quyền", "kind": "copy", "count": 1}
+        # ...to the letter, as the JSON type writes it.
+        stored = db.session.scalar(
+            select(cast(AuditEntry.__table__.c.after, Text)).where(
+                AuditEntry.entity_key == counter.code
+            )
+        )
+        assert stored == json.dumps(audited)
+        twin_id = orm_twin(counter, clerk.user.id)
+    logged, twin = columns_of(counter.id), columns_of(twin_id)
+    assert_same_rows(twin, logged, APART)
+    assert (
+        documents_of(counter.id)
+        == documents_of(twin_id)
+        == [
+            ("Tờ khai", "original", 1),
+            ("Căn cước công dân", "certified_copy", 2),
+            ("Giấy ủy quyền", "copy", 1),
+        ]
+    )
+    assert intake_events_of(counter.id) == intake_events_of(twin_id)
+    assert len(intake_events_of(counter.id)) == 1
+
+
+def test_the_new_dossier_moves_on_in_the_same_transaction(app, catalogue, clerk):
+    """The ORM takes the inserted dossier as its own: an event recorded right after the intake
+    updates it from version 1, and a correction replaces its documents."""
+    with unit_of_work():
+        dossier, _secret = operations.create_dossier(
+            intake_data("two_way", received_at=MONDAY, documents=INTAKE_DOCUMENTS[:2]), None
+        )
+        operations.record_event(dossier, "forwarded", source="counter", occurred_at=at(0, 2))
+        operations.update_dossier(
+            dossier,
+            {
+                "version": 2,
+                "note": "Bổ sung đơn",
+                "documents": [{"name": "Đơn", "kind": "original", "count": 1}],
+            },
+            clerk.user,
+        )
+    row = columns_of(dossier.id)
+    assert (row["status"], row["version"]) == ("forwarded", 3)
+    assert documents_of(dossier.id) == [("Đơn", "original", 1)]
+    assert [e["to_status"] for e in intake_events_of(dossier.id)] == ["received", "forwarded"]
+
+
+def test_a_rolled_back_savepoint_takes_the_new_dossier_away(app, catalogue):
+    """As with the ORM's flush: a dossier logged in a savepoint that is rolled back is gone,
+    and nothing counts, announces or logs it at the commit."""
+    with unit_of_work():
+        kept, _secret = operations.create_dossier(
+            intake_data("two_way", postal_item_number=item(41)), None
+        )
+        with pytest.raises(LookupError), db.session.begin_nested():
+            gone, _secret = operations.create_dossier(
+                intake_data(
+                    "two_way",
+                    postal_item_number=item(42),
+                    documents=INTAKE_DOCUMENTS,
+                ),
+                None,
+            )
+            raise LookupError("refused after the intake")
+        assert not inspect(gone).persistent and inspect(kept).persistent
+    assert db.session.scalars(select(Dossier.code)).all() == [kept.code]
+    assert db.session.scalar(select(func.count()).select_from(DossierDocument)) == 0
+    assert db.session.scalar(select(func.sum(DailyCount.taken))) == 1
+    assert db.session.scalar(select(func.count()).select_from(StatusChange)) == 1
+    event_ids = db.session.scalars(select(Notification.event_id)).all()
+    assert set(event_ids) == {db.session.scalar(select(StatusEvent.id))}

@@ -597,3 +597,39 @@ def test_bodies_nested_past_any_real_request_are_refused_by_field(client, clerk,
         assert response.status_code == 422, depth
         [(field, messages)] = response.get_json()["error"]["fields"].items()
         assert field.startswith("documents.0.") and messages == ["nested too deeply"]
+
+
+def test_a_repeated_item_is_refused_before_a_repeated_reference_and_gives_its_number_back(
+    client, clerk
+):
+    """The intake's last checks come in a fixed order: the postal item, then the agency's
+    reference. A refused intake leaves no hole in the day's codes."""
+    first = client.post(
+        "/api/v1/dossiers",
+        json=dossier_payload(postal_item_number="RA473124829VN", agency_reference="HS-1"),
+        headers=clerk.headers,
+    )
+    assert first.status_code == 201
+    both = client.post(
+        "/api/v1/dossiers",
+        json=dossier_payload(postal_item_number="RA473124829VN", agency_reference="HS-1"),
+        headers=clerk.headers,
+    )
+    assert both.status_code == 409
+    assert list(both.get_json()["error"]["fields"]) == ["postal_item_number"]
+    reference = client.post(
+        "/api/v1/dossiers",
+        json=dossier_payload(postal_item_number="RA000000005VN", agency_reference="HS-1"),
+        headers=clerk.headers,
+    )
+    assert reference.status_code == 409
+    assert list(reference.get_json()["error"]["fields"]) == ["agency_reference"]
+    second = client.post(
+        "/api/v1/dossiers",
+        json=dossier_payload(postal_item_number="RA000000005VN"),
+        headers=clerk.headers,
+    )
+    assert second.status_code == 201
+    first_code, second_code = first.get_json()["code"], second.get_json()["code"]
+    assert int(second_code.rsplit("-", 1)[1]) == int(first_code.rsplit("-", 1)[1]) + 1
+    assert Dossier.query.count() == 2

@@ -9,8 +9,9 @@ import secrets
 from collections.abc import Mapping, Sequence
 from datetime import date
 from functools import cache
+from typing import Any
 
-from sqlalchemy import Insert, bindparam, text
+from sqlalchemy import Exists, Insert, Select, bindparam, select, text
 
 from tracker.database import dialect_name, next_in_counter, on_postgresql, upsert
 from tracker.dossiers.models import CodeCounter
@@ -31,6 +32,42 @@ def allocate_code(agency_code: str, day: date) -> str:
     """
     sequence = next_in_counter(CodeCounter.__table__, agency_code=agency_code, day=day)
     return f"{code_prefix(agency_code, day)}{sequence:04d}"
+
+
+def allocate_code_checking(
+    agency_code: str, day: date, check: Exists | None, params: Mapping[str, Any]
+) -> tuple[str, bool]:
+    """`allocate_code`, and whether `check` (with its bound `params`) holds, in one round trip
+    on PostgreSQL (the counter's upsert in a WITH, `check` beside what it returns; elsewhere a
+    query of its own, first). The intake asks whether its postal item is taken: under the
+    item's advisory lock, taken by an earlier statement, so that this statement's snapshot sees
+    any dossier a concurrent intake of the same item committed before the lock was ours.
+    `check` should be built once: the statement is built once per `check`."""
+    if check is None:
+        return allocate_code(agency_code, day), False
+    if not on_postgresql():
+        holds = bool(db.session.scalar(select(check), params))
+        return allocate_code(agency_code, day), holds
+    sequence, holds = db.session.execute(
+        _allocate_checking(check), {**params, "agency": agency_code, "day": day}
+    ).one()
+    return f"{code_prefix(agency_code, day)}{sequence:04d}", bool(holds)
+
+
+# (PostgreSQL) `next_in_counter`'s upsert in a WITH, `check` beside it.
+@cache
+def _allocate_checking(check: Exists) -> Select:
+    table = CodeCounter.__table__
+    counter = (
+        upsert(table)
+        .values(agency_code=bindparam("agency"), day=bindparam("day"), last_seq=1)
+        .on_conflict_do_update(
+            index_elements=["agency_code", "day"], set_={"last_seq": table.c.last_seq + 1}
+        )
+        .returning(table.c.last_seq)
+        .cte("counter")
+    )
+    return select(counter.c.last_seq, check)
 
 
 def code_prefix(agency_code: str, day: date) -> str:

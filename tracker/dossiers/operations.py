@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from tracker.accounts.models import User
 from tracker.accounts.visibility import visible_to
-from tracker.audit.operations import record_audit, record_audits
+from tracker.audit.operations import audit_row, record_audit, record_audits
 from tracker.calendar import local_date, utcnow
 from tracker.catalogue.models import Channel, Office, Procedure
 from tracker.catalogue.queries import find_procedure
@@ -208,7 +208,7 @@ def create_dossier(
     channel = channel or office.channel
     received_on = local_date(received_at)
     item = data.get("postal_item_number")
-    code = codes.allocate_code(procedure.agency.code, received_on)
+    code = _allocate_intake_code(data, actor, procedure, received_at, received_on)
     secret = codes.new_lookup_secret()
     applicant = data["applicant"]
     row = rows.new_dossier_row(
@@ -233,31 +233,39 @@ def create_dossier(
         status=initial_status,
     )
     row["channel_id"] = channel.id
-    # ...and its catalogue rows as the loaded objects, for whatever reads them next.
-    dossier = Dossier(
-        **row,
-        procedure=procedure,
-        agency=procedure.agency,
-        office=office,
-        channel=channel,
-        documents=[DossierDocument(**doc) for doc in data.get("documents", [])],
+    audit = audit_row(
+        actor.id if actor else None,
+        "dossier.create",
+        "dossier",
+        code,
+        after=_intake_snapshot(row, data.get("documents", [])),
     )
-    db.session.add(dossier)
-    first_event = StatusEvent(
-        dossier=dossier,
-        from_status=None,
-        to_status=dossier.status,
-        occurred_at=received_at,
-        source=source,
-        actor_id=actor.id if actor else None,
-        office_id=office.id,
+    # Core INSERTs (one on PostgreSQL) for the audit entry, the dossier, its documents and its
+    # first event; the objects then held by the session as a flush would hold them, with their
+    # catalogue rows as the loaded objects, for whatever reads them next.
+    dossier, first_event = rows.insert_dossier(
+        row,
+        data.get("documents", []),
+        {
+            "from_status": None,
+            "to_status": row["status"],
+            "applied": True,
+            "occurred_at": received_at,
+            "recorded_at": utcnow(),
+            "source": source,
+            "source_event_id": None,
+            "raw_code": None,
+            "actor_id": actor.id if actor else None,
+            "office_id": office.id,
+            "note": None,
+            "data": None,
+            "receiver_name": None,
+            "receiver_relation": None,
+            "failure_reason": None,
+        },
+        {"procedure": procedure, "agency": procedure.agency, "office": office, "channel": channel},
+        audit,
     )
-    db.session.add(first_event)
-    record_audit(
-        actor.id if actor else None, "dossier.create", "dossier", code, after=snapshot(dossier)
-    )
-    # One flush for the dossier, its documents, its first event and the audit entry.
-    db.session.flush()
     signals.dossier_received.send(dossier, event=first_event)
     signals.item_number_set.send(item)
     log.info("dossier %s created at office %s", code, office.code)
@@ -549,6 +557,22 @@ def _clock_changes(
     ]
 
 
+def _intake_snapshot(row: dict[str, Any], documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """`snapshot` of the dossier `row` will be, with its `documents`, before it is written."""
+    state = {key: row[key] for key in CORRECTABLE if key != "documents"}
+    state.update(
+        status=row["status"],
+        version=row["version"],
+        due_date=row["due_date"],
+        supplement_days=row["supplement_days"],
+        documents=[
+            {"name": doc["name"], "kind": doc["kind"], "count": doc.get("count", 1)}
+            for doc in documents
+        ],
+    )
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in state.items()}
+
+
 def _check_intake(data: dict[str, Any], actor: User | None) -> tuple[datetime, Procedure, Office]:
     """The moment, procedure and office of an intake, checked against the catalogue as it stood
     on the day of receipt: a back-dated dossier from a desk that has since closed is accepted, one
@@ -566,10 +590,41 @@ def _check_intake(data: dict[str, Any], actor: User | None) -> tuple[datetime, P
         )
     _check_appointment(data.get("appointment_date"), received_on)
     if data.get("postal_item_number"):
-        _check_item_free(data["postal_item_number"], received_at, None)
-    if data.get("agency_reference"):
-        check_reference_free(procedure.agency_id, data["agency_reference"], None, actor)
+        # Two clerks scanning the same label at once: the second waits, then sees the first
+        # (`_allocate_intake_code` looks, in a later statement).
+        advisory_lock(data["postal_item_number"])
     return received_at, procedure, office
+
+
+def _allocate_intake_code(
+    data: dict[str, Any],
+    actor: User | None,
+    procedure: Procedure,
+    received_at: datetime,
+    received_on: date,
+) -> str:
+    """The new dossier's code, after the intake's last checks in their order: its postal item
+    free, then its agency reference free. Without a reference to check in between, the item is
+    looked up in the code's own round trip (PostgreSQL); a refusal rolls the counter back with
+    the rest. The reference is checked before the code is allocated: the counter's row lock
+    queues concurrent intakes of one agency, and one that finds the reference taken only after
+    that wait must meet the unique index (which a batch of orders answers with the dossier that
+    has it), not a refusal."""
+    item = data.get("postal_item_number")
+    reference = data.get("agency_reference")
+    taken = _ITEM_TAKEN if item else None
+    params = {"item": item, "since": received_at - ITEM_REUSE_WINDOW}
+    if reference:
+        if taken is not None and db.session.scalar(select(taken), params):
+            raise _item_conflict(item)
+        taken = None
+        check_reference_free(procedure.agency_id, reference, None, actor)
+    code, item_taken = codes.allocate_code_checking(
+        procedure.agency.code, received_on, taken, params
+    )
+    if item_taken:
+        raise _item_conflict(item)
+    return code
 
 
 def check_procedure(code: str, service_form: str, day: date) -> Procedure:
@@ -621,6 +676,12 @@ def _check_item_free(item: str, received_at: datetime, own_id: int | None) -> No
     """An item number serves one dossier within 12 months (S10 numbers are not reused sooner)."""
     # Two clerks scanning the same label at once: the second waits, then sees the first.
     advisory_lock(item)
+    if db.session.scalar(_item_users(item, received_at, own_id).limit(1)) is not None:
+        raise _item_conflict(item)
+
+
+def _item_users(item: str, received_at: datetime, own_id: int | None) -> Select:
+    """The other dossiers that carry `item` within the reuse window before `received_at`."""
     dossiers = Dossier.__table__.c
     query = select(dossiers.id).where(
         dossiers.postal_item_number == item,
@@ -628,12 +689,26 @@ def _check_item_free(item: str, received_at: datetime, own_id: int | None) -> No
     )
     if own_id is not None:
         query = query.where(dossiers.id != own_id)
-    if db.session.scalar(query.limit(1)) is not None:
-        # The other dossier may be outside the caller's scope: it is not named.
-        raise Conflict(
-            f"postal item {item} is already used by another dossier",
-            fields={"postal_item_number": ["already used by another dossier within 12 months"]},
-        )
+    return query
+
+
+# `_item_users` of an intake (no own id), its values bound by name: built once.
+_ITEM_TAKEN = (
+    select(Dossier.__table__.c.id)
+    .where(
+        Dossier.__table__.c.postal_item_number == bindparam("item"),
+        Dossier.__table__.c.received_at > bindparam("since", type_=Dossier.received_at.type),
+    )
+    .exists()
+)
+
+
+def _item_conflict(item: str) -> Conflict:
+    # The other dossier may be outside the caller's scope: it is not named.
+    return Conflict(
+        f"postal item {item} is already used by another dossier",
+        fields={"postal_item_number": ["already used by another dossier within 12 months"]},
+    )
 
 
 def check_reference_free(
