@@ -14,7 +14,9 @@ for:
 Each side runs in its own child process with the production shape of bench/run.py: TRACKER_ENV=
 production, Redis as the rate-limit store, TRACK_RATE_LIMIT with a per-minute and a per-hour
 window never reached. Lookups are (code, secret) pairs of the dataset, 10% with a wrong secret.
-Prints microseconds of CPU per request for each, and a cProfile top 20 of this tree's lookup.
+The three sides run in turn `--rounds` times, so that a drift of the machine hits them alike; the
+median round of each is printed, in microseconds of CPU per request, with a cProfile (timed by
+CPU) of this tree's lookup: top 20 by own time, top 40 by cumulative time.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dossiers", type=int, default=20_000)
     parser.add_argument("--requests", type=int, default=3000, help="lookups measured per side")
     parser.add_argument("--before", default=DEFAULT_BEFORE, help="git ref of the code before")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="bare, before, after in turn, this many times"
+    )
     parser.add_argument("--seed", type=int, default=2017)
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: measure, print JSON
     return parser.parse_args(argv)
@@ -110,11 +115,12 @@ def child(spec: str) -> None:
     print(json.dumps({"micros": micros, "statuses": statuses, "profile": profile}))
 
 
-def run_side(side: str, code_dir: Path, env: dict[str, str], paths: list[str], args) -> dict:
+def run_side(
+    side: str, code_dir: Path, env: dict[str, str], paths: list[str], args, profile: bool
+) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
         json.dump(
-            {"side": side, "paths": paths, "requests": args.requests, "profile": side == "after"},
-            spec,
+            {"side": side, "paths": paths, "requests": args.requests, "profile": profile}, spec
         )
     child_env = {**os.environ, **env, "PYTHONPATH": str(code_dir)}
     try:
@@ -145,6 +151,10 @@ def lookup_paths(lookups: list[tuple[str, str]], count: int, seed: int) -> list[
             secret = "AAAAA-AAAAA"
         paths.append("/api/v1/track?" + urlencode({"code": code, "secret": secret}))
     return paths
+
+
+def median_round(done: list[dict]) -> dict:
+    return sorted(done, key=lambda result: result["micros"])[len(done) // 2]
 
 
 def export(ref: str, into: Path) -> Path:
@@ -180,13 +190,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{dataset.dossiers:,} dossiers, {dataset.events:,} events on PostgreSQL")
         paths = lookup_paths(dataset.lookups, args.requests, args.seed)
         before_dir = export(args.before, Path(stack.enter_context(tempfile.TemporaryDirectory())))
-        results = {
-            "bare": run_side("bare", ROOT, env, paths, args),
-            "before": run_side("before", before_dir, env, paths, args),
-            "after": run_side("after", ROOT, env, paths, args),
-        }
+        sides = {"bare": ROOT, "before": before_dir, "after": ROOT}
+        rounds: dict[str, list[dict]] = {side: [] for side in sides}
+        for number in range(args.rounds):
+            for side, code_dir in sides.items():
+                last = number == args.rounds - 1
+                rounds[side].append(
+                    run_side(side, code_dir, env, paths, args, last and side == "after")
+                )
+                print(f"round {number + 1}: {side} {rounds[side][-1]['micros']:.0f} us")
+    results = {side: median_round(done) for side, done in rounds.items()}
+    results["after"]["profile"] = rounds["after"][-1]["profile"]
     bare = results["bare"]["micros"]
-    print(f"\nCPU per request, {args.requests:,} requests each (Flask test client, one process):")
+    print(
+        f"\nCPU per request, median of {args.rounds} rounds of {args.requests:,} requests "
+        "(Flask test client, one process):"
+    )
     for side, label in (
         ("bare", "bare Flask JSON endpoint"),
         ("before", f"GET /api/v1/track at {args.before}"),
