@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import pytest
 import redis
 
-from tests.servers import free_port
+from tests.servers import RedisServer, find_redis_server, free_port
 from tracker import ratelimit
 from tracker.extensions import limiter
 
@@ -139,6 +139,25 @@ def test_redis_unreachable_counts_in_process_memory(app, catalogue):
     assert answers == [404, 404, 429]
     assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 60
     assert other_client.status_code == 404
+
+
+def test_counting_goes_back_to_redis_once_it_answers(app, redis_server):
+    """Redis down: counted in memory; once it answers again (tried after a second), counted in
+    Redis again, where every worker sees the count."""
+    server = RedisServer(find_redis_server())
+    try:
+        with configured(app, RATELIMIT_STORAGE_URI=server.url):
+            while_down = ratelimit.hit("5 per minute", "test", "client")
+            server.start()
+            time.sleep(1.1)  # the first retry comes a second after the failure
+            back = [ratelimit.hit("5 per minute", "test", "client") for _ in range(2)]
+            with redis.Redis.from_url(server.url) as connection:
+                counted = connection.get("LIMITS:LIMITER/client/test/5/1/minute")
+    finally:
+        server.stop()
+
+    assert while_down is None and back == [None, None]
+    assert counted == b"2"
 
 
 def test_fallback_off_lets_the_error_through(app):
