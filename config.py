@@ -40,7 +40,7 @@ def _int(name: str, default: int) -> int:
 
 
 def _limits(name: str, default: str) -> str:
-    """A rate limit in Flask-Limiter's syntax ("5 per minute; 20 per hour"), checked at start."""
+    """A rate limit in the `limits` syntax ("5 per minute; 20 per hour"), checked at start."""
     from limits import parse_many
 
     value = os.environ.get(name) or default
@@ -206,12 +206,10 @@ def load_config(env: str | None = None) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 1800, "hide_parameters": env == "production"},
         "SQLITE_BUSY_TIMEOUT_MS": _int("SQLITE_BUSY_TIMEOUT_MS", 30_000),
         "REDIS_URL": redis_url,
-        # Rate limits (Flask-Limiter syntax). Storage is Redis when REDIS_URL is set, so the limit
-        # holds across every gunicorn worker; in-process memory otherwise.
+        # Rate limits (tracker/ratelimit.py; fixed windows, one Redis round trip per request; no
+        # X-RateLimit-* headers, a 429 carries Retry-After). Storage is Redis when REDIS_URL is
+        # set, so the limit holds across every gunicorn worker; in-process memory otherwise.
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
-        # X-RateLimit-* headers would cost two more Redis round trips on every lookup; a 429
-        # still carries Retry-After (tracker.errors).
-        "RATELIMIT_HEADERS_ENABLED": False,
         "RATELIMIT_ENABLED": rate_limits_on,
         # Redis down: count in each worker's memory for a while rather than fail the lookup.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,

@@ -1,9 +1,9 @@
 """Windowed counters in the rate-limit store (Redis when `REDIS_URL` is set, so every worker
-shares them; process memory otherwise), for limits that Flask-Limiter's decorators cannot say:
-counting before knowing the outcome and refunding afterwards.
+shares them; process memory otherwise), for limits that `ratelimit.limited` cannot say: counting
+before knowing the outcome and refunding afterwards.
 
 If Redis cannot be reached, counting goes on in this process's memory rather than failing the
-request (as Flask-Limiter's own fallback does).
+request (as tracker/ratelimit.py's fallback does).
 """
 
 from __future__ import annotations

@@ -7,16 +7,12 @@ slug a client can branch on, `fields` maps a dotted field path to its messages.
 from __future__ import annotations
 
 import logging
-import math
-import time
 from typing import Any, Self
 
 import psycopg
 from flask import Flask, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
-
-from tracker.extensions import limiter
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +115,8 @@ class Forbidden(DomainError):
 
 
 class RateLimited(DomainError):
-    """A budget of tries that a rule (not Flask-Limiter) keeps is spent: 429 with Retry-After."""
+    """A budget of tries that a rule (not `ratelimit.limited`) keeps is spent: 429 with
+    Retry-After."""
 
     status = 429
     code = "rate_limited"
@@ -186,7 +183,7 @@ def handle_http_exception(error: HTTPException):
     if wants_page():
         response = error_page(status)
         if status == 429:
-            return (*response, {"Retry-After": str(_seconds_until_reset())})
+            return (*response, {"Retry-After": str(_retry_after(error))})
         return response
     data = getattr(error, "data", None) or {}
     fields = flatten_messages(data.get("messages") or data.get("errors") or {})
@@ -205,15 +202,14 @@ def handle_http_exception(error: HTTPException):
     if status == 405 and valid_methods:
         response.headers["Allow"] = ", ".join(valid_methods)
     if status == 429:
-        response.headers["Retry-After"] = str(_seconds_until_reset())
+        response.headers["Retry-After"] = str(_retry_after(error))
     return response
 
 
-def _seconds_until_reset() -> int:
-    breached = limiter.current_limit
-    if breached is None:
-        return 60
-    return max(1, math.ceil(breached.reset_at - time.time()))
+def _retry_after(error: HTTPException) -> int:
+    """The seconds a 429 (tracker/ratelimit.py) asks to wait; a minute if it did not say."""
+    seconds = getattr(error, "retry_after", None)
+    return seconds if isinstance(seconds, int) and seconds > 0 else 60
 
 
 def handle_domain_error(error: DomainError):

@@ -1,14 +1,14 @@
 """Flask extensions, created unbound and initialised in `create_app`."""
 
 from flask_babel import Babel
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from tracker.ratelimit import limiter
 
 # Deterministic constraint names, so that Alembic can drop and alter them on every backend.
 NAMING_CONVENTION = {
@@ -29,6 +29,7 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 login_manager = LoginManager()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
 babel = Babel()
 csrf = CSRFProtect()
+
+__all__ = ["babel", "csrf", "db", "limiter", "login_manager", "migrate"]

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 from flask import current_app, jsonify
 
+from tracker import ratelimit
 from tracker.api import Blueprint, ErrorOut
 from tracker.errors import NotFound
-from tracker.extensions import limiter
 from tracker.tracking import budget, queries
 from tracker.tracking.schemas import TrackArgs, TrackOut
 
@@ -32,9 +32,10 @@ def track_limit() -> str:
 TRACK_SCOPE = "track"
 
 
-def shared_track_limit(exempt_when: Callable[[], bool] | None = None):
-    """The per-client limit of every lookup, API or page."""
-    return limiter.shared_limit(track_limit, scope=TRACK_SCOPE, exempt_when=exempt_when)
+def shared_track_limit(exempt_when: Callable[[], bool] | None = None) -> Callable:
+    """The per-client limit of every lookup, API or page (tracker/ratelimit.py: one Redis round
+    trip)."""
+    return ratelimit.limited(TRACK_SCOPE, track_limit, exempt_when=exempt_when)
 
 
 def find_dossier(args: dict) -> dict | None:
