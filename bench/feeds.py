@@ -4,10 +4,11 @@ Starts PostgreSQL and Redis, loads a province's catalogue and background dossier
 (`bench.dataset`), then one-way dossiers carrying item numbers (`bench.feeds_data`); serves the
 tracker with gunicorn and runs ONE Celery worker process (solo pool). The feed's batches go in
 over HTTP; the clock stops when the worker has applied every event in the database. Two runs,
-on dossiers of their own: the worker alone in the main queue, so that it also delivers the SMS
-the feed causes (as `make worker` runs it), then with deliveries routed to a queue of their own
-(`bench.feeds_worker`). The status events of the second run are then inserted again raw, in one
-executemany into `status_events` itself (rolled back), for the ratio. One table is printed.
+on dossiers of their own: the worker consuming every queue, so that it also delivers the SMS
+the feed causes (as `make run`'s worker), then consuming `tracker` only (as `make worker`: the
+notices wait on their own queue for `make worker-deliveries`). The status events of the second
+run are then inserted again raw, in one executemany into `status_events` itself (rolled back),
+for the ratio. One table is printed.
 
 `--profile` skips HTTP and the worker: the task's body runs in this process under cProfile.
 """
@@ -92,10 +93,15 @@ class Pass:
 
 
 PASSES = (
-    # As `make worker` runs it: one queue, so the worker also delivers the SMS the feed causes.
-    Pass("1 worker, also delivering the notifications", "S", "workers.main", "tracker"),
-    # Deliveries routed to a queue this worker leaves alone (production runs them elsewhere).
-    Pass("1 worker, notifications delivered elsewhere", "A", "bench.feeds_worker", "tracker"),
+    # As `make run`'s worker: every queue, so the worker also delivers the SMS the feed causes.
+    Pass(
+        "1 worker, also delivering the notifications",
+        "S",
+        "workers.main",
+        "tracker,notifications,status_out",
+    ),
+    # As `make worker` runs it: the notices wait on their own queue for `make worker-deliveries`.
+    Pass("1 worker, notifications delivered elsewhere", "A", "workers.main", "tracker"),
 )
 
 
