@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import random
-import secrets
 import signal
 import sys
 import tempfile
@@ -31,18 +30,16 @@ from bench.services import (
     Gunicorn,
     GunicornSettings,
     environment,
+    production_env,
     start_postgres,
     start_redis,
 )
-from tracker.webhooks import new_secret
 
 BENCHMARKS = ("track", "staff", "create")
 # The lookups' traffic: codes drawn with a Zipf law over this many dossiers (`loads.track_traffic`).
 LOOKUP_DOSSIERS = 100_000
 TRACK_REQUESTS = 200_000
 BACKENDS = ("postgresql", "sqlite")
-# Same shape as the production default (a per-minute and a per-hour window), never reached.
-HUGE_RATE_LIMIT = "100000000 per minute;1000000000 per hour"
 THROUGHPUT_RATIO_TARGET = 0.5
 P99_TARGET_MS = 25.0
 CREATE_TARGET_PER_S = 300.0
@@ -285,19 +282,7 @@ class Runner:
                 raise
 
     def tracker_env(self, database_url: str) -> dict[str, str]:
-        return {
-            # Production refuses to run without the rate limiter.
-            "TRACKER_ENV": "production" if self.options.limiter else "development",
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            # Production refuses to start without them; this benchmark sends no feed.
-            "FEED_POSTAL_SECRET": new_secret(),
-            "FEED_AGENCY_SECRET": new_secret(),
-            "DATABASE_URL": database_url,
-            "REDIS_URL": self.redis_url,
-            "TRACK_RATE_LIMIT": HUGE_RATE_LIMIT,
-            "RATELIMIT_ENABLED": "1" if self.options.limiter else "0",
-            "PYTHONPATH": str(ROOT),
-        }
+        return production_env(database_url, self.redis_url, limiter=self.options.limiter)
 
     def load(self, env: dict[str, str], backend: str) -> Dataset:
         from flask_migrate import upgrade

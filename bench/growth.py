@@ -28,7 +28,6 @@ from sqlalchemy import create_engine
 from bench import loads
 from bench.cpuwatch import CpuWatch
 from bench.endpoints import (
-    HUGE_RATE_LIMIT,
     LOOKUP_DOSSIERS,
     TRACK_REQUESTS,
     expected_misses,
@@ -39,7 +38,14 @@ from bench.feeds import PASSES, run_pass, worker_env
 from bench.feeds_data import prepare
 from bench.openloop import run_open_loop
 from bench.report import Row, render
-from bench.services import Gunicorn, GunicornSettings, durability, start_postgres, start_redis
+from bench.services import (
+    HUGE_RATE_LIMIT,
+    Gunicorn,
+    GunicornSettings,
+    durability,
+    start_postgres,
+    start_redis,
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -27,7 +27,6 @@ import os
 import pstats
 import random
 import re
-import secrets
 import statistics
 import subprocess
 import sys
@@ -37,9 +36,7 @@ from pathlib import Path
 
 from bench import loads
 from bench.dataset import load_dataset
-from bench.run import HUGE_RATE_LIMIT
-from bench.services import ROOT, environment, start_postgres, start_redis
-from tracker.webhooks import new_secret
+from bench.services import ROOT, environment, production_env, start_postgres, start_redis
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 CALLS_COUNTED = 100  # intakes whose Python calls are counted
@@ -80,24 +77,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _env(database_url: str, redis_url: str) -> dict[str, str]:
-    """The production shape `bench.run` serves the tracker in, limits never reached."""
-    return {
-        "TRACKER_ENV": "production",
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        "FEED_POSTAL_SECRET": new_secret(),
-        "FEED_AGENCY_SECRET": new_secret(),
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "TRACK_RATE_LIMIT": HUGE_RATE_LIMIT,
-        "RATELIMIT_ENABLED": "1",
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     if options.database_url:
-        with environment(_env(options.database_url, options.redis_url)):
+        with environment(production_env(options.database_url, options.redis_url)):
             result = run(options, options.postmaster, quiet=True)
         print("RESULT " + json.dumps(result))
         return 0
@@ -107,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         if options.against:
             compare(options, database_url, redis_url, postmaster)
         else:
-            with environment(_env(database_url, redis_url)):
+            with environment(production_env(database_url, redis_url)):
                 run(options, postmaster)
     return 0
 

@@ -29,7 +29,6 @@ import json
 import os
 import pstats
 import random
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HUGE_RATE_LIMIT = "100000000 per minute;1000000000 per hour"
 # The code before the one-round-trip limiter and the leaner query.
 DEFAULT_BEFORE = "20d1199"
 
@@ -53,21 +51,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=2017)
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: measure, print JSON
     return parser.parse_args(argv)
-
-
-def tracker_env(database_url: str, redis_url: str) -> dict[str, str]:
-    from tracker.webhooks import new_secret
-
-    return {
-        "TRACKER_ENV": "production",
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        "FEED_POSTAL_SECRET": new_secret(),
-        "FEED_AGENCY_SECRET": new_secret(),
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "TRACK_RATE_LIMIT": HUGE_RATE_LIMIT,
-        "RATELIMIT_ENABLED": "1",
-    }
 
 
 def cpu_per_request(client, paths: list[str], profile: bool = False) -> tuple[float, str]:
@@ -174,13 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     from flask_migrate import upgrade
 
     from bench.dataset import load_dataset
-    from bench.services import environment, start_postgres, start_redis
+    from bench.services import environment, production_env, start_postgres, start_redis
     from tracker import create_app
     from tracker.extensions import db
 
     with contextlib.ExitStack() as stack:
         database_url, _ = start_postgres(stack)
-        env = tracker_env(database_url, start_redis(stack))
+        env = production_env(database_url, start_redis(stack))
         with environment(env):
             app = create_app()
             with app.app_context():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -163,6 +164,30 @@ def start_postgres(
         server._run("pg_ctl", "-D", str(server.data), "-w", "restart")
     postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
     return url, postmaster
+
+
+# Same shape as the production default (a per-minute and a per-hour window), never reached.
+HUGE_RATE_LIMIT = "100000000 per minute;1000000000 per hour"
+
+
+def production_env(database_url: str, redis_url: str, *, limiter: bool = True) -> dict[str, str]:
+    """The tracker's environment in a benchmark: production settings (which refuse to run
+    without the rate limiter: `limiter=False` runs as development), fresh secrets, the run's
+    PostgreSQL and Redis, the lookup limit in its production shape but never reached."""
+    from tracker.webhooks import new_secret
+
+    return {
+        "TRACKER_ENV": "production" if limiter else "development",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        # Production refuses to start without them.
+        "FEED_POSTAL_SECRET": new_secret(),
+        "FEED_AGENCY_SECRET": new_secret(),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "TRACK_RATE_LIMIT": HUGE_RATE_LIMIT,
+        "RATELIMIT_ENABLED": "1" if limiter else "0",
+        "PYTHONPATH": str(ROOT),
+    }
 
 
 def plain_url(url: str) -> str:

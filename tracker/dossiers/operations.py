@@ -313,43 +313,27 @@ def record_event(
         to_status, receiver, failure_reason, note, name_required=source != "postal_feed"
     )
     receiver = receiver or {}
+    fields = {
+        "to_status": to_status,
+        "occurred_at": occurred_at,
+        "recorded_at": now,
+        "source": source,
+        "source_event_id": source_event_id,
+        "raw_code": raw_code,
+        "actor_id": actor.id if actor else None,
+        "office_id": office_id,
+        "note": note,
+        "data": data,
+        "receiver_name": (receiver.get("name") or "").strip() or None,
+        "receiver_relation": receiver.get("relation"),
+        "failure_reason": failure_reason,
+    }
     if batch is not None:
         row = persist.EventRow(
-            dossier=dossier,
-            dossier_id=dossier.id,
-            from_status=None,
-            to_status=to_status,
-            applied=True,
-            occurred_at=occurred_at,
-            recorded_at=now,
-            source=source,
-            source_event_id=source_event_id,
-            raw_code=raw_code,
-            actor_id=actor.id if actor else None,
-            office_id=office_id,
-            note=note,
-            data=data,
-            receiver_name=(receiver.get("name") or "").strip() or None,
-            receiver_relation=receiver.get("relation"),
-            failure_reason=failure_reason,
+            dossier=dossier, dossier_id=dossier.id, from_status=None, applied=True, **fields
         )
         return batch.record(dossier, to_status, appointment_date, row)
-    event = StatusEvent(
-        dossier=dossier,
-        to_status=to_status,
-        occurred_at=occurred_at,
-        recorded_at=now,
-        source=source,
-        source_event_id=source_event_id,
-        raw_code=raw_code,
-        actor_id=actor.id if actor else None,
-        office_id=office_id,
-        note=note,
-        data=data,
-        receiver_name=(receiver.get("name") or "").strip() or None,
-        receiver_relation=receiver.get("relation"),
-        failure_reason=failure_reason,
-    )
+    event = StatusEvent(dossier=dossier, **fields)
     before = snapshot(dossier)
     late = occurred_at < dossier.status_changed_at
     if late:
