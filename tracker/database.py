@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
 from functools import cache
 from typing import Any, TypeVar
 
@@ -242,14 +243,41 @@ def insert_rows(session: Any, table: Table, rows: list[dict[str, Any]]) -> None:
         session.execute(table.insert(), rows)
         return
     names = tuple(rows[0])
-    arrays = {name: [row[name] for row in rows] for name in names}
     dialect = session.get_bind().dialect
+    arrays = {}
     for name in names:
+        values = [row[name] for row in rows]
         if isinstance(table.c[name].type, JSON):
             # As the column type writes it (None as JSON null unless the column says otherwise).
             process = table.c[name].type.bind_processor(dialect)
-            arrays[name] = [process(value) for value in arrays[name]]
+            values = [process(value) for value in values]
+        arrays[name] = array_text(values)
     session.execute(_array_insert(table, names), arrays)
+
+
+def array_text(values: list[Any]) -> str:
+    """`values` as one PostgreSQL array literal (`{1,"a",NULL}`), cast to its type by the
+    statement. Written here rather than by the driver, which converts an array parameter
+    element by element in Python (about 1 µs each, 10x this): a feed's or an import's chunk
+    sends tens of thousands of values per commit."""
+    return "{" + ",".join([_ELEMENT.get(type(value), _quoted)(value) for value in values]) + "}"
+
+
+def _quoted(value: Any) -> str:
+    # Inside double quotes only the backslash and the double quote are special.
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_ELEMENT: dict[type, Callable[[Any], str]] = {
+    type(None): lambda _value: "NULL",
+    int: str,
+    bool: lambda value: "t" if value else "f",
+    # ISO 8601, which PostgreSQL reads for date, timestamp and timestamptz; no character of it
+    # needs quotes.
+    date: date.isoformat,
+    datetime: datetime.isoformat,
+    str: _quoted,
+}
 
 
 @cache
