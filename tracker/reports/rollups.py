@@ -26,15 +26,15 @@ reached was already passed. `tracker.reports.recompute` applies the same rules t
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
-from functools import lru_cache
+from functools import cache, lru_cache
 
-from sqlalchemy import String, Table, TextClause, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Table, TextClause, text
 from sqlalchemy.orm import Session
 
 from tracker.calendar import local_date
+from tracker.database import array_text
 from tracker.dossiers.lifecycle import REGISTERED
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.dossiers.persist import kept
@@ -85,8 +85,7 @@ def count_intake(session: Session, dossier: Dossier) -> None:
 
 def count_intakes(session: Session, keys: Iterable[Key]) -> None:
     """Many dossiers taken in at once by Core inserts (imports): one key each."""
-    for key in keys:
-        _note(session, None, key, "taken")
+    session.info.setdefault(_DELTAS_KEY, []).extend((None, key, "taken") for key in keys)
 
 
 def count_event(session: Session, dossier: Dossier, event: StatusEvent) -> None:
@@ -107,25 +106,42 @@ def _note(session: Session, source: object | None, key: Key, measure: str) -> No
     session.info.setdefault(_DELTAS_KEY, []).append((source, key, measure))
 
 
-def add_counts(session: Session, deltas: dict[Key, Counter[str]]) -> None:
+def add_counts(session: Session, deltas: Mapping[Key, Mapping[str, int]]) -> None:
     """Add `deltas` to the daily rows, to the monthly rows that contain them, and to the
-    office and procedure totals of both (`tracker.reports.models.TotalColumns`)."""
-    if not deltas:
+    office and procedure totals of both (`tracker.reports.models.TotalColumns`), in that order
+    of tables and each in key order."""
+    keys = sorted(key for key, counts in deltas.items() if any(counts.values()))
+    if not keys:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement: the daily deltas go once, as one array per column, and the server
+        # sums them into the months and the totals.
+        columns = list(zip(*keys, strict=True))
+        arrays = {
+            name: array_text(list(values)) for name, values in zip(DAY_KEY, columns, strict=True)
+        }
+        for measure in MEASURES:
+            arrays[measure] = array_text([deltas[key].get(measure, 0) for key in keys])
+        session.execute(_rollup_statement(), arrays)
         return
     by_period: dict[str, dict[tuple, Counter[str]]] = {
         name: defaultdict(Counter) for name in ("month", "day_totals", "month_totals")
     }
-    for key, counts in deltas.items():
+    for key in keys:
+        counts = deltas[key]
         day, rest = key[0], key[1:]
         month = day.replace(day=1)
         by_period["month"][(month, *rest)].update(counts)
         for total_key in total_keys(key):
             by_period["day_totals"][(day, *total_key)].update(counts)
             by_period["month_totals"][(month, *total_key)].update(counts)
-    _upsert(session, DailyCount.__table__, ("day", *DIMENSIONS), deltas)
+    _upsert(session, DailyCount.__table__, DAY_KEY, {key: deltas[key] for key in keys})
     _upsert(session, MonthlyCount.__table__, ("month", *DIMENSIONS), by_period["month"])
     _upsert(session, DailyTotal.__table__, ("day", *TOTAL_KEY), by_period["day_totals"])
     _upsert(session, MonthlyTotal.__table__, ("month", *TOTAL_KEY), by_period["month_totals"])
+
+
+DAY_KEY = ("day", *DIMENSIONS)
 
 
 def total_keys(key: Key) -> list[tuple[str, int, int, str]]:
@@ -138,20 +154,13 @@ def total_keys(key: Key) -> list[tuple[str, int, int, str]]:
 
 
 def _upsert(session: Session, table: Table, columns: tuple[str, ...], deltas: dict) -> None:
+    """SQLite: one executemany of the upsert per table, in key order."""
     rows = [
-        {**dict(zip(columns, key, strict=True)), **{m: counts[m] for m in MEASURES}}
+        {**dict(zip(columns, key, strict=True)), **{m: counts.get(m, 0) for m in MEASURES}}
         for key, counts in sorted(deltas.items())
         if any(counts.values())
     ]
-    if not rows:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        # One statement over one array per column: a feed's chunk counts into hundreds of keys,
-        # and an executemany converts and sends every row on its own.
-        names = (*columns, *MEASURES)
-        arrays = {name: [row[name] for row in rows] for name in names}
-        session.execute(_upsert_arrays(table, columns), arrays)
-    else:
+    if rows:
         session.execute(_upsert_statement(table.name, columns), rows)
 
 
@@ -169,23 +178,63 @@ def _upsert_statement(table: str, columns: tuple[str, ...]) -> TextClause:
     )
 
 
-@lru_cache
-def _upsert_arrays(table: Table, columns: tuple[str, ...]) -> TextClause:
-    """PostgreSQL: the same upsert, its rows given as arrays (`unnest`), in key order. Text
-    columns go as unbounded text, so that nothing is cut short by a cast."""
-    dialect = postgresql.dialect()
-    names = (*columns, *MEASURES)
-    arrays = []
-    for name in names:
-        kind = table.c[name].type
-        sql_type = "text" if isinstance(kind, String) else kind.compile(dialect=dialect)
-        arrays.append(f"CAST(:{name} AS {sql_type}[])")
-    added = ", ".join(f"{m} = {table.name}.{m} + excluded.{m}" for m in MEASURES)
-    return text(
-        f"INSERT INTO {table.name} ({', '.join(names)})"
-        f" SELECT * FROM unnest({', '.join(arrays)}) AS v({', '.join(names)})"
-        f" ON CONFLICT ({', '.join(columns)}) DO UPDATE SET {added}"
+@cache
+def _rollup_statement() -> TextClause:
+    """PostgreSQL: the four upserts of `add_counts` in one statement over the daily deltas
+    (`v`, one array per column). Each INSERT reads its rows in key order, as every writer does,
+    so that two transactions counting into the same rows wait for each other rather than
+    deadlock; the four run in the order written, the same for every writer (PostgreSQL runs a
+    statement's data-modifying WITH parts in a fixed order)."""
+    dimensions = ", ".join(DIMENSIONS)
+    measures = ", ".join(MEASURES)
+    sums = ", ".join(f"sum({m})" for m in MEASURES)
+    arrays = ", ".join(
+        f"CAST(:{name} AS {_ARRAY_TYPES.get(name, 'integer')}[])" for name in (*DAY_KEY, *MEASURES)
     )
+    month = "CAST(date_trunc('month', day) AS date)"
+    sides = ", ".join(
+        f"('{dimension}', {member}, {partner})"
+        for dimension, (member, partner) in TOTAL_DIMENSIONS.items()
+    )
+    totals = f"v CROSS JOIN LATERAL (VALUES {sides}) AS t(dimension, member_id, partner_id)"
+    total_key = ", ".join(TOTAL_KEY)
+
+    def upsert(table: str, key: str, select: str) -> str:
+        added = ", ".join(f"{m} = {table}.{m} + excluded.{m}" for m in MEASURES)
+        return (
+            f"INSERT INTO {table} ({key}, {measures}) {select}"
+            f" ON CONFLICT ({key}) DO UPDATE SET {added}"
+        )
+
+    parts = {
+        "v": f"SELECT * FROM unnest({arrays}) AS v(day, {dimensions}, {measures})",
+        "days": upsert(
+            "daily_counts", f"day, {dimensions}",
+            f"SELECT day, {dimensions}, {measures} FROM v ORDER BY day, {dimensions}",
+        ),
+        "months": upsert(
+            "monthly_counts", f"month, {dimensions}",
+            f"SELECT {month}, {dimensions}, {sums} FROM v"
+            f" GROUP BY 1, {dimensions} ORDER BY 1, {dimensions}",
+        ),
+        "day_totals": upsert(
+            "daily_totals", f"day, {total_key}",
+            f"SELECT day, {total_key}, {sums} FROM {totals}"
+            f" GROUP BY day, {total_key} ORDER BY day, {total_key}",
+        ),
+        "month_totals": upsert(
+            "monthly_totals", f"month, {total_key}",
+            f"SELECT {month}, {total_key}, {sums} FROM {totals}"
+            f" GROUP BY 1, {total_key} ORDER BY 1, {total_key}",
+        ),
+    }  # fmt: skip
+    return text(
+        "WITH " + ", ".join(f"{name} AS ({sql})" for name, sql in parts.items()) + " SELECT 1"
+    )
+
+
+# The arrays' element types; the ids and measures are integers.
+_ARRAY_TYPES = {"day": "date", "service_form": "text"}
 
 
 def write_counts(session: Session) -> None:
@@ -193,11 +242,15 @@ def write_counts(session: Session) -> None:
     if not session.info.get(_DELTAS_KEY):
         return
     session.flush()
-    deltas: dict[Key, Counter[str]] = defaultdict(Counter)
+    deltas: dict[Key, dict[str, int]] = {}
     for source, key, measure in session.info.pop(_DELTAS_KEY):
         # What went away with a rolled-back savepoint is not counted.
         if source is None or kept(source):
-            deltas[key][measure] += 1
+            counts = deltas.get(key)
+            if counts is None:
+                deltas[key] = {measure: 1}
+            else:
+                counts[measure] = counts.get(measure, 0) + 1
     add_counts(session, deltas)
 
 
