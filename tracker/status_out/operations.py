@@ -19,14 +19,21 @@ from urllib.parse import urlsplit
 from uuid import uuid4
 
 from flask import current_app
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from tracker.accounts.models import User
 from tracker.audit.operations import record_audit
 from tracker.calendar import utcnow
 from tracker.catalogue.models import Agency
-from tracker.database import advisory_lock, insert_rows
+from tracker.database import (
+    advisory_lock,
+    among,
+    array_text,
+    batches,
+    insert_rows,
+    on_postgresql,
+)
 from tracker.dossiers.lifecycle import STATUSES
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.dossiers.persist import kept
@@ -207,8 +214,12 @@ def note_received(rows: Iterable[ReceivedRow]) -> None:
     read back for the agencies with a subscription that wants them. Connected to
     `dossiers_received`."""
     noted = db.session.info.setdefault(_BULK_KEY, {})
+    targets: dict[tuple[int, str], list[int]] = {}  # an import's rows share a few of these
     for row in rows:
-        noted[row.dossier_id] = _targets(row.agency_id, row.status)
+        wanted = (row.agency_id, row.status)
+        if wanted not in targets:
+            targets[wanted] = _targets(*wanted)
+        noted[row.dossier_id] = (row.agency_id, targets[wanted])
 
 
 def _targets(agency_id: int, status: str) -> list[int]:
@@ -239,9 +250,11 @@ def write_deliveries(session: Session) -> None:
     session.flush()
     noted = [n for n in session.info.pop(_NOTED_KEY, ()) if kept(n[1])]
     bulk = session.info.pop(_BULK_KEY, {})
-    _write_changes(session, noted, list(bulk))
+    _write_changes(session, noted, bulk)
     noted = [n for n in noted if n[2]]
-    noted.extend(_bulk_noted(session, {key: targets for key, targets in bulk.items() if targets}))
+    noted.extend(
+        _bulk_noted(session, {key: targets for key, (_a, targets) in bulk.items() if targets})
+    )
     noted.sort(key=lambda n: n[1].id)
     carried = carried_codes(event for _dossier, event, _targets in noted)
     now = utcnow()
@@ -257,11 +270,15 @@ def write_deliveries(session: Session) -> None:
 
 
 def _write_changes(
-    session: Session, noted: list[tuple[Dossier, StatusEvent, list[int]]], bulk_ids: list[int]
+    session: Session,
+    noted: list[tuple[Dossier, StatusEvent, list[int]]],
+    bulk: dict[int, tuple[int, list[int]]],
 ) -> None:
     """The transaction's applied events into the change log (`StatusChange`), numbered now, at
     the commit. On PostgreSQL under the shared change lock, held until the commit: a reader of
-    the feed that takes it exclusively finds every number up to the last one committed."""
+    the feed that takes it exclusively finds every number up to the last one committed. `bulk`:
+    dossier id -> (agency id, targets) of the dossiers a bulk insert took in, whose first events
+    are found by their dossier."""
     advisory_lock(CHANGES_LOCK, shared=True)
     rows = [
         {"event_id": event.id, "agency_id": dossier.agency_id}
@@ -269,18 +286,40 @@ def _write_changes(
     ]
     if rows:
         insert_rows(session, StatusChange.__table__, rows)
-    if bulk_ids:
+    if not bulk:
+        return
+    if on_postgresql():
+        # Two arrays, no join to the dossiers: an import's chunk is thousands of them.
+        ids = list(bulk)
+        agencies = [bulk[dossier_id][0] for dossier_id in ids]
+        session.execute(
+            _FIRST_EVENTS_CHANGES, {"dossiers": array_text(ids), "agencies": array_text(agencies)}
+        )
+        return
+    for ids in batches(list(bulk)):
         first_events = (
             select(StatusEvent.id, Dossier.agency_id)
             .join(Dossier, Dossier.id == StatusEvent.dossier_id)
             .where(
-                StatusEvent.dossier_id.in_(bulk_ids),
+                StatusEvent.dossier_id.in_(ids),
                 StatusEvent.from_status.is_(None),
                 StatusEvent.applied.is_(True),
             )
             .order_by(StatusEvent.id)
         )
         session.execute(insert(StatusChange).from_select(["event_id", "agency_id"], first_events))
+
+
+# PostgreSQL: the first events of dossiers (their ids and agencies as two arrays, which `unnest`
+# pairs) into the change log, in event order.
+_FIRST_EVENTS_CHANGES = text(
+    "INSERT INTO status_changes (event_id, agency_id)"
+    " SELECT e.id, v.agency_id"
+    " FROM unnest(CAST(:dossiers AS integer[]), CAST(:agencies AS integer[]))"
+    " AS v(dossier_id, agency_id)"
+    " JOIN status_events AS e ON e.dossier_id = v.dossier_id"
+    " WHERE e.from_status IS NULL AND e.applied ORDER BY e.id"
+)
 
 
 def _bulk_noted(
@@ -290,19 +329,20 @@ def _bulk_noted(
     A dossier whose chunk was rolled back is simply not found."""
     if not targets:
         return []
-    dossiers = {
-        dossier.id: dossier
-        for dossier in session.scalars(select(Dossier).where(Dossier.id.in_(targets))).unique()
-    }
-    events = session.scalars(
-        select(StatusEvent)
-        .where(
-            StatusEvent.dossier_id.in_(dossiers),
-            StatusEvent.from_status.is_(None),
-            StatusEvent.applied.is_(True),
+    dossiers, events = {}, []
+    for ids in batches(list(targets)):
+        found = session.scalars(select(Dossier).where(among(Dossier.id, ids))).unique()
+        dossiers.update((dossier.id, dossier) for dossier in found)
+        events.extend(
+            session.scalars(
+                select(StatusEvent).where(
+                    among(StatusEvent.dossier_id, ids),
+                    StatusEvent.from_status.is_(None),
+                    StatusEvent.applied.is_(True),
+                )
+            )
         )
-        .order_by(StatusEvent.id)
-    ).all()
+    events.sort(key=lambda event: event.id)
     return [(dossiers[e.dossier_id], e, targets[e.dossier_id]) for e in events]
 
 
