@@ -156,7 +156,7 @@ def import_chunk(run: ImportRun, chunk: Chunk) -> list[RowError]:
     job = run.job
     if not run.dry_run:
         _claim(job.id, run.position)
-        _insert_new(run, chunk.rows)
+        _insert_new(run, chunk)
         bulk.insert_errors(
             [
                 {"job_id": job.id, "line": e.line, "field": e.field, "message": e.reason}
@@ -192,36 +192,43 @@ def _claim(job_id: int, position: int) -> None:
         raise JobTakenOver(f"import {job_id} moved past row {position} in another run")
 
 
-def _insert_new(run: ImportRun, rows: list[ParsedRow]) -> None:
-    """Codes in blocks, then dossiers and their first events in two bulk inserts."""
-    if not rows:
-        return
+def prepare_chunk(chunk: Chunk, actor_id: int | None) -> Chunk:
+    """The columns of the chunk's dossiers and first events that need neither its transaction
+    nor its codes. The runner's reader thread builds them (Python, while the writer waits on
+    the database for the chunk before); `_insert_new` adds the ids, codes and secrets."""
     # By agency and day (file order within): each day's codes follow the file, and the code
     # index receives neighbouring keys.
-    rows.sort(key=lambda row: (row.procedure.agency_code, row.day))
+    chunk.rows.sort(key=lambda row: (row.procedure.agency_code, row.day))
+    now = utcnow()
+    chunk.dossiers = [_dossier_row(r, actor_id, now) for r in chunk.rows]
+    chunk.events = [
+        {
+            "dossier_id": None, "to_status": STATUS, "applied": True,
+            "occurred_at": r.received_at, "recorded_at": now, "source": SOURCE,
+            "actor_id": actor_id, "office_id": r.office.id, "line": r.line,
+        }
+        for r in chunk.rows
+    ]  # fmt: skip
+    return chunk
+
+
+def _insert_new(run: ImportRun, chunk: Chunk) -> None:
+    """Codes in blocks, then dossiers and their first events in two bulk inserts."""
+    if not chunk.rows:
+        return
+    if chunk.dossiers is None:
+        prepare_chunk(chunk, run.job.created_by_id)
+    rows = chunk.rows
     dossier_codes = _allocate(rows)
     hashes = codes.hash_secrets(dossier_codes, codes.new_lookup_secrets(len(rows)))
     ids = bulk.reserve_dossier_ids(len(rows))
-    now = utcnow()
-    job = run.job
-    actor_id = job.created_by_id
-    bulk.insert_dossiers(
-        [
-            _dossier_row(r, dossier_id, code, hashed, actor_id, now)
-            for r, dossier_id, code, hashed in zip(rows, ids, dossier_codes, hashes, strict=True)
-        ]
-    )
-    bulk.insert_events(
-        [
-            {
-                "dossier_id": dossier_id, "to_status": STATUS, "applied": True,
-                "occurred_at": r.received_at, "recorded_at": now, "source": SOURCE,
-                "actor_id": actor_id, "office_id": r.office.id, "line": r.line,
-            }
-            for r, dossier_id in zip(rows, ids, strict=True)
-        ],
-        job.id,
-    )  # fmt: skip
+    for dossier, event, dossier_id, code, hashed in zip(
+        chunk.dossiers, chunk.events, ids, dossier_codes, hashes, strict=True
+    ):
+        dossier["id"] = event["dossier_id"] = dossier_id
+        dossier["code"], dossier["lookup_secret_hash"] = code, hashed
+    bulk.insert_dossiers(chunk.dossiers)
+    bulk.insert_events(chunk.events, run.job.id)
     signals.dossiers_received.send(
         rows=[
             ReceivedRow(r.day, r.office.id, r.office.channel_id, r.procedure.id,
@@ -231,12 +238,11 @@ def _insert_new(run: ImportRun, rows: list[ParsedRow]) -> None:
     )  # fmt: skip
 
 
-def _dossier_row(
-    r: ParsedRow, dossier_id: int, code: str, secret_hash: str, actor_id: int | None, now: datetime
-) -> dict[str, Any]:
-    """The dossier of an imported row, as the intake builds it."""
-    row = new_dossier_row(
-        code=code,
+def _dossier_row(r: ParsedRow, actor_id: int | None, now: datetime) -> dict[str, Any]:
+    """The dossier of an imported row, as the intake builds it, but for its id, code and
+    secret (`_insert_new`)."""
+    return new_dossier_row(
+        code="",
         service_form=SERVICE_FORM,
         procedure=r.procedure,
         office=r.office,
@@ -251,12 +257,10 @@ def _dossier_row(
         note=r.note,
         received_at=r.received_at,
         appointment_date=r.appointment,
-        lookup_secret_hash=secret_hash,
+        lookup_secret_hash="",
         created_by_id=actor_id,
         now=now,
     )
-    row["id"] = dossier_id
-    return row
 
 
 def _allocate(rows: list[ParsedRow]) -> list[str]:

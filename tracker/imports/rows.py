@@ -132,6 +132,10 @@ class Chunk:
     refused: int = 0  # records with at least one error
     records: int = 0  # records read, valid or not
     existing: int = 0  # rows left out of `rows` because their key is imported (keys.sort_out)
+    # The columns of the rows' dossiers and first events, when built ahead of the insert
+    # (`tracker.imports.operations.prepare_chunk`).
+    dossiers: list[dict] | None = None
+    events: list[dict] | None = None
 
 
 def read_header(cells: list[str], scope: Scope) -> tuple[dict[str, int], list[str]]:

@@ -138,8 +138,11 @@ def _chunks(run: operations.ImportRun, path: Path, file_format: str, size: int, 
         checked = check_chunks(itertools.islice(opened.records, skip, None), checker, size)
         # Chunks queued or being written may not be committed: their keys are kept in memory.
         recent = keys.RecentKeys(None if run.dry_run else AHEAD + 1)
-        sorted_out = keys.sort_out(checked, recent)
-        yield from prefetch(sorted_out, AHEAD, _reading_session(current_app._get_current_object()))
+        ready = keys.sort_out(checked, recent)
+        if not run.dry_run:
+            actor_id = run.job.created_by_id  # read here: the job belongs to this thread
+            ready = (operations.prepare_chunk(chunk, actor_id) for chunk in ready)
+        yield from prefetch(ready, AHEAD, _reading_session(current_app._get_current_object()))
 
 
 def _describe(job: ImportJob, ignored: list[str], total_rows: int | None) -> None:
