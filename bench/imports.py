@@ -330,9 +330,6 @@ def print_table(results: list[Result], floor: Result, raw: Result, big: Path) ->
     print()
     print(f"Import of one-way results, PostgreSQL, {os.cpu_count()} CPUs; file {size_mb:.0f} MB")
     print(f"server: {SERVER_SETTINGS}; {durability()}")
-    header = f"{'':58} {'rows':>10} {'s':>7} {'rows/s':>9} {'x raw':>6} {'RSS MB':>7} {'CPU s':>6}"
-
-    print(f"server: {SERVER_SETTINGS}; {durability()}")
     header = (
         f"{'':58} {'rows':>10} {'s':>7} {'rows/s':>9} {'x raw':>6} {'RSS MB':>7} {'CPU s':>6}"
         f" {'db CPU s':>8} {'others':>6}"
