@@ -242,17 +242,21 @@ def insert_rows(session: Any, table: Table, rows: list[dict[str, Any]]) -> None:
     if session.get_bind().dialect.name != "postgresql":
         session.execute(table.insert(), rows)
         return
-    names = tuple(rows[0])
+    insert_columns(session, table, {name: [row[name] for row in rows] for name in rows[0]})
+
+
+def insert_columns(session: Any, table: Table, columns: dict[str, list[Any]]) -> None:
+    """PostgreSQL: INSERT the rows given column by column (name -> the rows' values, in order)
+    as one statement over one array per column (`unnest`)."""
     dialect = session.get_bind().dialect
     arrays = {}
-    for name in names:
-        values = [row[name] for row in rows]
+    for name, values in columns.items():
         if isinstance(table.c[name].type, JSON):
             # As the column type writes it (None as JSON null unless the column says otherwise).
             process = table.c[name].type.bind_processor(dialect)
             values = [process(value) for value in values]
         arrays[name] = array_text(values)
-    session.execute(_array_insert(table, names), arrays)
+    session.execute(_array_insert(table, tuple(columns)), arrays)
 
 
 def array_text(values: list[Any]) -> str:

@@ -28,17 +28,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, String, TextClause, bindparam, insert, inspect, text, update
+from sqlalchemy import bindparam, insert, inspect, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.calendar import utcnow
 from tracker.catalogue.models import Office
-from tracker.database import on_postgresql
+from tracker.database import array_text, insert_columns, on_postgresql
 from tracker.dossiers.clock import CLOCK_COLUMNS
 from tracker.dossiers.models import Dossier, StatusEvent
 from tracker.extensions import db
@@ -92,7 +91,7 @@ def write_dossiers(moved: Sequence[Dossier]) -> int:
         return 0
     now = utcnow()
     if on_postgresql():
-        arrays = {f"b_{key}": [getattr(d, key) for d in moved] for key in _KEYS}
+        arrays = {f"b_{key}": array_text([getattr(d, key) for d in moved]) for key in _KEYS}
         result = db.session.execute(_UPDATE_ARRAYS, {**arrays, "b_now": now})
     else:
         rows = [{f"b_{key}": getattr(d, key) for key in _KEYS} | {"b_now": now} for d in moved]
@@ -157,32 +156,6 @@ def kept(owner: Any) -> bool:
     return inspect(owner).persistent
 
 
-@cache
-def _insert_arrays() -> TextClause:
-    """PostgreSQL: a batch's status events as one INSERT ... SELECT over one array per column
-    (the JSON column as text, cast back). Made on first use: a foreign key's type is known
-    once the table it points to is."""
-    dialect = postgresql.dialect()
-    names = ", ".join(_EVENTS.c[key].name for key in _EVENT_COLUMNS)
-    arrays, values = [], []
-    for key in _EVENT_COLUMNS:
-        column = _EVENTS.c[key]
-        json = isinstance(column.type, JSON)
-        # Text unbounded: a value too long for its column fails as in a plain INSERT (a cast
-        # to VARCHAR(n) would cut it short).
-        text_like = json or isinstance(column.type, String)
-        kind = "text" if text_like else column.type.compile(dialect=dialect)
-        arrays.append(f"CAST(:e_{key} AS {kind}[])")
-        values.append(f"CAST(v.{column.name} AS json)" if json else f"v.{column.name}")
-    return text(
-        f"INSERT INTO {_EVENTS.name} ({names}) SELECT {', '.join(values)} "
-        f"FROM unnest({', '.join(arrays)}) AS v({names})"
-    )
-
-
-_JSON_KEYS = tuple(key for key in _EVENT_COLUMNS if isinstance(_EVENTS.c[key].type, JSON))
-
-
 def write_events(events: Sequence[EventRow]) -> int:
     """Insert a batch's status events, in the order they were recorded, and give each its id.
 
@@ -196,13 +169,8 @@ def write_events(events: Sequence[EventRow]) -> int:
         ids = sorted(db.session.scalars(_NEXT_IDS, {"n": len(events)}))
         for event, event_id in zip(events, ids, strict=True):
             event.id = event_id
-        arrays = {f"e_{key}": [getattr(e, key) for e in events] for key in _EVENT_COLUMNS}
-        # JSON as the column type writes it (None as JSON null, as the ORM and Core do).
-        dialect = db.session.get_bind().dialect
-        for key in _JSON_KEYS:
-            process = _EVENTS.c[key].type.bind_processor(dialect)
-            arrays[f"e_{key}"] = [process(value) for value in arrays[f"e_{key}"]]
-        db.session.execute(_insert_arrays(), arrays)
+        columns = {key: [getattr(e, key) for e in events] for key in _EVENT_COLUMNS}
+        insert_columns(db.session, _EVENTS, columns)
     else:
         rows = [event.row() for event in events]
         for row in rows:

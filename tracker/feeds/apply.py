@@ -31,7 +31,7 @@ from sqlalchemy.orm import lazyload
 from tracker.accounts.models import User
 from tracker.calendar import utcnow
 from tracker.catalogue.models import Agency, Office
-from tracker.database import advisory_locks, among, on_postgresql
+from tracker.database import advisory_locks, among, array_text, on_postgresql
 from tracker.dossiers.models import Dossier
 from tracker.dossiers.operations import EventBatch, record_event
 from tracker.errors import DomainError
@@ -439,11 +439,11 @@ def write_outcomes(outcomes: list[tuple[int, Outcome]]) -> None:
         db.session.execute(
             _SETTLE_ARRAYS,
             {
-                "ids": [event_id for event_id, _ in outcomes],
-                "states": [o.state for _, o in outcomes],
-                "statuses": [o.status for _, o in outcomes],
-                "dossier_ids": [o.dossier_id for _, o in outcomes],
-                "errors": [o.error for _, o in outcomes],
+                "ids": array_text([event_id for event_id, _ in outcomes]),
+                "states": array_text([o.state for _, o in outcomes]),
+                "statuses": array_text([o.status for _, o in outcomes]),
+                "dossier_ids": array_text([o.dossier_id for _, o in outcomes]),
+                "errors": array_text([o.error for _, o in outcomes]),
                 "at": now,
             },
         )
