@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         env = worker_env(workdir, database_url, redis_url)
         prefixes = ["P", "Q"] if options.profile else ["P"]
         progress(f"loading {options.background:,} background dossiers and the feed's")
-        feeds, _token = prepare(options, env, prefixes)
+        feeds, _token, _dataset = prepare(options, env, prefixes)
         from tracker import create_app
         from tracker.extensions import db
 
