@@ -181,10 +181,11 @@ def _upsert_statement(table: str, columns: tuple[str, ...]) -> TextClause:
 @cache
 def _rollup_statement() -> TextClause:
     """PostgreSQL: the four upserts of `add_counts` in one statement over the daily deltas
-    (`v`, one array per column). Each INSERT reads its rows in key order, as every writer does,
-    so that two transactions counting into the same rows wait for each other rather than
-    deadlock; the four run in the order written, the same for every writer (PostgreSQL runs a
-    statement's data-modifying WITH parts in a fixed order)."""
+    (`v`, one array per column). Each INSERT reads its rows in key order, so that two
+    transactions counting into the same rows wait for each other rather than deadlock. Every
+    writer on PostgreSQL runs this one statement, so the four tables are also taken in one
+    order: PostgreSQL's documentation leaves the order of a statement's data-modifying WITH
+    parts unspecified, but its executor runs them in a fixed order for a given statement."""
     dimensions = ", ".join(DIMENSIONS)
     measures = ", ".join(MEASURES)
     sums = ", ".join(f"sum({m})" for m in MEASURES)
