@@ -325,8 +325,9 @@ _FIRST_EVENTS_CHANGES = text(
 def _bulk_noted(
     session: Session, targets: dict[int, list[int]]
 ) -> list[tuple[Dossier, StatusEvent, list[int]]]:
-    """The dossiers of a bulk insert and their first events (two queries), with their targets.
-    A dossier whose chunk was rolled back is simply not found."""
+    """The dossiers of a bulk insert and their first events (two queries), with their targets,
+    in no particular order (`write_deliveries` sorts everything noted by event). A dossier
+    whose chunk was rolled back is simply not found."""
     if not targets:
         return []
     dossiers, events = {}, []
@@ -342,7 +343,6 @@ def _bulk_noted(
                 )
             )
         )
-    events.sort(key=lambda event: event.id)
     return [(dossiers[e.dossier_id], e, targets[e.dossier_id]) for e in events]
 
 
